@@ -1,0 +1,46 @@
+# Every target bootstraps what it needs, so `make demo` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install sysdeps test demo lint completions bench build-check clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) sysdeps
+
+# PortAudio is needed for playback (and its tests); installed when we are root with apt-get.
+sysdeps:
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libportaudio.so.2'; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing libportaudio2 (playback)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libportaudio2 >/dev/null; \
+	  else echo "note: libportaudio2 is missing; playback (and its tests) need it" >&2; fi; \
+	fi
+
+test: install
+	$(PY) -m pytest -q
+
+demo: install
+	bash scripts/demo.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check smallest_cli tests scripts
+
+completions: $(STAMP)
+	$(PY) scripts/gen_completions.py
+
+bench: install
+	$(PY) scripts/bench.py
+
+build-check: $(STAMP)
+	bash scripts/build_check.sh
+
+clean:
+	rm -rf $(VENV) dist build *.egg-info .pytest_cache .ruff_cache

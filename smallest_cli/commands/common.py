@@ -1,0 +1,70 @@
+"""Error handling shared by all commands: one-line messages, documented exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import typer
+
+from smallest_cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, SmallestError
+
+T = TypeVar("T")
+
+
+def eprint(message: str) -> None:
+    """A line for humans on stderr."""
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except (BrokenPipeError, ValueError):
+        pass
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for s in secrets:
+        if s:
+            text = text.replace(s, "sk_…(redacted)")
+    return text
+
+
+@contextmanager
+def guarded(debug: bool = False, secrets: tuple[str, ...] = ()) -> Iterator[None]:
+    """Turn SmallestError, Ctrl-C and closed pipes into a one-line message and an exit code.
+
+    With `debug`, the traceback is printed too, with every secret in `secrets` redacted.
+    """
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except SmallestError as err:
+        if debug:
+            eprint(_scrub(traceback.format_exc(), secrets))
+        eprint(_scrub(f"smallest: error: {err}", secrets))
+        raise typer.Exit(err.exit_code) from None
+    except KeyboardInterrupt:
+        eprint("smallest: interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:
+        # The reader went away (`| head -c 1000`): end quietly, without a flush error at exit.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        raise typer.Exit(0) from None
+
+
+def usage_fail(message: str) -> None:
+    eprint(f"smallest: error: {message}")
+    raise typer.Exit(EXIT_USAGE)
+
+
+def call_guarded(fn: Callable[[], T], debug: bool = False, secrets: tuple[str, ...] = ()) -> T:
+    with guarded(debug, secrets):
+        return fn()
+    raise AssertionError("unreachable")

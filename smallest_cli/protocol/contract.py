@@ -1,0 +1,39 @@
+"""Constants of the Waves contract (../shared/waves-protocol.md)."""
+
+from __future__ import annotations
+
+MODELS: tuple[str, ...] = ("lightning_v3.1", "lightning_v3.1_pro")
+DEFAULT_MODEL = "lightning_v3.1"
+#: get_voices uses the hyphen form of the model name in its path.
+CATALOG_MODEL_PATH = {"lightning_v3.1": "lightning-v3.1", "lightning_v3.1_pro": "lightning-v3.1-pro"}
+SAMPLE_RATES: tuple[int, ...] = (8000, 16000, 24000, 44100)
+SERVER_DEFAULT_SAMPLE_RATE = 44100
+#: Order as the server lists them in its invalid_enum_value message.
+OUTPUT_FORMATS: tuple[str, ...] = ("wav", "ulaw", "alaw", "pcm", "mp3")
+SPEED_MIN = 0.5
+SPEED_MAX = 2.0
+MAX_TEXT_CHARS = 250
+TARGET_TEXT_CHARS = 140
+MAX_BUFFER_FLUSH_MS = (0, 1000)
+COMPLETE_BACKOFF_MS = (0, 10000)
+DEFAULT_IDLE_TIMEOUT_S = 60.0
+MAX_MESSAGE_BYTES = 64 * 1024
+
+TTS_PATH = "/waves/v1/tts"
+LIVE_PATH = "/waves/v1/tts/live"
+HEALTH_PATH = "/waves/v1/health"
+DEFAULT_BASE_URL = "https://api.smallest.ai"
+
+
+def voices_path(model: str = DEFAULT_MODEL) -> str:
+    return f"/waves/v1/{CATALOG_MODEL_PATH.get(model, model.replace('_', '-'))}/get_voices"
+
+
+def ws_url(base_url: str) -> str:
+    """`http://h:p` → `ws://h:p`, `https://h` → `wss://h`."""
+    base = base_url.rstrip("/")
+    if base.startswith("https://"):
+        return "wss://" + base[len("https://") :]
+    if base.startswith("http://"):
+        return "ws://" + base[len("http://") :]
+    return base

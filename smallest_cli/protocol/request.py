@@ -1,0 +1,44 @@
+"""Building and validating TTS request bodies (the same JSON for sync, SSE and WebSocket)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smallest_cli.errors import UsageError
+from smallest_cli.protocol import contract
+from smallest_cli.settings import SynthesisOptions
+
+
+def validate_options(opts: SynthesisOptions) -> None:
+    """Raise UsageError (exit 2) for options outside the contract, before any request is sent."""
+    if opts.model not in contract.MODELS:
+        raise UsageError(f"unknown model {opts.model!r}; choose one of: {', '.join(contract.MODELS)}")
+    if opts.sample_rate not in contract.SAMPLE_RATES:
+        rates = ", ".join(str(r) for r in contract.SAMPLE_RATES)
+        raise UsageError(f"sample rate {opts.sample_rate} is not supported; choose one of: {rates}")
+    if not (contract.SPEED_MIN <= opts.speed <= contract.SPEED_MAX):
+        raise UsageError(f"speed {opts.speed} is outside {contract.SPEED_MIN}–{contract.SPEED_MAX}")
+    if opts.output_format not in contract.OUTPUT_FORMATS:
+        raise UsageError(
+            f"unknown format {opts.output_format!r}; choose one of: {', '.join(sorted(contract.OUTPUT_FORMATS))}"
+        )
+    if not opts.voice_id.strip():
+        raise UsageError("the voice id is empty")
+
+
+def build_request(text: str, opts: SynthesisOptions, **extra: Any) -> dict[str, Any]:
+    """The JSON body for one request. `extra` carries WebSocket-only fields (continue, flush, ...)."""
+    body: dict[str, Any] = {
+        "text": text,
+        "voice_id": opts.voice_id,
+        "model": opts.model,
+        "sample_rate": opts.sample_rate,
+        "speed": opts.speed,
+        "output_format": opts.output_format,
+    }
+    if opts.language:
+        body["language"] = opts.language
+    if opts.word_timestamps:
+        body["word_timestamps"] = True
+    body.update(extra)
+    return body

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Server, cli_env, running_server
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Server]:
+    """One shared `smallest serve` (tone engine, no pacing) for the whole session."""
+    with running_server() as srv:
+        yield srv
+
+
+@pytest.fixture
+def env(server: Server, tmp_path: Path) -> dict[str, str]:
+    """CLI environment pointed at the shared server, with an isolated config directory."""
+    return cli_env(server, tmp_path)

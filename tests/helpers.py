@@ -1,0 +1,96 @@
+"""Shared test helpers: start a real `smallest serve` on loopback, run the real CLI against it."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+TEST_KEY = "sk_test_0123456789abcdef"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Server:
+    url: str
+    api_key: str
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def ws_url(self) -> str:
+        return "ws://" + self.url[len("http://") :]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01, message: str = "condition"):
+    """Poll `predicate` until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(interval)
+
+
+@contextmanager
+def running_server(*args: str, api_key: str = TEST_KEY, timeout: float = 20.0) -> Iterator[Server]:
+    """Start `smallest serve --port 0 ARGS...`; yield once it printed its base URL; stop it after."""
+    cmd = [sys.executable, "-m", "smallest_cli", "serve", "--port", "0", "--api-key", api_key, *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        line = proc.stdout.readline().decode().strip() if ready else ""
+        if not line.startswith("http://"):
+            raise RuntimeError(f"server did not start: {line!r} (exit {proc.poll()})")
+        yield Server(url=line, api_key=api_key, proc=proc)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def cli_env(server: Server | None, tmp_home: Path, **extra: str) -> dict[str, str]:
+    """An environment for the CLI: pointed at `server`, with an isolated config directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMALLEST_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_home / "config")
+    env["HOME"] = str(tmp_home)
+    env["NO_COLOR"] = "1"
+    if server is not None:
+        env["SMALLEST_BASE_URL"] = server.url
+        env["SMALLEST_API_KEY"] = server.api_key
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    args: Sequence[str],
+    env: dict[str, str],
+    input: bytes | None = None,
+    timeout: float = 60.0,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the real CLI as a subprocess; stdout and stderr captured as bytes."""
+    return subprocess.run(
+        [sys.executable, "-m", "smallest_cli", *args],
+        input=input if input is not None else b"",
+        capture_output=True,
+        env=env,
+        timeout=timeout,
+        cwd=ROOT,
+    )
