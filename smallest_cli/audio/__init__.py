@@ -1,0 +1,1 @@
+"""Audio helpers: WAV headers, codecs, playback, devices."""
