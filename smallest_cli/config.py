@@ -1,0 +1,378 @@
+"""The user's config file: `$XDG_CONFIG_HOME/smallest/config.toml` (default `~/.config/smallest/`).
+
+A flat TOML table of a few scalar keys. Reading validates every key and value, so a typo in the
+file is reported once, with the file's path, instead of surfacing later as a server error.
+Writing is atomic (temp file + rename) and the file is created with mode 0600 from the start,
+because it may hold the API key.
+
+Resolution order (applied by the commands, not here): flag > environment > config file > default.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import stat
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from smallest_cli.errors import UsageError
+from smallest_cli.protocol import contract
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+APP_DIR = "smallest"
+FILE_NAME = "config.toml"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+#: Keys in the order they are written and listed.
+KEYS: tuple[str, ...] = ("api_key", "base_url", "voice", "model", "language", "sample_rate", "speed")
+#: Keys written as TOML numbers rather than strings.
+NUMERIC_KEYS: frozenset[str] = frozenset({"sample_rate", "speed"})
+#: Keys whose value is a secret and is shown redacted.
+SECRET_KEYS: frozenset[str] = frozenset({"api_key"})
+#: The environment variable that overrides a key, where there is one.
+ENV_OVERRIDES: Mapping[str, str] = {
+    "api_key": "SMALLEST_API_KEY",
+    "base_url": "SMALLEST_BASE_URL",
+    "voice": "SMALLEST_VOICE",
+}
+
+_LINE_RE = re.compile(r"\(at line (\d+), column (\d+)\)")
+_LANGUAGE_RE = re.compile(r"^(?:[a-z]{2}|auto)$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9._~%\[\]:-]+$")
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    name: str
+    description: str
+
+
+KEY_HELP: tuple[KeyInfo, ...] = (
+    KeyInfo("api_key", "Smallest AI API key (prefer `smallest config set api_key -`; shown redacted)"),
+    KeyInfo("base_url", f"service base URL, http(s)://host[:port] (default {contract.DEFAULT_BASE_URL})"),
+    KeyInfo("voice", "voice id, e.g. magnus, meher, avery, liam"),
+    KeyInfo("model", "one of " + ", ".join(contract.MODELS)),
+    KeyInfo("language", "ISO 639-1 code such as en, hi, es, or auto"),
+    KeyInfo("sample_rate", "one of " + ", ".join(str(r) for r in contract.SAMPLE_RATES)),
+    KeyInfo("speed", f"{contract.SPEED_MIN} to {contract.SPEED_MAX}"),
+)
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where the config file lives. Relative XDG_CONFIG_HOME values are ignored, as the spec says."""
+    environ = os.environ if env is None else env
+    xdg = environ.get("XDG_CONFIG_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        base = Path(xdg)
+    else:
+        home = environ.get("HOME") or str(Path.home())
+        base = Path(home) / ".config"
+    return base / APP_DIR / FILE_NAME
+
+
+def normalize_key(key: str) -> str:
+    """`sample-rate` → `sample_rate`; unknown names are a UsageError listing the known ones."""
+    name = key.strip().lower().replace("-", "_")
+    if name not in KEYS:
+        raise UsageError(f"unknown config key {key!r}; known keys: {', '.join(KEYS)}")
+    return name
+
+
+def _no_control(key: str, value: str) -> None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise UsageError(f"{key} must not contain control characters")
+
+
+def validate_value(key: str, value: str) -> str:
+    """Check `value` for `key` (an already-normalized key); return its canonical string form."""
+    raw = value.strip()
+    if not raw:
+        raise UsageError(f"{key} must not be empty")
+    _no_control(key, raw)
+    if key == "sample_rate":
+        try:
+            rate = int(raw)
+        except ValueError:
+            rate = -1
+        if rate not in contract.SAMPLE_RATES:
+            allowed = ", ".join(str(r) for r in contract.SAMPLE_RATES)
+            raise UsageError(f"sample_rate must be one of {allowed}, not {raw!r}")
+        return str(rate)
+    if key == "speed":
+        try:
+            speed = float(raw)
+        except ValueError:
+            speed = math.nan
+        if not (contract.SPEED_MIN <= speed <= contract.SPEED_MAX):
+            bounds = f"{contract.SPEED_MIN} to {contract.SPEED_MAX}"
+            raise UsageError(f"speed must be a number from {bounds}, not {raw!r}")
+        return repr(speed)
+    if key == "model":
+        if raw not in contract.MODELS:
+            raise UsageError(f"model must be one of {', '.join(contract.MODELS)}, not {raw!r}")
+        return raw
+    if key == "base_url":
+        return _validate_base_url(raw)
+    if key == "language":
+        lang = raw.lower()
+        if not _LANGUAGE_RE.match(lang):
+            raise UsageError(f"language must be an ISO 639-1 code such as en, hi, es (or auto), not {raw!r}")
+        return lang
+    if key in ("voice", "api_key"):
+        if any(c.isspace() for c in raw):
+            raise UsageError(f"{key} must not contain spaces")
+        return raw
+    raise UsageError(f"unknown config key {key!r}; known keys: {', '.join(KEYS)}")
+
+
+def _validate_base_url(raw: str) -> str:
+    url = raw.rstrip("/")
+    for scheme in ("http://", "https://"):
+        if url.lower().startswith(scheme):
+            rest = url[len(scheme) :]
+            host = rest.split("/", 1)[0]
+            if host and _HOST_RE.match(host) and " " not in rest:
+                return url
+    raise UsageError(f"base_url must look like https://host[:port], not {raw!r}")
+
+
+def _parse_error(path: Path, err: tomllib.TOMLDecodeError) -> UsageError:
+    text = str(err)
+    m = _LINE_RE.search(text)
+    if m:
+        reason = text[: m.start()].strip()
+        return UsageError(f"cannot parse config file {path}, line {m.group(1)}: {reason}")
+    return UsageError(f"cannot parse config file {path}: {text}")
+
+
+def _read_table(path: Path) -> dict[str, object] | None:
+    """The raw TOML table, or None when there is no file."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise UsageError(f"config file {path} is a directory") from None
+    except OSError as err:
+        raise UsageError(f"cannot read config file {path}: {err.strerror or err}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot parse config file {path}: not UTF-8 text") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise _parse_error(path, err) from None
+
+
+def _to_text(path: Path, key: str, value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise UsageError(f"config file {path}: {key} must be a string or a number")
+    if isinstance(value, float) and key != "speed":
+        raise UsageError(f"config file {path}: {key} must be a string or a whole number")
+    return value if isinstance(value, str) else str(value)
+
+
+def load_config(path: Path | None = None) -> dict[str, str]:
+    """The validated settings in the config file, as canonical strings; {} when there is no file.
+
+    Raises UsageError, naming the path (and line, for syntax errors), for an unreadable or
+    unparsable file, an unknown key, or a bad value.
+    """
+    path = config_path() if path is None else path
+    table = _read_table(path)
+    if table is None:
+        return {}
+    out: dict[str, str] = {}
+    for raw_key, value in table.items():
+        if raw_key not in KEYS:
+            raise UsageError(f"config file {path}: unknown key {raw_key!r}; known keys: {', '.join(KEYS)}")
+        try:
+            out[raw_key] = validate_value(raw_key, _to_text(path, raw_key, value))
+        except UsageError as err:
+            if str(path) in err.message:
+                raise
+            raise UsageError(f"config file {path}: {err.message}") from None
+    return {k: out[k] for k in KEYS if k in out}
+
+
+def permission_warning(path: Path | None = None) -> str | None:
+    """A warning when the file holds api_key and group or others may access it; else None."""
+    path = config_path() if path is None else path
+    if os.name == "nt":
+        return None
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    try:
+        table = _read_table(path)
+    except UsageError:
+        return None
+    if not table or "api_key" not in table:
+        return None
+    return f"warning: {path} is readable by other users (mode {mode:04o}); run: chmod 600 {path}"
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def toml_string(value: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    out = ['"']
+    for ch in value:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif code < 32 or code == 127:
+            out.append(f"\\u{code:04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_string(key)
+
+
+def render(values: Mapping[str, str]) -> str:
+    """The file's text for `values` (canonical strings): a header and one `key = value` per line."""
+    lines = ["# smallest configuration; edit with `smallest config set KEY VALUE`.", ""]
+    ordered = [k for k in KEYS if k in values] + sorted(k for k in values if k not in KEYS)
+    for key in ordered:
+        value = values[key]
+        numeric = key in NUMERIC_KEYS and _is_number(value)
+        lines.append(f"{_toml_key(key)} = {value if numeric else toml_string(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _write_target(path: Path) -> Path:
+    """Follow a symlinked config file (dotfile managers) so the link itself survives the rename."""
+    return path.resolve() if path.is_symlink() else path
+
+
+def _ensure_dir(directory: Path) -> None:
+    if directory.is_dir():
+        return
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(directory, DIR_MODE)
+    except FileExistsError:
+        if not directory.is_dir():
+            raise UsageError(f"cannot create config directory {directory}: a file is in the way") from None
+    except OSError as err:
+        raise UsageError(f"cannot create config directory {directory}: {err.strerror or err}") from None
+
+
+def _open_new(tmp: Path) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        return os.open(tmp, flags, FILE_MODE)
+    except FileExistsError:
+        # A leftover from a crashed writer that had our pid: remove it and try once more.
+        tmp.unlink(missing_ok=True)
+        return os.open(tmp, flags, FILE_MODE)
+
+
+def write_config(values: Mapping[str, str], path: Path | None = None) -> Path:
+    """Replace the file with `values` atomically; the file is 0600 from creation. Returns the path."""
+    path = config_path() if path is None else path
+    target = _write_target(path)
+    _ensure_dir(target.parent)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    data = render(values).encode("utf-8")
+    try:
+        fd = _open_new(tmp)
+    except OSError as err:
+        raise UsageError(f"cannot write config file {target}: {err.strerror or err}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write config file {target}: {err.strerror or err}") from None
+    _fsync_dir(target.parent)
+    return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _load_for_update(path: Path) -> dict[str, str]:
+    """The file's scalar values as text, unvalidated, so a bad value can be fixed with set or unset."""
+    table = _read_table(path)
+    out: dict[str, str] = {}
+    for key, value in (table or {}).items():
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise UsageError(f"config file {path}: {key} is not a string or a number; edit the file by hand")
+        out[key] = value if isinstance(value, str) else str(value)
+    return out
+
+
+def set_value(key: str, value: str, path: Path | None = None) -> str:
+    """Validate and store one key; returns the canonical value stored."""
+    path = config_path() if path is None else path
+    name = normalize_key(key)
+    canonical = validate_value(name, value)
+    values = _load_for_update(path)
+    values[name] = canonical
+    write_config(values, path)
+    return canonical
+
+
+def unset_value(key: str, path: Path | None = None) -> bool:
+    """Remove one key; returns False (and writes nothing) when it was not set.
+
+    A key the file holds but this version does not know can be removed too (typo repair).
+    """
+    path = config_path() if path is None else path
+    values = _load_for_update(path)
+    name = key if key in values else normalize_key(key)
+    if name not in values:
+        return False
+    del values[name]
+    write_config(values, path)
+    return True
+
+
+def get_value(key: str, path: Path | None = None) -> str | None:
+    """One key's value from the file, or None when it is not set."""
+    return load_config(path).get(normalize_key(key))

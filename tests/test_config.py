@@ -1,0 +1,306 @@
+"""smallest_cli.config: where the file is, how it is read, validated and written."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from smallest_cli import config
+from smallest_cli.errors import EXIT_USAGE, UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+posix_only = pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Path:
+    return tmp_path / "xdg" / "smallest" / "config.toml"
+
+
+# --- location --------------------------------------------------------------------------------
+
+
+def test_config_path_uses_xdg_config_home(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "x"), "HOME": str(tmp_path / "h")}
+    assert config.config_path(env) == tmp_path / "x" / "smallest" / "config.toml"
+
+
+def test_config_path_defaults_to_home_dot_config(tmp_path: Path) -> None:
+    assert config.config_path({"HOME": str(tmp_path)}) == tmp_path / ".config" / "smallest" / "config.toml"
+
+
+def test_config_path_ignores_relative_xdg_config_home(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": "relative/dir", "HOME": str(tmp_path)}
+    assert config.config_path(env) == tmp_path / ".config" / "smallest" / "config.toml"
+
+
+def test_config_path_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert config.config_path() == tmp_path / "smallest" / "config.toml"
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def test_missing_file_is_empty(cfg: Path) -> None:
+    assert config.load_config(cfg) == {}
+    assert not cfg.parent.exists()
+
+
+def test_load_returns_canonical_strings(cfg: Path) -> None:
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(
+        'voice = "meher"\nmodel = "lightning_v3.1_pro"\nsample_rate = 16000\nspeed = 1.25\n'
+        'base_url = "http://127.0.0.1:8123/"\napi_key = "sk_abcdefghijklmnop"\nlanguage = "HI"\n'
+    )
+    assert config.load_config(cfg) == {
+        "api_key": "sk_abcdefghijklmnop",
+        "base_url": "http://127.0.0.1:8123",
+        "voice": "meher",
+        "model": "lightning_v3.1_pro",
+        "language": "hi",
+        "sample_rate": "16000",
+        "speed": "1.25",
+    }
+
+
+def test_load_accepts_numbers_written_as_strings(cfg: Path) -> None:
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text('sample_rate = "8000"\nspeed = 2\n')
+    assert config.load_config(cfg) == {"sample_rate": "8000", "speed": "2.0"}
+
+
+def test_syntax_error_names_path_and_line(cfg: Path) -> None:
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text('voice = "magnus"\n\nspeed = = 1\n')
+    with pytest.raises(UsageError) as info:
+        config.load_config(cfg)
+    assert str(cfg) in str(info.value)
+    assert "line 3" in str(info.value)
+    assert info.value.exit_code == EXIT_USAGE
+
+
+def test_non_utf8_file_is_a_usage_error(cfg: Path) -> None:
+    cfg.parent.mkdir(parents=True)
+    cfg.write_bytes(b'voice = "\xff"\n')
+    with pytest.raises(UsageError, match="not UTF-8"):
+        config.load_config(cfg)
+
+
+def test_directory_in_place_of_file_is_a_usage_error(cfg: Path) -> None:
+    cfg.mkdir(parents=True)
+    with pytest.raises(UsageError, match="is a directory"):
+        config.load_config(cfg)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('colour = "red"\n', "unknown key 'colour'"),
+        ("sample_rate = 22050\n", "sample_rate must be one of 8000, 16000, 24000, 44100"),
+        ('model = "lightning_v2"\n', "model must be one of"),
+        ("speed = 3.0\n", "speed must be a number from 0.5 to 2.0"),
+        ('base_url = "ftp://example.com"\n', "base_url must look like"),
+        ("voice = true\n", "voice must be a string or a number"),
+        ("sample_rate = 24000.5\n", "sample_rate must be a string or a whole number"),
+        ("[voice]\nname = 'x'\n", "voice must be a string or a number"),
+        ('language = "english"\n', "language must be an ISO 639-1 code"),
+    ],
+)
+def test_bad_keys_and_values_are_usage_errors_naming_the_file(cfg: Path, text: str, fragment: str) -> None:
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(text)
+    with pytest.raises(UsageError) as info:
+        config.load_config(cfg)
+    assert fragment in str(info.value)
+    assert str(cfg) in str(info.value)
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "canonical"),
+    [
+        ("sample_rate", "44100", "44100"),
+        ("speed", "0.5", "0.5"),
+        ("speed", "2", "2.0"),
+        ("model", "lightning_v3.1", "lightning_v3.1"),
+        ("base_url", "https://api.smallest.ai/", "https://api.smallest.ai"),
+        ("base_url", "http://[::1]:8123", "http://[::1]:8123"),
+        ("language", "auto", "auto"),
+        ("voice", " magnus ", "magnus"),
+        ("api_key", "sk_x\n", "sk_x"),
+    ],
+)
+def test_validate_value_accepts_and_canonicalizes(key: str, value: str, canonical: str) -> None:
+    assert config.validate_value(key, value) == canonical
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("sample_rate", "abc"),
+        ("sample_rate", "48000"),
+        ("speed", "0.49"),
+        ("speed", "2.01"),
+        ("speed", "nan"),
+        ("speed", "fast"),
+        ("model", "LIGHTNING_V3.1 "),
+        ("base_url", "api.smallest.ai"),
+        ("base_url", "https://"),
+        ("base_url", "https://exa mple.com"),
+        ("voice", ""),
+        ("voice", "two words"),
+        ("api_key", "sk\x00x"),
+        ("language", "e"),
+    ],
+)
+def test_validate_value_rejects(key: str, value: str) -> None:
+    with pytest.raises(UsageError):
+        config.validate_value(key, value)
+
+
+def test_normalize_key_accepts_dashes_and_rejects_unknown() -> None:
+    assert config.normalize_key("sample-rate") == "sample_rate"
+    assert config.normalize_key("API_KEY") == "api_key"
+    with pytest.raises(UsageError, match="known keys: api_key, base_url"):
+        config.normalize_key("apikey")
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+@posix_only
+def test_set_value_creates_file_0600_and_dir_0700(cfg: Path) -> None:
+    assert config.set_value("voice", "meher", cfg) == "meher"
+    assert _mode(cfg) == 0o600
+    assert _mode(cfg.parent) == 0o700
+    assert config.load_config(cfg) == {"voice": "meher"}
+
+
+@posix_only
+def test_set_value_replaces_a_wide_file_with_a_0600_one(cfg: Path) -> None:
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text('voice = "magnus"\n')
+    cfg.chmod(0o644)
+    config.set_value("api_key", "sk_abcdefghijklmnop", cfg)
+    assert _mode(cfg) == 0o600
+    assert config.load_config(cfg) == {"api_key": "sk_abcdefghijklmnop", "voice": "magnus"}
+
+
+def test_set_value_writes_typed_toml(cfg: Path) -> None:
+    config.set_value("sample_rate", "16000", cfg)
+    config.set_value("speed", "1.5", cfg)
+    config.set_value("model", "lightning_v3.1_pro", cfg)
+    with cfg.open("rb") as fh:
+        assert tomllib.load(fh) == {"sample_rate": 16000, "speed": 1.5, "model": "lightning_v3.1_pro"}
+
+
+def test_strings_are_quoted_so_any_key_round_trips(cfg: Path) -> None:
+    awkward = 'sk_"quoted"\\back#hash\'single\u00e9'
+    config.set_value("api_key", awkward, cfg)
+    assert config.load_config(cfg)["api_key"] == awkward
+    with cfg.open("rb") as fh:
+        assert tomllib.load(fh)["api_key"] == awkward
+
+
+def test_toml_string_escapes_control_characters() -> None:
+    text = "a\tb\nc\x01d\x7f"
+    assert tomllib.loads(f"k = {config.toml_string(text)}")["k"] == text
+
+
+def test_invalid_set_leaves_file_untouched(cfg: Path) -> None:
+    config.set_value("voice", "magnus", cfg)
+    before = cfg.read_bytes()
+    with pytest.raises(UsageError):
+        config.set_value("speed", "9", cfg)
+    with pytest.raises(UsageError):
+        config.set_value("nope", "1", cfg)
+    assert cfg.read_bytes() == before
+
+
+def test_set_does_not_clobber_an_unparsable_file(cfg: Path) -> None:
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text("voice = \n")
+    with pytest.raises(UsageError, match="line 1"):
+        config.set_value("voice", "magnus", cfg)
+    assert cfg.read_text() == "voice = \n"
+
+
+def test_bad_value_in_file_can_be_repaired_with_set_or_unset(cfg: Path) -> None:
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text('speed = 9\nvoice = "magnus"\ncolour = "red"\n')
+    config.set_value("speed", "1.0", cfg)
+    config.unset_value("colour", cfg)
+    assert config.load_config(cfg) == {"voice": "magnus", "speed": "1.0"}
+
+
+def test_unset_value(cfg: Path) -> None:
+    config.set_value("voice", "magnus", cfg)
+    config.set_value("speed", "1.5", cfg)
+    assert config.unset_value("voice", cfg) is True
+    assert config.unset_value("voice", cfg) is False
+    assert config.load_config(cfg) == {"speed": "1.5"}
+
+
+def test_unset_on_missing_file_creates_nothing(cfg: Path) -> None:
+    assert config.unset_value("voice", cfg) is False
+    assert not cfg.exists()
+
+
+def test_get_value(cfg: Path) -> None:
+    assert config.get_value("voice", cfg) is None
+    config.set_value("voice", "liam", cfg)
+    assert config.get_value("voice", cfg) == "liam"
+
+
+def test_write_leaves_no_temp_files(cfg: Path) -> None:
+    for v in ("a", "b", "c"):
+        config.set_value("voice", v, cfg)
+    assert sorted(p.name for p in cfg.parent.iterdir()) == ["config.toml"]
+
+
+@posix_only
+def test_symlinked_config_file_is_followed(tmp_path: Path, cfg: Path) -> None:
+    real = tmp_path / "dotfiles" / "smallest.toml"
+    real.parent.mkdir()
+    real.write_text('voice = "magnus"\n')
+    cfg.parent.mkdir(parents=True)
+    cfg.symlink_to(real)
+    config.set_value("speed", "1.5", cfg)
+    assert cfg.is_symlink()
+    assert config.load_config(real) == {"voice": "magnus", "speed": "1.5"}
+
+
+# --- permissions -----------------------------------------------------------------------------
+
+
+@posix_only
+def test_permission_warning_for_wide_file_with_api_key(cfg: Path) -> None:
+    config.set_value("api_key", "sk_abcdefghijklmnop", cfg)
+    assert config.permission_warning(cfg) is None
+    cfg.chmod(0o644)
+    assert config.permission_warning(cfg) == (
+        f"warning: {cfg} is readable by other users (mode 0644); run: chmod 600 {cfg}"
+    )
+
+
+@posix_only
+def test_no_permission_warning_without_api_key_or_file(cfg: Path) -> None:
+    assert config.permission_warning(cfg) is None
+    config.set_value("voice", "magnus", cfg)
+    cfg.chmod(0o644)
+    assert config.permission_warning(cfg) is None
