@@ -1,0 +1,140 @@
+"""error_from_http: every documented error body shape, status mapping, Retry-After, request ids."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from smallest_cli.errors import (
+    EXIT_AUTH,
+    EXIT_RATE_LIMIT,
+    EXIT_SERVER,
+    EXIT_USAGE,
+    AuthError,
+    RateLimitError,
+    ServerError,
+    UsageError,
+)
+from smallest_cli.protocol.http_errors import error_from_http, format_zod_issues, parse_retry_after
+
+ZOD_VOICE = {"error": [{"code": "custom", "path": ["voice_id"], "message": "Invalid Voice ID"}]}
+ZOD_ENUM = {
+    "error": [
+        {
+            "received": "mulaw",
+            "code": "invalid_enum_value",
+            "options": ["wav", "ulaw", "alaw", "pcm", "mp3"],
+            "path": ["output_format"],
+            "message": "Invalid enum value. Expected 'wav' | 'ulaw' | 'alaw' | 'pcm' | 'mp3', "
+            "received 'mulaw'",
+        }
+    ]
+}
+
+
+def body(obj: object) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def test_zod_single_issue() -> None:
+    err = error_from_http(400, body(ZOD_VOICE), {})
+    assert isinstance(err, UsageError) and err.exit_code == EXIT_USAGE
+    assert "voice_id: Invalid Voice ID" in str(err)
+    assert "(400)" in str(err)
+
+
+def test_zod_several_issues_joined() -> None:
+    both = {"error": ZOD_VOICE["error"] + ZOD_ENUM["error"]}
+    text = str(error_from_http(400, body(both), {}))
+    assert "voice_id: Invalid Voice ID; output_format: Invalid enum value." in text
+    assert "received 'mulaw'" in text
+
+
+def test_format_zod_nested_path() -> None:
+    assert format_zod_issues([{"path": ["a", 0, "b"], "message": "bad"}, {"message": "x"}]) == "a.0.b: bad; x"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [body({"error": "Voice not found"}), body({"message": "Voice not found"}), b"Voice not found\n"],
+)
+def test_other_shapes(raw: bytes) -> None:
+    err = error_from_http(404, raw, {})
+    assert isinstance(err, UsageError)
+    assert "Voice not found" in str(err) and "404" in str(err)
+
+
+@pytest.mark.parametrize("status", [400, 404, 413, 422])
+def test_usage_statuses(status: int) -> None:
+    assert type(error_from_http(status, b"", {})) is UsageError
+
+
+def test_401_message() -> None:
+    err = error_from_http(401, body({"message": "Unauthorized"}), {})
+    assert type(err) is AuthError and err.exit_code == EXIT_AUTH
+    assert str(err) == "authentication failed: the API key was rejected (401)"
+
+
+def test_403_mentions_permission_or_limit() -> None:
+    err = error_from_http(403, body({"error": "Usage limit exceeded"}), {})
+    assert type(err) is AuthError
+    assert "permission" in str(err) and "usage limit" in str(err).lower()
+    assert "Usage limit exceeded" in str(err)
+
+
+def test_429_retry_after_seconds() -> None:
+    err = error_from_http(429, body({"message": "Too many requests"}), {"retry-after": "3"})
+    assert type(err) is RateLimitError and err.exit_code == EXIT_RATE_LIMIT
+    assert err.retry_after == 3.0
+
+
+def test_429_retry_after_http_date() -> None:
+    now = 1_700_000_000.0  # 2023-11-14 22:13:20 GMT
+    err = error_from_http(429, b"", {"Retry-After": "Tue, 14 Nov 2023 22:13:30 GMT"}, now=now)
+    assert err.retry_after == pytest.approx(10.0)
+
+
+def test_429_without_retry_after() -> None:
+    assert error_from_http(429, b"", {}).retry_after is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("0", 0.0), ("1.5", 1.5), ("-4", 0.0), ("soon", None), ("", None), (None, None), ("nan", None)],
+)
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    assert parse_retry_after(value, now=0.0) == expected
+
+
+def test_retry_after_date_in_past_is_zero() -> None:
+    assert parse_retry_after("Tue, 14 Nov 2023 22:13:30 GMT", now=2_000_000_000.0) == 0.0
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx(status: int) -> None:
+    err = error_from_http(status, b"<html><body><h1>502 Bad Gateway</h1></body></html>", {})
+    assert type(err) is ServerError and err.exit_code == EXIT_SERVER and err.retryable
+    assert str(status) in str(err)
+    assert "<" not in str(err)
+
+
+def test_other_status_is_server_error() -> None:
+    err = error_from_http(418, b"teapot", {})
+    assert type(err) is ServerError and "418" in str(err) and "teapot" in str(err)
+
+
+def test_request_id_header_case_insensitive() -> None:
+    err = error_from_http(500, b"", {"x-request-id": "abc-123"})
+    assert err.request_id == "abc-123"
+    assert "abc-123" in str(err)
+
+
+def test_message_is_one_line_and_bounded() -> None:
+    err = error_from_http(500, ("line\n" * 500).encode(), {})
+    assert "\n" not in str(err)
+    assert len(str(err)) < 400
+
+
+def test_invalid_utf8_body() -> None:
+    assert "server error (500)" in str(error_from_http(500, b"\xff\xfe oops", {}))
