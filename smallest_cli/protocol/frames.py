@@ -1,0 +1,111 @@
+"""Parsing the WebSocket server's JSON text frames into typed events (pure: no I/O).
+
+Frames (see waves-protocol.md):
+  {"status": "chunk", "data": {"audio": "<base64>"}, "request_id": ..., "session_id": ...}
+  {"status": "word_timestamp", "data": {"id": 0, "word": "Hello", "start": 0.0, "end": 0.32}}
+  {"status": "complete", "message": "All chunks sent", "done": true}
+  {"status": "error", "message": "...", "error": {"message": "...", "code": "..."}}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from smallest_cli.errors import ProtocolError
+from smallest_cli.events import AudioChunk, Done, Event, WordTimestamp
+from smallest_cli.protocol.http_errors import error_from_payload, one_line
+
+_B64_STRIP = str.maketrans("", "", " \t\r\n")
+
+
+def decode_audio_b64(value: Any, *, request_id: str | None = None) -> bytes:
+    """Decode a base64 audio field; tolerate line breaks and missing padding, reject anything else."""
+    if not isinstance(value, str):
+        raise ProtocolError(
+            f"malformed audio frame: audio is {type(value).__name__}, not a base64 string",
+            request_id=request_id,
+        )
+    compact = value.translate(_B64_STRIP)
+    compact += "=" * (-len(compact) % 4)
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ProtocolError(f"malformed audio frame: bad base64 ({exc})", request_id=request_id) from None
+
+
+def _preview(text: str) -> str:
+    return one_line(text, 80)
+
+
+def _load_object(text: str | bytes, what: str) -> dict[str, Any]:
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        raise ProtocolError(f"unexpected binary {what} ({len(bytes(text))} bytes); expected JSON text")
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        raise ProtocolError(f"malformed {what}: not JSON: {_preview(text)!r}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"malformed {what}: expected a JSON object, got {_preview(text)!r}")
+    return obj
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _number(value: Any, name: str, request_id: str | None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ProtocolError(
+            f"malformed word_timestamp frame: {name} is {value!r}, not a number", request_id=request_id
+        )
+    return float(value)
+
+
+def parse_ws_frame(text: str | bytes) -> Event | None:
+    """One server frame → an event; None for frames to ignore (unknown status).
+
+    Raises the mapped SmallestError for an `error` frame and ProtocolError for malformed frames
+    (binary, not JSON, missing or mistyped fields, bad base64).
+    """
+    frame = _load_object(text, "WebSocket frame")
+    request_id = _str_or_none(frame.get("request_id"))
+    status = frame.get("status")
+    if status == "chunk":
+        data = frame.get("data")
+        if not isinstance(data, Mapping) or "audio" not in data:
+            raise ProtocolError("malformed chunk frame: no data.audio", request_id=request_id)
+        return AudioChunk(decode_audio_b64(data["audio"], request_id=request_id))
+    if status == "word_timestamp":
+        data = frame.get("data")
+        if not isinstance(data, Mapping):
+            raise ProtocolError("malformed word_timestamp frame: no data object", request_id=request_id)
+        word_id = data.get("id")
+        word = data.get("word")
+        if isinstance(word_id, bool) or not isinstance(word_id, int):
+            raise ProtocolError(
+                f"malformed word_timestamp frame: id is {word_id!r}, not an integer", request_id=request_id
+            )
+        if not isinstance(word, str):
+            raise ProtocolError(
+                f"malformed word_timestamp frame: word is {word!r}, not a string", request_id=request_id
+            )
+        start = _number(data.get("start"), "start", request_id)
+        end = _number(data.get("end"), "end", request_id)
+        return WordTimestamp(id=word_id, word=word, start=start, end=end)
+    if status == "complete":
+        return Done(request_id=request_id)
+    if status == "error":
+        raise error_from_payload(frame, request_id=request_id)
+    if status is None and ("error" in frame) and "data" not in frame:
+        # An error object without a status (some gateways): still an error.
+        raise error_from_payload(frame, request_id=request_id)
+    if status is None and frame.get("done") is True:
+        return Done(request_id=request_id)
+    if status is None:
+        raise ProtocolError(f"malformed WebSocket frame: no status: {_preview(str(text))!r}")
+    return None
