@@ -57,8 +57,8 @@ class KeyInfo:
 
 
 KEY_HELP: tuple[KeyInfo, ...] = (
-    KeyInfo("api_key", "Smallest AI API key (prefer `smallest config set api_key -`; shown redacted)"),
-    KeyInfo("base_url", f"service base URL, http(s)://host[:port] (default {contract.DEFAULT_BASE_URL})"),
+    KeyInfo("api_key", "Smallest AI API key (shown redacted)"),
+    KeyInfo("base_url", f"http(s)://host[:port] (default {contract.DEFAULT_BASE_URL})"),
     KeyInfo("voice", "voice id, e.g. magnus, meher, avery, liam"),
     KeyInfo("model", "one of " + ", ".join(contract.MODELS)),
     KeyInfo("language", "ISO 639-1 code such as en, hi, es, or auto"),

@@ -1,9 +1,223 @@
-"""Placeholder: filled in by its issue."""
+"""`smallest config set|get|unset|list|path`: read and edit the user's config file."""
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
 import typer
+
+from smallest_cli import config
+from smallest_cli.commands.common import eprint, guarded
+from smallest_cli.errors import UsageError
+from smallest_cli.settings import Secret
+
+KEYS_HELP = "Keys:\n\n" + "\n".join(f"  {k.name:<12} {k.description}" for k in config.KEY_HELP)
+
+ORDER_HELP = (
+    "Settings are taken from a flag first, then the environment (SMALLEST_API_KEY, SMALLEST_BASE_URL, "
+    "SMALLEST_VOICE), then this file, then the built-in default."
+)
+STDIN_HELP = (
+    "A VALUE of - reads the value from standard input, so an API key stays out of your shell history "
+    "(at a terminal it is asked for without echo)."
+)
+
+CONFIG_HELP = f"""Read and edit the config file (~/.config/smallest/config.toml, or under $XDG_CONFIG_HOME).
+
+{ORDER_HELP}
+
+Examples:
+
+  smallest config set voice meher
+
+  printf '%s' "$KEY" | smallest config set api_key -
+
+  smallest config list
+
+{KEYS_HELP}
+"""
+
+SET_HELP = f"""Store KEY = VALUE in the config file (created with mode 0600).
+
+{STDIN_HELP}
+
+Examples:
+
+  smallest config set api_key -
+
+  smallest config set voice meher
+
+  smallest config set sample_rate 16000
+
+{KEYS_HELP}
+"""
+
+GET_HELP = """Print one value from the config file (the API key is shown redacted).
+
+Exits with status 2 when the key is not set.
+
+Examples:
+
+  smallest config get voice
+
+  smallest config get api_key
+
+  voice=$(smallest config get voice 2>/dev/null || echo magnus)
+"""
+
+UNSET_HELP = """Remove KEY from the config file, so the default (or the environment) applies again.
+
+Examples:
+
+  smallest config unset voice
+
+  smallest config unset api_key
+
+  smallest config unset sample-rate
+"""
+
+LIST_HELP = """Print every setting in the config file as `key = value` lines (the API key redacted).
+
+Examples:
+
+  smallest config list
+
+  smallest config list | grep voice
+
+  cat "$(smallest config path)"
+"""
+
+PATH_HELP = """Print where the config file is (it may not exist yet).
+
+Examples:
+
+  smallest config path
+
+  ${EDITOR:-vi} "$(smallest config path)"
+
+  XDG_CONFIG_HOME=/tmp/cfg smallest config path
+"""
+
+
+def shown(key: str, value: str) -> str:
+    """How a stored value is displayed: secrets redacted, everything else as is."""
+    return Secret(value).redacted() if key in config.SECRET_KEYS else value
+
+
+def read_stdin_value(key: str) -> str:
+    """The value for `set KEY -`: hidden prompt at a terminal, else all of stdin, trimmed."""
+    if sys.stdin is None:
+        raise UsageError(f"no standard input to read {key} from")
+    if sys.stdin.isatty():
+        import getpass
+
+        try:
+            text = getpass.getpass(f"{key}: ")
+        except EOFError:
+            text = ""
+    else:
+        text = sys.stdin.read()
+    value = text.strip()
+    if not value:
+        raise UsageError(f"no value for {key} on standard input")
+    if "\n" in value:
+        raise UsageError(f"the value for {key} on standard input must be a single line")
+    return value
+
+
+def _override_note(key: str, environ: Mapping[str, str]) -> None:
+    var = config.ENV_OVERRIDES.get(key)
+    if var and environ.get(var):
+        eprint(f"note: {var} is set in the environment and takes precedence over {key} in the config file")
+
+
+def _warn_permissions(path: Path) -> None:
+    warning = config.permission_warning(path)
+    if warning:
+        eprint(warning)
+
+
+def _set(key: str, value: str) -> None:
+    path = config.config_path()
+    name = config.normalize_key(key)
+    if value == "-":
+        value = read_stdin_value(name)
+    config.set_value(name, value, path)
+    _override_note(name, os.environ)
+
+
+def _get(key: str) -> None:
+    path = config.config_path()
+    name = config.normalize_key(key)
+    values = config.load_config(path)
+    _warn_permissions(path)
+    if name not in values:
+        raise UsageError(f"{name} is not set in {path}")
+    typer.echo(shown(name, values[name]))
+    _override_note(name, os.environ)
+
+
+def _unset(key: str) -> None:
+    path = config.config_path()
+    if not config.unset_value(key, path):
+        eprint(f"note: {key} was not set in {path}")
+
+
+def _list() -> None:
+    path = config.config_path()
+    values = config.load_config(path)
+    _warn_permissions(path)
+    for key, value in values.items():
+        typer.echo(f"{key} = {shown(key, value)}")
+    for key in values:
+        _override_note(key, os.environ)
+
+
+def build_config_app() -> typer.Typer:
+    sub = typer.Typer(
+        name="config",
+        help=CONFIG_HELP,
+        no_args_is_help=True,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @sub.command("set", help=SET_HELP)
+    def set_cmd(
+        key: str = typer.Argument(..., help="One of: " + ", ".join(config.KEYS) + "."),
+        value: str = typer.Argument(..., help="The value, or - to read it from stdin."),
+    ) -> None:
+        with guarded():
+            _set(key, value)
+
+    @sub.command("get", help=GET_HELP)
+    def get_cmd(
+        key: str = typer.Argument(..., help="One of: " + ", ".join(config.KEYS) + "."),
+    ) -> None:
+        with guarded():
+            _get(key)
+
+    @sub.command("unset", help=UNSET_HELP)
+    def unset_cmd(
+        key: str = typer.Argument(..., help="One of: " + ", ".join(config.KEYS) + "."),
+    ) -> None:
+        with guarded():
+            _unset(key)
+
+    @sub.command("list", help=LIST_HELP)
+    def list_cmd() -> None:
+        with guarded():
+            _list()
+
+    @sub.command("path", help=PATH_HELP)
+    def path_cmd() -> None:
+        with guarded():
+            typer.echo(str(config.config_path()))
+
+    return sub
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.add_typer(build_config_app(), name="config")
