@@ -176,6 +176,14 @@ def _list() -> None:
         _override_note(key, os.environ)
 
 
+KEY_ARG_HELP = "One of: " + ", ".join(config.KEYS) + "."
+
+
+def complete_key(incomplete: str) -> list[str]:
+    """Shell completion for KEY arguments."""
+    return [k for k in config.KEYS if k.startswith(incomplete.lower().replace("-", "_"))]
+
+
 def build_config_app() -> typer.Typer:
     sub = typer.Typer(
         name="config",
@@ -186,7 +194,7 @@ def build_config_app() -> typer.Typer:
 
     @sub.command("set", help=SET_HELP)
     def set_cmd(
-        key: str = typer.Argument(..., help="One of: " + ", ".join(config.KEYS) + "."),
+        key: str = typer.Argument(..., autocompletion=complete_key, help=KEY_ARG_HELP),
         value: str = typer.Argument(..., help="The value, or - to read it from stdin."),
     ) -> None:
         with guarded():
@@ -194,14 +202,14 @@ def build_config_app() -> typer.Typer:
 
     @sub.command("get", help=GET_HELP)
     def get_cmd(
-        key: str = typer.Argument(..., help="One of: " + ", ".join(config.KEYS) + "."),
+        key: str = typer.Argument(..., autocompletion=complete_key, help=KEY_ARG_HELP),
     ) -> None:
         with guarded():
             _get(key)
 
     @sub.command("unset", help=UNSET_HELP)
     def unset_cmd(
-        key: str = typer.Argument(..., help="One of: " + ", ".join(config.KEYS) + "."),
+        key: str = typer.Argument(..., autocompletion=complete_key, help=KEY_ARG_HELP),
     ) -> None:
         with guarded():
             _unset(key)

@@ -1,0 +1,127 @@
+"""Shell completion: the committed scripts are current, and completing really works."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, cli_env, run_cli
+
+COMPLETIONS = ROOT / "completions"
+FILES = ("smallest.bash", "_smallest", "smallest.fish")
+
+
+def _complete_bash(tmp_path: Path, line: str) -> list[str]:
+    """What `smallest` answers to bash's completion protocol for the words in `line`."""
+    words = line.split(" ")
+    env = cli_env(
+        None, tmp_path, _SMALLEST_COMPLETE="complete_bash", COMP_WORDS=line, COMP_CWORD=str(len(words) - 1)
+    )
+    proc = run_cli([], env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return proc.stdout.decode().split()
+
+
+def test_committed_completion_scripts_are_current(tmp_path: Path) -> None:
+    out = tmp_path / "fresh"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_completions.py"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    for name in FILES:
+        committed = COMPLETIONS / name
+        assert committed.is_file(), f"{committed} is missing; run `make completions`"
+        assert committed.read_text() == (out / name).read_text(), (
+            f"{committed} is stale; run `make completions`"
+        )
+
+
+def test_check_mode_reports_stale_files(tmp_path: Path) -> None:
+    script = str(ROOT / "scripts" / "gen_completions.py")
+    assert subprocess.run([sys.executable, script, "--check"], cwd=ROOT).returncode == 0
+    (tmp_path / "smallest.bash").write_text("# old\n")
+    proc = subprocess.run(
+        [sys.executable, script, "--check", "--out", str(tmp_path)], capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+    assert "smallest.bash" in proc.stderr and "_smallest" in proc.stderr
+
+
+def test_scripts_use_the_smallest_complete_variable() -> None:
+    for name in FILES:
+        text = (COMPLETIONS / name).read_text()
+        assert "_SMALLEST_COMPLETE=complete_" in text
+        assert "smallest" in text
+    assert (COMPLETIONS / "_smallest").read_text().startswith("#compdef smallest\n")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("smallest spe", "speak"),
+        ("smallest con", "config"),
+        ("smallest ser", "serve"),
+        ("smallest voi", "voices"),
+    ],
+)
+def test_bash_completes_command_names(tmp_path: Path, line: str, expected: str) -> None:
+    assert expected in _complete_bash(tmp_path, line)
+
+
+def test_bash_lists_all_commands_on_empty_word(tmp_path: Path) -> None:
+    names = set(_complete_bash(tmp_path, "smallest "))
+    assert {"speak", "config", "serve", "voices"} <= names
+
+
+def test_bash_completes_config_subcommands_and_keys(tmp_path: Path) -> None:
+    assert set(_complete_bash(tmp_path, "smallest config ")) >= {"set", "get", "unset", "list", "path"}
+    assert _complete_bash(tmp_path, "smallest config set sa") == ["sample_rate"]
+    assert "api_key" in _complete_bash(tmp_path, "smallest config get ")
+
+
+def test_sourced_bash_script_fills_compreply(tmp_path: Path) -> None:
+    """Source the committed script in a real bash and call its function as bash would on TAB."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    shim = bindir / "smallest"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m smallest_cli "$@"\n')
+    shim.chmod(0o755)
+    env = cli_env(None, tmp_path)
+    env["PATH"] = f"{bindir}:{env.get('PATH', '/usr/bin:/bin')}"
+    script = f"""
+source "{COMPLETIONS / "smallest.bash"}"
+complete -p smallest
+COMP_WORDS=(smallest config l)
+COMP_CWORD=2
+_smallest_completion smallest l smallest
+printf 'REPLY:%s\\n' "${{COMPREPLY[@]}}"
+"""
+    proc = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", script], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "complete -o default -F _smallest_completion smallest" in proc.stdout
+    assert [ln for ln in proc.stdout.splitlines() if ln.startswith("REPLY:")] == ["REPLY:list"]
+
+
+def test_zsh_and_fish_protocols_answer(tmp_path: Path) -> None:
+    zsh = run_cli(
+        [], cli_env(None, tmp_path, _SMALLEST_COMPLETE="complete_zsh", _TYPER_COMPLETE_ARGS="smallest con")
+    )
+    assert zsh.returncode == 0 and '"config"' in zsh.stdout.decode()
+    fish_env = cli_env(
+        None,
+        tmp_path,
+        _SMALLEST_COMPLETE="complete_fish",
+        _TYPER_COMPLETE_FISH_ACTION="get-args",
+        _TYPER_COMPLETE_ARGS="smallest con",
+    )
+    fish = run_cli([], fish_env)
+    assert fish.returncode == 0 and fish.stdout.decode().startswith("config")
