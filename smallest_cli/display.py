@@ -1,0 +1,144 @@
+"""What the user sees on stderr while and after audio streams: a live status line on a terminal,
+a one-line summary otherwise, nothing with --quiet. Word timestamps go to their own stream.
+
+Implements the pipeline's Observer. Colors follow rich, which honours NO_COLOR.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Literal
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from smallest_cli.errors import SmallestError
+from smallest_cli.events import WordTimestamp
+from smallest_cli.pipeline import RunStats
+
+Mode = Literal["live", "plain", "quiet"]
+
+
+def choose_mode(quiet: bool, stderr: IO[str]) -> Mode:
+    if quiet:
+        return "quiet"
+    try:
+        return "live" if stderr.isatty() else "plain"
+    except (AttributeError, ValueError):
+        return "plain"
+
+
+def format_word(word: WordTimestamp) -> str:
+    """`start<TAB>end<TAB>word`, seconds with millisecond precision."""
+    return f"{word.start:.3f}\t{word.end:.3f}\t{word.word}"
+
+
+def summary_line(stats: RunStats) -> str:
+    """The plain one-line summary."""
+    parts = [f"{stats.audio_seconds:.2f} s of audio"]
+    if stats.first_chunk_ms is not None:
+        parts.append(f"first chunk {stats.first_chunk_ms:.0f} ms")
+    parts.append(f"total {stats.total_ms:.0f} ms")
+    if stats.realtime_factor is not None:
+        parts.append(f"real-time factor {stats.realtime_factor:.1f}x")
+    parts.append(f"{stats.audio_bytes} bytes")
+    parts.append(f"{stats.chunks} chunks")
+    if stats.retries:
+        parts.append(f"{stats.retries} retries")
+    if stats.underruns:
+        parts.append(f"{stats.underruns} underruns")
+    where = f" → {stats.output}" if stats.output else ""
+    return f"smallest: {', '.join(parts)} ({stats.transport}, {stats.voice_id}){where}"
+
+
+@dataclass
+class Display:
+    """The pipeline's observer for humans. Use as a context manager around the run."""
+
+    mode: Mode
+    transport: str
+    voice: str
+    #: Seconds played so far, when playing.
+    played_seconds: Callable[[], float] | None = None
+    #: Where word timestamps are printed (one `start end word` line each), if anywhere.
+    word_stream: IO[str] | None = None
+    #: Keep the words for the --json object.
+    collect_words: bool = False
+    words: list[dict[str, object]] = field(default_factory=list)
+    console: Console = field(default_factory=lambda: Console(file=sys.stderr, highlight=False))
+    _chunks: int = 0
+    _bytes: int = 0
+    _seconds: float = 0.0
+    _live: Live | None = None
+
+    def __enter__(self) -> Display:
+        if self.mode == "live":
+            self._live = Live(
+                console=self.console, get_renderable=self._render, refresh_per_second=8, transient=True
+            )
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        live, self._live = self._live, None
+        if live is not None:
+            live.stop()
+
+    def _render(self) -> Text:
+        line = Text()
+        line.append(f"{self.transport}", style="bold")
+        line.append(f" · {self.voice} · {self._chunks} chunks · {self._seconds:.1f} s received")
+        if self.played_seconds is not None:
+            line.append(f" · {self.played_seconds():.1f} s played")
+        return line
+
+    # -- Observer ------------------------------------------------------------------------------------
+
+    def on_audio(self, chunks: int, audio_bytes: int, audio_seconds: float) -> None:
+        self._chunks, self._bytes, self._seconds = chunks, audio_bytes, audio_seconds
+
+    def on_word(self, word: WordTimestamp) -> None:
+        if self.collect_words:
+            self.words.append({"id": word.id, "word": word.word, "start": word.start, "end": word.end})
+        if self.word_stream is not None:
+            print(format_word(word), file=self.word_stream, flush=True)
+
+    def on_retry(self, segment: int, attempt: int, delay: float, error: SmallestError) -> None:
+        if self.mode == "quiet":
+            return
+        message = f"smallest: segment {segment + 1}: {error}; retry {attempt} in {delay:.1f} s"
+        self.console.print(Text(message, style="yellow"))
+
+    # -- the end -------------------------------------------------------------------------------------
+
+    def summary(self, stats: RunStats) -> None:
+        self.stop()
+        if self.mode == "quiet":
+            return
+        if self.mode == "plain":
+            self.console.print(summary_line(stats), soft_wrap=True, markup=False)
+            return
+        head = Text("✓ ", style="green")
+        head.append(f"{stats.audio_seconds:.2f} s of audio", style="bold")
+        head.append(f" via {stats.transport}, voice {stats.voice_id}")
+        if stats.output:
+            head.append(f" → {stats.output}")
+        self.console.print(head)
+        detail = []
+        if stats.first_chunk_ms is not None:
+            detail.append(f"first chunk {stats.first_chunk_ms:.0f} ms")
+        detail.append(f"total {stats.total_ms / 1000:.2f} s")
+        if stats.realtime_factor is not None:
+            detail.append(f"real-time factor {stats.realtime_factor:.1f}x")
+        detail.append(f"{stats.audio_bytes:,} bytes in {stats.chunks} chunks")
+        if stats.retries:
+            detail.append(f"{stats.retries} retries")
+        if stats.underruns:
+            detail.append(f"{stats.underruns} underruns")
+        self.console.print(Text("  " + " · ".join(detail), style="dim"))

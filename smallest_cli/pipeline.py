@@ -1,0 +1,307 @@
+"""text → segments → transport → events → sinks and display, with per-segment retry and resume.
+
+Each segment is one request. Audio bytes go to every sink as they arrive (nothing is accumulated).
+A retryable failure (rate limit, server error or truncation, network) retries the segment with
+exponential backoff; because the server is deterministic, the bytes of that segment already
+delivered are skipped on the retry, so the output has no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from smallest_cli.errors import Interrupted, SmallestError, UsageError
+from smallest_cli.events import AudioChunk, WordTimestamp
+from smallest_cli.protocol import contract
+from smallest_cli.protocol.request import build_request
+from smallest_cli.settings import SynthesisOptions
+from smallest_cli.transports.base import Transport
+
+BACKOFF_START_S = 0.5
+BACKOFF_MAX_S = 30.0
+
+
+class Sink(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> str | None: ...
+
+
+class Observer(Protocol):
+    """What the pipeline reports while it runs (the display implements it)."""
+
+    def on_audio(self, chunks: int, audio_bytes: int, audio_seconds: float) -> None: ...
+
+    def on_word(self, word: WordTimestamp) -> None: ...
+
+    def on_retry(self, segment: int, attempt: int, delay: float, error: SmallestError) -> None: ...
+
+
+class NullObserver:
+    def on_audio(self, chunks: int, audio_bytes: int, audio_seconds: float) -> None:
+        return None
+
+    def on_word(self, word: WordTimestamp) -> None:
+        return None
+
+    def on_retry(self, segment: int, attempt: int, delay: float, error: SmallestError) -> None:
+        return None
+
+
+@dataclass
+class RunStats:
+    """What one run did; `--json` prints these fields."""
+
+    transport: str
+    voice_id: str
+    model: str
+    sample_rate: int
+    output_format: str
+    segments: int = 0
+    chunks: int = 0
+    audio_bytes: int = 0
+    audio_seconds: float = 0.0
+    #: From the start of the run to the first audio byte handed to the sinks.
+    first_chunk_ms: float | None = None
+    total_ms: float = 0.0
+    #: Audio seconds per second of synthesis (start of run to the last segment's end).
+    realtime_factor: float | None = None
+    retries: int = 0
+    underruns: int = 0
+    #: The output file, "-" for stdout, None when only playing.
+    output: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        d = dataclasses.asdict(self)
+        for key in ("audio_seconds", "first_chunk_ms", "total_ms", "realtime_factor"):
+            if isinstance(d[key], float):
+                d[key] = round(d[key], 3)
+        return d
+
+
+# -- segments ---------------------------------------------------------------------------------------
+
+
+def segments_for_text(text: str) -> list[str]:
+    """Text up to the per-request limit is one request; longer text is split by the segmenter."""
+    stripped = text.strip()
+    if not stripped:
+        return []
+    if len(stripped) <= contract.MAX_TEXT_CHARS:
+        return [stripped]
+    from smallest_cli.protocol.segment import segment_text
+
+    return [s for s in segment_text(stripped) if s.strip()]
+
+
+def segments_from_chunks(chunks: Iterable[str]) -> Iterator[str]:
+    """Segments of streamed text (stdin, a file) without reading it all: input that ends within the
+    per-request limit is one request, like `segments_for_text`; longer input is segmented as it comes."""
+    it = iter(chunks)
+    head: list[str] = []
+    size = 0
+    for chunk in it:
+        head.append(chunk)
+        size += len(chunk)
+        if size > contract.MAX_TEXT_CHARS + 1:
+            break
+    else:
+        yield from segments_for_text("".join(head))
+        return
+    from smallest_cli.protocol.segment import iter_segments
+
+    for seg in iter_segments(itertools.chain(["".join(head)], it)):
+        if seg.strip():
+            yield seg
+
+
+def first_and_rest(segments: Iterable[str]) -> Iterator[str]:
+    """`segments`, checked to be non-empty before anything else happens (empty text → UsageError)."""
+    it = iter(segments)
+    first = next(it, None)
+    if first is None:
+        raise UsageError("no text to speak: the input is empty")
+    return itertools.chain([first], it)
+
+
+# -- audio time -------------------------------------------------------------------------------------
+
+
+class AudioClock:
+    """Seconds of audio in the bytes of one request, for any output format."""
+
+    def __init__(self, fmt: str, sample_rate: int) -> None:
+        self._rate = sample_rate
+        self._bytes_per_second = {"pcm": 2 * sample_rate, "wav": 2 * sample_rate}.get(fmt, sample_rate)
+        self._decoder = None
+        self._pcm_bytes = 0
+        self._bytes = 0
+        if fmt == "mp3":
+            from smallest_cli.audio.codecs import make_decoder
+
+            self._decoder = make_decoder("mp3", sample_rate)
+            self._bytes_per_second = 2 * sample_rate
+
+    def feed(self, data: bytes) -> None:
+        if self._decoder is not None:
+            self._pcm_bytes += len(self._decoder.feed(data))
+        else:
+            self._bytes += len(data)
+
+    def finish(self) -> None:
+        if self._decoder is not None:
+            self._pcm_bytes += len(self._decoder.finish())
+
+    def close(self) -> None:
+        if self._decoder is not None:
+            from smallest_cli.audio.codecs import close_decoder
+
+            close_decoder(self._decoder)
+
+    @property
+    def seconds(self) -> float:
+        n = self._pcm_bytes if self._decoder is not None else self._bytes
+        return n / self._bytes_per_second
+
+
+# -- the run ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Pipeline:
+    transport: Transport
+    options: SynthesisOptions
+    sinks: Sequence[Sink]
+    observer: Observer = dataclasses.field(default_factory=NullObserver)
+    retries: int = 3
+    output: str | None = None
+    #: The run's start on the `clock` (e.g. when the command started).
+    started: float | None = None
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+    def run(self, segments: Iterable[str]) -> RunStats:
+        """Speak every segment, in order, into the sinks; close them. On failure or Ctrl-C the
+        sinks are aborted and their descriptions are added to the raised error's message."""
+        start = self.clock() if self.started is None else self.started
+        stats = RunStats(
+            transport=self.transport.name,
+            voice_id=self.options.voice_id,
+            model=self.options.model,
+            sample_rate=self.options.sample_rate,
+            output_format=self.options.output_format,
+            output=self.output,
+        )
+        try:
+            offset = 0.0
+            for index, text in enumerate(segments):
+                offset += self._segment(index, text, offset, stats, start)
+                stats.segments += 1
+            synth_end = self.clock()
+            for sink in self.sinks:
+                sink.close()
+        except SmallestError as err:
+            raise self._aborted(err) from None
+        except KeyboardInterrupt:
+            raise self._aborted(Interrupted("interrupted")) from None
+        stats.total_ms = (self.clock() - start) * 1000
+        synth_s = synth_end - start
+        stats.realtime_factor = stats.audio_seconds / synth_s if synth_s > 0 and stats.audio_seconds else None
+        return stats
+
+    def _aborted(self, err: SmallestError) -> SmallestError:
+        notes = []
+        for sink in self.sinks:
+            try:
+                note = sink.abort()
+            except Exception as exc:  # noqa: BLE001 - report, keep aborting the others
+                note = f"could not clean up an output: {exc}"
+            if note:
+                notes.append(note)
+        if notes:
+            err.message = f"{err.message}; {'; '.join(notes)}"
+        return err
+
+    def _segment(self, index: int, text: str, offset: float, stats: RunStats, start: float) -> float:
+        """One segment, retried as needed. Returns its audio seconds."""
+        body = build_request(text, self.options)
+        progress = _SegmentProgress(offset, AudioClock(self.options.output_format, self.options.sample_rate))
+        attempt = 0
+        try:
+            while True:
+                try:
+                    self._attempt(body, progress, stats, start)
+                    break
+                except SmallestError as err:
+                    if not err.retryable or attempt >= self.retries:
+                        raise
+                    delay = backoff_delay(attempt, err.retry_after)
+                    attempt += 1
+                    stats.retries += 1
+                    self.observer.on_retry(index, attempt, delay, err)
+                    self.sleep(delay)
+            progress.clock.finish()
+        finally:
+            progress.clock.close()
+        stats.audio_seconds += progress.clock.seconds
+        return progress.clock.seconds
+
+    def _attempt(
+        self, body: dict[str, Any], progress: _SegmentProgress, stats: RunStats, start: float
+    ) -> None:
+        """One request for a segment; the audio and words already delivered by earlier attempts are
+        skipped (the server answers the same request with the same bytes)."""
+        skip_bytes, skip_words = progress.delivered, progress.words
+        for event in self.transport.stream(body):
+            if isinstance(event, AudioChunk):
+                data = event.data
+                if skip_bytes:
+                    cut = min(skip_bytes, len(data))
+                    data, skip_bytes = data[cut:], skip_bytes - cut
+                if data:
+                    self._deliver(data, progress, stats, start)
+            elif isinstance(event, WordTimestamp):
+                if skip_words:
+                    skip_words -= 1
+                    continue
+                progress.words += 1
+                shift = progress.offset
+                shifted = dataclasses.replace(event, start=event.start + shift, end=event.end + shift)
+                self.observer.on_word(shifted)
+            # Done: the transport ends the stream right after it.
+
+    def _deliver(self, data: bytes, progress: _SegmentProgress, stats: RunStats, start: float) -> None:
+        for sink in self.sinks:
+            sink.write(data)
+        if stats.first_chunk_ms is None:
+            stats.first_chunk_ms = (self.clock() - start) * 1000
+        progress.delivered += len(data)
+        progress.clock.feed(data)
+        stats.chunks += 1
+        stats.audio_bytes += len(data)
+        self.observer.on_audio(stats.chunks, stats.audio_bytes, stats.audio_seconds + progress.clock.seconds)
+
+
+@dataclass
+class _SegmentProgress:
+    """What one segment has delivered so far, across its attempts."""
+
+    offset: float
+    clock: AudioClock
+    delivered: int = 0
+    words: int = 0
+
+
+def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
+    """Seconds before retry number `attempt + 1`: the server's Retry-After when given, else 0.5 s
+    doubling per attempt up to 30 s."""
+    if retry_after is not None:
+        return max(0.0, retry_after)
+    return min(BACKOFF_MAX_S, BACKOFF_START_S * (2**attempt))

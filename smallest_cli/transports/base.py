@@ -1,0 +1,69 @@
+"""The interface every transport implements, and error wording shared by all of them."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from smallest_cli.errors import NetworkError
+from smallest_cli.events import Event
+
+
+class Transport(Protocol):
+    """Sends one TTS request per `stream()` call and yields its events in order, ending with Done.
+
+    Raises a SmallestError (usually from errors.py via the protocol parsers) on any failure; a stream
+    that ends before its terminator raises ProtocolError ("... (truncated)").
+    """
+
+    #: Short name for displays and stats: "http", "sse" or "websocket".
+    name: str
+
+    def stream(self, body: dict[str, Any]) -> Iterator[Event]: ...
+
+    def close(self) -> None: ...
+
+
+def stall_error(timeout: float, url: str | None = None) -> NetworkError:
+    """No connection, byte or frame within `timeout` seconds."""
+    where = f" ({url})" if url else ""
+    return NetworkError(f"no data from the server for {timeout:g} s{where}")
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, its causes/contexts and any exceptions in its args, depth first, once each."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        cur = todo.pop()
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        yield cur
+        for nxt in (cur.__cause__, cur.__context__, *getattr(cur, "args", ())):
+            if isinstance(nxt, BaseException):
+                todo.append(nxt)
+        reason = getattr(cur, "reason", None)
+        if isinstance(reason, BaseException):
+            todo.append(reason)
+
+
+def describe_connect_failure(exc: BaseException) -> str:
+    """A short reason for a failed connection: "connection refused", "host not found", ..."""
+    for cur in exception_chain(exc):
+        if isinstance(cur, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cur, socket.gaierror):
+            return "host not found"
+    for cur in exception_chain(exc):
+        if isinstance(cur, ConnectionResetError):
+            return "connection reset"
+        if isinstance(cur, OSError) and cur.strerror:
+            return cur.strerror[0].lower() + cur.strerror[1:]
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())[:200]
+
+
+def unreachable_error(url: str, exc: BaseException) -> NetworkError:
+    return NetworkError(f"cannot reach {url}: {describe_connect_failure(exc)}")

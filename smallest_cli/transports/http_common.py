@@ -1,0 +1,91 @@
+"""What the sync and SSE transports share: a streaming POST and a body reader, with errors mapped.
+
+Imports `requests` at module level: import this module only on the code path that sends requests.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+import urllib3.exceptions
+
+from smallest_cli.errors import ProtocolError, SmallestError
+from smallest_cli.protocol.http_errors import error_from_http
+from smallest_cli.settings import ConnectionOptions
+from smallest_cli.transports.base import exception_chain, stall_error, unreachable_error
+
+#: Largest read from the socket at once; smaller reads return as soon as any bytes arrived.
+READ_SIZE = 64 * 1024
+#: At most this much of an error body is read (error bodies are small JSON).
+MAX_ERROR_BODY = 64 * 1024
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return any(
+        isinstance(e, (TimeoutError, socket.timeout, urllib3.exceptions.TimeoutError, requests.Timeout))
+        for e in exception_chain(exc)
+    )
+
+
+def post_streaming(
+    session: requests.Session, conn: ConnectionOptions, path: str, body: dict[str, Any], accept: str
+) -> requests.Response:
+    """POST `body` as JSON; return the open 2xx response (body not read yet) or raise the mapped error."""
+    url = conn.base_url.rstrip("/") + path
+    headers = {**conn.auth_headers(), "Accept": accept, "Content-Type": "application/json"}
+    try:
+        resp = session.post(
+            url, json=body, headers=headers, stream=True, timeout=(conn.timeout, conn.timeout)
+        )
+    except requests.exceptions.InvalidURL as exc:
+        raise SmallestError(f"invalid server URL {url}: {exc}") from None
+    except requests.RequestException as exc:
+        if _is_timeout(exc):
+            raise stall_error(conn.timeout, url) from None
+        raise unreachable_error(url, exc) from None
+    if resp.status_code >= 300:
+        raise error_for_response(resp, conn.timeout)
+    return resp
+
+
+def error_for_response(resp: requests.Response, timeout: float) -> SmallestError:
+    """The mapped error for a non-2xx response (its body read, at most MAX_ERROR_BODY bytes)."""
+    try:
+        data = resp.raw.read(MAX_ERROR_BODY, decode_content=True) or b""
+    except (urllib3.exceptions.HTTPError, OSError):
+        data = b""
+    finally:
+        resp.close()
+    return error_from_http(resp.status_code, data, resp.headers)
+
+
+def iter_body(resp: requests.Response, timeout: float) -> Iterator[bytes]:
+    """The response body as it arrives (each piece returned as soon as the socket has bytes).
+
+    A stall longer than `timeout` raises NetworkError; a dropped connection raises ProtocolError
+    (truncated). The caller decides whether a clean end of body was complete.
+    """
+    request_id = resp.headers.get("X-Request-Id")
+    raw = resp.raw
+    try:
+        while True:
+            try:
+                data = raw.read1(READ_SIZE)
+            except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+                if _is_timeout(exc):
+                    raise stall_error(timeout) from None
+                raise ProtocolError(
+                    f"the connection broke mid-response (truncated): {_short(exc)}", request_id=request_id
+                ) from None
+            if not data:
+                return
+            yield data
+    finally:
+        resp.close()
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:160] or type(exc).__name__

@@ -1,0 +1,52 @@
+"""The synchronous endpoint (`POST /waves/v1/tts`): the whole audio as one response body, streamed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+from smallest_cli.errors import ProtocolError
+from smallest_cli.events import AudioChunk, Done, Event
+from smallest_cli.protocol import contract
+from smallest_cli.settings import ConnectionOptions
+from smallest_cli.transports.http_common import iter_body, post_streaming
+
+
+class SyncHttpTransport:
+    """One POST per request; the body's bytes are AudioChunks. A body shorter than its
+    Content-Length is truncated (ProtocolError)."""
+
+    name = "http"
+
+    def __init__(self, conn: ConnectionOptions) -> None:
+        self._conn = conn
+        self._session = requests.Session()
+
+    def stream(self, body: dict[str, Any]) -> Iterator[Event]:
+        resp = post_streaming(self._session, self._conn, contract.TTS_PATH, body, accept="audio/wav")
+        request_id = resp.headers.get("X-Request-Id")
+        expected = _content_length(resp.headers.get("Content-Length"))
+        received = 0
+        for data in iter_body(resp, self._conn.timeout):
+            received += len(data)
+            yield AudioChunk(data)
+        if expected is not None and received < expected:
+            raise ProtocolError(
+                f"the response ended after {received} of {expected} bytes (truncated)", request_id=request_id
+            )
+        yield Done(request_id=request_id)
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _content_length(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        n = int(value.strip())
+    except ValueError:
+        return None
+    return n if n >= 0 else None

@@ -1,0 +1,48 @@
+"""The SSE endpoint (`POST /waves/v1/tts/live`, `Accept: text/event-stream`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+from smallest_cli.errors import ProtocolError, SmallestError
+from smallest_cli.events import Done, Event
+from smallest_cli.protocol import contract
+from smallest_cli.protocol.sse import SseParser, sse_events
+from smallest_cli.settings import ConnectionOptions
+from smallest_cli.transports.http_common import iter_body, post_streaming
+
+
+class SseTransport:
+    """One streaming POST per request; audio events become AudioChunks, `{"done": true}` ends it.
+    A stream that ends before `done` is truncated (ProtocolError)."""
+
+    name = "sse"
+
+    def __init__(self, conn: ConnectionOptions) -> None:
+        self._conn = conn
+        self._session = requests.Session()
+
+    def stream(self, body: dict[str, Any]) -> Iterator[Event]:
+        resp = post_streaming(self._session, self._conn, contract.LIVE_PATH, body, accept="text/event-stream")
+        request_id = resp.headers.get("X-Request-Id")
+        parser = SseParser()
+        try:
+            for data in iter_body(resp, self._conn.timeout):
+                for msg in parser.feed(data):
+                    for event in sse_events(msg, request_id=request_id):
+                        yield event
+                        if isinstance(event, Done):
+                            return
+        except SmallestError as err:
+            if err.request_id is None:
+                err.request_id = request_id
+            raise
+        finally:
+            resp.close()
+        raise ProtocolError("stream ended before done (truncated)", request_id=request_id)
+
+    def close(self) -> None:
+        self._session.close()

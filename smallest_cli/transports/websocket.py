@@ -1,0 +1,136 @@
+"""The WebSocket endpoint (`/waves/v1/tts/live`): one JSON message per request, JSON frames back.
+
+The socket stays open between requests and is reused; when the server closed it (after `complete`,
+or after its idle timeout) the next request reconnects. Imports `websockets` at module level.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.protocol import State
+from websockets.sync.client import ClientConnection, connect
+
+from smallest_cli.errors import NetworkError, ProtocolError, UsageError
+from smallest_cli.events import Done, Event
+from smallest_cli.protocol import contract
+from smallest_cli.protocol.frames import parse_ws_frame
+from smallest_cli.protocol.http_errors import error_from_http
+from smallest_cli.settings import ConnectionOptions
+from smallest_cli.transports.base import stall_error, unreachable_error
+
+#: Largest frame accepted from the server (a chunk frame is a few KB of base64).
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+
+
+class _StaleConnection(Exception):
+    """A reused socket turned out to be closed before this request got any frame: reconnect."""
+
+
+class WebSocketTransport:
+    name = "websocket"
+
+    def __init__(self, conn: ConnectionOptions) -> None:
+        self._conn = conn
+        self._url = contract.ws_url(conn.base_url) + contract.LIVE_PATH
+        self._ws: ClientConnection | None = None
+
+    def stream(self, body: dict[str, Any]) -> Iterator[Event]:
+        payload = json.dumps(body)
+        try:
+            reused = self._is_open()
+            if not reused:
+                self._ws = self._connect()
+            try:
+                yield from self._exchange(payload, reused=reused)
+            except _StaleConnection:
+                self._drop()
+                self._ws = self._connect()
+                yield from self._exchange(payload, reused=False)
+        except BaseException:
+            # Mid-request failure or an abandoned generator: the socket's state is unknown.
+            self._drop()
+            raise
+
+    def close(self) -> None:
+        self._drop()
+
+    def _is_open(self) -> bool:
+        return self._ws is not None and self._ws.protocol.state is State.OPEN
+
+    def _drop(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            try:
+                ws.close()
+            except Exception:  # noqa: BLE001 - closing a broken socket may fail in many ways
+                pass
+
+    def _connect(self) -> ClientConnection:
+        timeout = self._conn.timeout
+        try:
+            return connect(
+                self._url,
+                additional_headers=self._conn.auth_headers(),
+                open_timeout=timeout,
+                close_timeout=min(timeout, 2.0),
+                max_size=MAX_FRAME_BYTES,
+                compression=None,
+            )
+        except InvalidStatus as exc:
+            resp = exc.response
+            raise error_from_http(resp.status_code, resp.body or b"", resp.headers) from None
+        except InvalidURI as exc:
+            raise UsageError(f"invalid server URL {self._url}: {exc}") from None
+        except TimeoutError:
+            raise stall_error(timeout, self._url) from None
+        except InvalidHandshake as exc:
+            raise ProtocolError(f"WebSocket handshake with {self._url} failed: {exc}") from None
+        except OSError as exc:
+            raise unreachable_error(self._url, exc) from None
+
+    def _exchange(self, payload: str, *, reused: bool) -> Iterator[Event]:
+        ws = self._ws
+        assert ws is not None
+        try:
+            ws.send(payload)
+        except ConnectionClosed:
+            if reused:
+                raise _StaleConnection from None
+            raise NetworkError(f"the server closed the connection to {self._url}") from None
+        got_frame = False
+        while True:
+            try:
+                frame = ws.recv(timeout=self._conn.timeout)
+            except TimeoutError:
+                raise stall_error(self._conn.timeout) from None
+            except ConnectionClosed as exc:
+                if reused and not got_frame:
+                    raise _StaleConnection from None
+                raise ProtocolError(
+                    "stream ended before complete (truncated): "
+                    f"the server closed the connection ({_why(exc)})"
+                ) from None
+            try:
+                event = parse_ws_frame(frame)
+            except NetworkError:
+                # The idle-timeout notice of a reused socket, read before our request's frames.
+                if reused and not got_frame:
+                    raise _StaleConnection from None
+                raise
+            got_frame = True
+            if event is None:
+                continue
+            yield event
+            if isinstance(event, Done):
+                return
+
+
+def _why(exc: ConnectionClosed) -> str:
+    rcvd = exc.rcvd
+    if rcvd is None:
+        return "no close frame"
+    return f"code {rcvd.code}" + (f": {rcvd.reason}" if rcvd.reason else "")

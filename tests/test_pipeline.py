@@ -1,0 +1,193 @@
+"""The pipeline's own rules, with a scripted in-process transport: ordering, retry with resume,
+word-time offsets, backoff, and sink abort on failure. (End-to-end runs are in test_cli_*.py.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from smallest_cli.errors import AuthError, Interrupted, NetworkError, ProtocolError, RateLimitError
+from smallest_cli.events import AudioChunk, Done, Event, WordTimestamp
+from smallest_cli.pipeline import (
+    Pipeline,
+    backoff_delay,
+    first_and_rest,
+    segments_for_text,
+    segments_from_chunks,
+)
+from smallest_cli.settings import SynthesisOptions
+
+RATE = 8000
+
+
+def audio_for(text: str) -> bytes:
+    """Deterministic 'speech': 2 bytes per character per 100 samples, content derived from the text."""
+    pattern = text.encode()
+    return (pattern * (len(text) * 200 // len(pattern) + 1))[: len(text) * 200]
+
+
+class ScriptedTransport:
+    """Answers each request with `audio_for(text)` in 100-byte chunks, plus one word per 400 bytes;
+    `failures` is a list of (exception, after_chunks) consumed by successive requests."""
+
+    name = "fake"
+
+    def __init__(self, failures: list[tuple[Exception, int]] | None = None) -> None:
+        self.failures = list(failures or [])
+        self.bodies: list[dict[str, Any]] = []
+
+    def stream(self, body: dict[str, Any]) -> Iterator[Event]:
+        self.bodies.append(body)
+        fail = self.failures.pop(0) if self.failures else None
+        data = audio_for(body["text"])
+        for i in range(0, len(data), 100):
+            if fail is not None and i // 100 == fail[1]:
+                raise fail[0]
+            if i % 400 == 0:
+                t = i / (2 * RATE)
+                yield WordTimestamp(id=i // 400, word=f"w{i // 400}", start=t, end=t + 0.01)
+            yield AudioChunk(data[i : i + 100])
+        yield Done(request_id="req")
+
+    def close(self) -> None:
+        pass
+
+
+class MemorySink:
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = False
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> str | None:
+        self.aborted = True
+        return "partial output removed"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.words: list[WordTimestamp] = []
+        self.retries: list[tuple[int, int, float]] = []
+
+    def on_audio(self, chunks: int, audio_bytes: int, audio_seconds: float) -> None:
+        pass
+
+    def on_word(self, word: WordTimestamp) -> None:
+        self.words.append(word)
+
+    def on_retry(self, segment: int, attempt: int, delay: float, error: Exception) -> None:
+        self.retries.append((segment, attempt, delay))
+
+
+def make(
+    transport: ScriptedTransport, retries: int = 3
+) -> tuple[Pipeline, MemorySink, Recorder, list[float]]:
+    sink, rec, sleeps = MemorySink(), Recorder(), []
+    pipe = Pipeline(
+        transport=transport,
+        options=SynthesisOptions(sample_rate=RATE),
+        sinks=[sink],
+        observer=rec,
+        retries=retries,
+        sleep=sleeps.append,
+    )
+    return pipe, sink, rec, sleeps
+
+
+def test_segments_in_order_into_the_sink() -> None:
+    pipe, sink, _, _ = make(ScriptedTransport())
+    stats = pipe.run(["first part", "second"])
+    assert bytes(sink.data) == audio_for("first part") + audio_for("second")
+    assert sink.closed and not sink.aborted
+    assert stats.segments == 2
+    assert stats.audio_bytes == len(sink.data)
+    assert stats.audio_seconds == pytest.approx(len(sink.data) / (2 * RATE))
+    assert stats.first_chunk_ms is not None and stats.retries == 0
+
+
+@pytest.mark.parametrize("after", [0, 1, 3, 7])
+def test_retry_resumes_without_gap_or_duplicate(after: int) -> None:
+    transport = ScriptedTransport([(ProtocolError("stream ended before done (truncated)"), after)])
+    pipe, sink, rec, sleeps = make(transport)
+    stats = pipe.run(["hello there"])
+    assert bytes(sink.data) == audio_for("hello there")
+    assert stats.retries == 1 and sleeps == [0.5]
+    # Words are not repeated either.
+    assert [w.id for w in rec.words] == sorted({w.id for w in rec.words})
+
+
+def test_word_times_are_offset_by_earlier_segments() -> None:
+    pipe, _, rec, _ = make(ScriptedTransport())
+    pipe.run(["abcd", "efgh"])
+    first_len = len(audio_for("abcd")) / (2 * RATE)
+    second = [w for w in rec.words if w.start >= first_len]
+    assert second and second[0].start == pytest.approx(first_len)
+    assert len(rec.words) == 2 * len(second)
+
+
+def test_backoff_doubles_and_honours_retry_after() -> None:
+    transport = ScriptedTransport(
+        [(NetworkError("x"), 0), (NetworkError("x"), 0), (RateLimitError("busy", retry_after=2.0), 0)]
+    )
+    pipe, sink, _, sleeps = make(transport, retries=3)
+    stats = pipe.run(["ok"])
+    assert sleeps == [0.5, 1.0, 2.0]
+    assert stats.retries == 3 and bytes(sink.data) == audio_for("ok")
+    assert [backoff_delay(n) for n in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
+
+
+def test_gives_up_after_retries_and_aborts_sinks() -> None:
+    transport = ScriptedTransport([(RateLimitError("rate limited (429)"), 2)] * 3)
+    pipe, sink, _, sleeps = make(transport, retries=2)
+    with pytest.raises(RateLimitError) as info:
+        pipe.run(["some text"])
+    assert sink.aborted and not sink.closed
+    assert "partial output removed" in str(info.value)
+    assert len(sleeps) == 2
+
+
+def test_non_retryable_error_fails_at_once() -> None:
+    pipe, sink, _, sleeps = make(ScriptedTransport([(AuthError("bad key"), 0)]))
+    with pytest.raises(AuthError):
+        pipe.run(["x"])
+    assert sleeps == [] and sink.aborted
+
+
+def test_ctrl_c_becomes_interrupted_with_the_abort_note() -> None:
+    pipe, sink, _, _ = make(ScriptedTransport([(KeyboardInterrupt(), 1)]))  # type: ignore[list-item]
+    with pytest.raises(Interrupted) as info:
+        pipe.run(["x" * 10])
+    assert info.value.exit_code == 130 and sink.aborted
+    assert "partial output removed" in str(info.value)
+
+
+def test_short_text_is_one_segment_long_text_is_split() -> None:
+    assert segments_for_text("  Hello.\n") == ["Hello."]
+    assert segments_for_text(" \n ") == []
+    long = "This is a sentence of moderate length. " * 20
+    parts = segments_for_text(long)
+    assert len(parts) > 1 and all(len(p) <= 250 for p in parts)
+    assert " ".join(parts).split() == long.split()
+
+
+def test_streamed_input_matches_whole_text_rules() -> None:
+    assert list(segments_from_chunks(["Hello\n", "world\n"])) == ["Hello\nworld"]
+    long_lines = [f"Line number {i} says something short.\n" for i in range(30)]
+    parts = list(segments_from_chunks(iter(long_lines)))
+    assert len(parts) > 1 and all(len(p) <= 250 for p in parts)
+    assert " ".join(parts).split() == "".join(long_lines).split()
+
+
+def test_empty_input_is_a_usage_error_before_anything_runs() -> None:
+    from smallest_cli.errors import UsageError
+
+    with pytest.raises(UsageError):
+        first_and_rest(segments_from_chunks(["  \n"]))
