@@ -66,6 +66,10 @@ def test_missing_padding_and_line_breaks_in_base64_tolerated() -> None:
         ("Invalid Voice ID", {"code": "400", "message": "Invalid Voice ID"}, UsageError),
         ("Validation failed", [{"path": ["speed"], "message": "Number must be <= 2"}], UsageError),
         ("Internal error", {"code": "internal", "message": "model crashed"}, ServerError),
+        ("Unexpected token < in JSON at position 0", None, ServerError),
+        ("Unexpected error", None, ServerError),
+        ("text is required", None, UsageError),
+        ("Voice not found", None, UsageError),
         ("", None, ServerError),
     ],
 )
@@ -127,3 +131,10 @@ def test_malformed_frames(text: str | bytes) -> None:
 def test_statusless_error_object_still_raises() -> None:
     with pytest.raises(RateLimitError):
         parse_ws_frame(frame(error="rate limit"))
+
+
+def test_auth_error_wording() -> None:
+    with pytest.raises(AuthError, match="^access denied: Usage limit reached"):
+        parse_ws_frame(frame(status="error", message="Usage limit reached"))
+    with pytest.raises(AuthError, match="^authentication failed: Invalid API key"):
+        parse_ws_frame(frame(status="error", message="Invalid API key"))

@@ -36,13 +36,14 @@ _USAGE_STATUSES = frozenset({400, 404, 405, 409, 413, 414, 415, 422})
 _RATE_RE = re.compile(r"rate[ _-]?limit|concurren|too[ _-]?many|\b429\b", re.IGNORECASE)
 _AUTH_RE = re.compile(
     r"\b40[13]\b|unauthori[sz]ed|forbidden|authenticat|api[ _-]?key|permission|usage[ _-]?limit|"
-    r"\bauth\b|\btoken\b|credential",
+    r"\bauth\b|credential",
     re.IGNORECASE,
 )
+_DENIED_RE = re.compile(r"\b403\b|forbidden|permission|usage[ _-]?limit", re.IGNORECASE)
 _IDLE_RE = re.compile(r"timed?[ _-]?out\b.*\binactiv|\bidle\b", re.IGNORECASE)
 _USAGE_RE = re.compile(
     r"\b4(?:00|04|13|22)\b|invalid|validation|bad[ _-]?request|unprocessable|not[ _-]?found|"
-    r"unsupported|too[ _-]?long|required|expected\b|must be|unknown (?:voice|model|field|language)",
+    r"unsupported|too[ _-]?long|\brequired\b|\bexpected\b|must be|unknown (?:voice|model|field|language)",
     re.IGNORECASE,
 )
 
@@ -181,7 +182,8 @@ def error_for_message(
     if _IDLE_RE.search(detail):
         return NetworkError(f"the server closed the idle connection: {detail}", request_id=request_id)
     if _AUTH_RE.search(probe):
-        return AuthError(f"authentication failed: {detail}", request_id=request_id)
+        prefix = "access denied" if _DENIED_RE.search(probe) else "authentication failed"
+        return AuthError(f"{prefix}: {detail}", request_id=request_id)
     if _USAGE_RE.search(probe):
         return UsageError(f"the server rejected the request: {detail}", request_id=request_id)
     return ServerError(f"server error: {detail}", request_id=request_id)
