@@ -5,7 +5,6 @@ Imports `requests` at module level: import this module only on the code path tha
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,10 +23,15 @@ MAX_ERROR_BODY = 64 * 1024
 
 
 def _is_timeout(exc: BaseException) -> bool:
-    return any(
-        isinstance(e, (TimeoutError, socket.timeout, urllib3.exceptions.TimeoutError, requests.Timeout))
-        for e in exception_chain(exc)
-    )
+    """A stall (connect or read), as opposed to a refused or broken connection."""
+    if isinstance(exc, requests.Timeout):
+        return True
+    for cur in exception_chain(exc):
+        if isinstance(cur, urllib3.exceptions.NewConnectionError):
+            return False  # a subclass of ConnectTimeoutError, but a refusal
+        if isinstance(cur, (TimeoutError, urllib3.exceptions.TimeoutError)):
+            return True
+    return False
 
 
 def post_streaming(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
@@ -37,6 +38,8 @@ class WebSocketTransport:
         self._conn = conn
         self._url = contract.ws_url(conn.base_url) + contract.LIVE_PATH
         self._ws: ClientConnection | None = None
+        #: Holds the open connection's context (websockets wants connect() used as a context manager).
+        self._stack = ExitStack()
 
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
         payload = json.dumps(body)
@@ -62,23 +65,25 @@ class WebSocketTransport:
         return self._ws is not None and self._ws.protocol.state is State.OPEN
 
     def _drop(self) -> None:
-        ws, self._ws = self._ws, None
-        if ws is not None:
-            try:
-                ws.close()
-            except Exception:  # noqa: BLE001 - closing a broken socket may fail in many ways
-                pass
+        self._ws = None
+        stack, self._stack = self._stack, ExitStack()
+        try:
+            stack.close()
+        except Exception:  # noqa: BLE001 - closing a broken socket may fail in many ways
+            pass
 
     def _connect(self) -> ClientConnection:
         timeout = self._conn.timeout
         try:
-            return connect(
-                self._url,
-                additional_headers=self._conn.auth_headers(),
-                open_timeout=timeout,
-                close_timeout=min(timeout, 2.0),
-                max_size=MAX_FRAME_BYTES,
-                compression=None,
+            return self._stack.enter_context(
+                connect(
+                    self._url,
+                    additional_headers=self._conn.auth_headers(),
+                    open_timeout=timeout,
+                    close_timeout=min(timeout, 2.0),
+                    max_size=MAX_FRAME_BYTES,
+                    compression=None,
+                )
             )
         except InvalidStatus as exc:
             resp = exc.response

@@ -1,0 +1,94 @@
+"""The transports against the real local server, in process: events in order ending with Done,
+the WebSocket reused across requests and reopened when the server closed it, errors mapped."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from smallest_cli.errors import AuthError, NetworkError, UsageError
+from smallest_cli.events import AudioChunk, Done, Event
+from smallest_cli.protocol.request import build_request
+from smallest_cli.settings import ConnectionOptions, Secret, SynthesisOptions
+from smallest_cli.transports import TRANSPORTS, open_transport
+from tests.helpers import Server
+from tests.test_cli_support import TEXT, reference
+
+
+def conn_for(server: Server, key: str | None = None, timeout: float = 10.0) -> ConnectionOptions:
+    return ConnectionOptions(base_url=server.url, api_key=Secret(key or server.api_key), timeout=timeout)
+
+
+def body(text: str = TEXT, fmt: str = "pcm") -> dict[str, object]:
+    return build_request(text, SynthesisOptions(output_format=fmt))
+
+
+def collect(events: Iterator[Event]) -> tuple[bytes, list[Event]]:
+    seen = list(events)
+    return b"".join(e.data for e in seen if isinstance(e, AudioChunk)), seen
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+def test_stream_yields_the_servers_audio_then_done(name: str, server: Server) -> None:
+    transport = open_transport(name, conn_for(server))
+    try:
+        for fmt in ("pcm", "mp3"):
+            audio, events = collect(transport.stream(body(fmt=fmt)))
+            assert isinstance(events[-1], Done)
+            assert sum(isinstance(e, Done) for e in events) == 1
+            assert audio == reference(server, TEXT, fmt)
+    finally:
+        transport.close()
+
+
+def _ws_connections(server: Server) -> list[str]:
+    snap = requests.get(server.url + "/_smallest/requests", timeout=10).json()
+    return [e["connection_id"] for e in snap["requests"] if e["transport"] == "ws"]
+
+
+def test_websocket_is_reused_across_requests(server: Server) -> None:
+    requests.delete(server.url + "/_smallest/requests", timeout=10)
+    transport = open_transport("websocket", conn_for(server))
+    try:
+        for text in ("First request.", "Second request.", "Third request."):
+            audio, _ = collect(transport.stream(body(text)))
+            assert audio == reference(server, text)
+    finally:
+        transport.close()
+    ids = _ws_connections(server)
+    assert len(ids) == 3 and len(set(ids)) == 1
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+def test_wrong_key_is_an_auth_error(name: str, server: Server) -> None:
+    transport = open_transport(name, conn_for(server, key="sk_wrong_000000000"))
+    with pytest.raises(AuthError):
+        collect(transport.stream(body()))
+    transport.close()
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+def test_bad_request_is_a_usage_error(name: str, server: Server) -> None:
+    transport = open_transport(name, conn_for(server))
+    bad = {**body(), "voice_id": "nobody"}
+    with pytest.raises(UsageError):
+        collect(transport.stream(bad))
+    # The transport still works afterwards.
+    audio, _ = collect(transport.stream(body()))
+    assert audio == reference(server, TEXT)
+    transport.close()
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+def test_refused_connection_names_the_url(name: str) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conn = ConnectionOptions(base_url=f"http://127.0.0.1:{port}", api_key=Secret("sk_x"), timeout=5)
+    transport = open_transport(name, conn)
+    with pytest.raises(NetworkError) as info:
+        collect(transport.stream(body()))
+    assert f"127.0.0.1:{port}" in str(info.value) and "refused" in str(info.value)
