@@ -1,0 +1,167 @@
+"""`POST /waves/v1/tts` (sync) and `POST /waves/v1/tts/live` (SSE)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from aiohttp import web
+
+from smallest_cli.server.faults import Fault
+from smallest_cli.server.http_common import (
+    HttpAnswer,
+    abort_connection,
+    client_gone,
+    error_json,
+    get_state,
+    rate_limited,
+    read_json,
+    stall,
+    status_fault_response,
+)
+from smallest_cli.server.pacing import Pacer
+from smallest_cli.server.render import RenderedUnit, render, unit_plan
+from smallest_cli.server.stream_plan import ChunkItem
+from smallest_cli.server.validation import TtsRequest, ValidationFailed, parse_tts_body
+
+SSE_DONE = b'data: {"done": true}\n\n'
+#: What a `malformed` fault sends instead of a well-formed SSE event.
+SSE_MALFORMED = b'event: audio\ndata: {"audio": "%%%not base64, and the JSON never ends\n\n'
+SYNC_MALFORMED = b"<html><body><h1>502 Bad Gateway</h1></body></html>\n"
+
+
+def echo_headers(req: TtsRequest) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if req.request_id:
+        headers["X-External-Request-Id"] = req.request_id
+    if req.session_id:
+        headers["X-External-Session-Id"] = req.session_id
+    return headers
+
+
+async def _admit(request: web.Request, transport: str) -> tuple[TtsRequest, Fault | None]:
+    """Parse, validate, apply status faults and the concurrency limit. The caller must release."""
+    state = get_state(request)
+    body = await read_json(request, transport)
+    state.journal.bump("requests")
+    state.journal.bump(f"{transport}_requests")
+    try:
+        req = parse_tts_body(body, state.voices)
+    except ValidationFailed as failed:
+        state.journal.bump("bad_requests")
+        raise HttpAnswer(error_json(400, {"error": failed.issues})) from None
+    fault = state.faults.take(transport, req.text)
+    if fault is not None and fault.kind == "status":
+        raise HttpAnswer(status_fault_response(fault))
+    if not state.limiter.try_acquire():
+        state.journal.bump("rejected_429")
+        raise HttpAnswer(rate_limited(1.0))
+    return req, fault
+
+
+async def _render(request: web.Request, req: TtsRequest) -> RenderedUnit:
+    state = get_state(request)
+    return await render(state.engine, state.voices[req.voice_id], req, req.text)
+
+
+async def sync_tts(request: web.Request) -> web.StreamResponse:
+    state = get_state(request)
+    req, fault = await _admit(request, "sync")
+    try:
+        unit = await _render(request, req)
+        await Pacer(state.config.pacing).wait(unit.duration)
+        headers = {"Content-Type": "audio/wav", **echo_headers(req)}
+        if fault is not None and fault.kind == "malformed":
+            return web.Response(body=SYNC_MALFORMED, headers={**headers, "Content-Type": "text/html"})
+        body = unit.body
+        response = web.StreamResponse(status=200, headers=headers)
+        response.content_length = len(body)
+        await response.prepare(request)
+        if fault is None:
+            await response.write(body)
+            await response.write_eof()
+            return response
+        await _sync_fault(request, response, req, unit, fault)
+        return response
+    finally:
+        state.limiter.release()
+
+
+async def _sync_fault(
+    request: web.Request, response: web.StreamResponse, req: TtsRequest, unit: RenderedUnit, fault: Fault
+) -> None:
+    state = get_state(request)
+    body = unit.body
+    chunks = [it for it in unit_plan(unit, req, state.config.pacing.chunk_ms) if isinstance(it, ChunkItem)]
+    if fault.kind == "no_terminator":
+        cut = len(body) - max(1, len(chunks[-1].data) if chunks else 1)
+    else:
+        cut = sum(len(c.data) for c in chunks[: fault.after_chunks])
+    cut = max(0, min(cut, len(body)))
+    await response.write(body[:cut])
+    if fault.kind == "stall":
+        await stall(state, lambda: client_gone(request), fault.stall_ms)
+        if not client_gone(request):
+            await response.write(body[cut:])
+            await response.write_eof()
+        return
+    abort_connection(request)  # drop / no_terminator: the body ends short of its Content-Length
+
+
+def sse_event(audio: bytes) -> bytes:
+    data = json.dumps({"audio": base64.b64encode(audio).decode("ascii"), "done": False, "status": "206"})
+    return b"event: audio\ndata: " + data.encode("ascii") + b"\n\n"
+
+
+async def sse_tts(request: web.Request) -> web.StreamResponse:
+    state = get_state(request)
+    req, fault = await _admit(request, "sse")
+    response: web.StreamResponse | None = None
+    try:
+        pacer = Pacer(state.config.pacing)
+        unit = await _render(request, req)
+        chunks = [
+            it for it in unit_plan(unit, req, state.config.pacing.chunk_ms) if isinstance(it, ChunkItem)
+        ]
+        response = web.StreamResponse(
+            status=200,
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **echo_headers(req)},
+        )
+        await response.prepare(request)
+        for n, chunk in enumerate(chunks):
+            if (
+                fault is not None
+                and n == fault.after_chunks
+                and not await _sse_fault(request, response, fault)
+            ):
+                return response
+            await pacer.wait(chunk.at)
+            if client_gone(request) or state.stopping:
+                return response
+            await response.write(sse_event(chunk.data))
+        if fault is not None and fault.after_chunks >= len(chunks):
+            if not await _sse_fault(request, response, fault):
+                return response
+        if fault is None or fault.kind != "no_terminator":
+            await response.write(SSE_DONE)
+        await response.write_eof()
+        return response
+    except ConnectionResetError:
+        if response is None:
+            raise
+        return response  # the client went away mid-stream
+    finally:
+        state.limiter.release()
+
+
+async def _sse_fault(request: web.Request, response: web.StreamResponse, fault: Fault) -> bool:
+    """Apply a stream fault; False when the stream must end here."""
+    if fault.kind == "drop":
+        abort_connection(request)
+        return False
+    if fault.kind == "stall":
+        await stall(get_state(request), lambda: client_gone(request), fault.stall_ms)
+        return not client_gone(request)
+    if fault.kind == "malformed":
+        await response.write(SSE_MALFORMED)
+    return True

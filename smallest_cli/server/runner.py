@@ -1,0 +1,69 @@
+"""Running the server: bind, print the base URL (the only stdout line), stop cleanly on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+
+from aiohttp import web
+
+from smallest_cli.server.app import build_app
+from smallest_cli.server.engines.base import Engine
+from smallest_cli.server.state import ServerConfig, ServerState
+
+log = logging.getLogger("smallest.serve")
+
+#: Seconds given to open HTTP streams to finish when stopping.
+SHUTDOWN_GRACE = 2.0
+
+
+def base_url(host: str, port: int) -> str:
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def print_url(url: str) -> None:
+    sys.stdout.write(url + "\n")
+    sys.stdout.flush()
+
+
+async def serve(config: ServerConfig, engine: Engine, ready: Callable[[str], None] = print_url) -> None:
+    state = ServerState(config=config, engine=engine)
+    app = build_app(state)
+    runner = web.AppRunner(app, handle_signals=False, access_log=log if config.access_log else None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port, shutdown_timeout=SHUTDOWN_GRACE)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        url = base_url(str(host), int(port))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        log.info(
+            "serving %s (engine %s, max concurrency %s, first chunk %g ms, rtf %g, chunk %g ms)",
+            url,
+            engine.name,
+            config.max_concurrency or "unlimited",
+            config.pacing.first_chunk_ms,
+            config.pacing.rtf,
+            config.pacing.chunk_ms,
+        )
+        ready(url)
+        await stop.wait()
+        log.info("stopping")
+        state.stopping = True
+    finally:
+        await runner.cleanup()
+
+
+def run(config: ServerConfig, engine: Engine) -> None:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="smallest serve: %(message)s")
+    asyncio.run(serve(config, engine))
