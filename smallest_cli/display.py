@@ -124,7 +124,8 @@ class Display:
         if self.mode == "plain":
             self.console.print(summary_line(stats), soft_wrap=True, markup=False)
             return
-        head = Text("✓ ", style="green")
+        head = Text()
+        head.append("✓ ", style="green")
         head.append(f"{stats.audio_seconds:.2f} s of audio", style="bold")
         head.append(f" via {stats.transport}, voice {stats.voice_id}")
         if stats.output:

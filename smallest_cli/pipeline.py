@@ -226,7 +226,7 @@ class Pipeline:
             if note:
                 notes.append(note)
         if notes:
-            err.message = f"{err.message}; {'; '.join(notes)}"
+            err.message = f"{err}; {'; '.join(notes)}"
         return err
 
     def _segment(self, index: int, text: str, offset: float, stats: RunStats, start: float) -> float:

@@ -92,3 +92,23 @@ def test_refused_connection_names_the_url(name: str) -> None:
     with pytest.raises(NetworkError) as info:
         collect(transport.stream(body()))
     assert f"127.0.0.1:{port}" in str(info.value) and "refused" in str(info.value)
+
+
+def test_websocket_reconnects_after_the_server_closed_it() -> None:
+    from tests.helpers import running_server, wait_until
+
+    with running_server("--idle-timeout", "0.3") as srv:
+        transport = open_transport("websocket", conn_for(srv))
+        try:
+            audio, _ = collect(transport.stream(body("Before the idle timeout.")))
+            assert audio == reference(srv, "Before the idle timeout.")
+
+            def ws_open() -> int:
+                return requests.get(srv.url + "/_smallest/requests", timeout=10).json()["counters"]["ws_open"]
+
+            wait_until(lambda: ws_open() == 0, message="the server to close the idle socket")
+            audio, _ = collect(transport.stream(body("After the idle timeout.")))
+            assert audio == reference(srv, "After the idle timeout.")
+        finally:
+            transport.close()
+        assert len(set(_ws_connections(srv))) == 2
