@@ -1,0 +1,59 @@
+"""The display observer: mode choice, the plain summary, quiet, word lines."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from smallest_cli.display import Display, choose_mode, summary_line
+from smallest_cli.events import WordTimestamp
+from smallest_cli.pipeline import RunStats
+
+STATS = RunStats(
+    transport="sse", voice_id="avery", model="lightning_v3.1", sample_rate=24000, output_format="pcm",
+    segments=1, chunks=97, audio_bytes=93120, audio_seconds=1.94, first_chunk_ms=73.2, total_ms=80.0,
+    realtime_factor=25.7, output="out.wav",
+)
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_mode() -> None:
+    assert choose_mode(True, Tty()) == "quiet"
+    assert choose_mode(False, Tty()) == "live"
+    assert choose_mode(False, io.StringIO()) == "plain"
+
+
+def test_plain_summary_is_one_line_with_the_numbers() -> None:
+    line = summary_line(STATS)
+    assert "\n" not in line
+    for part in ("1.94 s of audio", "first chunk 73 ms", "total 80 ms", "25.7x", "93120 bytes", "97 chunks",
+                 "sse", "avery", "out.wav"):
+        assert part in line
+
+
+def _display(mode: str, **kw: object) -> tuple[Display, io.StringIO]:
+    err = io.StringIO()
+    console = Console(file=err, no_color=True, width=200)
+    return Display(mode=mode, transport="sse", voice="avery", console=console, **kw), err  # type: ignore[arg-type]
+
+
+def test_quiet_prints_nothing_and_plain_prints_one_line() -> None:
+    display, err = _display("quiet")
+    display.summary(STATS)
+    assert err.getvalue() == ""
+    display, err = _display("plain")
+    display.summary(STATS)
+    assert err.getvalue().strip() == summary_line(STATS)
+
+
+def test_words_to_stream_and_collected() -> None:
+    words = io.StringIO()
+    display, _ = _display("quiet", word_stream=words, collect_words=True)
+    display.on_word(WordTimestamp(id=0, word="Hello", start=0.0, end=0.32))
+    assert words.getvalue() == "0.000\t0.320\tHello\n"
+    assert display.words == [{"id": 0, "word": "Hello", "start": 0.0, "end": 0.32}]
