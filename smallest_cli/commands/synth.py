@@ -1,9 +1,294 @@
-"""Placeholder: filled in by its issue."""
+"""`smallest speak`, `smallest stream-sse`, `smallest stream-ws`: one set of options, one pipeline.
+
+This module only parses options and wires resolve → sinks → transport → pipeline → display.
+Everything heavy (requests, websockets, sounddevice, numpy) is imported inside `run_synth`.
+"""
 
 from __future__ import annotations
 
+import inspect
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import typer
+
+from smallest_cli.cli import EXIT_CODES_HELP
+from smallest_cli.commands.common import guarded
+from smallest_cli.errors import SmallestError
+
+
+@dataclass(frozen=True)
+class SynthArgs:
+    """Every option of the three commands, as parsed."""
+
+    text: str | None
+    file: str | None
+    voice: str | None
+    model: str | None
+    sample_rate: int | None
+    speed: float | None
+    language: str | None
+    fmt: str | None
+    output: str | None
+    play: bool | None
+    device: str | None
+    json_output: bool
+    quiet: bool
+    base_url: str | None
+    api_key: str | None
+    timeout: float | None
+    retries: int | None
+    debug: bool
+    word_timestamps: bool = False
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    transport: str
+    summary: str
+    examples: tuple[str, ...]
+    word_timestamps: bool = False
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        "speak",
+        "http",
+        "Speak TEXT through the synchronous endpoint (one response per request), streamed as it arrives.",
+        (
+            'smallest speak "Hello from the shell"',
+            'smallest speak "Saved for later" -o hello.wav',
+            "cat notes.txt | smallest speak -v avery --speed 1.2",
+        ),
+    ),
+    CommandSpec(
+        "stream-sse",
+        "sse",
+        "Speak TEXT through the server-sent-events endpoint: audio plays as the first events arrive.",
+        (
+            'smallest stream-sse "Streaming over SSE"',
+            'smallest stream-sse -f chapter.txt -o chapter.mp3',
+            'smallest stream-sse "Raw samples" --format pcm -o - | aplay -f S16_LE -r 24000',
+        ),
+    ),
+    CommandSpec(
+        "stream-ws",
+        "websocket",
+        "Speak TEXT over a WebSocket (one socket for all segments), optionally with word timestamps.",
+        (
+            'smallest stream-ws "Lowest latency"',
+            'smallest stream-ws -v avery --word-timestamps "Hello world" -o hi.wav',
+            'echo "Phone quality" | smallest stream-ws -r 8000 -o call.ulaw',
+        ),
+        word_timestamps=True,
+    ),
+)
+
+
+def _help(spec: CommandSpec) -> str:
+    examples = "\n\n".join(f"  {e}" for e in spec.examples)
+    return (
+        f"{spec.summary}\n\n"
+        "TEXT may be '-' (or left out with piped input) to read stdin; longer text is split into "
+        "requests of at most 250 characters. Plays the audio unless --output is given.\n\n"
+        f"Examples:\n\n{examples}\n\n"
+        "Settings: flag > environment (SMALLEST_API_KEY, SMALLEST_BASE_URL, SMALLEST_VOICE) > "
+        "config file (smallest config) > default.\n\n"
+        f"{EXIT_CODES_HELP}"
+    )
+
+
+def _make_command(spec: CommandSpec) -> Callable[..., None]:
+    def command(
+        text: str | None = typer.Argument(
+            None, metavar="TEXT", help="The text to speak; '-' reads stdin.", show_default=False
+        ),
+        file: str | None = typer.Option(None, "--file", "-f", help="Read the text from this file."),
+        voice: str | None = typer.Option(
+            None, "--voice", "-v", help="Voice id (see `smallest voices`).", show_default="magnus"
+        ),
+        model: str | None = typer.Option(
+            None, "--model", help="lightning_v3.1 or lightning_v3.1_pro.", show_default="lightning_v3.1"
+        ),
+        sample_rate: int | None = typer.Option(
+            None, "--sample-rate", "-r", help="8000, 16000, 24000 or 44100 Hz.", show_default="24000"
+        ),
+        speed: float | None = typer.Option(None, "--speed", help="0.5 to 2.0.", show_default="1.0"),
+        language: str | None = typer.Option(None, "--language", "-l", help="ISO 639-1 code, e.g. en, hi."),
+        fmt: str | None = typer.Option(
+            None,
+            "--format",
+            help="pcm, wav, mp3, ulaw or alaw.",
+            show_default="from the --output extension, else wav",
+        ),
+        output: str | None = typer.Option(
+            None, "--output", "-o", help="Write the audio to this file; '-' writes the audio bytes to stdout."
+        ),
+        play: bool | None = typer.Option(
+            None, "--play/--no-play", help="Play the audio.", show_default="play when there is no --output"
+        ),
+        device: str | None = typer.Option(None, "--device", help="Output device (see `smallest devices`)."),
+        json_output: bool = typer.Option(
+            False, "--json", help="Print the run's stats as one JSON object (stderr when -o -)."
+        ),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+        base_url: str | None = typer.Option(
+            None, "--base-url", help="Server base URL, e.g. http://127.0.0.1:8123 for `smallest serve`."
+        ),
+        api_key: str | None = typer.Option(None, "--api-key", help="API key (better: SMALLEST_API_KEY)."),
+        timeout: float | None = typer.Option(
+            None, "--timeout", help="Seconds without data before giving up.", show_default="30"
+        ),
+        retries: int | None = typer.Option(
+            None, "--retries", help="Retries per request on rate limits, server and network errors.",
+            show_default="3",
+        ),
+        debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+        word_timestamps: bool = typer.Option(
+            False, "--word-timestamps", help="Print each word's start and end time (seconds)."
+        ),
+    ) -> None:
+        args = SynthArgs(
+            text=text, file=file, voice=voice, model=model, sample_rate=sample_rate, speed=speed,
+            language=language, fmt=fmt, output=output, play=play, device=device, json_output=json_output,
+            quiet=quiet, base_url=base_url, api_key=api_key, timeout=timeout, retries=retries, debug=debug,
+            word_timestamps=word_timestamps,
+        )
+        run_synth(spec.transport, args)
+
+    if not spec.word_timestamps:
+        sig = inspect.signature(command)
+        params = [p for p in sig.parameters.values() if p.name != "word_timestamps"]
+        command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    command.__doc__ = _help(spec)
+    return command
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    for spec in COMMANDS:
+        app.command(spec.name, help=_help(spec), short_help=spec.summary)(_make_command(spec))
+
+
+def run_synth(transport_name: str, args: SynthArgs) -> None:
+    """The command body shared by speak / stream-sse / stream-ws."""
+    started = time.monotonic()
+    secrets = tuple(k for k in (args.api_key, os.environ.get("SMALLEST_API_KEY")) if k)
+    with guarded(args.debug, secrets=secrets):
+        from smallest_cli.config import load_config
+
+        config = load_config()
+        secrets += (config.get("api_key", ""),)
+        with guarded(args.debug, secrets=secrets):
+            _run(transport_name, args, config, started)
+
+
+def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: float) -> None:
+    from smallest_cli.display import Display, choose_mode
+    from smallest_cli.pipeline import Pipeline, first_and_rest, segments_from_chunks
+    from smallest_cli.protocol.request import validate_options
+    from smallest_cli.resolve import (
+        SynthFlags,
+        plan_output,
+        resolve_connection,
+        resolve_synthesis,
+        text_chunks,
+    )
+    from smallest_cli.transports import open_transport
+
+    flags = SynthFlags(
+        voice=args.voice, model=args.model, sample_rate=args.sample_rate, speed=args.speed,
+        language=args.language, base_url=args.base_url, api_key=args.api_key, timeout=args.timeout,
+        retries=args.retries,
+    )
+    plan = plan_output(args.output, args.fmt, args.play)
+    options = resolve_synthesis(
+        flags, os.environ, config, output_format=plan.server_format, word_timestamps=args.word_timestamps
+    )
+    validate_options(options)
+    conn = resolve_connection(flags, os.environ, config)
+    segments = first_and_rest(segments_from_chunks(text_chunks(args.text, args.file, sys.stdin)))
+
+    outputs = _open_outputs(plan, options.sample_rate, args.device)
+    transport = open_transport(transport_name, conn)
+    try:
+        display = Display(
+            mode=choose_mode(args.quiet, sys.stderr),
+            transport=transport.name,
+            voice=options.voice_id,
+            played_seconds=outputs.played_seconds,
+            word_stream=None if args.json_output or not args.word_timestamps else (
+                sys.stderr if plan.to_stdout else sys.stdout
+            ),
+            collect_words=args.json_output and args.word_timestamps,
+        )
+        pipeline = Pipeline(
+            transport=transport,
+            options=options,
+            sinks=outputs.sinks,
+            observer=display,
+            retries=conn.retries,
+            output=plan.output,
+            started=started,
+        )
+        with display:
+            stats = pipeline.run(segments)
+            stats.underruns = outputs.underruns()
+    finally:
+        transport.close()
+    if args.json_output:
+        record: dict[str, Any] = stats.as_dict()
+        if args.word_timestamps:
+            record["words"] = display.words
+        stream = sys.stderr if plan.to_stdout else sys.stdout
+        print(json.dumps(record), file=stream, flush=True)
+    else:
+        display.summary(stats)
+
+
+@dataclass
+class _Outputs:
+    sinks: list[Any]
+    player: Any | None
+
+    @property
+    def played_seconds(self) -> Callable[[], float] | None:
+        player = self.player
+        return None if player is None else (lambda: float(player.played_seconds))
+
+    def underruns(self) -> int:
+        return int(self.player.underruns) if self.player is not None else 0
+
+
+def _open_outputs(plan: Any, sample_rate: int, device: str | None) -> _Outputs:
+    """The sinks for the plan: file or stdout first, then the player. A failure while opening one
+    aborts those already open (no stray .part file)."""
+    from smallest_cli import sinks as sink_mod
+
+    opened: list[Any] = []
+    player = None
+    try:
+        if plan.path is not None:
+            opened.append(sink_mod.FileSink(plan.path, plan.file_format, sample_rate))
+        elif plan.to_stdout:
+            opened.append(sink_mod.StdoutSink(plan.file_format, sample_rate))
+        if plan.play:
+            from smallest_cli.audio.codecs import make_decoder
+            from smallest_cli.audio.devices import ensure_portaudio, resolve_device
+            from smallest_cli.audio.player import Player
+
+            ensure_portaudio()
+            player = Player(sample_rate, device=resolve_device(device))
+            opened.append(sink_mod.PlayerSink(player, make_decoder(plan.server_format, sample_rate)))
+    except (SmallestError, KeyboardInterrupt):
+        for sink in opened:
+            sink.abort()
+        if player is not None and not any(isinstance(s, sink_mod.PlayerSink) for s in opened):
+            player.close()
+        raise
+    return _Outputs(sinks=opened, player=player)
