@@ -64,6 +64,9 @@ def post_sse(server: Server, payload: Any) -> tuple[requests.Response, SseResult
 
 
 def ws_connect(server: Server, query: str = "", **kw: Any) -> ClientConnection:
+    # max_queue=None: a test that stops reading mid-stream must not stall the closing handshake
+    # behind unread frames (the sync client stops reading its socket when its queue is full).
+    kw.setdefault("max_queue", None)
     return connect(server.ws_url + LIVE + query, additional_headers=server.headers, open_timeout=10, **kw)
 
 

@@ -46,7 +46,10 @@ async def serve(config: ServerConfig, engine: Engine, ready: Callable[[str], Non
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (RuntimeError, NotImplementedError):  # not the main thread (embedded use)
+                break
         log.info(
             "serving %s (engine %s, max concurrency %s, first chunk %g ms, rtf %g, chunk %g ms)",
             url,

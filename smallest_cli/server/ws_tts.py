@@ -90,7 +90,7 @@ async def ws_tts(request: web.Request) -> web.StreamResponse:
         idle_timeout = parse_idle_timeout(request, state.config.idle_timeout)
     except ValueError as err:
         return error_json(400, {"error": str(err)})
-    ws = web.WebSocketResponse(max_msg_size=HARD_MAX_MESSAGE_BYTES, autoping=True)
+    ws = web.WebSocketResponse(max_msg_size=HARD_MAX_MESSAGE_BYTES, autoping=True, compress=False)
     await ws.prepare(request)
     state.websockets.add(ws)
     session = WsSession(state, request, ws, state.journal.new_ws_connection(), idle_timeout)
