@@ -1,0 +1,171 @@
+"""End to end: failures become one line on stderr and the documented exit code; retries resume
+without gaps. Faults are injected into the real server over its control endpoint."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import TEST_KEY, Server, cli_env, run_cli
+from tests.test_cli_support import add_fault, reference
+
+# These run the real CLI, which needs the sinks (and, for playback, the player).
+pytest.importorskip("smallest_cli.sinks", reason="smallest_cli.sinks is not written yet")
+
+
+def one_line(stderr: bytes) -> str:
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "Traceback" not in lines[0]
+    return lines[0]
+
+
+def unique_text() -> str:
+    """A text only this test sends, so a fault matching it cannot hit another test's request."""
+    return f"Fault test {uuid.uuid4().hex[:8]}, with a few more words to make several chunks."
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
+def test_wrong_key_exits_3(command: str, server: Server, tmp_path: Path) -> None:
+    env = cli_env(server, tmp_path, SMALLEST_API_KEY="sk_wrong_key_123456")
+    result = run_cli([command, "hello", "-o", str(tmp_path / "x.wav")], env)
+    assert result.returncode == 3
+    line = one_line(result.stderr)
+    assert "401" in line and "sk_wrong_key_123456" not in line
+    assert not (tmp_path / "x.wav").exists() and not (tmp_path / "x.wav.part").exists()
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
+def test_unknown_voice_exits_2(command: str, env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli([command, "hello", "-v", "nobody", "-o", str(tmp_path / "x.wav")], env)
+    assert result.returncode == 2
+    assert "voice" in one_line(result.stderr).lower()
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
+def test_unreachable_server_exits_6_naming_the_url(command: str, tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = cli_env(None, tmp_path, SMALLEST_API_KEY=TEST_KEY, SMALLEST_BASE_URL=f"http://127.0.0.1:{port}")
+    result = run_cli([command, "hello", "-o", str(tmp_path / "x.wav"), "--retries", "0"], env)
+    assert result.returncode == 6
+    line = one_line(result.stderr)
+    assert f"127.0.0.1:{port}" in line and "refused" in line
+
+
+def test_missing_key_exits_2_and_says_how_to_set_it(server: Server, tmp_path: Path) -> None:
+    env = cli_env(server, tmp_path)
+    del env["SMALLEST_API_KEY"]
+    result = run_cli(["speak", "hello", "-o", str(tmp_path / "x.wav")], env)
+    assert result.returncode == 2
+    assert "SMALLEST_API_KEY" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize("args", [["speak", "   "], ["stream-ws", "-"], ["stream-sse"]])
+def test_empty_text_exits_2(args: list[str], env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli([*args, "-o", str(tmp_path / "x.wav")], env, input=b"  \n")
+    assert result.returncode == 2
+    assert "empty" in one_line(result.stderr)
+
+
+def test_bad_options_exit_2(env: dict[str, str], tmp_path: Path) -> None:
+    for extra in (["-r", "22050"], ["--speed", "3"], ["--format", "flac"], ["--model", "nope"]):
+        result = run_cli(["speak", "hello", "-o", str(tmp_path / "x.wav"), *extra], env)
+        assert result.returncode == 2, extra
+        one_line(result.stderr)
+
+
+def test_unwritable_output_exits_2(env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(["speak", "hello", "-o", str(tmp_path / "missing" / "x.wav")], env)
+    assert result.returncode == 2
+    one_line(result.stderr)
+
+
+ALL = [("speak", "sync"), ("stream-sse", "sse"), ("stream-ws", "ws")]
+
+
+@pytest.mark.parametrize(("command", "transport"), ALL)
+def test_dropped_stream_is_retried_and_resumed(
+    command: str, transport: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    text = unique_text()
+    add_fault(server, kind="drop", transport=transport, after_chunks=3, text_contains=text)
+    out = tmp_path / "out.wav"
+    result = run_cli([command, text, "-o", str(out), "--json"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes() == reference(server, text, "wav")
+    assert '"retries": 1' in result.stdout.decode()
+
+
+@pytest.mark.parametrize(("command", "transport"), [("stream-sse", "sse"), ("stream-ws", "ws")])
+def test_truncated_stream_without_retries_exits_5(
+    command: str, transport: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    text = unique_text()
+    add_fault(server, kind="no_terminator", transport=transport, after_chunks=2, text_contains=text)
+    result = run_cli([command, text, "-o", str(tmp_path / "t.wav"), "--retries", "0"], env)
+    assert result.returncode == 5
+    assert "truncated" in one_line(result.stderr)
+    assert not (tmp_path / "t.wav").exists()
+
+
+def test_rate_limited_after_retries_exits_4(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    text = unique_text()
+    add_fault(server, kind="status", status=429, retry_after=0, count=3, transport="sync", text_contains=text)
+    result = run_cli(["speak", text, "-o", str(tmp_path / "r.wav"), "--retries", "2"], env)
+    assert result.returncode == 4
+    assert "429" in result.stderr.decode().strip().splitlines()[-1]
+
+
+def test_server_error_is_retried(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    text = unique_text()
+    add_fault(server, kind="status", status=500, count=1, transport="sse", text_contains=text)
+    out = tmp_path / "s.wav"
+    result = run_cli(["stream-sse", text, "-o", str(out)], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes() == reference(server, text, "wav")
+    assert b"retry 1" in result.stderr
+
+
+@pytest.mark.parametrize(("command", "transport"), [("stream-sse", "sse"), ("stream-ws", "ws")])
+def test_stall_times_out_with_exit_6(
+    command: str, transport: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    text = unique_text()
+    add_fault(server, kind="stall", transport=transport, after_chunks=1, stall_ms=5000, text_contains=text)
+    args = [command, text, "-o", str(tmp_path / "s.wav"), "--timeout", "0.5", "--retries", "0"]
+    result = run_cli(args, env)
+    assert result.returncode == 6
+    assert "no data from the server for 0.5 s" in one_line(result.stderr)
+
+
+def test_ctrl_c_exits_130_and_cleans_up(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT, running_server, wait_until
+
+    with running_server("--rtf", "1") as srv:  # paced: 1 s of audio per second
+        env = cli_env(srv, tmp_path)
+        out = tmp_path / "long.wav"
+        part = tmp_path / "long.wav.part"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smallest_cli", "stream-ws", "A long sentence. " * 12, "-o", str(out)],
+            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        try:
+            wait_until(lambda: part.exists() and part.stat().st_size > 4096, timeout=20, message="audio")
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 130
+    assert "interrupted" in one_line(stderr)
+    assert not out.exists()

@@ -1,0 +1,76 @@
+"""End to end playback: `smallest speak` with no -o plays through PortAudio into an ALSA `file`
+device (see /work/shared/audio-testing.md), so the captured samples can be compared with the
+server's PCM; and the no-device path is one line and exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Server, run_cli
+from tests.test_cli_support import TEXT, reference
+
+# These run the real CLI, which needs the sinks (and, for playback, the player).
+pytest.importorskip("smallest_cli.sinks", reason="smallest_cli.sinks is not written yet")
+pytest.importorskip("smallest_cli.audio.player", reason="smallest_cli.audio.player is not written yet")
+pytest.importorskip("smallest_cli.audio.devices", reason="smallest_cli.audio.devices is not written yet")
+
+CAPTURE_CONF = """pcm.!default {
+    type file
+    slave.pcm { type null }
+    file { @func getenv vars [ AUDIO_CAPTURE_FILE ] default "/tmp/capture.raw" }
+    format "raw"
+}
+"""
+
+NO_DEVICE_CONF = "# no pcm devices at all\n"
+
+
+def strip_zeros(pcm: bytes) -> bytes:
+    """Drop leading and trailing all-zero int16 samples (stream pre-fill and drain padding)."""
+    start, end = 0, len(pcm) - len(pcm) % 2
+    while start < end and pcm[start : start + 2] == b"\0\0":
+        start += 2
+    while end > start and pcm[end - 2 : end] == b"\0\0":
+        end -= 2
+    return pcm[start:end]
+
+
+@pytest.mark.parametrize(("command", "extra"), [("speak", []), ("stream-ws", ["--format", "mp3"])])
+def test_played_samples_equal_the_servers_pcm(
+    command: str, extra: list[str], server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    conf = tmp_path / "asound.conf"
+    conf.write_text(CAPTURE_CONF)
+    capture = tmp_path / "capture.raw"
+    play_env = {**env, "ALSA_CONFIG_PATH": str(conf), "AUDIO_CAPTURE_FILE": str(capture)}
+    result = run_cli([command, TEXT, *extra], play_env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert capture.exists()
+    if not extra:
+        assert strip_zeros(capture.read_bytes()) == strip_zeros(reference(server, TEXT, "pcm"))
+    else:
+        assert len(strip_zeros(capture.read_bytes())) > 0.5 * len(reference(server, TEXT, "pcm"))
+
+
+def test_played_and_written_at_once(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    conf = tmp_path / "asound.conf"
+    conf.write_text(CAPTURE_CONF)
+    capture = tmp_path / "capture.raw"
+    out = tmp_path / "both.ulaw"
+    play_env = {**env, "ALSA_CONFIG_PATH": str(conf), "AUDIO_CAPTURE_FILE": str(capture)}
+    result = run_cli(["stream-sse", TEXT, "-o", str(out), "--play", "-r", "16000"], play_env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes() == reference(server, TEXT, "ulaw", rate=16000)
+    assert capture.stat().st_size >= 2 * out.stat().st_size  # one int16 sample per ulaw byte
+
+
+def test_no_audio_device_is_one_line_and_exit_2(env: dict[str, str], tmp_path: Path) -> None:
+    conf = tmp_path / "asound.conf"
+    conf.write_text(NO_DEVICE_CONF)
+    result = run_cli(["speak", TEXT], {**env, "ALSA_CONFIG_PATH": str(conf)})
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.decode().splitlines() if line.startswith("smallest")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr.decode()
+    assert "device" in lines[0].lower()

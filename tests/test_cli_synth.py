@@ -1,0 +1,176 @@
+"""End to end: the real CLI against the real local server; files and stdout bytes are compared
+with what the server's sync endpoint returns for the same request."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from smallest_cli.audio.wav import wav_header
+from smallest_cli.protocol.segment import segment_text
+from tests.helpers import Server, run_cli
+from tests.test_cli_support import TEXT, reference
+
+# These run the real CLI, which needs the sinks (and, for playback, the player).
+pytest.importorskip("smallest_cli.sinks", reason="smallest_cli.sinks is not written yet")
+
+COMMANDS = ("speak", "stream-sse", "stream-ws")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_wav_file_equals_the_servers_wav(
+    command: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "out.wav"
+    result = run_cli([command, TEXT, "-o", str(out)], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes() == reference(server, TEXT, "wav")
+    assert not (tmp_path / "out.wav.part").exists()
+    assert b"of audio" in result.stderr  # the plain one-line summary (stderr is not a terminal)
+
+
+@pytest.mark.parametrize(
+    ("command", "fmt"),
+    [
+        ("speak", "mp3"), ("stream-sse", "mp3"), ("stream-ws", "mp3"),
+        ("speak", "ulaw"), ("stream-sse", "alaw"), ("stream-ws", "ulaw"),
+        ("speak", "alaw"), ("stream-sse", "pcm"), ("stream-ws", "pcm"),
+    ],
+)
+def test_every_format_equals_the_servers_bytes(
+    command: str, fmt: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / f"out.{fmt}"
+    result = run_cli([command, TEXT, "-o", str(out), "-r", "16000"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    expected = reference(server, TEXT, fmt, rate=16000)
+    assert len(expected) > 1000
+    assert out.read_bytes() == expected
+
+
+def test_format_flag_overrides_the_extension(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "audio.bin"
+    result = run_cli(["stream-ws", TEXT, "-o", str(out), "--format", "alaw", "-v", "avery"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes() == reference(server, TEXT, "alaw", voice="avery")
+
+
+@pytest.mark.parametrize(("command", "fmt"), [("speak", "pcm"), ("stream-sse", "mp3"), ("stream-ws", "pcm")])
+def test_stdout_carries_the_audio_bytes_alone(
+    command: str, fmt: str, server: Server, env: dict[str, str]
+) -> None:
+    result = run_cli([command, TEXT, "-o", "-", "--format", fmt], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == reference(server, TEXT, fmt)
+
+
+def test_stdin_with_dash_and_without_argument(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    expected = reference(server, TEXT, "pcm")
+    for args in (["stream-sse", "-"], ["speak"]):
+        result = run_cli([*args, "-o", "-", "--format", "pcm"], env, input=(TEXT + "\n").encode())
+        assert result.returncode == 0, result.stderr.decode()
+        assert result.stdout == expected
+
+
+def test_file_input(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    src = tmp_path / "text.txt"
+    src.write_text(TEXT + "\n", encoding="utf-8")
+    out = tmp_path / "out.wav"
+    result = run_cli(["stream-ws", "--file", str(src), "-o", str(out)], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes() == reference(server, TEXT, "wav")
+
+
+def test_long_text_is_segmented_and_joined_without_gaps(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    text = " ".join(f"Sentence number {i} is here to make the text long enough." for i in range(8))
+    assert len(text) > 250
+    parts = segment_text(text)
+    pcm = b"".join(reference(server, part, "pcm") for part in parts)
+    for command in ("speak", "stream-ws"):
+        out = tmp_path / f"{command}.wav"
+        result = run_cli([command, text, "-o", str(out), "--json"], env)
+        assert result.returncode == 0, result.stderr.decode()
+        assert out.read_bytes() == wav_header(24000, len(pcm)) + pcm
+        stats = json.loads(result.stdout)
+        assert stats["segments"] == len(parts) > 1
+
+
+def test_json_stats(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "out.ulaw"
+    result = run_cli(["stream-sse", TEXT, "-o", str(out), "--json", "-v", "avery"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    stats = json.loads(result.stdout)
+    assert set(stats) >= {
+        "transport", "voice_id", "model", "sample_rate", "output_format", "segments", "chunks", "audio_bytes",
+        "audio_seconds", "first_chunk_ms", "total_ms", "realtime_factor", "retries", "underruns", "output",
+    }
+    assert stats["transport"] == "sse" and stats["voice_id"] == "avery" and stats["output_format"] == "ulaw"
+    assert stats["audio_bytes"] == out.stat().st_size and stats["output"] == str(out)
+    assert stats["chunks"] > 1 and stats["segments"] == 1 and stats["retries"] == 0
+    assert 0 < stats["first_chunk_ms"] <= stats["total_ms"]
+    assert stats["audio_seconds"] == pytest.approx(out.stat().st_size / 24000, abs=0.001)  # 1 byte/sample
+    assert result.stderr == b""  # --json replaces the human summary
+
+
+def test_mp3_audio_seconds_come_from_decoding(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(["stream-ws", TEXT, "-o", str(tmp_path / "a.mp3"), "--json"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    pcm_seconds = len(reference(server, TEXT, "pcm")) / 48000
+    assert json.loads(result.stdout)["audio_seconds"] == pytest.approx(pcm_seconds, rel=0.1)
+
+
+def test_json_goes_to_stderr_when_stdout_carries_audio(server: Server, env: dict[str, str]) -> None:
+    result = run_cli(["stream-ws", TEXT, "-o", "-", "--format", "pcm", "--json"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    pcm = reference(server, TEXT, "pcm")
+    assert result.stdout == pcm
+    stats = json.loads(result.stderr)
+    assert stats["audio_bytes"] == len(pcm) and stats["output"] == "-"
+    assert stats["audio_seconds"] == pytest.approx(len(pcm) / 48000, abs=0.001)
+
+
+def test_quiet_prints_nothing(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(["speak", TEXT, "-o", str(tmp_path / "q.wav"), "-q"], env)
+    assert result.returncode == 0 and result.stdout == b"" and result.stderr == b""
+
+
+def test_word_timestamps_over_websocket(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    text = "Hello there, this is Avery speaking."
+    result = run_cli(
+        ["stream-ws", text, "-v", "avery", "--word-timestamps", "-o", str(tmp_path / "w.wav"), "--json"], env
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    words = json.loads(result.stdout)["words"]
+    assert [w["word"] for w in words] == text.split()
+    assert all(w["start"] <= w["end"] for w in words)
+    assert [w["start"] for w in words] == sorted(w["start"] for w in words)
+    args = ["stream-ws", text, "-v", "avery", "--word-timestamps", "-o", str(tmp_path / "p.wav")]
+    plain = run_cli(args, env)
+    lines = plain.stdout.decode().splitlines()
+    assert [line.split("\t")[2] for line in lines] == text.split()
+
+
+def test_environment_voice_and_flag_precedence(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "v.wav"
+    result = run_cli(["speak", TEXT, "-o", str(out)], {**env, "SMALLEST_VOICE": "liam"})
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes() == reference(server, TEXT, "wav", voice="liam")
+    result = run_cli(["speak", TEXT, "-o", str(out), "-v", "mia"], {**env, "SMALLEST_VOICE": "liam"})
+    assert out.read_bytes() == reference(server, TEXT, "wav", voice="mia")
+
+
+def test_config_file_settings_apply_below_flags(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    cfg = Path(env["XDG_CONFIG_HOME"]) / "smallest" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text('voice = "daniel"\nsample_rate = 8000\n', encoding="utf-8")
+    cfg.chmod(0o600)
+    out = tmp_path / "c.wav"
+    result = run_cli(["stream-sse", TEXT, "-o", str(out)], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes() == reference(server, TEXT, "wav", voice="daniel", rate=8000)
+    result = run_cli(["stream-sse", TEXT, "-o", str(out), "-r", "16000"], env)
+    assert out.read_bytes() == reference(server, TEXT, "wav", voice="daniel", rate=16000)
