@@ -15,6 +15,7 @@ from typing import IO, TypeVar
 
 from smallest_cli.errors import UsageError
 from smallest_cli.protocol import contract
+from smallest_cli.security import check_key_transport
 from smallest_cli.settings import ConnectionOptions, Secret, SynthesisOptions
 
 DEFAULT_VOICE = "magnus"
@@ -52,6 +53,7 @@ class SynthFlags:
     api_key: str | None = None
     timeout: float | None = None
     retries: int | None = None
+    allow_insecure: bool = False
 
 
 def _first(*values: T | None) -> T | None:
@@ -101,8 +103,7 @@ def resolve_connection(
     """Where to connect and with which key. A missing key is a UsageError saying how to set one."""
     base_url = _first(flags.base_url, environ.get(ENV_BASE_URL), config.get("base_url"))
     base_url = (base_url or contract.DEFAULT_BASE_URL).strip().rstrip("/")
-    if not base_url.startswith(("http://", "https://")):
-        raise UsageError(f"the base URL must start with http:// or https://, got {base_url!r}")
+    check_key_transport(base_url, allow_insecure=flags.allow_insecure)
     key = _first(flags.api_key, environ.get(ENV_API_KEY), config.get("api_key"))
     key = key.strip() if key else None
     if need_key and not key:
@@ -114,7 +115,11 @@ def resolve_connection(
     if retries < 0:
         raise UsageError(f"--retries must be 0 or more, got {retries}")
     return ConnectionOptions(
-        base_url=base_url, api_key=Secret(key) if key else None, timeout=timeout, retries=retries
+        base_url=base_url,
+        api_key=Secret(key) if key else None,
+        timeout=timeout,
+        retries=retries,
+        allow_insecure=flags.allow_insecure,
     )
 
 
@@ -178,11 +183,18 @@ def text_chunks(text: str | None, file: str | None, stdin: IO[str]) -> Iterable[
     if text is not None and text != "-":
         return [text]
     if file is not None and file != "-":
-        return _file_lines(Path(file))
+        from smallest_cli.textinput import open_text_file
+
+        return open_text_file(Path(file))
     if text is None and file is None and _isatty(stdin):
         raise UsageError(
             'no text: give it as an argument (smallest speak "Hello"), with --file PATH, or on stdin'
         )
+    binary = getattr(stdin, "buffer", None)
+    if binary is not None:
+        from smallest_cli.textinput import decoded_lines
+
+        return decoded_lines(binary, "stdin")
     return _lines(stdin, "stdin")
 
 
@@ -191,19 +203,6 @@ def _isatty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def _file_lines(path: Path) -> Iterator[str]:
-    try:
-        handle = path.open("r", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return _closing_lines(handle, str(path))
-
-
-def _closing_lines(handle: io.TextIOBase, name: str) -> Iterator[str]:
-    with handle:
-        yield from _lines(handle, name)
 
 
 def _lines(stream: IO[str] | io.TextIOBase, name: str) -> Iterator[str]:

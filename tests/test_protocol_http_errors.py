@@ -138,3 +138,17 @@ def test_message_is_one_line_and_bounded() -> None:
 
 def test_invalid_utf8_body() -> None:
     assert "server error (500)" in str(error_from_http(500, b"\xff\xfe oops", {}))
+
+
+def test_ws_429_frame_retry_after_inside_error_object() -> None:
+    from smallest_cli.errors import RateLimitError
+    from smallest_cli.protocol.http_errors import error_from_payload
+
+    frame = {"status": "error", "message": "Too many requests", "error": {"code": "429", "retry_after": 0.25}}
+    err = error_from_payload(frame)
+    assert isinstance(err, RateLimitError) and err.retry_after == 0.25
+    assert error_from_payload({**frame, "retry_after": 2}).retry_after == 2.0
+    for bad in (True, "soon", float("nan"), -1, None, [1]):
+        inner = {"code": "429", "retry_after": bad}
+        got = error_from_payload({"status": "error", "message": "x", "error": inner}).retry_after
+        assert got in (None, 0.0)

@@ -17,24 +17,24 @@ from smallest_cli.resolve import (
     text_chunks,
 )
 
-ENV = {"SMALLEST_VOICE": "avery", "SMALLEST_BASE_URL": "http://env:1", "SMALLEST_API_KEY": "sk_env"}
-CONFIG = {"voice": "liam", "base_url": "http://cfg:2", "api_key": "sk_cfg", "sample_rate": "16000",
+ENV = {"SMALLEST_VOICE": "avery", "SMALLEST_BASE_URL": "https://env:1", "SMALLEST_API_KEY": "sk_env"}
+CONFIG = {"voice": "liam", "base_url": "https://cfg:2", "api_key": "sk_cfg", "sample_rate": "16000",
           "speed": "1.5", "model": "lightning_v3.1_pro", "language": "hi"}
 
 
 def test_flag_beats_environment_beats_config_beats_default() -> None:
-    flags = SynthFlags(voice="meher", base_url="http://flag:3", api_key="sk_flag")
+    flags = SynthFlags(voice="meher", base_url="https://flag:3", api_key="sk_flag")
     assert resolve_synthesis(flags, ENV, CONFIG).voice_id == "meher"
     assert resolve_synthesis(SynthFlags(), ENV, CONFIG).voice_id == "avery"
     assert resolve_synthesis(SynthFlags(), {}, CONFIG).voice_id == "liam"
     assert resolve_synthesis(SynthFlags(), {}, {}).voice_id == "magnus"
     conn = resolve_connection(flags, ENV, CONFIG)
-    assert conn.base_url == "http://flag:3"
+    assert conn.base_url == "https://flag:3"
     assert conn.api_key is not None and conn.api_key.reveal() == "sk_flag"
     conn = resolve_connection(SynthFlags(), ENV, CONFIG)
-    assert conn.base_url == "http://env:1" and conn.api_key.reveal() == "sk_env"  # type: ignore[union-attr]
+    assert conn.base_url == "https://env:1" and conn.api_key.reveal() == "sk_env"  # type: ignore[union-attr]
     conn = resolve_connection(SynthFlags(), {}, CONFIG)
-    assert conn.base_url == "http://cfg:2" and conn.api_key.reveal() == "sk_cfg"  # type: ignore[union-attr]
+    assert conn.base_url == "https://cfg:2" and conn.api_key.reveal() == "sk_cfg"  # type: ignore[union-attr]
 
 
 def test_config_numbers_and_defaults() -> None:

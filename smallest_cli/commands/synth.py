@@ -18,7 +18,7 @@ from typing import Any
 import typer
 
 from smallest_cli.cli import EXIT_CODES_HELP
-from smallest_cli.commands.common import guarded
+from smallest_cli.commands.common import eprint, guarded
 from smallest_cli.errors import SmallestError
 
 
@@ -45,6 +45,7 @@ class SynthArgs:
     retries: int | None
     debug: bool
     word_timestamps: bool = False
+    allow_insecure: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,9 @@ def _make_command(spec: CommandSpec) -> Callable[..., None]:
             None, "--retries", help="Retries per request on rate limits, server and network errors.",
             show_default="3",
         ),
+        allow_insecure: bool = typer.Option(
+            False, "--allow-insecure", help="Allow sending the API key over plain http:// to a remote host."
+        ),
         debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
         word_timestamps: bool = typer.Option(
             False, "--word-timestamps", help="Print each word's start and end time (seconds)."
@@ -158,7 +162,7 @@ def _make_command(spec: CommandSpec) -> Callable[..., None]:
             text=text, file=file, voice=voice, model=model, sample_rate=sample_rate, speed=speed,
             language=language, fmt=fmt, output=output, play=play, device=device, json_output=json_output,
             quiet=quiet, base_url=base_url, api_key=api_key, timeout=timeout, retries=retries, debug=debug,
-            word_timestamps=word_timestamps,
+            word_timestamps=word_timestamps, allow_insecure=allow_insecure,
         )
         run_synth(spec.transport, args)
 
@@ -191,6 +195,7 @@ def run_synth(transport_name: str, args: SynthArgs) -> None:
 def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: float) -> None:
     from smallest_cli.display import Display, choose_mode
     from smallest_cli.pipeline import Pipeline, first_and_rest, segments_from_chunks
+    from smallest_cli.preflight import check_output_path
     from smallest_cli.protocol.request import validate_options
     from smallest_cli.resolve import (
         SynthFlags,
@@ -199,19 +204,24 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
         resolve_synthesis,
         text_chunks,
     )
+    from smallest_cli.security import key_warnings
     from smallest_cli.transports import open_transport
 
     flags = SynthFlags(
         voice=args.voice, model=args.model, sample_rate=args.sample_rate, speed=args.speed,
         language=args.language, base_url=args.base_url, api_key=args.api_key, timeout=args.timeout,
-        retries=args.retries,
+        retries=args.retries, allow_insecure=args.allow_insecure,
     )
     plan = plan_output(args.output, args.fmt, args.play)
+    if plan.path is not None:
+        check_output_path(plan.path)
     options = resolve_synthesis(
         flags, os.environ, config, output_format=plan.server_format, word_timestamps=args.word_timestamps
     )
     validate_options(options)
     conn = resolve_connection(flags, os.environ, config)
+    for warning in key_warnings(flag_key=args.api_key, environ=os.environ, config=config):
+        eprint(warning)
     segments = first_and_rest(segments_from_chunks(text_chunks(args.text, args.file, sys.stdin)))
 
     outputs = _open_outputs(plan, options.sample_rate, args.device)

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from smallest_cli.cli import EXIT_CODES_HELP
-from smallest_cli.commands.common import guarded
+from smallest_cli.commands.common import eprint, guarded
 from smallest_cli.errors import ProtocolError, UsageError
 
 HELP = f"""List the voices of a model, from the server's catalog.
@@ -45,6 +45,9 @@ def register(app: typer.Typer) -> None:
         base_url: str | None = typer.Option(None, "--base-url", help="Server base URL."),
         api_key: str | None = typer.Option(None, "--api-key", help="API key (better: SMALLEST_API_KEY)."),
         timeout: float | None = typer.Option(None, "--timeout", help="Seconds to wait.", show_default="30"),
+        allow_insecure: bool = typer.Option(
+            False, "--allow-insecure", help="Allow sending the API key over plain http:// to a remote host."
+        ),
         debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
     ) -> None:
         secrets = tuple(k for k in (api_key, os.environ.get("SMALLEST_API_KEY")) if k)
@@ -54,7 +57,7 @@ def register(app: typer.Typer) -> None:
             config = load_config()
             secrets += (config.get("api_key", ""),)
             with guarded(debug, secrets=secrets):
-                catalog = fetch_catalog(model, base_url, api_key, timeout, config)
+                catalog = fetch_catalog(model, base_url, api_key, timeout, config, allow_insecure)
                 chosen = filter_voices(
                     catalog, language=language, gender=gender, accent=accent, search=search
                 )
@@ -73,6 +76,7 @@ def fetch_catalog(
     api_key: str | None,
     timeout: float | None,
     config: Mapping[str, str],
+    allow_insecure: bool = False,
 ) -> list[dict[str, Any]]:
     """GET the catalog for `model` (flag > config > default); the list under "voices"."""
     import requests
@@ -80,10 +84,15 @@ def fetch_catalog(
     from smallest_cli.protocol import contract
     from smallest_cli.protocol.http_errors import error_from_http
     from smallest_cli.resolve import SynthFlags, resolve_connection, resolve_synthesis
+    from smallest_cli.security import key_warnings
     from smallest_cli.transports.base import stall_error, unreachable_error
 
-    flags = SynthFlags(model=model, base_url=base_url, api_key=api_key, timeout=timeout)
+    flags = SynthFlags(
+        model=model, base_url=base_url, api_key=api_key, timeout=timeout, allow_insecure=allow_insecure
+    )
     conn = resolve_connection(flags, os.environ, config)
+    for warning in key_warnings(flag_key=api_key, environ=os.environ, config=config):
+        eprint(warning)
     chosen_model = resolve_synthesis(flags, os.environ, config).model
     if chosen_model not in contract.MODELS:
         raise UsageError(f"unknown model {chosen_model!r}; choose one of: {', '.join(contract.MODELS)}")

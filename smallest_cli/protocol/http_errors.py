@@ -196,15 +196,33 @@ def error_from_payload(obj: Any, *, request_id: str | None = None) -> SmallestEr
         rid = obj.get("request_id")
         if isinstance(rid, str) and rid:
             request_id = request_id or rid
-        retry = obj.get("retry_after")
-        numeric = isinstance(retry, (int, float)) and not isinstance(retry, bool)
-        retry_after = max(0.0, float(retry)) if numeric else None
+        retry_after = _retry_after_of(obj)
         status = obj.get("status_code", obj.get("statusCode"))
         if isinstance(status, int) and not isinstance(status, bool) and code is None:
             code = str(status)
     else:
         retry_after = None
     return error_for_message(message, code=code, request_id=request_id, retry_after=retry_after)
+
+
+def _seconds(value: Any) -> float | None:
+    """A finite, non-negative number of seconds (numbers or numeric strings); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return parse_retry_after(value, now=0.0) if value.strip().replace(".", "", 1).isdigit() else None
+    if isinstance(value, (int, float)) and value == value and value not in (float("inf"), float("-inf")):
+        return max(0.0, float(value))
+    return None
+
+
+def _retry_after_of(obj: Mapping[str, Any]) -> float | None:
+    """`retry_after` at the top level or inside the `error` object (the WebSocket 429 frame)."""
+    top = _seconds(obj.get("retry_after"))
+    if top is not None:
+        return top
+    inner = obj.get("error")
+    return _seconds(inner.get("retry_after")) if isinstance(inner, Mapping) else None
 
 
 def _body_text(body: bytes) -> tuple[str, str | None, str | None]:

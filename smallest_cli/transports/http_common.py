@@ -80,7 +80,9 @@ def iter_body(resp: requests.Response, timeout: float) -> Iterator[bytes]:
                 data = raw.read1(READ_SIZE)
             except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
                 if _is_timeout(exc):
-                    raise stall_error(timeout) from None
+                    err = stall_error(timeout)
+                    err.request_id = request_id
+                    raise err from None
                 raise ProtocolError(
                     f"the connection broke mid-response (truncated): {_short(exc)}", request_id=request_id
                 ) from None

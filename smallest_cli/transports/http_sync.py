@@ -27,6 +27,10 @@ class SyncHttpTransport:
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
         resp = post_streaming(self._session, self._conn, contract.TTS_PATH, body, accept="audio/wav")
         request_id = resp.headers.get("X-Request-Id")
+        ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype and not ctype.startswith("audio/") and ctype != "application/octet-stream":
+            resp.close()
+            raise ProtocolError(f"malformed response: {ctype} instead of audio", request_id=request_id)
         expected = _content_length(resp.headers.get("Content-Length"))
         received = 0
         for data in iter_body(resp, self._conn.timeout):

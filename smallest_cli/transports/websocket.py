@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
 
-from smallest_cli.errors import NetworkError, ProtocolError, UsageError
+from smallest_cli.errors import NetworkError, ProtocolError, SmallestError, UsageError
 from smallest_cli.events import Done, Event
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.frames import parse_ws_frame
@@ -107,31 +107,51 @@ class WebSocketTransport:
                 raise _StaleConnection from None
             raise NetworkError(f"the server closed the connection to {self._url}") from None
         got_frame = False
+        #: The last frame that parsed, kept to name the request id in an error (read only then).
+        last_good: str | bytes | None = None
         while True:
             try:
                 frame = ws.recv(timeout=self._conn.timeout)
             except TimeoutError:
-                raise stall_error(self._conn.timeout) from None
+                raise _with_request_id(stall_error(self._conn.timeout), last_good) from None
             except ConnectionClosed as exc:
                 if reused and not got_frame:
                     raise _StaleConnection from None
-                raise ProtocolError(
-                    "stream ended before complete (truncated): "
-                    f"the server closed the connection ({_why(exc)})"
+                raise _with_request_id(
+                    ProtocolError(
+                        "stream ended before complete (truncated): "
+                        f"the server closed the connection ({_why(exc)})"
+                    ),
+                    last_good,
                 ) from None
             try:
                 event = parse_ws_frame(frame)
-            except NetworkError:
+            except NetworkError as err:
                 # The idle-timeout notice of a reused socket, read before our request's frames.
                 if reused and not got_frame:
                     raise _StaleConnection from None
-                raise
+                raise _with_request_id(err, last_good) from None
+            except SmallestError as err:
+                raise _with_request_id(err, last_good) from None
             got_frame = True
+            last_good = frame
             if event is None:
                 continue
             yield event
             if isinstance(event, Done):
                 return
+
+
+def _with_request_id(err: SmallestError, frame: str | bytes | None) -> SmallestError:
+    """`err`, naming the request id of the request's earlier frames when it has none of its own."""
+    if err.request_id is None and frame is not None:
+        try:
+            rid = json.loads(frame).get("request_id")
+        except (ValueError, AttributeError):
+            rid = None
+        if isinstance(rid, str) and rid:
+            err.request_id = rid
+    return err
 
 
 def _why(exc: ConnectionClosed) -> str:

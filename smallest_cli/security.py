@@ -1,0 +1,126 @@
+"""Where the API key may go, and warnings about how it was given (pure: no network I/O).
+
+* `check_base_url(url)`: a well-formed http(s) base URL, or UsageError (exit 2) before connecting.
+* `check_key_transport(url, allow_insecure)`: the key is never sent in clear text (`http://`, hence
+  `ws://`) to a host that is not loopback, unless the user said `--allow-insecure`.
+* `key_warnings(...)`: `--api-key` is visible to other users in the process list; a config file
+  holding the key with a group/other-readable mode earns `config.permission_warning()`.
+
+TLS certificates are always verified: nothing in the client turns verification off.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from smallest_cli.errors import UsageError
+
+ENV_API_KEY = "SMALLEST_API_KEY"
+
+CMDLINE_KEY_WARNING = (
+    "warning: --api-key is visible to other users of this machine (process list, shell history); "
+    "prefer the SMALLEST_API_KEY environment variable or `smallest config set api_key`"
+)
+
+_HOSTNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$")
+
+
+@dataclass(frozen=True)
+class BaseUrl:
+    """A parsed, validated base URL."""
+
+    scheme: str
+    host: str
+    port: int | None
+
+    @property
+    def secure(self) -> bool:
+        return self.scheme == "https"
+
+
+def _valid_host(host: str) -> bool:
+    if not host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return bool(_HOSTNAME_RE.match(host)) and len(host) <= 253
+
+
+def check_base_url(url: str) -> BaseUrl:
+    """Parse `url` (`http(s)://host[:port][/path]`); raise UsageError naming it when malformed."""
+
+    def bad(reason: str) -> UsageError:
+        return UsageError(f"bad base URL {url!r}: {reason}")
+
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise bad("it contains spaces or control characters")
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:
+        raise bad(str(exc)) from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise bad("it must start with http:// or https://")
+    if parts.username is not None or parts.password is not None:
+        raise bad("credentials in the URL are not supported; use SMALLEST_API_KEY")
+    if parts.query or parts.fragment:
+        raise bad("it must not have a query or fragment")
+    try:
+        port = parts.port
+    except ValueError:
+        raise bad("the port must be a number from 1 to 65535") from None
+    if port == 0:
+        raise bad("the port must be a number from 1 to 65535")
+    host = parts.hostname or ""
+    if not _valid_host(host):
+        raise bad("it has no valid host name")
+    return BaseUrl(scheme=scheme, host=host, port=port)
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` (and `*.localhost`) and loopback addresses (127.0.0.0/8, ::1)."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def check_key_transport(url: str, *, allow_insecure: bool = False) -> BaseUrl:
+    """Validate `url`; refuse plain http/ws to a non-loopback host unless `allow_insecure`."""
+    base = check_base_url(url)
+    if not base.secure and not allow_insecure and not is_loopback(base.host):
+        raise UsageError(
+            f"refusing to send the API key unencrypted to {base.host} over http:// (or ws://); "
+            "use https://, or pass --allow-insecure if you trust the network"
+        )
+    return base
+
+
+def key_warnings(
+    *,
+    flag_key: str | None,
+    environ: Mapping[str, str],
+    config: Mapping[str, str],
+    config_file: Path | None = None,
+) -> list[str]:
+    """Warnings about where the key came from (flag > environment > config file)."""
+    if flag_key:
+        return [CMDLINE_KEY_WARNING]
+    if environ.get(ENV_API_KEY, "").strip():
+        return []
+    if config.get("api_key"):
+        from smallest_cli.config import permission_warning
+
+        warning = permission_warning(config_file)
+        return [warning] if warning else []
+    return []
