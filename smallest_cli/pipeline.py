@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from smallest_cli.errors import Interrupted, SmallestError, UsageError
-from smallest_cli.events import AudioChunk, WordTimestamp
+from smallest_cli.events import AudioChunk, Event, WordTimestamp
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.request import build_request
 from smallest_cli.settings import SynthesisOptions
@@ -32,6 +32,31 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
     def abort(self) -> str | None: ...
+
+
+class WordSink(Protocol):
+    """Takes the word timestamps on the run's timeline (e.g. a caption file)."""
+
+    def add(self, word: WordTimestamp) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> str | None: ...
+
+
+class Prefetch(Protocol):
+    """Runs requests ahead (scheduler.Scheduler): each body with its events, in order."""
+
+    def ahead(self, bodies: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], Iterator[Event]]]: ...
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request whose events are already on their way: prefetched, or a live text stream.
+    `body` is None when the request cannot be sent again (live input is consumed as it is sent)."""
+
+    body: dict[str, Any] | None
+    events: Iterator[Event] | None = None
 
 
 class Observer(Protocol):
@@ -186,8 +211,12 @@ class Pipeline:
     started: float | None = None
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    #: Caption files and the like: every word, on the run's timeline.
+    word_sinks: Sequence[WordSink] = ()
+    #: Runs requests ahead of the one being delivered (`--concurrency` > 1).
+    prefetch: Prefetch | None = None
 
-    def run(self, segments: Iterable[str]) -> RunStats:
+    def run(self, segments: Iterable[str | Prepared]) -> RunStats:
         """Speak every segment, in order, into the sinks; close them. On failure or Ctrl-C the
         sinks are aborted and their descriptions are added to the raised error's message."""
         start = self.clock() if self.started is None else self.started
@@ -201,12 +230,14 @@ class Pipeline:
         )
         try:
             offset = 0.0
-            for index, text in enumerate(segments):
-                offset += self._segment(index, text, offset, stats, start)
+            for index, item in enumerate(self._prepared(segments)):
+                offset += self._segment(index, item, offset, stats, start)
                 stats.segments += 1
             synth_end = self.clock()
             for sink in self.sinks:
                 sink.close()
+            for word_sink in self.word_sinks:
+                word_sink.close()
         except SmallestError as err:
             raise self._aborted(err) from None
         except KeyboardInterrupt:
@@ -218,7 +249,7 @@ class Pipeline:
 
     def _aborted(self, err: SmallestError) -> SmallestError:
         notes = []
-        for sink in self.sinks:
+        for sink in [*self.sinks, *self.word_sinks]:
             try:
                 note = sink.abort()
             except Exception as exc:  # noqa: BLE001 - report, keep aborting the others
@@ -229,18 +260,29 @@ class Pipeline:
             err.message = f"{err}; {'; '.join(notes)}"
         return err
 
-    def _segment(self, index: int, text: str, offset: float, stats: RunStats, start: float) -> float:
+    def _prepared(self, segments: Iterable[str | Prepared]) -> Iterator[Prepared]:
+        """Each segment as a request; with `prefetch`, text segments run ahead of delivery."""
+        if self.prefetch is None:
+            for item in segments:
+                yield item if isinstance(item, Prepared) else Prepared(build_request(item, self.options))
+            return
+        bodies = (build_request(text, self.options) for text in segments if isinstance(text, str))
+        for body, events in self.prefetch.ahead(bodies):
+            yield Prepared(body, events)
+
+    def _segment(self, index: int, item: Prepared, offset: float, stats: RunStats, start: float) -> float:
         """One segment, retried as needed. Returns its audio seconds."""
-        body = build_request(text, self.options)
+        body, events = item.body, item.events
         progress = _SegmentProgress(offset, AudioClock(self.options.output_format, self.options.sample_rate))
         attempt = 0
         try:
             while True:
                 try:
-                    self._attempt(body, progress, stats, start)
+                    self._attempt(body, progress, stats, start, events)
                     break
                 except SmallestError as err:
-                    if not err.retryable or attempt >= self.retries:
+                    events = None
+                    if body is None or not err.retryable or attempt >= self.retries:
                         raise
                     delay = backoff_delay(attempt, err.retry_after)
                     attempt += 1
@@ -254,12 +296,21 @@ class Pipeline:
         return progress.clock.seconds
 
     def _attempt(
-        self, body: dict[str, Any], progress: _SegmentProgress, stats: RunStats, start: float
+        self,
+        body: dict[str, Any] | None,
+        progress: _SegmentProgress,
+        stats: RunStats,
+        start: float,
+        events: Iterator[Event] | None = None,
     ) -> None:
-        """One request for a segment; the audio and words already delivered by earlier attempts are
-        skipped (the server answers the same request with the same bytes)."""
+        """One request for a segment (its `events` when already on their way); the audio and words
+        already delivered by earlier attempts are skipped (the server answers the same request with
+        the same bytes)."""
         skip_bytes, skip_words = progress.delivered, progress.words
-        for event in self.transport.stream(body):
+        if events is None:
+            assert body is not None
+            events = self.transport.stream(body)
+        for event in events:
             if isinstance(event, AudioChunk):
                 data = event.data
                 if skip_bytes:
@@ -275,6 +326,8 @@ class Pipeline:
                 shift = progress.offset
                 shifted = dataclasses.replace(event, start=event.start + shift, end=event.end + shift)
                 self.observer.on_word(shifted)
+                for word_sink in self.word_sinks:
+                    word_sink.add(shifted)
             # Done: the transport ends the stream right after it.
 
     def _deliver(self, data: bytes, progress: _SegmentProgress, stats: RunStats, start: float) -> None:
