@@ -94,6 +94,73 @@ def _layout(words: Sequence[str], width: int, max_lines: int) -> list[str]:
     return best
 
 
+class CueGrouper:
+    """Incremental `group_cues`: `add()` words in stream order, get the cues that are final (a cue is
+    final once the next one starts, which may extend a short cue); `finish()` for the rest."""
+
+    def __init__(
+        self,
+        *,
+        max_line_chars: int = MAX_LINE_CHARS,
+        max_lines: int = MAX_LINES,
+        max_duration: float = MAX_CUE_SECONDS,
+        pause: float = PAUSE_SECONDS,
+        min_duration: float = MIN_CUE_SECONDS,
+    ) -> None:
+        self._width, self._lines = max_line_chars, max_lines
+        self._max_duration, self._pause, self._min_duration = max_duration, pause, min_duration
+        self._texts: list[str] = []
+        self._start = self._end = 0.0
+        self._held: tuple[float, float, list[str]] | None = None
+        self._previous_end = 0.0
+        self._index = 0
+
+    def add(self, w: WordLike) -> list[Cue]:
+        text = " ".join(str(w.word).split())
+        if not text:
+            return []
+        out: list[Cue] = []
+        w_start = _clean_time(w.start)
+        w_end = max(w_start, _clean_time(w.end))
+        if self._texts:
+            too_long = len(_wrap([*self._texts, text], self._width)) > self._lines
+            too_slow = w_end - self._start > self._max_duration
+            paused = w_start - self._end >= self._pause
+            if too_long or too_slow or paused:
+                self._close()
+        if not self._texts:
+            if self._held is not None:
+                out.append(self._emit(self._held, w_start))
+                self._held = None
+            self._start = w_start
+            self._end = w_end
+        self._texts.append(text)
+        self._end = max(self._end, w_end)
+        if _SENTENCE_END.search(text):
+            self._close()
+        return out
+
+    def finish(self) -> list[Cue]:
+        if self._texts:
+            self._close()
+        held, self._held = self._held, None
+        return [] if held is None else [self._emit(held, math.inf)]
+
+    def _close(self) -> None:
+        self._held = (self._start, self._end, self._texts)
+        self._texts = []
+
+    def _emit(self, group: tuple[float, float, list[str]], next_start: float) -> Cue:
+        g_start, g_end, g_words = group
+        c_start = max(g_start, self._previous_end)
+        c_end = max(g_end, min(c_start + self._min_duration, next_start))
+        c_end = max(c_end, c_start + 0.001)  # never empty, even for zero-length words
+        self._index += 1
+        self._previous_end = c_end
+        text = "\n".join(_layout(g_words, self._width, self._lines))
+        return Cue(index=self._index, start=c_start, end=c_end, text=text)
+
+
 def group_cues(
     words: Iterable[WordLike],
     *,
@@ -104,44 +171,17 @@ def group_cues(
     min_duration: float = MIN_CUE_SECONDS,
 ) -> list[Cue]:
     """Group words (in stream order) into cues; see the module docstring for the rules."""
-    groups: list[tuple[float, float, list[str]]] = []
-    texts: list[str] = []
-    start = end = 0.0
-    for w in words:
-        text = " ".join(str(w.word).split())
-        if not text:
-            continue
-        w_start = _clean_time(w.start)
-        w_end = max(w_start, _clean_time(w.end))
-        if texts:
-            too_long = len(_wrap([*texts, text], max_line_chars)) > max_lines
-            too_slow = w_end - start > max_duration
-            paused = w_start - end >= pause
-            if too_long or too_slow or paused:
-                groups.append((start, end, texts))
-                texts = []
-        if not texts:
-            start = w_start
-            end = w_end
-        texts.append(text)
-        end = max(end, w_end)
-        if _SENTENCE_END.search(text):
-            groups.append((start, end, texts))
-            texts = []
-    if texts:
-        groups.append((start, end, texts))
-
+    grouper = CueGrouper(
+        max_line_chars=max_line_chars,
+        max_lines=max_lines,
+        max_duration=max_duration,
+        pause=pause,
+        min_duration=min_duration,
+    )
     cues: list[Cue] = []
-    previous_end = 0.0
-    for i, (g_start, g_end, g_words) in enumerate(groups):
-        c_start = max(g_start, previous_end)
-        next_start = groups[i + 1][0] if i + 1 < len(groups) else math.inf
-        c_end = max(g_end, min(c_start + min_duration, next_start))
-        c_end = max(c_end, c_start + 0.001)  # never empty, even for zero-length words
-        text = "\n".join(_layout(g_words, max_line_chars, max_lines))
-        cues.append(Cue(index=i + 1, start=c_start, end=c_end, text=text))
-        previous_end = c_end
-    return cues
+    for w in words:
+        cues += grouper.add(w)
+    return cues + grouper.finish()
 
 
 def _ms(seconds: float) -> int:
@@ -163,14 +203,36 @@ def _span(cue: Cue, previous_end_ms: int, sep: str) -> tuple[str, int]:
     return f"{_clock(start_ms / 1000, sep)} --> {_clock(end_ms / 1000, sep)}", end_ms
 
 
+class CueRenderer:
+    """SRT or WebVTT text one cue at a time (`header()` first): what `to_srt`/`to_vtt` return,
+    for writing captions as they are made."""
+
+    def __init__(self, fmt: str) -> None:
+        if fmt not in ("srt", "vtt"):
+            raise ValueError(f"not a cue format: {fmt!r}")
+        self._vtt = fmt == "vtt"
+        self._n = 0
+        self._last = 0
+
+    def header(self) -> str:
+        return "WEBVTT\n" if self._vtt else ""
+
+    def cue(self, cue: Cue) -> str:
+        self._n += 1
+        span, self._last = _span(cue, self._last, "." if self._vtt else ",")
+        text = _vtt_escape(cue.text) if self._vtt else cue.text
+        sep = "\n" if (self._vtt or self._n > 1) else ""
+        return f"{sep}{self._n}\n{span}\n{text}\n"
+
+
+def _render_cues(fmt: str, cues: Iterable[Cue]) -> str:
+    renderer = CueRenderer(fmt)
+    return renderer.header() + "".join(renderer.cue(c) for c in cues)
+
+
 def to_srt(cues: Iterable[Cue]) -> str:
     """SubRip text: numbered blocks, `HH:MM:SS,mmm --> HH:MM:SS,mmm`, blank line between."""
-    blocks: list[str] = []
-    last = 0
-    for n, cue in enumerate(cues, start=1):
-        span, last = _span(cue, last, ",")
-        blocks.append(f"{n}\n{span}\n{cue.text}\n")
-    return "\n".join(blocks)
+    return _render_cues("srt", cues)
 
 
 def _vtt_escape(text: str) -> str:
@@ -179,12 +241,7 @@ def _vtt_escape(text: str) -> str:
 
 def to_vtt(cues: Iterable[Cue]) -> str:
     """WebVTT text: `WEBVTT` header, then cues with `HH:MM:SS.mmm` stamps (text HTML-escaped)."""
-    parts = ["WEBVTT\n"]
-    last = 0
-    for n, cue in enumerate(cues, start=1):
-        span, last = _span(cue, last, ".")
-        parts.append(f"{n}\n{span}\n{_vtt_escape(cue.text)}\n")
-    return "\n".join(parts)
+    return _render_cues("vtt", cues)
 
 
 def to_json(words: Iterable[WordLike], cues: Iterable[Cue]) -> str:

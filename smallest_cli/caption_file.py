@@ -1,0 +1,118 @@
+"""`--captions FILE`: word timestamps grouped into cues and written as they come (SRT, WebVTT or
+JSON by the file's extension) to `FILE.part`, renamed to FILE when the run succeeds.
+
+Memory stays flat however long the run: SRT/WebVTT cues are written once final; for JSON the words
+are written as they come and the cues are kept in a temporary file, appended at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO
+
+from smallest_cli.errors import UsageError
+from smallest_cli.events import WordTimestamp
+from smallest_cli.protocol.captions import Cue, CueGrouper, CueRenderer, format_for_path
+
+
+def caption_format(path: str) -> str:
+    """"srt" | "vtt" | "json" for a --captions path (UsageError, exit 2, for other extensions)."""
+    return format_for_path(path)
+
+
+class CaptionFile:
+    """A pipeline WordSink writing one caption file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.fmt = caption_format(str(path))
+        self.part_path = self.path.with_name(self.path.name + ".part")
+        if self.path.is_dir():
+            raise UsageError(f"cannot write {self.path}: it is a directory")
+        try:
+            self._file: IO[str] | None = open(self.part_path, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise UsageError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        self._grouper = CueGrouper()
+        self._renderer = CueRenderer(self.fmt) if self.fmt != "json" else None
+        self._cues: IO[str] | None = None
+        self._words = 0
+        self._n_cues = 0
+        if self._renderer is not None:
+            self._write(self._renderer.header())
+        else:
+            self._cues = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+            self._write('{\n  "words": [')
+
+    def add(self, word: WordTimestamp) -> None:
+        if self._file is None:
+            return
+        if self._renderer is None:
+            record = {"id": word.id, "word": word.word, "start": _t(word.start), "end": _t(word.end)}
+            self._write(_item(record, first=not self._words))
+            self._words += 1
+        self._cue_out(self._grouper.add(word))
+
+    def close(self) -> None:
+        if self._file is None:
+            return
+        self._cue_out(self._grouper.finish())
+        if self._cues is not None:
+            self._write("\n  ],\n  \"cues\": [")
+            self._cues.seek(0)
+            for line in self._cues:
+                self._write(line)
+            self._cues.close()
+            self._write("\n  ]\n}\n")
+        file, self._file = self._file, None
+        try:
+            file.close()
+            os.replace(self.part_path, self.path)
+        except OSError as exc:
+            raise UsageError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    def abort(self) -> str | None:
+        """Drop the partial captions (they would not match the kept audio's end)."""
+        file, self._file = self._file, None
+        if file is None:
+            return None
+        for handle in (file, self._cues):
+            if handle is not None:
+                try:
+                    handle.close()
+                except OSError:
+                    pass
+        try:
+            self.part_path.unlink()
+        except OSError:
+            pass
+        return None
+
+    def _cue_out(self, cues: list[Cue]) -> None:
+        for cue in cues:
+            if self._renderer is not None:
+                self._write(self._renderer.cue(cue))
+            else:
+                assert self._cues is not None
+                record = {"index": cue.index, "start": _t(cue.start), "end": _t(cue.end), "text": cue.text}
+                self._cues.write(_item(record, first=not self._n_cues))
+            self._n_cues += 1
+
+    def _write(self, text: str) -> None:
+        assert self._file is not None
+        try:
+            self._file.write(text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {self.part_path}: {exc.strerror or exc}") from None
+
+
+def _t(seconds: float) -> float:
+    return round(seconds, 3)
+
+
+def _item(record: dict[str, object], first: bool) -> str:
+    """One element of a JSON list, on its own line."""
+    return ("" if first else ",") + "\n    " + json.dumps(record, ensure_ascii=False)
