@@ -221,3 +221,11 @@ def iter_segments(
     for chunk in chunks:
         yield from seg.feed(chunk)
     yield from seg.finish()
+
+
+def sentence_ends(text: str) -> list[int]:
+    """Positions just after each sentence end in `text`, by the segmenter's rules: a `!`/`?` run or a
+    `.` that is not an abbreviation or an initial (with closing quotes, followed by whitespace), a
+    CJK/Devanagari mark, or the start of a blank line. Ellipses pause but do not end a sentence; a
+    final `.` with nothing after it is not an end yet. Live input is flushed at these positions."""
+    return sorted(set(_boundaries(text, len(text)).sentence))

@@ -7,7 +7,7 @@ or after its idle timeout) the next request reconnects. Imports `websockets` at 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -55,6 +55,19 @@ class WebSocketTransport:
                 yield from self._exchange(payload, reused=False)
         except BaseException:
             # Mid-request failure or an abandoned generator: the socket's state is unknown.
+            self._drop()
+            raise
+
+    def stream_live(self, messages: Iterable[dict[str, Any]]) -> Iterator[Event]:
+        """One request whose text arrives over time (`continue`/`flush` messages, produced lazily);
+        on a fresh connection, since the messages cannot be sent twice. See `ws_live`."""
+        from smallest_cli.transports.ws_live import exchange_live
+
+        try:
+            self._drop()
+            self._ws = self._connect()
+            yield from exchange_live(self._ws, messages, self._conn.timeout)
+        except BaseException:
             self._drop()
             raise
 

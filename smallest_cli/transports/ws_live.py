@@ -1,0 +1,91 @@
+"""One WebSocket request whose text arrives over time (live input): a sender thread sends the
+messages as they come (it blocks while the input waits) while the caller's thread receives frames
+and yields events. The websockets sync client allows send and recv from different threads.
+
+A stall is only reported once all the text was sent (while the input is quiet, so is the server);
+an input error in the sender (bad UTF-8) is raised in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection
+
+from smallest_cli.errors import ProtocolError
+from smallest_cli.events import Done, Event
+from smallest_cli.protocol.frames import parse_ws_frame
+from smallest_cli.transports.base import stall_error
+
+_POLL_S = 0.1
+
+
+class _Sender(threading.Thread):
+    def __init__(self, ws: ClientConnection, messages: Iterable[dict[str, Any]]) -> None:
+        super().__init__(name="smallest-live-sender", daemon=True)
+        self._ws = ws
+        self._messages = messages
+        self._stop = threading.Event()
+        #: An error while producing the messages (reading the input), raised by the receiver.
+        self.error: BaseException | None = None
+        #: When the last message was sent (monotonic), once all were.
+        self.finished_at: float | None = None
+
+    def run(self) -> None:
+        try:
+            for message in self._messages:
+                if self._stop.is_set():
+                    return
+                self._ws.send(json.dumps(message))
+            self.finished_at = time.monotonic()
+        except ConnectionClosed:
+            return  # the receiver sees the closed socket and reports it
+        except BaseException as exc:  # noqa: BLE001 - handed to the receiving thread
+            self.error = exc
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def exchange_live(
+    ws: ClientConnection, messages: Iterable[dict[str, Any]], timeout: float
+) -> Iterator[Event]:
+    """Send `messages` from a thread; yield the request's events until `complete`."""
+    sender = _Sender(ws, messages)
+    sender.start()
+    last_frame = time.monotonic()
+    try:
+        while True:
+            if sender.error is not None:
+                raise sender.error
+            try:
+                frame = ws.recv(timeout=_POLL_S)
+            except TimeoutError:
+                done = sender.finished_at
+                if done is not None and time.monotonic() - max(done, last_frame) > timeout:
+                    raise stall_error(timeout) from None
+                continue
+            except ConnectionClosed as exc:
+                if sender.error is not None:
+                    raise sender.error from None
+                rcvd = exc.rcvd
+                why = "no close frame" if rcvd is None else f"code {rcvd.code}" + (
+                    f": {rcvd.reason}" if rcvd.reason else ""
+                )
+                raise ProtocolError(
+                    f"stream ended before complete (truncated): the server closed the connection ({why})"
+                ) from None
+            last_frame = time.monotonic()
+            event = parse_ws_frame(frame)
+            if event is None:
+                continue
+            yield event
+            if isinstance(event, Done):
+                return
+    finally:
+        sender.stop()
