@@ -17,6 +17,7 @@ from rich.text import Text
 
 from smallest_cli.errors import SmallestError
 from smallest_cli.events import WordTimestamp
+from smallest_cli.karaoke import WordTrack
 from smallest_cli.pipeline import RunStats
 
 Mode = Literal["live", "plain", "quiet"]
@@ -73,6 +74,8 @@ class Display:
     _bytes: int = 0
     _seconds: float = 0.0
     _live: Live | None = None
+    #: Recent words, for the sentence being heard (live mode while playing).
+    _track: WordTrack = field(default_factory=WordTrack)
 
     def __enter__(self) -> Display:
         if self.mode == "live":
@@ -95,7 +98,12 @@ class Display:
         line.append(f"{self.transport}", style="bold")
         line.append(f" · {self.voice} · {self._chunks} chunks · {self._seconds:.1f} s received")
         if self.played_seconds is not None:
-            line.append(f" · {self.played_seconds():.1f} s played")
+            played = self.played_seconds()
+            line.append(f" · {played:.1f} s played")
+            heard = self._track.line(played)
+            if heard is not None:
+                line.append("\n")
+                line.append_text(heard)
         return line
 
     # -- Observer ------------------------------------------------------------------------------------
@@ -104,6 +112,8 @@ class Display:
         self._chunks, self._bytes, self._seconds = chunks, audio_bytes, audio_seconds
 
     def on_word(self, word: WordTimestamp) -> None:
+        if self.mode == "live" and self.played_seconds is not None:
+            self._track.add(word)
         if self.collect_words:
             self.words.append({"id": word.id, "word": word.word, "start": word.start, "end": word.end})
         if self.word_stream is not None:
