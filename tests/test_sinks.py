@@ -1,0 +1,213 @@
+"""FileSink, StdoutSink and PlayerSink (with a fake player): real bytes on disk and in pipes."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import pytest
+
+from smallest_cli.audio.codecs import make_decoder
+from smallest_cli.audio.wav import wav_header
+from smallest_cli.errors import UsageError
+from smallest_cli.sinks import (
+    FileSink,
+    PlayerSink,
+    StdoutSink,
+    format_from_path,
+    open_output,
+    server_format_for,
+)
+
+from .helpers import ROOT
+
+PCM = struct.pack("<1000h", *((i * 37) % 20000 - 10000 for i in range(1000)))
+
+
+def _write_in_pieces(sink, data: bytes, piece: int = 333) -> None:
+    for i in range(0, len(data), piece):
+        sink.write(data[i : i + piece])
+
+
+def _read_wav(path: Path) -> tuple[int, bytes]:
+    with wave.open(str(path), "rb") as w:
+        assert w.getnchannels() == 1 and w.getsampwidth() == 2
+        return w.getframerate(), w.readframes(w.getnframes())
+
+
+def test_format_from_path() -> None:
+    assert format_from_path("a.WAV") == "wav"
+    assert format_from_path("x/a.raw") == "pcm" and format_from_path("a.pcm") == "pcm"
+    assert format_from_path("a.mp3") == "mp3"
+    assert format_from_path("a.ul") == "ulaw" and format_from_path("a.mulaw") == "ulaw"
+    assert format_from_path("a.al") == "alaw" and format_from_path("a.alaw") == "alaw"
+    assert format_from_path("a.txt") is None and format_from_path("noext") is None
+    assert server_format_for("wav") == "pcm" and server_format_for("mp3") == "mp3"
+
+
+def test_wav_file_sink_patches_sizes_and_renames(tmp_path: Path) -> None:
+    out = tmp_path / "a.wav"
+    sink = FileSink(out, "wav", 24000)
+    part = tmp_path / "a.wav.part"
+    assert part.exists() and not out.exists()
+    _write_in_pieces(sink, PCM, 333)  # odd pieces: samples are split across writes
+    sink.close()
+    assert out.exists() and not part.exists()
+    data = out.read_bytes()
+    assert data[:44] == wav_header(24000, len(PCM))
+    assert _read_wav(out) == (24000, PCM)
+
+
+def test_wav_file_sink_abort_keeps_valid_part(tmp_path: Path) -> None:
+    out = tmp_path / "a.wav"
+    sink = FileSink(out, "wav", 16000)
+    sink.write(PCM[:801])  # half a sample dangling
+    desc = sink.abort()
+    part = tmp_path / "a.wav.part"
+    assert desc == str(part) and not out.exists()
+    assert _read_wav(part) == (16000, PCM[:800])
+
+
+def test_abort_with_nothing_received_leaves_nothing(tmp_path: Path) -> None:
+    sink = FileSink(tmp_path / "a.wav", "wav", 24000)
+    assert sink.abort() is None
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["pcm", "mp3", "ulaw", "alaw"])
+def test_raw_formats_written_as_received(tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"a.{fmt}"
+    sink = FileSink(out, fmt, 8000)
+    _write_in_pieces(sink, PCM[:-1], 7)
+    sink.close()
+    assert out.read_bytes() == PCM[:-1]
+
+
+def test_close_replaces_existing_file(tmp_path: Path) -> None:
+    out = tmp_path / "a.pcm"
+    out.write_bytes(b"old")
+    sink = FileSink(out, "pcm", 8000)
+    sink.write(b"new!")
+    sink.close()
+    assert out.read_bytes() == b"new!"
+
+
+def test_directory_and_bad_paths_are_usage_errors(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="directory"):
+        FileSink(tmp_path, "wav", 24000)
+    with pytest.raises(UsageError, match="does not exist"):
+        FileSink(tmp_path / "missing" / "a.wav", "wav", 24000)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError):
+        FileSink(tmp_path / "file" / "a.wav", "wav", 24000)
+    with pytest.raises(UsageError, match="unknown audio format"):
+        FileSink(tmp_path / "a.flac", "flac", 24000)
+
+
+def test_open_output_infers_format(tmp_path: Path) -> None:
+    sink = open_output(str(tmp_path / "x.mp3"), None, 24000)
+    assert isinstance(sink, FileSink) and sink.fmt == "mp3"
+    sink.abort()
+    sink = open_output(str(tmp_path / "x.bin"), None, 24000)
+    assert isinstance(sink, FileSink) and sink.fmt == "wav"
+    sink.abort()
+    assert isinstance(open_output("-", "pcm", 24000), StdoutSink)
+
+
+STDOUT_PROBE = """
+import sys
+from smallest_cli.sinks import StdoutSink
+fmt = sys.argv[1]
+sink = StdoutSink(fmt, 24000)
+sink.write(b"\\x01\\x02\\x03")
+sys.stderr.write("wrote-first\\n"); sys.stderr.flush()
+assert sys.stdin.readline() == "go\\n"   # the reader already got the first chunk
+sink.write(b"\\x04\\x05")
+sink.close()
+heavy = [m for m in ("numpy", "sounddevice") if m in sys.modules]
+sys.stderr.write("heavy:" + ",".join(heavy) + "\\n")
+"""
+
+
+def _run_stdout_probe(fmt: str, stdout) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", STDOUT_PROBE, fmt],
+        stdin=subprocess.PIPE,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+
+
+def test_stdout_sink_streams_to_a_pipe_early() -> None:
+    proc = _run_stdout_probe("wav", subprocess.PIPE)
+    assert proc.stdout and proc.stdin and proc.stderr
+    first = proc.stdout.read(44 + 2)  # the header and the first whole sample arrive before close
+    assert first[:44] == wav_header(24000, None) and first[44:] == b"\x01\x02"
+    assert proc.stderr.readline() == b"wrote-first\n"
+    proc.stdin.write(b"go\n")
+    proc.stdin.close()
+    rest = proc.stdout.read()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 0
+    assert rest == b"\x03\x04"  # whole samples: the odd byte is carried, a dangling one dropped
+    assert b"heavy:\n" in err
+
+
+def test_stdout_sink_patches_header_when_stdout_is_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.wav"
+    with open(out, "wb") as f:
+        proc = _run_stdout_probe("wav", f)
+        assert proc.stdin and proc.stderr
+        assert proc.stderr.readline() == b"wrote-first\n"
+        proc.stdin.write(b"go\n")
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    assert _read_wav(out) == (24000, b"\x01\x02\x03\x04")
+
+
+def test_stdout_sink_raw_pcm(tmp_path: Path) -> None:
+    import io
+
+    buf = io.BytesIO()
+    sink = StdoutSink("pcm", 24000, stream=buf)
+    sink.write(b"\x01\x02\x03")
+    sink.close()
+    assert buf.getvalue() == b"\x01\x02\x03"
+
+
+class FakePlayer:
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.drained = False
+        self.closed = False
+
+    def write(self, pcm: bytes) -> None:
+        assert not self.closed
+        self.data += pcm
+
+    def drain(self) -> None:
+        self.drained = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_player_sink_decodes_and_drains() -> None:
+    player = FakePlayer()
+    sink = PlayerSink(player, make_decoder("ulaw", 8000))  # type: ignore[arg-type]
+    sink.write(b"\x00\xff")
+    sink.close()
+    assert bytes(player.data) == struct.pack("<2h", -32124, 0)
+    assert player.drained and player.closed
+
+
+def test_player_sink_abort_closes_without_draining() -> None:
+    player = FakePlayer()
+    sink = PlayerSink(player, make_decoder("pcm", 8000))  # type: ignore[arg-type]
+    sink.write(b"\x01\x02")
+    assert sink.abort() is None
+    assert player.closed and not player.drained
