@@ -13,13 +13,14 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from smallest_cli.cli import EXIT_CODES_HELP
 from smallest_cli.commands.common import eprint, guarded
-from smallest_cli.errors import SmallestError
+from smallest_cli.errors import SmallestError, UsageError
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,12 @@ class SynthArgs:
     debug: bool
     word_timestamps: bool = False
     allow_insecure: bool = False
+    #: Requests in flight at once (`--concurrency`).
+    concurrency: int = 1
+    #: `--captions FILE` (stream-ws).
+    captions: str | None = None
+    #: `--live/--no-live` (stream-ws); None decides from stdin.
+    live: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -157,18 +164,35 @@ def _make_command(spec: CommandSpec) -> Callable[..., None]:
         word_timestamps: bool = typer.Option(
             False, "--word-timestamps", help="Print each word's start and end time (seconds)."
         ),
+        concurrency: int = typer.Option(
+            1, "--concurrency", help="Requests in flight at once for long text, each on its own connection; "
+            "the audio stays in order. One account unit allows one active request.",
+        ),
+        captions: str | None = typer.Option(
+            None, "--captions", metavar="FILE",
+            help="Write captions to FILE: SRT, WebVTT or JSON by its extension (.srt, .vtt, .json), "
+            "from word timestamps (implies --word-timestamps). stream-ws only: speak and stream-sse "
+            "receive no word timings (exit 2).",
+        ),
+        live: bool | None = typer.Option(
+            None, "--live/--no-live",
+            help="Read stdin as it arrives (e.g. from an LLM) and start speaking before it ends: pieces "
+            "sent with continue, flushed at sentence ends and at EOF.",
+            show_default="live when stdin is a pipe that keeps delivering text",
+        ),
     ) -> None:
         args = SynthArgs(
             text=text, file=file, voice=voice, model=model, sample_rate=sample_rate, speed=speed,
             language=language, fmt=fmt, output=output, play=play, device=device, json_output=json_output,
             quiet=quiet, base_url=base_url, api_key=api_key, timeout=timeout, retries=retries, debug=debug,
-            word_timestamps=word_timestamps, allow_insecure=allow_insecure,
+            word_timestamps=word_timestamps, allow_insecure=allow_insecure, concurrency=concurrency,
+            captions=captions, live=live,
         )
         run_synth(spec.transport, args)
 
     if not spec.word_timestamps:
         sig = inspect.signature(command)
-        params = [p for p in sig.parameters.values() if p.name != "word_timestamps"]
+        params = [p for p in sig.parameters.values() if p.name not in ("word_timestamps", "live")]
         command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     command.__doc__ = _help(spec)
     return command
@@ -193,8 +217,10 @@ def run_synth(transport_name: str, args: SynthArgs) -> None:
 
 
 def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: float) -> None:
+    from smallest_cli.caption_file import CaptionFile
     from smallest_cli.display import Display, choose_mode
-    from smallest_cli.pipeline import Pipeline, first_and_rest, segments_from_chunks
+    from smallest_cli.live import choose_input, first_text, live_messages
+    from smallest_cli.pipeline import Pipeline, Prepared, first_and_rest, segments_from_chunks
     from smallest_cli.preflight import check_output_path
     from smallest_cli.protocol.request import validate_options
     from smallest_cli.resolve import (
@@ -204,6 +230,7 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
         resolve_synthesis,
         text_chunks,
     )
+    from smallest_cli.scheduler import Scheduler
     from smallest_cli.security import key_warnings
     from smallest_cli.transports import open_transport
 
@@ -215,17 +242,34 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
     plan = plan_output(args.output, args.fmt, args.play)
     if plan.path is not None:
         check_output_path(plan.path)
+    caption_path = _caption_path(transport_name, args.captions)
     options = resolve_synthesis(
-        flags, os.environ, config, output_format=plan.server_format, word_timestamps=args.word_timestamps
+        flags, os.environ, config, output_format=plan.server_format,
+        word_timestamps=args.word_timestamps or caption_path is not None,
     )
     validate_options(options)
     conn = resolve_connection(flags, os.environ, config)
     for warning in key_warnings(flag_key=args.api_key, environ=os.environ, config=config):
         eprint(warning)
-    segments = first_and_rest(segments_from_chunks(text_chunks(args.text, args.file, sys.stdin)))
+    if args.concurrency < 1:
+        raise UsageError(f"--concurrency must be 1 or more, got {args.concurrency}")
+    live_flag = args.live if transport_name == "websocket" else False
+    source = choose_input(args.text, args.file, live_flag, sys.stdin)
+    if not source.live:
+        chunks = source.chunks if source.chunks is not None else text_chunks(args.text, args.file, sys.stdin)
+        segments: Any = first_and_rest(segments_from_chunks(chunks))
+    else:
+        assert source.chunks is not None
+        live_pieces = first_text(source.chunks)
 
     outputs = _open_outputs(plan, options.sample_rate, args.device)
     transport = open_transport(transport_name, conn)
+    scheduler = None
+    if source.live:
+        stream_live = transport.stream_live  # type: ignore[attr-defined]  # WebSocketTransport
+        segments = [Prepared(None, stream_live(live_messages(live_pieces, options)))]
+    elif args.concurrency > 1:
+        scheduler = Scheduler(lambda: open_transport(transport_name, conn), args.concurrency)
     try:
         display = Display(
             mode=choose_mode(args.quiet, sys.stderr),
@@ -245,11 +289,15 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
             retries=conn.retries,
             output=plan.output,
             started=started,
+            word_sinks=[CaptionFile(caption_path)] if caption_path is not None else [],
+            prefetch=scheduler,
         )
         with display:
             stats = pipeline.run(segments)
             stats.underruns = outputs.underruns()
     finally:
+        if scheduler is not None:
+            scheduler.close()
         transport.close()
     if args.json_output:
         record: dict[str, Any] = stats.as_dict()
@@ -259,6 +307,24 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
         print(json.dumps(record), file=stream, flush=True)
     else:
         display.summary(stats)
+
+
+def _caption_path(transport_name: str, captions: str | None) -> Path | None:
+    """The --captions file, checked before any request (exit 2 on speak/stream-sse: no word timings)."""
+    if captions is None:
+        return None
+    if transport_name != "websocket":
+        raise UsageError(
+            "--captions needs word timestamps, which only stream-ws receives: "
+            "use `smallest stream-ws --captions FILE`"
+        )
+    from smallest_cli.caption_file import caption_format
+    from smallest_cli.preflight import check_output_path
+
+    caption_format(captions)
+    path = Path(captions)
+    check_output_path(path)
+    return path
 
 
 @dataclass
