@@ -4,6 +4,17 @@ from __future__ import annotations
 
 
 def main() -> None:
+    import os
+    import sys
+
+    from smallest_cli import fastpath
+
+    fastpath.seed_websockets_version()
+    # speak / stream-sse / stream-ws with plain arguments run without building the Typer app
+    # (the first audio byte is what they are for); everything else goes through typer.
+    code = fastpath.try_run(sys.argv[1:], os.environ)
+    if code is not None:
+        sys.exit(code)
     from smallest_cli.cli import run
 
     run()

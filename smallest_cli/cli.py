@@ -7,9 +7,12 @@ that need them so that `smallest --help` stays fast.
 
 from __future__ import annotations
 
-import typer
+from typing import TYPE_CHECKING
 
 from smallest_cli import __version__
+
+if TYPE_CHECKING:
+    import typer
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success, 2 usage or bad input, 3 authentication (401/403), "
@@ -32,12 +35,18 @@ Examples:
 
 
 def _version_callback(value: bool) -> None:
+    import typer
+
     if value:
         typer.echo(f"smallest {__version__}")
         raise typer.Exit()
 
 
 def build_app() -> typer.Typer:
+    # typer is imported here, not at module level: `smallest_cli.__main__` runs the synthesis
+    # commands without it when their arguments are plain (see smallest_cli/fastpath.py).
+    import typer
+
     app = typer.Typer(
         name="smallest",
         help=APP_HELP,

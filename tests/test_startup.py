@@ -5,10 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ("numpy", "sounddevice", "websockets", "requests", "aiohttp")
 
 PROBE = """
 import sys
+
+import pytest
 from smallest_cli.cli import build_app
 try:
     build_app()(prog_name="smallest", args=sys.argv[1:])
@@ -21,7 +25,8 @@ print("HEAVY:" + ",".join(heavy))
 
 def _heavy_after(*args: str) -> str:
     out = subprocess.run(
-        [sys.executable, "-c", PROBE.format(heavy=set(HEAVY)), *args], capture_output=True, text=True, check=True
+        [sys.executable, "-c", PROBE.format(heavy=set(HEAVY)), *args],
+        capture_output=True, text=True, check=True,
     ).stdout
     return out.rsplit("HEAVY:", 1)[1].strip()
 
@@ -40,3 +45,152 @@ def test_version_prints_version() -> None:
     out = subprocess.run([sys.executable, "-m", "smallest_cli", "--version"], capture_output=True, text=True)
     assert out.returncode == 0
     assert out.stdout.strip() == f"smallest {__version__}"
+
+
+# -- the synthesis commands' fast path (smallest_cli/fastpath.py) -----------------------------------
+
+FAST_PROBE = """
+import sys
+
+import pytest
+from smallest_cli import fastpath
+from smallest_cli.commands import synth
+seen = []
+synth.run_synth = lambda transport, args: seen.append(transport)
+code = fastpath.try_run(sys.argv[1:], {{}})
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})
+print("RESULT:", code, seen, ",".join(heavy))
+"""
+
+
+def _typer_parse(argv: list[str], monkeypatch: pytest.MonkeyPatch):
+    """What typer hands run_synth for `argv`, or the exit code it stops with."""
+    import typer.main
+
+    from smallest_cli.cli import build_app
+    from smallest_cli.commands import synth
+
+    seen: list[tuple[str, object]] = []
+    monkeypatch.setattr(synth, "run_synth", lambda transport, args: seen.append((transport, args)))
+    try:
+        typer.main.get_command(build_app()).main(args=argv, prog_name="smallest", standalone_mode=False)
+    except Exception as exc:  # noqa: BLE001 - usage errors
+        return type(exc).__name__
+    return seen[0] if seen else None
+
+
+def _fast_parse(argv: list[str]):
+    from smallest_cli import fastpath
+    from smallest_cli.commands import synth
+
+    call = fastpath.parse(argv, {})
+    return None if call is None else (call.transport, synth.SynthArgs(**call.values))
+
+
+SAME_AS_TYPER = [
+    ["speak", "Hello"],
+    ["stream-sse", "Hello", "-o", "-", "--format", "pcm"],
+    ["stream-ws", "-", "-o", "out.wav", "-v", "avery", "--speed", "1.25", "-r", "16000", "-q"],
+    ["stream-ws", "--voice=liam", "--sample-rate=8000", "--timeout", "2.5", "--retries", "0", "Hi"],
+    ["speak", "-f", "notes.txt", "--model", "lightning_v3.1_pro", "--language", "hi", "--json", "--debug"],
+    ["speak", "Hi", "--no-play", "--device", "3", "--base-url", "http://127.0.0.1:1", "--api-key", "sk_x"],
+    ["stream-ws", "Hi", "--word-timestamps", "--play", "--allow-insecure", "--speed", ".5"],
+    ["stream-sse", "--output", "-", "--retries", "-1", "Hi"],
+    ["speak", "-o", "-", "--format", "mp3", "--speed", "2", "Hi there"],
+    ["speak", ""],
+    ["speak"],
+]
+
+
+@pytest.mark.parametrize("argv", SAME_AS_TYPER, ids=lambda a: " ".join(a) or "empty")
+def test_fast_path_parses_like_typer(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = _fast_parse(argv)
+    assert fast is not None, "the fast path should take these arguments"
+    assert fast == _typer_parse(argv, monkeypatch)
+
+
+FALLS_BACK = [
+    [],
+    ["--version"],
+    ["voices"],
+    ["speak", "--help"],
+    ["speak", "-h"],
+    ["speak", "Hi", "there"],  # a second positional: typer's error
+    ["speak", "--", "-Hi"],
+    ["speak", "-qv", "avery", "Hi"],  # bundled short options
+    ["speak", "-vavery", "Hi"],  # attached short value
+    ["speak", "-o=x", "Hi"],
+    ["speak", "--voice"],  # missing value
+    ["speak", "--voice", "a", "--voice", "b"],  # repeated
+    ["speak", "--speed", "fast"],
+    ["speak", "--speed", "1e0"],
+    ["speak", "-r", "24k"],
+    ["speak", "--json=1"],
+    ["speak", "--word-timestamps", "Hi"],  # stream-ws only
+    ["stream-sse", "--live"],  # stream-ws only
+    ["speak", "--unknown"],
+    ["speak", "-5"],
+]
+
+
+@pytest.mark.parametrize("argv", FALLS_BACK, ids=lambda a: " ".join(a) or "empty")
+def test_fast_path_leaves_the_rest_to_typer(argv: list[str]) -> None:
+    assert _fast_parse(argv) is None
+
+
+def test_fast_path_leaves_shell_completion_to_typer() -> None:
+    from smallest_cli import fastpath
+
+    assert fastpath.parse(["speak", "Hi"], {"_SMALLEST_COMPLETE": "complete_bash"}) is None
+
+
+def test_fast_path_knows_every_option_of_the_typer_commands() -> None:
+    """The fast path's table must list exactly the options typer defines (same field, kind, default)."""
+    import typer.main
+
+    from smallest_cli import fastpath
+    from smallest_cli.cli import build_app
+
+    group = typer.main.get_command(build_app())
+    for name in fastpath.FAST_COMMANDS:
+        command = group.commands[name]  # type: ignore[attr-defined]
+        declared: set[str] = set()
+        for param in command.params:
+            assert fastpath.DEFAULTS.get(param.name, "missing") == param.default, param.name
+            if param.param_type_name == "argument":
+                continue
+            spellings = [*param.opts, *param.secondary_opts]
+            declared.update(spellings)
+            for spelling in spellings:
+                if param.is_flag:
+                    assert spelling in fastpath.FLAGS, f"{name} {spelling}: add it to fastpath.FLAGS"
+                    assert fastpath.FLAGS[spelling][0] == param.name
+                else:
+                    assert spelling in fastpath.VALUE_OPTIONS, f"{name} {spelling}: add it to VALUE_OPTIONS"
+                    field, kind = fastpath.VALUE_OPTIONS[spelling]
+                    assert field == param.name
+                    kinds = {int: "int", float: "float"}
+                    assert kind == kinds.get(param.type_descriptor.annotation, "str"), spelling
+        fast = {s for s in [*fastpath.FLAGS, *fastpath.VALUE_OPTIONS]
+                if name in fastpath.ONLY_FOR.get(s, fastpath.FAST_COMMANDS)}
+        assert fast == declared, f"{name}: the fast path's options differ from typer's"
+
+
+def test_fast_path_runs_without_typer_or_heavy_modules() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", FAST_PROBE.format(heavy={"typer", "click", "pydantic", *HEAVY}),
+         "stream-ws", "Hello", "-o", "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert out.rsplit("RESULT:", 1)[1].split() == ["0", "['websocket']"]
+
+
+def test_websockets_version_is_seeded_without_importlib_metadata() -> None:
+    probe = (
+        "import sys; from smallest_cli import fastpath; fastpath.seed_websockets_version(); "
+        "import websockets, websockets.http11; import importlib.metadata as md; "
+        "print(websockets.__version__ == md.version('websockets'), websockets.http11.USER_AGENT)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    ok, agent = out.split(" ", 1)
+    assert ok == "True" and "websockets/" in agent

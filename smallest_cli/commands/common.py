@@ -9,8 +9,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-import typer
-
 from smallest_cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, SmallestError
 
 T = TypeVar("T")
@@ -37,18 +35,18 @@ def guarded(debug: bool = False, secrets: tuple[str, ...] = ()) -> Iterator[None
 
     With `debug`, the traceback is printed too, with every secret in `secrets` redacted.
     """
+    # typer is imported only on the way out (an error): the synthesis commands' fast path runs
+    # without it. typer.Exit is none of the exceptions caught here, so it passes through.
     try:
         yield
-    except typer.Exit:
-        raise
     except SmallestError as err:
         if debug:
             eprint(_scrub(traceback.format_exc(), secrets))
         eprint(_scrub(f"smallest: error: {err}", secrets))
-        raise typer.Exit(err.exit_code) from None
+        raise _exit(err.exit_code) from None
     except KeyboardInterrupt:
         eprint("smallest: interrupted")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise _exit(EXIT_INTERRUPTED) from None
     except BrokenPipeError:
         # The reader went away (`| head -c 1000`): end quietly, without a flush error at exit.
         try:
@@ -56,12 +54,18 @@ def guarded(debug: bool = False, secrets: tuple[str, ...] = ()) -> Iterator[None
             os.dup2(devnull, sys.stdout.fileno())
         except OSError:
             pass
-        raise typer.Exit(0) from None
+        raise _exit(0) from None
+
+
+def _exit(code: int) -> Exception:
+    import typer
+
+    return typer.Exit(code)
 
 
 def usage_fail(message: str) -> None:
     eprint(f"smallest: error: {message}")
-    raise typer.Exit(EXIT_USAGE)
+    raise _exit(EXIT_USAGE)
 
 
 def call_guarded(fn: Callable[[], T], debug: bool = False, secrets: tuple[str, ...] = ()) -> T:

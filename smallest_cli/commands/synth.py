@@ -14,13 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from smallest_cli.cli import EXIT_CODES_HELP
 from smallest_cli.commands.common import eprint, guarded
 from smallest_cli.errors import SmallestError, UsageError
+
+if TYPE_CHECKING:
+    import typer
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,10 @@ def _help(spec: CommandSpec) -> str:
 
 
 def _make_command(spec: CommandSpec) -> Callable[..., None]:
+    # typer is imported here, not at module level, so that the fast path (smallest_cli/fastpath.py)
+    # can call run_synth without it.
+    import typer
+
     def command(
         text: str | None = typer.Argument(
             None, metavar="TEXT", help="The text to speak; '-' reads stdin.", show_default=False
@@ -181,6 +186,9 @@ def _make_command(spec: CommandSpec) -> Callable[..., None]:
             show_default="live when stdin is a pipe that keeps delivering text",
         ),
     ) -> None:
+        if not spec.word_timestamps:
+            # Hidden from typer below, so their defaults would be the typer.Option objects (truthy).
+            word_timestamps, live = False, None
         args = SynthArgs(
             text=text, file=file, voice=voice, model=model, sample_rate=sample_rate, speed=speed,
             language=language, fmt=fmt, output=output, play=play, device=device, json_output=json_output,
