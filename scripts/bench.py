@@ -1,0 +1,572 @@
+"""`make bench`: how fast the CLI turns text into audio bytes, beside a floor script and the SDK.
+
+Every client runs as a whole process against `smallest serve` on loopback and writes raw PCM to
+stdout (`-o - --format pcm` for the CLI), which this script reads: the time to first audio (TTFA)
+is from just before the process is spawned to the first byte read from its stdout. Wall time ends
+when the process is reaped; CPU time and peak RSS come from wait4's rusage of that process.
+
+Clients: `smallest speak`, `smallest stream-sse`, `smallest stream-ws`; `scripts/floor_ws.py` (plain
+`websockets`, the least a Python client can do); `scripts/sdk_ws.py` (the official `smallestai`
+SDK's WavesStreamingTTS, installed with pip when missing, else skipped with a note). Also
+`smallest --help` / `--version` against `python -c pass`.
+
+Modes: `ideal` (the server answers at once, unlimited speed) and `realistic` (100 ms first chunk,
+real-time factor 3.3, 20 ms chunks). In realistic mode `lag` is how long after the server's first
+chunk was due the client wrote it (the server's journal gives each request's arrival time on the
+shared monotonic clock).
+
+    python scripts/bench.py            # default run (a few minutes)
+    python scripts/bench.py --quick    # smoke run: short text, one run, ideal mode only
+    python scripts/bench.py --dry      # print the plan, run nothing
+
+Results: bench-results/bench-<time>.md and .json, and bench-results/latest.{md,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+API_KEY = "sk_bench_0123456789abcdef"
+SAMPLE_RATE = 24000
+PCM_BYTES_PER_SECOND = 2 * SAMPLE_RATE
+SDK_REQUIREMENT = "smallestai==5.14.*"
+
+MODES: dict[str, tuple[str, ...]] = {
+    "ideal": (),
+    "realistic": ("--first-chunk-ms", "100", "--rtf", "3.3", "--chunk-ms", "20"),
+}
+REALISTIC_FIRST_CHUNK_S = 0.100
+SIZES: dict[str, int] = {"short": 40, "medium": 1_000, "long": 50_000}
+CLIENTS: tuple[str, ...] = ("speak", "stream-sse", "stream-ws", "floor", "sdk")
+
+# The targets of issue 8 (checked in the report, never in unit tests).
+HELP_MAX_MS = 120.0
+TTFA_MAX_VS_FLOOR = 1.10
+TTFA_MAX_VS_SDK = 0.75
+LAG_MAX_MS = 30.0
+RSS_MAX_MIB = 100.0
+RSS_MAX_VS_MINUTE = 1.2
+CPU_MAX_MS_PER_AUDIO_S = 2.0
+
+PROSE = (
+    "The quick brown fox jumps over the lazy dog, and then it rests for a while. "
+    "Streaming speech should start at once; nobody likes to wait for the first word! "
+    "Can a command line player keep up with a fast server? It should, and with little effort. "
+)
+
+
+def make_text(chars: int) -> str:
+    """Deterministic English-like text of exactly `chars` characters (ending at a word)."""
+    if chars <= 40:
+        return "Hello from the shell, streaming speech."[:chars].ljust(chars, ".")
+    text = (PROSE * (chars // len(PROSE) + 2))[:chars]
+    cut = text.rfind(" ")
+    return (text[:cut] + ".").ljust(chars, ".")[:chars]
+
+
+# -- one measured process -----------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    ok: bool
+    ttfa_ms: float | None
+    wall_ms: float
+    cpu_ms: float
+    rss_mib: float
+    out_bytes: int
+    #: Realistic mode: first byte minus (request arrival + the server's first-chunk delay).
+    lag_ms: float | None = None
+    error: str = ""
+    #: Monotonic time of the first byte (absolute, to compare with the server's clock).
+    first_byte_at: float | None = None
+
+
+def measure(cmd: Sequence[str], env: dict[str, str], timeout: float = 900.0) -> Run:
+    """Spawn `cmd`; read its stdout to the end; reap it with wait4 for CPU time and peak RSS."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        first: float | None = None
+        total = 0
+        deadline = t0 + timeout
+        timed_out = False
+        while True:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                timed_out = True
+                proc.kill()
+                break
+            data = os.read(fd, 1 << 20)
+            if not data:
+                break
+            if first is None:
+                first = time.monotonic()
+            total += len(data)
+        proc.stdout.close()
+        _, status, usage = os.wait4(proc.pid, 0)
+        end = time.monotonic()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        message = err.read().decode(errors="replace").strip().splitlines()
+    error = "timed out" if timed_out else ("" if proc.returncode == 0 else f"exit {proc.returncode}")
+    if error and message:
+        error += ": " + message[-1][:200]
+    return Run(
+        ok=not error,
+        ttfa_ms=None if first is None else (first - t0) * 1000,
+        wall_ms=(end - t0) * 1000,
+        cpu_ms=(usage.ru_utime + usage.ru_stime) * 1000,
+        rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
+        out_bytes=total,
+        error=error,
+        first_byte_at=first,
+    )
+
+
+# -- the server ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen[bytes]
+    #: The server journal's time origin on this machine's monotonic clock (None: not calibrated).
+    origin: float | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return "ws://" + self.url[len("http://") :] + "/waves/v1/tts/live"
+
+    def _call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        req = urllib.request.Request(self.url + path, data=body, method=method)
+        req.add_header("Authorization", f"Bearer {API_KEY}")
+        req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def clear_journal(self) -> None:
+        self._call("DELETE", "/_smallest/requests")
+
+    def first_request_t(self) -> float | None:
+        """Journal time (s since the server started) of the first TTS request since the last clear."""
+        _, data = self._call("GET", "/_smallest/requests")
+        reqs = json.loads(data).get("requests", [])
+        return float(reqs[0]["t"]) if reqs else None
+
+    def calibrate(self, tries: int = 7) -> None:
+        """Find the journal's time origin: a malformed TTS body is journaled on arrival and refused
+        at once, so arrival lies between send and answer; keep the tightest bracket."""
+        best: tuple[float, float] | None = None
+        for _ in range(tries):
+            self.clear_journal()
+            before = time.monotonic()
+            self._call("POST", "/waves/v1/tts", b"x")
+            after = time.monotonic()
+            t = self.first_request_t()
+            if t is None:
+                continue
+            if best is None or after - before < best[0]:
+                best = (after - before, (before + after) / 2 - t)
+        self.origin = None if best is None else best[1]
+
+
+@contextmanager
+def running_server(mode: str) -> Iterator[Server]:
+    cmd = [sys.executable, "-m", "smallest_cli", "serve", "--port", "0", "--api-key", API_KEY, *MODES[mode]]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        line = proc.stdout.readline().decode().strip() if ready else ""
+        if not line.startswith("http://"):
+            raise RuntimeError(f"smallest serve did not start: {line!r}")
+        server = Server(url=line, proc=proc)
+        server.calibrate()
+        yield server
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- clients -------------------------------------------------------------------------------------------
+
+
+def smallest_cmd() -> list[str]:
+    """The installed console script when there is one (what users run), else `python -m`."""
+    script = Path(sys.executable).with_name("smallest")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "smallest_cli"]
+
+
+def client_cmd(client: str, server: Server, text_file: Path) -> list[str]:
+    if client == "floor":
+        return [sys.executable, str(SCRIPTS / "floor_ws.py"), server.ws_url, API_KEY, str(text_file), "-"]
+    if client == "sdk":
+        return [sys.executable, str(SCRIPTS / "sdk_ws.py"), server.ws_url, API_KEY, str(text_file), "-"]
+    return [*smallest_cmd(), client, "-f", str(text_file), "-o", "-", "--format", "pcm"]
+
+
+def client_env(home: Path, server: Server | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMALLEST_")}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), NO_COLOR="1")
+    if server is not None:
+        env.update(SMALLEST_BASE_URL=server.url, SMALLEST_API_KEY=API_KEY)
+    return env
+
+
+def ensure_sdk() -> str | None:
+    """None when the SDK is importable (installing it with pip if needed), else why not."""
+    if importlib.util.find_spec("smallestai") is not None:
+        return None
+    print(f"bench: installing {SDK_REQUIREMENT} for the SDK rows", file=sys.stderr)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", SDK_REQUIREMENT], capture_output=True, text=True
+    )
+    importlib.invalidate_caches()
+    if proc.returncode != 0 or importlib.util.find_spec("smallestai") is None:
+        tail = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+        return f"smallestai could not be installed ({tail[:160]})"
+    return None
+
+
+# -- statistics and the report -------------------------------------------------------------------------
+
+
+def median(values: Sequence[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+@dataclass
+class Row:
+    mode: str
+    size: str
+    client: str
+    runs: list[Run] = field(default_factory=list)
+    note: str = ""
+
+    def summary(self) -> dict[str, float | int | str | None]:
+        ok = [r for r in self.runs if r.ok]
+        audio = self.mode != "startup"
+        audio_s = median([r.out_bytes / PCM_BYTES_PER_SECOND for r in ok]) if audio else None
+        cpu = median([r.cpu_ms for r in ok])
+        return {
+            "mode": self.mode,
+            "size": self.size,
+            "client": self.client,
+            "runs": len(self.runs),
+            "ok": len(ok),
+            "ttfa_ms": median([r.ttfa_ms for r in ok]) if audio else None,
+            "ttfa_min_ms": min((r.ttfa_ms for r in ok if r.ttfa_ms is not None and audio), default=None),
+            "wall_ms": median([r.wall_ms for r in ok]),
+            "cpu_ms": cpu,
+            "rss_mib": median([r.rss_mib for r in ok]),
+            "audio_s": audio_s,
+            "cpu_ms_per_audio_s": (cpu / audio_s) if cpu is not None and audio_s else None,
+            "lag_ms": median([r.lag_ms for r in ok]),
+            "out_bytes": median([r.out_bytes for r in ok]),
+            "note": self.note or "; ".join(sorted({r.error for r in self.runs if r.error}))[:200],
+        }
+
+
+def fmt(value: float | int | str | None, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value
+    return f"{value:.{digits}f}"
+
+
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("mode", "mode", 0),
+    ("size", "text", 0),
+    ("client", "client", 0),
+    ("ttfa_ms", "first audio ms", 1),
+    ("ttfa_min_ms", "min", 1),
+    ("lag_ms", "lag ms", 1),
+    ("wall_ms", "wall ms", 0),
+    ("cpu_ms", "CPU ms", 0),
+    ("rss_mib", "peak RSS MiB", 1),
+    ("audio_s", "audio s", 1),
+    ("cpu_ms_per_audio_s", "CPU ms/audio s", 2),
+    ("ok", "ok", 0),
+    ("note", "note", 0),
+)
+
+
+def markdown_table(summaries: Sequence[dict[str, float | int | str | None]]) -> str:
+    head = "| " + " | ".join(title for _, title, _ in COLUMNS) + " |"
+    sep = "|" + "|".join("---" if d == 0 and k in ("mode", "size", "client", "note") else "---:"
+                         for k, _, d in COLUMNS) + "|"
+    lines = [head, sep]
+    for s in summaries:
+        cells = []
+        for key, _, digits in COLUMNS:
+            value = s.get(key)
+            cells.append(f"{value}/{s['runs']}" if key == "ok" else fmt(value, digits))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _find(summaries: Sequence[dict], mode: str, size: str, client: str) -> dict | None:
+    for s in summaries:
+        if (s["mode"], s["size"], s["client"]) == (mode, size, client) and s["ok"]:
+            return s
+    return None
+
+
+def check_targets(summaries: Sequence[dict]) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for every target of issue 8 that this run measured."""
+    checks: list[tuple[str, str, bool | None]] = []
+
+    def add(name: str, value: float | None, limit: float, unit: str = "", how: str = "") -> None:
+        if value is None:
+            checks.append((name, "not measured", None))
+        else:
+            checks.append((name, f"{value:.2f}{unit}{how}", value <= limit))
+
+    for client in ("--help", "--version"):
+        s = _find(summaries, "startup", "-", f"smallest {client}")
+        add(f"`smallest {client}` wall ≤ {HELP_MAX_MS:.0f} ms", s and s["wall_ms"], HELP_MAX_MS, " ms")
+    for size in ("short", "medium", "long"):
+        ws, floor, sdk = (_find(summaries, "ideal", size, c) for c in ("stream-ws", "floor", "sdk"))
+        if ws is None or floor is None:
+            continue
+        add(f"ideal {size}: stream-ws first audio ≤ {TTFA_MAX_VS_FLOOR}× floor",
+            ws["ttfa_ms"] / floor["ttfa_ms"], TTFA_MAX_VS_FLOOR, "×",
+            f" ({ws['ttfa_ms']:.1f} vs {floor['ttfa_ms']:.1f} ms)")
+        if sdk is not None:
+            add(f"ideal {size}: stream-ws first audio ≤ {TTFA_MAX_VS_SDK}× SDK",
+                ws["ttfa_ms"] / sdk["ttfa_ms"], TTFA_MAX_VS_SDK, "×",
+                f" ({ws['ttfa_ms']:.1f} vs {sdk['ttfa_ms']:.1f} ms)")
+    for client in ("speak", "stream-sse", "stream-ws"):
+        s = _find(summaries, "realistic", "short", client)
+        if s is not None:
+            add(f"realistic short: {client} lag after the server's first chunk ≤ {LAG_MAX_MS:.0f} ms",
+                s["lag_ms"], LAG_MAX_MS, " ms")
+    for client in ("speak", "stream-sse", "stream-ws"):
+        long, minute = _find(summaries, "ideal", "long", client), _find(summaries, "ideal", "medium", client)
+        if long is None:
+            continue
+        add(f"ideal long ({long['audio_s'] / 60:.0f} min audio): {client} peak RSS ≤ {RSS_MAX_MIB:.0f} MiB",
+            long["rss_mib"], RSS_MAX_MIB, " MiB")
+        if minute is not None:
+            add(f"{client} peak RSS long ≤ {RSS_MAX_VS_MINUTE}× medium ({minute['audio_s']:.0f} s audio)",
+                long["rss_mib"] / minute["rss_mib"], RSS_MAX_VS_MINUTE, "×")
+        add(f"ideal long: {client} CPU ≤ {CPU_MAX_MS_PER_AUDIO_S} ms per audio second",
+            long["cpu_ms_per_audio_s"], CPU_MAX_MS_PER_AUDIO_S, " ms")
+    return checks
+
+
+def report(summaries: Sequence[dict], meta: dict[str, object]) -> str:
+    lines = [
+        "# smallest benchmark",
+        "",
+        f"{meta['when']} · {meta['python']} · {meta['cpus']} CPUs · runs: {meta['runs']} · "
+        f"{meta['duration_s']:.0f} s",
+        "",
+        "Medians over the runs. *first audio*: process spawn → first PCM byte on its stdout; *lag*: "
+        "first byte minus the moment the server's first chunk was due (realistic mode); CPU and "
+        "peak RSS from wait4.",
+        "",
+        markdown_table(summaries),
+        "",
+        "## Targets",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    for name, measured, met in check_targets(summaries):
+        lines.append(f"| {name} | {measured} | {'–' if met is None else ('yes' if met else '**no**')} |")
+    notes = meta.get("notes") or []
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]  # type: ignore[operator]
+    return "\n".join(lines) + "\n"
+
+
+# -- the plan ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    modes: tuple[str, ...]
+    #: (mode, size) → runs
+    runs: dict[tuple[str, str], int]
+    clients: tuple[str, ...]
+    startup_runs: int
+
+
+def make_plan(quick: bool, runs: int | None, clients: Sequence[str], long: bool) -> Plan:
+    if quick:
+        n = runs or 1
+        return Plan(("ideal",), {("ideal", "short"): n}, tuple(clients), n)
+    n = runs or 7
+    table = {("ideal", "short"): n, ("ideal", "medium"): max(1, (n + 1) // 2), ("realistic", "short"): n}
+    if long:
+        table[("ideal", "long")] = max(1, min(n, 3))
+    return Plan(("ideal", "realistic"), table, tuple(clients), n)
+
+
+def describe(plan: Plan) -> str:
+    lines = [f"startup: smallest --help / --version vs python -c pass, {plan.startup_runs} runs each"]
+    for (mode, size), n in plan.runs.items():
+        lines.append(f"{mode} {size} ({SIZES[size]} chars): {', '.join(plan.clients)} × {n} runs")
+    return "\n".join(lines)
+
+
+# -- running it ----------------------------------------------------------------------------------------
+
+
+def bench_startup(plan: Plan, home: Path, log) -> list[Row]:
+    cases = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "smallest --help": [*smallest_cmd(), "--help"],
+        "smallest --version": [*smallest_cmd(), "--version"],
+    }
+    rows = {name: Row("startup", "-", name) for name in cases}
+    env = client_env(home, None)
+    for cmd in cases.values():
+        measure(cmd, env)  # warm-up (bytecode and page caches)
+    for _ in range(plan.startup_runs):
+        for name, cmd in cases.items():
+            rows[name].runs.append(measure(cmd, env))
+    for row in rows.values():
+        log(f"  {row.client}: {fmt(row.summary()['wall_ms'], 1)} ms")
+    return list(rows.values())
+
+
+def bench_mode(
+    mode: str, plan: Plan, home: Path, texts: dict[str, Path], sdk_note: str | None, log
+) -> list[Row]:
+    rows: list[Row] = []
+    with running_server(mode) as server:
+        env = client_env(home, server)
+        for (m, size), n in plan.runs.items():
+            if m != mode:
+                continue
+            group = {c: Row(mode, size, c) for c in plan.clients}
+            active = [c for c in plan.clients if not (c == "sdk" and sdk_note)]
+            if "sdk" in group and sdk_note:
+                group["sdk"].note = f"skipped: {sdk_note}"
+            if size == "short":
+                for c in active:  # warm-up
+                    measure(client_cmd(c, server, texts[size]), env)
+            for i in range(n):
+                for c in active:
+                    server.clear_journal()
+                    run = measure(client_cmd(c, server, texts[size]), env)
+                    if mode == "realistic" and run.ok and server.origin is not None and run.first_byte_at:
+                        t = server.first_request_t()
+                        if t is not None:
+                            due = server.origin + t + REALISTIC_FIRST_CHUNK_S
+                            run.lag_ms = (run.first_byte_at - due) * 1000
+                    group[c].runs.append(run)
+                    log(f"  {mode} {size} {c} #{i + 1}: first audio {fmt(run.ttfa_ms, 1)} ms, "
+                        f"wall {run.wall_ms:.0f} ms{'' if run.ok else ' FAILED ' + run.error}")
+            rows.extend(group.values())
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smoke run: short text, ideal mode, one run")
+    ap.add_argument("--dry", action="store_true", help="print the plan and exit")
+    ap.add_argument("--runs", type=int, default=None, help="runs per short case (default 7)")
+    ap.add_argument("--no-long", action="store_true", help="leave out the 50,000-character (≈1 h audio) rows")
+    ap.add_argument("--no-sdk", action="store_true", help="leave out the official SDK's rows")
+    ap.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated, of " + ",".join(CLIENTS))
+    ap.add_argument("--out", default=str(ROOT / "bench-results"), help="directory for the results")
+    args = ap.parse_args(argv)
+
+    clients = [c for c in args.clients.split(",") if c]
+    unknown = set(clients) - set(CLIENTS)
+    if unknown:
+        ap.error(f"unknown clients: {', '.join(sorted(unknown))}")
+    if args.no_sdk and "sdk" in clients:
+        clients.remove("sdk")
+    plan = make_plan(args.quick, args.runs, clients, long=not args.no_long)
+    print(describe(plan))
+    if args.dry:
+        return 0
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    started = time.monotonic()
+    notes: list[str] = []
+    sdk_note = ensure_sdk() if "sdk" in clients else None
+    if sdk_note:
+        notes.append(f"SDK rows skipped: {sdk_note}")
+    home = Path(tempfile.mkdtemp(prefix="smallest-bench-"))
+    try:
+        texts = {}
+        for size, chars in SIZES.items():
+            texts[size] = home / f"{size}.txt"
+            texts[size].write_text(make_text(chars), encoding="utf-8")
+        log("startup")
+        rows = bench_startup(plan, home, log)
+        for mode in plan.modes:
+            log(mode)
+            rows += bench_mode(mode, plan, home, texts, sdk_note, log)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+    summaries = [r.summary() for r in rows]
+    for mode in plan.modes:
+        for size in SIZES:
+            sizes = {s["out_bytes"] for s in summaries
+                     if s["mode"] == mode and s["size"] == size and s["ok"] and s["out_bytes"] is not None}
+            if len(sizes) > 1:
+                notes.append(f"{mode} {size}: the clients' audio sizes differ: {sorted(sizes)}")
+    meta = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "runs": {f"{m} {s}": n for (m, s), n in plan.runs.items()},
+        "duration_s": time.monotonic() - started,
+        "notes": notes,
+    }
+    text = report(summaries, meta)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    data = json.dumps({"meta": meta, "rows": summaries, "runs": {
+        f"{r.mode}/{r.size}/{r.client}": [asdict(x) for x in r.runs] for r in rows}}, indent=1)
+    for name in (f"bench-{stamp}", "latest"):
+        (out / f"{name}.md").write_text(text, encoding="utf-8")
+        (out / f"{name}.json").write_text(data, encoding="utf-8")
+    print(text)
+    print(f"written to {out}/bench-{stamp}.md and .json", file=sys.stderr)
+    return 0 if all(s["ok"] == s["runs"] or s["note"].startswith("skipped") for s in summaries) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
