@@ -1,0 +1,213 @@
+"""Streaming playback: int16 mono PCM through a PortAudio callback stream.
+
+`write` only appends to a bounded queue, so the network never waits on the device (unless
+more than `max_queue_seconds` of audio is already waiting, which keeps memory flat). The
+stream starts with the first write, so playback begins as soon as audio arrives. The
+PortAudio callback takes audio from the queue; `played_seconds` counts what it has taken.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from smallest_cli.errors import AudioDeviceError
+
+BYTES_PER_FRAME = 2  # int16 mono
+#: How long the device may take nothing while audio waits before we call it stuck.
+STALL_SECONDS = 10.0
+
+
+class Player:
+    """Plays int16 LE mono PCM at `sample_rate` on `device` (PortAudio index, name part, or default).
+
+    `max_queue_seconds`: write() waits while more than this is queued (flat memory).
+    `prebuffer_seconds`: start playing once this much is queued (default: at the first write).
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        device: int | str | None = None,
+        *,
+        max_queue_seconds: float = 30.0,
+        prebuffer_seconds: float = 0.0,
+    ) -> None:
+        from smallest_cli.audio.devices import ensure_portaudio, resolve_device
+
+        sd = ensure_portaudio()
+        if isinstance(device, str):
+            device = resolve_device(device)
+        elif device is None:
+            device = resolve_device(None)  # a clear error when there is no output device at all
+        self.sample_rate = sample_rate
+        self._max_bytes = max(int(max_queue_seconds * sample_rate) * BYTES_PER_FRAME, 4096)
+        # Playback starts once this much is queued (or at drain); 0: with the first write.
+        self._prebuffer_bytes = min(int(prebuffer_seconds * sample_rate) * BYTES_PER_FRAME, self._max_bytes)
+        self._cond = threading.Condition()
+        self._chunks: deque[bytes] = deque()
+        self._head = 0  # bytes of _chunks[0] already played
+        self._queued = 0  # bytes waiting
+        self._frames_played = 0
+        self._underruns = 0
+        self._started = False
+        self._draining = False
+        self._finished = False  # the stream ended (drained, closed, or died)
+        self._closed = False
+        self._carry = b""
+        self._callback_error: str | None = None
+        try:
+            self._stream: Any = sd.RawOutputStream(
+                samplerate=sample_rate,
+                channels=1,
+                dtype="int16",
+                device=device,
+                callback=self._callback,
+                finished_callback=self._on_finished,
+            )
+        except Exception as err:  # noqa: BLE001 - PortAudioError, ValueError: one line for the user
+            raise AudioDeviceError(
+                f"cannot open the audio output device: {err}; use -o FILE to save audio instead"
+            ) from None
+
+    # -- the audio thread ---------------------------------------------------------------------
+
+    def _callback(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
+        import sounddevice as sd
+
+        need = frames * BYTES_PER_FRAME
+        parts: list[bytes] = []
+        got = 0
+        with self._cond:
+            while got < need and self._chunks:
+                chunk = self._chunks[0]
+                take = min(need - got, len(chunk) - self._head)
+                parts.append(chunk[self._head : self._head + take])
+                got += take
+                self._head += take
+                if self._head == len(chunk):
+                    self._chunks.popleft()
+                    self._head = 0
+            self._queued -= got
+            self._frames_played += got // BYTES_PER_FRAME
+            ran_dry = got < need
+            if ran_dry and not self._draining:
+                self._underruns += 1
+            stop = ran_dry and self._draining
+            self._cond.notify_all()
+        if ran_dry:
+            parts.append(b"\x00" * (need - got))
+        outdata[:] = b"".join(parts) if len(parts) != 1 else parts[0]
+        if stop:
+            raise sd.CallbackStop  # plays this last buffer, then finishes the stream
+
+    def _on_finished(self) -> None:
+        with self._cond:
+            self._finished = True
+            self._cond.notify_all()
+
+    # -- the caller's thread -------------------------------------------------------------------
+
+    @property
+    def underruns(self) -> int:
+        """Times the device ran out of audio while more was still expected (before drain())."""
+        with self._cond:
+            return self._underruns
+
+    @property
+    def played_seconds(self) -> float:
+        """Seconds of audio handed to the device so far (the playback clock)."""
+        with self._cond:
+            return self._frames_played / self.sample_rate
+
+    @property
+    def queued_seconds(self) -> float:
+        """Seconds of audio written but not yet handed to the device."""
+        with self._cond:
+            return self._queued / BYTES_PER_FRAME / self.sample_rate
+
+    def _wait(self, until: Any, what: str) -> None:
+        """Wait on the condition (held) until `until()`, failing if the device stops taking audio."""
+        last = self._frames_played
+        deadline = time.monotonic() + STALL_SECONDS
+        while not until():
+            if self._finished and not self._closed and not self._draining:
+                raise AudioDeviceError("the audio output stream stopped unexpectedly")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if self._frames_played == last:
+                    raise AudioDeviceError(f"the audio device stopped playing ({what})")
+                last = self._frames_played
+                deadline = time.monotonic() + STALL_SECONDS
+                continue
+            self._cond.wait(remaining)
+
+    def _start(self) -> None:
+        try:
+            self._stream.start()
+        except Exception as err:  # noqa: BLE001
+            raise AudioDeviceError(f"cannot start audio playback: {err}") from None
+        self._started = True
+
+    def write(self, pcm: bytes) -> None:
+        """Queue int16 LE mono PCM; returns at once unless the queue is full (then waits for room)."""
+        if self._carry:
+            pcm = self._carry + pcm
+            self._carry = b""
+        if len(pcm) % 2:
+            self._carry, pcm = pcm[-1:], pcm[:-1]
+        if not pcm or self._closed:
+            return
+        with self._cond:
+            if self._draining:
+                raise RuntimeError("Player.write() after drain()")
+            self._wait(lambda: self._closed or self._queued < self._max_bytes, "queue full")
+            if self._closed:
+                return
+            self._chunks.append(bytes(pcm))
+            self._queued += len(pcm)
+            start = not self._started and self._queued >= self._prebuffer_bytes
+        if start:
+            self._start()
+
+    def drain(self) -> None:
+        """Wait until everything written has been played, then stop the stream."""
+        if self._closed:
+            return
+        with self._cond:
+            self._draining = True
+            self._cond.notify_all()
+        if not self._started and self._queued:
+            self._start()
+        with self._cond:
+            if self._started:
+                self._wait(lambda: self._finished or self._closed, "draining")
+        self.close()
+
+    def close(self) -> None:
+        """Stop at once and release the device (also on Ctrl-C). Safe to call twice."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._chunks.clear()
+            self._queued = 0
+            self._head = 0
+            self._cond.notify_all()
+        try:
+            if self._started and not self._finished:
+                self._stream.abort()
+        except Exception:  # noqa: BLE001 - closing must not raise
+            pass
+        try:
+            self._stream.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def __enter__(self) -> Player:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

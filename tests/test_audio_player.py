@@ -1,0 +1,211 @@
+"""Real playback through PortAudio into an ALSA `file` device (tests/alsa/capture.conf).
+
+Each scenario runs in a subprocess: PortAudio reads the ALSA configuration when sounddevice is
+imported. The captured raw samples, stripped of the stream's leading/trailing zeros, must equal
+what was played exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+
+ALSA_DIR = Path(__file__).resolve().parent / "alsa"
+RATE = 24000
+
+pytest.importorskip("sounddevice", exc_type=OSError, reason="PortAudio (libportaudio2) is not installed")
+
+SCENARIO = r"""
+import json, struct, sys, time
+from smallest_cli.audio.codecs import make_decoder
+from smallest_cli.audio.player import Player
+from smallest_cli.sinks import PlayerSink
+
+fmt, rate, src, piece = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+prebuffer = float(sys.argv[5])
+data = open(src, "rb").read()
+player = Player(rate, prebuffer_seconds=prebuffer)
+sink = PlayerSink(player, make_decoder(fmt, rate))
+for i in range(0, len(data), piece):
+    sink.write(data[i : i + piece])
+queued_before_drain = player.queued_seconds
+sink.close()
+print(json.dumps({"played": player.played_seconds, "queued": player.queued_seconds,
+                  "underruns": player.underruns, "queued_before_drain": queued_before_drain}))
+"""
+
+
+def _noise(n: int, seed: int = 12345) -> bytes:
+    """Deterministic int16 samples, none of them zero (so stripping zeros cannot eat audio)."""
+    out = bytearray()
+    x = seed
+    for _ in range(n):
+        x = (1103515245 * x + 12345) & 0x7FFFFFFF
+        v = (x >> 8) % 30000 - 15000
+        out += (v or 1).to_bytes(2, "little", signed=True)
+    return bytes(out)
+
+
+def strip_zeros(pcm: bytes) -> bytes:
+    start, end = 0, len(pcm) - len(pcm) % 2
+    while start < end and pcm[start : start + 2] == b"\0\0":
+        start += 2
+    while end > start and pcm[end - 2 : end] == b"\0\0":
+        end -= 2
+    return pcm[start:end]
+
+
+def alsa_env(tmp_path: Path, conf: str = "capture.conf") -> dict[str, str]:
+    env = dict(os.environ)
+    env["ALSA_CONFIG_PATH"] = str(ALSA_DIR / conf)
+    env["AUDIO_CAPTURE_FILE"] = str(tmp_path / "capture.raw")
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def run_py(code: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+    )
+
+
+def nonzero(pcm: bytes) -> bytes:
+    """The non-zero samples in order: gaps of silence (underruns) removed."""
+    return b"".join(pcm[i : i + 2] for i in range(0, len(pcm) - 1, 2) if pcm[i : i + 2] != b"\0\0")
+
+
+def play(
+    tmp_path: Path, fmt: str, data: bytes, piece: int, rate: int = RATE, prebuffer: float = 0.0
+) -> tuple[bytes, dict]:
+    """Play `data` through PlayerSink(Player, decoder) into the capture device.
+
+    The test device consumes instantly (no real-time pacing), so a stream started at the first
+    write runs dry between writes: those underrun gaps are silence. A prebuffer larger than the
+    audio starts playback at drain(), with no gaps.
+    """
+    src = tmp_path / f"input.{fmt}"
+    src.write_bytes(data)
+    args = [fmt, str(rate), str(src), str(piece), str(prebuffer)]
+    result = run_py(SCENARIO, args, alsa_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    capture = tmp_path / "capture.raw"
+    assert capture.exists(), result.stderr
+    return capture.read_bytes(), json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_pcm_played_exactly(tmp_path: Path) -> None:
+    pcm = _noise(3 * RATE)  # three seconds
+    captured, stats = play(tmp_path, "pcm", pcm, piece=4097, prebuffer=10)  # odd pieces split samples
+    assert strip_zeros(captured) == pcm
+    assert stats["played"] >= 3.0 and stats["queued"] == 0 and stats["underruns"] == 0
+    assert stats["queued_before_drain"] == pytest.approx(3.0)  # write() did not wait for the device
+
+
+def test_pcm_played_while_written(tmp_path: Path) -> None:
+    pcm = _noise(2 * RATE)
+    captured, stats = play(tmp_path, "pcm", pcm, piece=999)  # starts with the first write
+    assert nonzero(captured) == pcm
+    assert stats["played"] >= 2.0 and stats["queued"] == 0
+
+
+def test_ulaw_played_as_decoded(tmp_path: Path) -> None:
+    from smallest_cli.audio.codecs import ulaw_decode
+
+    ulaw = bytes(b for b in _noise(RATE)[::2] if b not in (0x7F, 0xFF))  # codes that decode to 0
+    captured, _ = play(tmp_path, "ulaw", ulaw, piece=333, rate=8000, prebuffer=10)
+    assert strip_zeros(captured) == ulaw_decode(ulaw)
+    captured, _ = play(tmp_path, "ulaw", ulaw, piece=333, rate=8000)
+    assert nonzero(captured) == ulaw_decode(ulaw)
+
+
+def test_mp3_played_as_decoded(tmp_path: Path) -> None:
+    lameenc = pytest.importorskip("lameenc")
+    from smallest_cli.audio.codecs import Mp3StreamDecoder
+
+    enc = lameenc.Encoder()
+    enc.set_bit_rate(64)
+    enc.set_in_sample_rate(RATE)
+    enc.set_channels(1)
+    mp3 = bytes(enc.encode(_noise(2 * RATE))) + bytes(enc.flush())
+    dec = Mp3StreamDecoder(RATE)
+    expected = dec.feed(mp3) + dec.finish()
+    captured, _ = play(tmp_path, "mp3", mp3, piece=700, prebuffer=10)
+    assert strip_zeros(captured) == strip_zeros(expected)
+    captured, _ = play(tmp_path, "mp3", mp3, piece=700)
+    assert nonzero(captured) == nonzero(expected)
+    assert len(strip_zeros(expected)) > RATE * 2  # more than a second of audio
+
+
+CLOSE_SCENARIO = r"""
+import time
+from smallest_cli.audio.player import Player
+p = Player(24000, max_queue_seconds=60)
+p.write(b"\x01\x00" * 24000 * 20)
+t = time.monotonic()
+p.close(); p.close()
+assert time.monotonic() - t < 5
+p.write(b"\x01\x00")  # ignored after close
+print("ok")
+"""
+
+
+def test_close_stops_at_once(tmp_path: Path) -> None:
+    result = run_py(CLOSE_SCENARIO, [], alsa_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+DEVICES_SCENARIO = r"""
+import json
+from smallest_cli.audio.devices import list_output_devices, resolve_device
+from smallest_cli.errors import UsageError
+devs = list_output_devices()
+out = {"devices": [d.to_dict() for d in devs], "none": resolve_device(None)}
+default = next(d for d in devs if d.name == "default")
+out["by_name"] = resolve_device("DEFAULT")
+out["by_index"] = resolve_device(str(default.index))
+out["default_index"] = default.index
+for bad in ("no-such-device", "9999"):
+    try:
+        resolve_device(bad)
+    except UsageError as e:
+        out[bad] = str(e)
+print(json.dumps(out))
+"""
+
+
+def test_list_and_resolve_devices(tmp_path: Path) -> None:
+    result = run_py(DEVICES_SCENARIO, [], alsa_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert any(d["name"] == "default" and d["channels"] > 0 for d in out["devices"])
+    assert out["by_name"] == out["by_index"] == out["default_index"]
+    assert "choose one of" in out["no-such-device"] and "default" in out["no-such-device"]
+    assert "9999" in out["9999"]
+
+
+NO_DEVICE_SCENARIO = r"""
+from smallest_cli.audio.devices import list_output_devices, resolve_device
+from smallest_cli.audio.player import Player
+from smallest_cli.errors import AudioDeviceError
+assert list_output_devices() == []
+for fn in (lambda: resolve_device(None), lambda: Player(24000)):
+    try:
+        fn()
+    except AudioDeviceError as e:
+        print(e)
+"""
+
+
+def test_no_device_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_py(NO_DEVICE_SCENARIO, [], alsa_env(tmp_path, "nodevice.conf"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines == ["no audio output device found; use -o FILE to save audio instead"] * 2
