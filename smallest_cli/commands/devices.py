@@ -1,9 +1,83 @@
-"""Placeholder: filled in by its issue."""
+"""`smallest devices`: the audio output devices playback can use."""
 
 from __future__ import annotations
 
+import json
+import sys
+from typing import TYPE_CHECKING
+
 import typer
+
+from smallest_cli.commands.common import guarded
+
+if TYPE_CHECKING:
+    from smallest_cli.audio.devices import DeviceInfo
+
+HELP = """List the audio output devices that playback can use (PortAudio).
+
+Pick one for playback with --device INDEX or --device NAME-PART; the default is marked *.
+
+Examples:
+
+  smallest devices
+
+  smallest devices --json | jq '.[] | select(.is_default) | .name'
+"""
+
+
+def _plain(devices: list[DeviceInfo]) -> str:
+    width = max(len(d.name) for d in devices)
+    lines = [f"  {'#':>3}  {'NAME':<{width}}  CHANNELS  DEFAULT RATE"]
+    for d in devices:
+        mark = "*" if d.is_default else " "
+        rate = f"{d.default_samplerate:>9.0f} Hz"
+        lines.append(f"{mark} {d.index:>3}  {d.name:<{width}}  {d.channels:>8}  {rate}")
+    return "\n".join(lines)
+
+
+def _rich_table(devices: list[DeviceInfo]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Audio output devices (* default)")
+    table.add_column("", no_wrap=True)
+    table.add_column("#", justify="right")
+    table.add_column("name")
+    table.add_column("channels", justify="right")
+    table.add_column("default rate", justify="right")
+    table.add_column("host API")
+    for d in devices:
+        table.add_row(
+            "*" if d.is_default else "",
+            str(d.index),
+            d.name,
+            str(d.channels),
+            f"{d.default_samplerate:.0f} Hz",
+            d.hostapi,
+        )
+    Console().print(table)
+
+
+def show_devices(as_json: bool) -> None:
+    from smallest_cli.audio.devices import NO_DEVICE, list_output_devices
+    from smallest_cli.errors import AudioDeviceError
+
+    devices = list_output_devices()
+    if not devices:
+        raise AudioDeviceError(NO_DEVICE)
+    if as_json:
+        sys.stdout.write(json.dumps([d.to_dict() for d in devices], indent=2) + "\n")
+    elif sys.stdout.isatty():
+        _rich_table(devices)
+    else:
+        sys.stdout.write(_plain(devices) + "\n")
+    sys.stdout.flush()
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    @app.command("devices", help=HELP)
+    def devices(
+        as_json: bool = typer.Option(False, "--json", help="Print the devices as a JSON array."),
+    ) -> None:
+        with guarded():
+            show_devices(as_json)
