@@ -1,0 +1,90 @@
+"""`--captions FILE` end to end (issue 4): stream-ws over several segments writes SRT, WebVTT and
+JSON that standard parsers accept, on one increasing timeline, with the input's words; the live
+display's highlighted word follows the playback clock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from smallest_cli.events import WordTimestamp
+from smallest_cli.karaoke import WordTrack
+from smallest_cli.protocol.segment import segment_text
+from tests.helpers import Server, run_cli
+from tests.test_cli_support import reference
+
+srt = pytest.importorskip("srt")
+webvtt = pytest.importorskip("webvtt")
+
+TEXT = " ".join(
+    f"Caption sentence {word} tells a short story, with a pause here and there." for word in
+    ("one", "two", "three", "four", "five", "six", "seven", "eight")
+)
+
+
+def _run(env: dict[str, str], tmp_path: Path, name: str, *extra: str) -> Path:
+    pytest.importorskip("smallest_cli.sinks", reason="smallest_cli.sinks is not written yet")
+    captions = tmp_path / name
+    out = tmp_path / "a.pcm"
+    args = ["stream-ws", TEXT, "-v", "avery", "-o", str(out), "--captions", str(captions), *extra]
+    result = run_cli(args, env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert not (tmp_path / (name + ".part")).exists()
+    return captions
+
+
+def test_text_is_several_segments() -> None:
+    assert len(segment_text(TEXT)) >= 3
+
+
+def test_srt_parses_with_increasing_times_and_the_input_words(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    path = _run(env, tmp_path, "c.srt")
+    subs = list(srt.parse(path.read_text(encoding="utf-8")))
+    assert len(subs) >= 8
+    assert " ".join(s.content.replace("\n", " ") for s in subs).split() == TEXT.split()
+    for a, b in zip(subs, subs[1:], strict=False):
+        assert a.start < a.end <= b.start
+    audio_s = len(reference(server, segment_text(TEXT)[0], "pcm", voice="avery")) / 48000
+    assert subs[-1].start.total_seconds() > audio_s  # later segments are offset past the first's audio
+
+
+def test_webvtt_parses_and_json_holds_every_word(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    vtt = _run(env, tmp_path, "c.vtt")
+    cues = list(webvtt.read(str(vtt)))
+    assert " ".join(c.text.replace("\n", " ") for c in cues).split() == TEXT.split()
+    starts = [c.start_in_seconds for c in cues]
+    assert starts == sorted(starts) and len(set(starts)) == len(starts)
+
+    doc = json.loads(_run(env, tmp_path, "c.json").read_text(encoding="utf-8"))
+    words = doc["words"]
+    assert [w["word"] for w in words] == TEXT.split()
+    assert all(a["end"] <= b["start"] for a, b in zip(words, words[1:], strict=False))
+    assert [c["text"].replace("\n", " ") for c in doc["cues"]] == [c.text.replace("\n", " ") for c in cues]
+
+
+def test_captions_need_word_timestamps(env: dict[str, str], tmp_path: Path) -> None:
+    for command in ("speak", "stream-sse"):
+        result = run_cli([command, "Hello.", "-o", "-", "--captions", str(tmp_path / "c.srt")], env)
+        assert result.returncode == 2
+        assert b"stream-ws" in result.stderr and b"Traceback" not in result.stderr
+    result = run_cli(["stream-ws", "Hello.", "-o", "-", "--captions", str(tmp_path / "c.txt")], env)
+    assert result.returncode == 2 and b".srt" in result.stderr
+
+
+def test_live_display_highlights_the_word_being_heard() -> None:
+    track = WordTrack()
+    words = "Hello there. How are you today?".split()
+    for i, w in enumerate(words):
+        track.add(WordTimestamp(i, w, i * 0.5, i * 0.5 + 0.4))
+    assert track.line(-0.1) is None
+    line = track.line(1.1)  # "How" is heard
+    assert line is not None and line.plain == "How are you today?"
+    bold = [line.plain[s.start : s.end] for s in line.spans if "reverse" in str(s.style)]
+    assert bold == ["How"]
+    line = track.line(0.3)
+    assert line is not None and line.plain == "Hello there."
+    assert [line.plain[s.start : s.end] for s in line.spans if "reverse" in str(s.style)] == ["Hello"]

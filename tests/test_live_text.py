@@ -1,0 +1,183 @@
+"""Live text (issue 4): `stream-ws --live` (and piped stdin that keeps delivering) speaks before
+stdin is closed, sends `continue: true` pieces flushed at sentence ends and an empty `flush: true`
+at EOF. End to end with the real CLI and server, plus the pure parts (splitter, sniffing)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import requests
+
+from smallest_cli.errors import UsageError
+from smallest_cli.live import FdReader, LiveSplitter, first_text, live_messages, sniff
+from smallest_cli.settings import SynthesisOptions
+from tests.helpers import ROOT, Server, wait_until
+from tests.test_cli_support import reference
+
+FIRST = "Once upon a time there was a small robot. It liked to sing"
+SECOND = " songs about the sea. Everyone listened! The end."
+
+
+class Output:
+    """Collects a process's stdout in a thread, so the test can watch bytes arrive."""
+
+    def __init__(self, stream) -> None:
+        self.data = bytearray()
+        self._stream = stream
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        while chunk := self._stream.read1(65536):
+            self.data += chunk
+
+    def join(self) -> bytes:
+        self._thread.join(timeout=30)
+        return bytes(self.data)
+
+
+@contextmanager
+def cli(args: list[str], env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], Output]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smallest_cli", *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc, Output(proc.stdout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def ws_messages_since(server: Server, marker: str) -> list[dict]:
+    entries = requests.get(server.url + "/_smallest/requests", timeout=10).json()["requests"]
+    start = max(
+        i for i, e in enumerate(entries)
+        if e["transport"] == "ws" and marker in (e.get("body") or {}).get("text", "")
+    )
+    conn = entries[start]["connection_id"]
+    return [e["body"] for e in entries[start:] if e["connection_id"] == conn]
+
+
+@pytest.mark.parametrize("flag", [["--live"], []], ids=["--live", "auto"])
+def test_live_stdin_speaks_before_eof(flag: list[str], server: Server, env: dict[str, str]) -> None:
+    pytest.importorskip("smallest_cli.sinks", reason="smallest_cli.sinks is not written yet")
+    marker = f"Marker{len(flag)}"
+    first = f"{marker} {FIRST}"
+    with cli(["stream-ws", *flag, "-o", "-", "--format", "pcm", "-v", "avery"], env) as (proc, out):
+        assert proc.stdin is not None
+        proc.stdin.write(first.encode())
+        proc.stdin.flush()
+        # The first sentence is spoken while stdin is still open.
+        wait_until(lambda: len(out.data) > 0, timeout=15, message="audio before EOF")
+        assert proc.poll() is None
+        proc.stdin.write(SECOND.encode())
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""
+        audio = out.join()
+    # The tone engine's audio does not depend on where the text was cut into units.
+    assert audio == reference(server, first + SECOND, "pcm", voice="avery")
+    bodies = ws_messages_since(server, marker)
+    assert "".join(b["text"] for b in bodies) == first + SECOND
+    assert all(b.get("continue") is True for b in bodies[:-1])
+    assert bodies[-1]["text"] == "" and bodies[-1].get("flush") is True and not bodies[-1].get("continue")
+    flushed = [b["text"] for b in bodies[:-1] if b.get("flush")]
+    assert flushed and all(t.rstrip().endswith((".", "!", "?")) for t in flushed)
+    assert all(len(b["text"]) <= 250 for b in bodies)
+
+
+def test_live_with_text_argument_is_a_usage_error(env: dict[str, str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "smallest_cli", "stream-ws", "--live", "Hello", "-o", "-"],
+        input=b"", capture_output=True, env=env, cwd=ROOT, timeout=30,
+    )
+    assert proc.returncode == 2
+    assert b"--live" in proc.stderr
+
+
+def test_live_with_empty_input_is_a_usage_error(env: dict[str, str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "smallest_cli", "stream-ws", "--live", "-o", "-"],
+        input=b"  \n", capture_output=True, env=env, cwd=ROOT, timeout=30,
+    )
+    assert proc.returncode == 2
+    assert b"empty" in proc.stderr
+
+
+# -- the pure parts -------------------------------------------------------------------------------
+
+
+def _feed_all(pieces: list[str]) -> list[tuple[str, bool]]:
+    splitter = LiveSplitter()
+    out: list[tuple[str, bool]] = []
+    for piece in pieces:
+        out += splitter.feed(piece)
+    return out + splitter.finish()
+
+
+@pytest.mark.parametrize("step", [1, 3, 17, 1000])
+def test_splitter_keeps_the_text_and_flushes_at_sentence_ends(step: int) -> None:
+    text = "Dr. Smith paid $3.14 today. Then he left! Did he? Yes... he did. " + "x" * 600 + " end"
+    out = _feed_all([text[i : i + step] for i in range(0, len(text), step)])
+    assert "".join(t for t, _ in out) == text
+    assert all(len(t) <= 250 for t, _ in out)
+    joined, sentences = "", []
+    for t, flush in out:
+        joined += t
+        if flush:
+            sentences.append(joined.strip())
+            joined = ""
+    assert sentences == ["Dr. Smith paid $3.14 today.", "Then he left!", "Did he?", "Yes... he did."]
+
+
+def test_live_messages_end_with_an_empty_flush() -> None:
+    opts = SynthesisOptions(voice_id="avery", sample_rate=16000)
+    bodies = list(live_messages(iter(["Hi there. How", " are you"]), opts))
+    assert [b["text"] for b in bodies] == ["Hi there.", " How", " are you", ""]
+    assert [b.get("flush", False) for b in bodies] == [True, False, False, True]
+    assert [b.get("continue", False) for b in bodies] == [True, True, True, False]
+    assert all(b["voice_id"] == "avery" and b["sample_rate"] == 16000 for b in bodies)
+
+
+def test_sniff_a_pipe_that_closes_at_once_is_not_live() -> None:
+    r, w = os.pipe()
+    os.write(w, b"All the text at once.\n")
+    os.close(w)
+    found = sniff(FdReader(r), seconds=5)
+    os.close(r)
+    assert found == type(found)("All the text at once.\n", live=False)
+
+
+def test_sniff_a_pipe_that_keeps_delivering_is_live() -> None:
+    r, w = os.pipe()
+    os.write(w, "Thinking… ".encode())
+    start = time.monotonic()
+    found = sniff(FdReader(r), seconds=0.05)
+    assert found.live and found.head == "Thinking… "
+    assert time.monotonic() - start < 5
+    os.close(w)
+    os.close(r)
+
+
+def test_fd_reader_rejects_bad_utf8_with_the_offset() -> None:
+    r, w = os.pipe()
+    os.write(w, b"abc\xff")
+    os.close(w)
+    with pytest.raises(UsageError, match="byte 3"):
+        list(FdReader(r).pieces())
+    os.close(r)
+
+
+def test_first_text_waits_for_words() -> None:
+    assert "".join(first_text(iter([" ", "\n", "Hi", " there"]))) == " \nHi there"
+    with pytest.raises(UsageError):
+        first_text(iter([" ", "\n"]))

@@ -1,0 +1,148 @@
+"""Long text end to end (issue 4): any length through every transport, gapless and in order, with
+--concurrency, one WebSocket for all segments, and flat memory however long the text."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from smallest_cli.protocol.segment import segment_text
+from tests.helpers import ROOT, Server, cli_env, run_cli, running_server
+from tests.test_cli_support import reference
+
+pytest.importorskip("smallest_cli.sinks", reason="smallest_cli.sinks is not written yet")
+
+COMMANDS = ("speak", "stream-sse", "stream-ws")
+_WORDS = "the quick brown fox jumps over a lazy dog while seven bright stars shine on".split()
+
+
+def long_text(chars: int, seed: int = 7) -> str:
+    """Deterministic prose of about `chars` characters: sentences and clauses of varied length."""
+    out: list[str] = []
+    size = 0
+    n = seed
+    while size < chars:
+        n = (n * 1103515245 + 12345) % 2**31
+        count = 4 + n % 14
+        words = [_WORDS[(n >> (k % 16)) % len(_WORDS)] for k in range(count)]
+        sentence = " ".join(words).capitalize() + ".!?,;"[n % 5]
+        out.append(sentence)
+        size += len(sentence) + 1
+    return " ".join(out)[:chars].rstrip()
+
+
+TEXT_5K = long_text(5000)
+
+
+@pytest.fixture(scope="module")
+def expected_5k(server: Server) -> bytes:
+    """What the CLI must produce: the server's PCM for each segment, concatenated."""
+    parts = segment_text(TEXT_5K)
+    assert len(parts) > 20
+    return b"".join(reference(server, part, "pcm") for part in parts)
+
+
+def journal(server: Server) -> list[dict]:
+    return requests.get(server.url + "/_smallest/requests", timeout=10).json()["requests"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_5000_characters_equal_the_concatenated_segments(
+    command: str, concurrency: int, expected_5k: bytes, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "out.pcm"
+    args = [command, "-f", str(tmp_path / "in.txt"), "-o", str(out), "--json"]
+    args += ["--concurrency", str(concurrency)]
+    (tmp_path / "in.txt").write_text(TEXT_5K, encoding="utf-8")
+    result = run_cli(args, env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes() == expected_5k
+    stats = json.loads(result.stdout)
+    assert stats["segments"] == len(segment_text(TEXT_5K))
+    assert stats["audio_bytes"] == len(expected_5k)
+
+
+def test_websocket_sends_every_segment_on_one_connection(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    marker = "Zebra marker one."
+    text = marker + " " + long_text(1200, seed=3)
+    result = run_cli(["stream-ws", text, "-o", str(tmp_path / "o.pcm")], env)
+    assert result.returncode == 0, result.stderr.decode()
+    entries = journal(server)
+    first = max(i for i, e in enumerate(entries) if marker in (e.get("body") or {}).get("text", ""))
+    ours = entries[first : first + len(segment_text(text))]
+    assert [e["body"]["text"] for e in ours] == segment_text(text)
+    assert {e["connection_id"] for e in ours} == {ours[0]["connection_id"]}
+
+
+def test_concurrency_runs_requests_ahead_in_order(tmp_path: Path) -> None:
+    """With 200 ms before each first chunk, three requests in flight overlap on the server, and the
+    audio still comes out in order."""
+    text = long_text(1500, seed=11)
+    with running_server("--first-chunk-ms", "200") as srv:
+        env = cli_env(srv, tmp_path)
+        expected = b"".join(reference(srv, part, "pcm") for part in segment_text(text))
+        requests.delete(srv.url + "/_smallest/requests", timeout=10)
+        out = tmp_path / "c.pcm"
+        result = run_cli(["stream-ws", text, "-o", str(out), "--concurrency", "3"], env)
+        assert result.returncode == 0, result.stderr.decode()
+        assert out.read_bytes() == expected
+        counters = requests.get(srv.url + "/_smallest/requests", timeout=10).json()["counters"]
+        assert counters["peak_active_requests"] >= 2
+        assert 2 <= counters["ws_connections"] <= 3
+
+
+def test_concurrency_must_be_positive(env: dict[str, str]) -> None:
+    result = run_cli(["speak", "Hello.", "-o", "-", "--concurrency", "0"], env)
+    assert result.returncode == 2
+    assert b"--concurrency" in result.stderr
+
+
+PEAK_WRAPPER = """
+import atexit, sys
+def report():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                sys.stderr.write("PEAK_KB " + line.split()[1] + "\\n")
+atexit.register(report)
+sys.argv = ["smallest", *sys.argv[1:]]
+from smallest_cli.__main__ import main
+main()
+"""
+
+
+def peak_rss_kb(args: list[str], env: dict[str, str]) -> int:
+    """Run the CLI in a wrapper that reports the process's peak RSS (VmHWM) at exit."""
+    proc = subprocess.run(
+        [sys.executable, "-c", PEAK_WRAPPER, *args], capture_output=True, env=env, cwd=ROOT, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    match = re.search(rb"PEAK_KB (\d+)", proc.stderr)
+    assert match, proc.stderr.decode()
+    return int(match.group(1))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)")
+def test_memory_stays_flat_for_long_text(tmp_path: Path) -> None:
+    """100 KB of text (about 1.9 hours of 8 kHz audio, 110 MB of PCM) costs no more memory than
+    10 KB. The full 1 MB run (1.1 GB of PCM, about a minute through the tone engine) is
+    `scripts/bench_long_text.py`; here a server with 500 ms chunks and no pacing keeps it fast."""
+    with running_server("--chunk-ms", "500") as srv:
+        env = cli_env(srv, tmp_path)
+        peaks = {}
+        for size in (10_000, 100_000):
+            src = tmp_path / f"{size}.txt"
+            src.write_text(long_text(size, seed=size), encoding="utf-8")
+            out = tmp_path / f"{size}.pcm"
+            peaks[size] = peak_rss_kb(["stream-ws", "-f", str(src), "-o", str(out), "-r", "8000", "-q"], env)
+            assert out.stat().st_size > size * 500  # about 1100 bytes of 8 kHz PCM per character
+    assert peaks[100_000] - peaks[10_000] < 8 * 1024, peaks
