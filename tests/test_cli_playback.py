@@ -16,15 +16,10 @@ pytest.importorskip("smallest_cli.sinks", reason="smallest_cli.sinks is not writ
 pytest.importorskip("smallest_cli.audio.player", reason="smallest_cli.audio.player is not written yet")
 pytest.importorskip("smallest_cli.audio.devices", reason="smallest_cli.audio.devices is not written yet")
 
-CAPTURE_CONF = """pcm.!default {
-    type file
-    slave.pcm { type null }
-    file { @func getenv vars [ AUDIO_CAPTURE_FILE ] default "/tmp/capture.raw" }
-    format "raw"
-}
-"""
-
-NO_DEVICE_CONF = "# no pcm devices at all\n"
+ALSA = Path(__file__).parent / "alsa"
+CAPTURE_CONF = (ALSA / "capture.conf").read_text()
+# A default device that does not exist: PortAudio lists none (an empty config would abort libasound).
+NO_DEVICE_CONF = (ALSA / "nodevice.conf").read_text()
 
 
 def strip_zeros(pcm: bytes) -> bytes:
@@ -35,6 +30,13 @@ def strip_zeros(pcm: bytes) -> bytes:
     while end > start and pcm[end - 2 : end] == b"\0\0":
         end -= 2
     return pcm[start:end]
+
+
+def nonzero_samples(pcm: bytes) -> bytes:
+    """The non-zero int16 samples in order. The capture device consumes instantly, so a chunk that
+    arrives late is an underrun the callback fills with silence: compare what was played, not when."""
+    samples = [pcm[i : i + 2] for i in range(0, len(pcm) - 1, 2)]
+    return b"".join(s for s in samples if s != b"\0\0")
 
 
 @pytest.mark.parametrize(("command", "extra"), [("speak", []), ("stream-ws", ["--format", "mp3"])])
@@ -49,7 +51,10 @@ def test_played_samples_equal_the_servers_pcm(
     assert result.returncode == 0, result.stderr.decode()
     assert capture.exists()
     if not extra:
-        assert strip_zeros(capture.read_bytes()) == strip_zeros(reference(server, TEXT, "pcm"))
+        played = capture.read_bytes()
+        expected = reference(server, TEXT, "pcm")
+        assert nonzero_samples(played) == nonzero_samples(expected)
+        assert len(strip_zeros(played)) >= len(strip_zeros(expected))
     else:
         assert len(strip_zeros(capture.read_bytes())) > 0.5 * len(reference(server, TEXT, "pcm"))
 
