@@ -31,8 +31,10 @@ class SmallestError(Exception):
         self.retry_after = retry_after
 
     def __str__(self) -> str:
-        if self.request_id and self.request_id not in self.message:
-            return f"{self.message} (request id {self.request_id})"
+        # The id comes from the server: keep the message one line whatever it holds.
+        rid = " ".join(str(self.request_id or "").split())[:128]
+        if rid and rid not in self.message:
+            return f"{self.message} (request id {rid})"
         return self.message
 
 
