@@ -9,16 +9,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Literal
-
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
+from typing import IO, TYPE_CHECKING, Literal
 
 from smallest_cli.errors import SmallestError
 from smallest_cli.events import WordTimestamp
 from smallest_cli.karaoke import WordTrack
 from smallest_cli.pipeline import RunStats
+
+if TYPE_CHECKING:
+    # rich is imported when first used (about 15 ms): in plain and quiet mode that is after the
+    # last audio byte, so it never delays the first one.
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
 
 Mode = Literal["live", "plain", "quiet"]
 
@@ -69,7 +72,8 @@ class Display:
     #: Keep the words for the --json object.
     collect_words: bool = False
     words: list[dict[str, object]] = field(default_factory=list)
-    console: Console = field(default_factory=lambda: Console(file=sys.stderr, highlight=False))
+    #: Where the display writes; a rich Console on stderr, made when first needed.
+    console: Console | None = None
     _chunks: int = 0
     _bytes: int = 0
     _seconds: float = 0.0
@@ -77,10 +81,19 @@ class Display:
     #: Recent words, for the sentence being heard (live mode while playing).
     _track: WordTrack = field(default_factory=WordTrack)
 
+    def _console(self) -> Console:
+        if self.console is None:
+            from rich.console import Console
+
+            self.console = Console(file=sys.stderr, highlight=False)
+        return self.console
+
     def __enter__(self) -> Display:
         if self.mode == "live":
+            from rich.live import Live
+
             self._live = Live(
-                console=self.console, get_renderable=self._render, refresh_per_second=8, transient=True
+                console=self._console(), get_renderable=self._render, refresh_per_second=8, transient=True
             )
             self._live.start()
         return self
@@ -94,6 +107,8 @@ class Display:
             live.stop()
 
     def _render(self) -> Text:
+        from rich.text import Text
+
         line = Text()
         line.append(f"{self.transport}", style="bold")
         line.append(f" · {self.voice} · {self._chunks} chunks · {self._seconds:.1f} s received")
@@ -123,7 +138,9 @@ class Display:
         if self.mode == "quiet":
             return
         message = f"smallest: segment {segment + 1}: {error}; retry {attempt} in {delay:.1f} s"
-        self.console.print(Text(message, style="yellow"))
+        from rich.text import Text
+
+        self._console().print(Text(message, style="yellow"))
 
     # -- the end -------------------------------------------------------------------------------------
 
@@ -131,16 +148,19 @@ class Display:
         self.stop()
         if self.mode == "quiet":
             return
+        console = self._console()
         if self.mode == "plain":
-            self.console.print(summary_line(stats), soft_wrap=True, markup=False)
+            console.print(summary_line(stats), soft_wrap=True, markup=False)
             return
+        from rich.text import Text
+
         head = Text()
         head.append("✓ ", style="green")
         head.append(f"{stats.audio_seconds:.2f} s of audio", style="bold")
         head.append(f" via {stats.transport}, voice {stats.voice_id}")
         if stats.output:
             head.append(f" → {stats.output}")
-        self.console.print(head)
+        console.print(head)
         detail = []
         if stats.first_chunk_ms is not None:
             detail.append(f"first chunk {stats.first_chunk_ms:.0f} ms")
@@ -152,4 +172,4 @@ class Display:
             detail.append(f"{stats.retries} retries")
         if stats.underruns:
             detail.append(f"{stats.underruns} underruns")
-        self.console.print(Text("  " + " · ".join(detail), style="dim"))
+        console.print(Text("  " + " · ".join(detail), style="dim"))

@@ -10,10 +10,12 @@ import bisect
 import re
 from collections import deque
 from dataclasses import dataclass, field
-
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from smallest_cli.events import WordTimestamp
+
+if TYPE_CHECKING:
+    from rich.text import Text  # imported when used: rich is slow to import (startup)
 
 #: Words kept: enough for the sentence being heard while later frames arrive ahead of playback.
 MAX_WORDS = 4096
@@ -58,6 +60,8 @@ class WordTrack:
             first += 1
         while last > i and _length(words[first : last + 1]) > width:
             last -= 1
+        from rich.text import Text
+
         text = Text()
         for k in range(first, last + 1):
             if k > first:
