@@ -251,7 +251,8 @@ class Pipeline:
         notes = []
         for sink in [*self.sinks, *self.word_sinks]:
             try:
-                note = sink.abort()
+                kept = sink.abort()
+                note = f"the audio received so far is in {kept}" if kept else None
             except Exception as exc:  # noqa: BLE001 - report, keep aborting the others
                 note = f"could not clean up an output: {exc}"
             if note:

@@ -5,6 +5,7 @@ Imports `requests` at module level: import this module only on the code path tha
 
 from __future__ import annotations
 
+import http.client
 from collections.abc import Iterator
 from typing import Any
 
@@ -94,4 +95,12 @@ def iter_body(resp: requests.Response, timeout: float) -> Iterator[bytes]:
 
 
 def _short(exc: BaseException) -> str:
+    """The reason for a broken body, in words (not urllib3's nested reprs)."""
+    for cur in exception_chain(exc):
+        if isinstance(cur, urllib3.exceptions.IncompleteRead) and isinstance(cur.expected, int):
+            return f"the server closed the connection {cur.expected} bytes short of its Content-Length"
+        if isinstance(cur, http.client.IncompleteRead):
+            return "the server closed the connection in the middle of the body"
+        if isinstance(cur, ConnectionResetError):
+            return "the connection was reset"
     return " ".join(str(exc).split())[:160] or type(exc).__name__
