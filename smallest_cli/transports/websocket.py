@@ -25,6 +25,8 @@ from smallest_cli.transports.base import stall_error, unreachable_error
 
 #: Largest frame accepted from the server (a chunk frame is a few KB of base64).
 MAX_FRAME_BYTES = 16 * 1024 * 1024
+#: Longest wait for the server's close frame after a failed or interrupted request.
+BROKEN_CLOSE_TIMEOUT_S = 0.2
 
 
 class _StaleConnection(Exception):
@@ -55,7 +57,7 @@ class WebSocketTransport:
                 yield from self._exchange(payload, reused=False)
         except BaseException:
             # Mid-request failure or an abandoned generator: the socket's state is unknown.
-            self._drop()
+            self._drop(broken=True)
             raise
 
     def stream_live(self, messages: Iterable[dict[str, Any]]) -> Iterator[Event]:
@@ -68,7 +70,7 @@ class WebSocketTransport:
             self._ws = self._connect()
             yield from exchange_live(self._ws, messages, self._conn.timeout)
         except BaseException:
-            self._drop()
+            self._drop(broken=True)
             raise
 
     def close(self) -> None:
@@ -77,7 +79,11 @@ class WebSocketTransport:
     def _is_open(self) -> bool:
         return self._ws is not None and self._ws.protocol.state is State.OPEN
 
-    def _drop(self) -> None:
+    def _drop(self, broken: bool = False) -> None:
+        """Close the socket. A `broken` request (error, Ctrl-C) does not wait long for the server's
+        side of the closing handshake: a server busy streaming may never answer it."""
+        if broken and self._ws is not None:
+            self._ws.close_timeout = BROKEN_CLOSE_TIMEOUT_S
         self._ws = None
         stack, self._stack = self._stack, ExitStack()
         try:

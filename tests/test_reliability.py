@@ -1,0 +1,489 @@
+"""Issue 5 end to end: faults injected into the real `smallest serve`, bad input, and the key's
+safety, each through the real CLI. docs/reliability.md lists every case with the test backing it.
+(Cases already covered in test_cli_errors.py are not repeated here.)"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import uuid
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers import ROOT, TEST_KEY, Server, cli_env, run_cli, running_server, wait_until
+from tests.test_cli_support import add_fault, reference
+
+REQUEST_ID = re.compile(r"\(request id [0-9a-f]{32}\)")
+
+
+def one_line(stderr: bytes) -> str:
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "Traceback" not in lines[0] and "Exception ignored" not in lines[0]
+    return lines[0]
+
+
+def last_line(stderr: bytes) -> str:
+    text = stderr.decode()
+    assert "Traceback" not in text and "Exception ignored" not in text
+    return text.strip().splitlines()[-1]
+
+
+def marker() -> str:
+    return f"zq{uuid.uuid4().hex[:8]}"
+
+
+def unique_text() -> str:
+    return f"Reliability {marker()}, with a few more words to make several chunks of audio."
+
+
+def wav_frames(path: Path) -> int:
+    with wave.open(str(path), "rb") as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 24000)
+        return w.getnframes()
+
+
+# -- rate limits and server errors: retried, then the documented exit code --------------------------
+
+
+@pytest.mark.parametrize(("command", "transport"), [("speak", "sync"), ("stream-ws", "ws")])
+def test_429_honours_retry_after_then_succeeds(
+    command: str, transport: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """HTTP: the Retry-After header; WebSocket: error.retry_after inside the 429 error frame."""
+    text = unique_text()
+    add_fault(
+        server, kind="status", status=429, retry_after=0.3, count=2, transport=transport, text_contains=text
+    )
+    out = tmp_path / "r.wav"
+    result = run_cli([command, text, "-o", str(out), "--json"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes() == reference(server, text, "wav")
+    err = result.stderr.decode()
+    assert "retry 1 in 0.3 s" in err and "retry 2 in 0.3 s" in err
+    assert '"retries": 2' in result.stdout.decode()
+
+
+def test_429_on_websocket_after_retries_exits_4(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    text = unique_text()
+    add_fault(server, kind="status", status=429, retry_after=0, count=3, transport="ws", text_contains=text)
+    result = run_cli(["stream-ws", text, "-o", str(tmp_path / "r.wav"), "--retries", "2"], env)
+    assert result.returncode == 4
+    assert last_line(result.stderr).startswith("smallest: error: rate limited")
+    assert result.stderr.decode().count("; retry ") == 2
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_5xx_without_retry_after_backs_off_half_a_second(
+    status: int, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    text = unique_text()
+    add_fault(server, kind="status", status=status, count=1, transport="sync", text_contains=text)
+    out = tmp_path / "s.wav"
+    result = run_cli(["speak", text, "-o", str(out)], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert "retry 1 in 0.5 s" in result.stderr.decode()
+    assert out.read_bytes() == reference(server, text, "wav")
+
+
+@pytest.mark.parametrize(("command", "transport"), [("speak", "sync"), ("stream-sse", "sse")])
+def test_5xx_after_retries_exits_5_naming_the_request_id(
+    command: str, transport: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    text = unique_text()
+    add_fault(server, kind="status", status=503, count=1, transport=transport, text_contains=text)
+    result = run_cli([command, text, "-o", str(tmp_path / "s.wav"), "--retries", "0"], env)
+    assert result.returncode == 5
+    line = one_line(result.stderr)
+    assert "server error (503)" in line and REQUEST_ID.search(line)
+
+
+def test_error_frame_after_retries_exits_5(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    text = unique_text()
+    add_fault(server, kind="status", status=500, count=1, transport="ws", text_contains=text)
+    result = run_cli(["stream-ws", text, "-o", str(tmp_path / "s.wav"), "--retries", "0"], env)
+    assert result.returncode == 5
+    assert one_line(result.stderr).startswith("smallest: error: server error")
+
+
+# -- dropped and truncated streams: exit 5, request id, a valid .part --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "transport", "kind"),
+    [
+        ("speak", "sync", "drop"),
+        ("stream-sse", "sse", "drop"),
+        ("stream-ws", "ws", "drop"),
+        ("speak", "sync", "no_terminator"),
+        ("stream-sse", "sse", "malformed"),
+        ("stream-ws", "ws", "malformed"),
+    ],
+)
+def test_broken_stream_exits_5_and_keeps_a_valid_part(
+    command: str, transport: str, kind: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    text = unique_text()
+    add_fault(server, kind=kind, transport=transport, after_chunks=3, text_contains=text)
+    out = tmp_path / "b.wav"
+    result = run_cli([command, text, "-o", str(out), "--retries", "0"], env)
+    assert result.returncode == 5
+    line = one_line(result.stderr)
+    assert ("truncated" if kind != "malformed" else "malformed") in line
+    assert REQUEST_ID.search(line), line
+    part = Path(str(out) + ".part")
+    assert line.endswith(f"the audio received so far is in {part}")
+    assert not out.exists()
+    full = reference(server, text, "pcm")
+    frames = wav_frames(part)
+    assert 0 < frames * 2 < len(full)
+    with wave.open(str(part), "rb") as w:
+        assert w.readframes(frames) == full[: frames * 2]  # exactly what was received, no garbage
+
+
+def test_malformed_sync_body_exits_5(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    text = unique_text()
+    add_fault(server, kind="malformed", transport="sync", text_contains=text)
+    result = run_cli(["speak", text, "-o", str(tmp_path / "m.wav"), "--retries", "0"], env)
+    assert result.returncode == 5
+    line = one_line(result.stderr)
+    assert "malformed response: text/html instead of audio" in line and REQUEST_ID.search(line)
+    assert not (tmp_path / "m.wav.part").exists()  # nothing received, nothing kept
+
+
+def test_stall_on_sync_exits_6(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    text = unique_text()
+    add_fault(server, kind="stall", transport="sync", after_chunks=1, stall_ms=5000, text_contains=text)
+    args = ["speak", text, "-o", str(tmp_path / "s.wav"), "--timeout", "0.5", "--retries", "0"]
+    result = run_cli(args, env, timeout=20)
+    assert result.returncode == 6
+    assert "no data from the server for 0.5 s" in one_line(result.stderr)
+
+
+# -- long text: a failed segment is retried from its start; output equals a fault-free run ----------
+
+
+def _long_text(mark: str) -> str:
+    first = "The first part of a long text speaks about rivers, hills and the weather of the coast. " * 2
+    second = f"The second part carries the {mark} marker, so that only it fails on the server. " * 2
+    third = "The third part ends the text with a short and quiet closing sentence for the listener."
+    return first + second + third
+
+
+@pytest.mark.parametrize(
+    ("command", "fault"),
+    [
+        ("speak", {"kind": "drop", "transport": "sync", "after_chunks": 4}),
+        ("stream-sse", {"kind": "status", "status": 500, "transport": "sse"}),
+        ("stream-ws", {"kind": "drop", "transport": "ws", "after_chunks": 4}),
+        ("stream-ws", {"kind": "status", "status": 429, "retry_after": 0, "transport": "ws"}),
+    ],
+)
+def test_failed_segment_of_long_text_is_retried_without_gap_or_duplicate(
+    command: str, fault: dict[str, object], server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    mark = marker()
+    text = _long_text(mark)
+    assert len(text) > 300
+    clean, faulty = tmp_path / "clean.wav", tmp_path / "faulty.wav"
+    ok = run_cli([command, text, "-o", str(clean)], env)
+    assert ok.returncode == 0, ok.stderr.decode()
+    add_fault(server, **fault, text_contains=mark)
+    result = run_cli([command, text, "-o", str(faulty), "--json"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert '"retries": 1' in result.stdout.decode() and '"segments": 3' in result.stdout.decode()
+    assert "segment 2:" in result.stderr.decode()
+    assert faulty.read_bytes() == clean.read_bytes()
+
+
+# -- Ctrl-C and closed pipes ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "transport"), [("speak", "sync"), ("stream-sse", "sse"), ("stream-ws", "ws")]
+)
+def test_ctrl_c_mid_stream_keeps_a_valid_part_and_exits_130(
+    command: str, transport: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    text = unique_text()
+    add_fault(server, kind="stall", transport=transport, after_chunks=5, stall_ms=30000, text_contains=text)
+    out = tmp_path / "c.wav"
+    part = Path(str(out) + ".part")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smallest_cli", command, text, "-o", str(out)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until(lambda: part.exists() and part.stat().st_size > 44, timeout=20, message="audio")
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert one_line(stderr) == f"smallest: error: interrupted; the audio received so far is in {part}"
+    assert not out.exists() and wav_frames(part) > 0
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
+def test_closed_stdout_pipe_ends_quietly(command: str, env: dict[str, str]) -> None:
+    """`smallest speak ... -o - | head -c 1000`: no traceback, no 'Exception ignored' noise."""
+    text = "A long enough text to produce far more than a thousand bytes of audio. " * 3
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smallest_cli", command, text, "-o", "-", "--format", "pcm"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    head = proc.stdout.read(1000)
+    proc.stdout.close()  # what `head -c 1000` does once it has its bytes
+    stderr = proc.stderr.read()
+    proc.wait(timeout=30)
+    assert len(head) == 1000
+    assert proc.returncode in (0, 141, -signal.SIGPIPE), stderr.decode()
+    assert stderr.strip() == b"", stderr.decode()
+
+
+def test_closed_pipe_with_a_real_shell_pipeline(env: dict[str, str]) -> None:
+    cmd = f'{sys.executable} -m smallest_cli stream-ws "$TEXT" -o - | head -c 1000 | wc -c'
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", cmd],
+        env={**env, "TEXT": "Words for a pipe. " * 12},
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == b"1000"
+    assert result.returncode in (0, 141), result.stderr.decode()
+    assert b"Traceback" not in result.stderr and b"Exception ignored" not in result.stderr
+
+
+# -- bad input: one line, exit 2, and nothing sent -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quiet_server() -> Iterator[Server]:
+    """A server of its own, so that its request counters show exactly what these tests sent."""
+    with running_server() as srv:
+        yield srv
+
+
+def _sent(srv: Server) -> int:
+    return int(requests.get(srv.url + "/_smallest/requests", timeout=10).json()["counters"]["requests"])
+
+
+def _bad_input_cases(tmp: Path) -> list[tuple[list[str], bytes | None, dict[str, str], str]]:
+    """(args, stdin, extra env, expected text in the message)."""
+    (tmp / "binary.bin").write_bytes(b"RIFF\0\0\0\0WAVEfmt " + bytes(range(256)))
+    (tmp / "latin1.txt").write_bytes("Caf\u00e9 au lait".encode("latin-1"))
+    (tmp / "adir").mkdir()
+    out = str(tmp / "o.wav")
+    return [
+        (["speak", "", "-o", out], None, {}, "empty"),
+        (["stream-ws", "  \t ", "-o", out], None, {}, "empty"),
+        (["stream-sse", "-o", out], b" \n\n \n", {}, "empty"),
+        (["speak", "-f", str(tmp / "binary.bin"), "-o", out], None, {}, "binary file (NUL byte at byte 4)"),
+        (
+            ["speak", "-f", str(tmp / "latin1.txt"), "-o", out],
+            None,
+            {},
+            "not UTF-8 text: invalid continuation byte at byte 3",
+        ),
+        (["speak", "-f", str(tmp / "missing.txt"), "-o", out], None, {}, "No such file"),
+        (["speak", "-f", str(tmp / "adir"), "-o", out], None, {}, "is a directory"),
+        (
+            ["stream-ws", "-o", out],
+            b"Hello \xe9t\xe9",
+            {},
+            "stdin is not UTF-8 text: invalid continuation byte at byte 6",
+        ),
+        (["speak", "hi", "-o", out, "-r", "22050"], None, {}, "sample rate 22050"),
+        (["speak", "hi", "-o", out, "--speed", "2.5"], None, {}, "speed"),
+        (["speak", "hi", "-o", out, "--speed", "0.1"], None, {}, "speed"),
+        (["speak", "hi", "-o", out, "--format", "flac"], None, {}, "format"),
+        (["speak", "hi", "-o", out, "--model", "lightning_v2"], None, {}, "model"),
+        (["speak", "hi", "-o", str(tmp / "adir")], None, {}, "is a directory"),
+        (["speak", "hi", "-o", str(tmp / "nowhere" / "x.wav")], None, {}, "does not exist"),
+        (["speak", "hi", "-o", out, "--base-url", "ftp://127.0.0.1"], None, {}, "bad base URL"),
+        (["speak", "hi", "-o", out, "--base-url", "http://127.0.0.1:99999"], None, {}, "port"),
+        (["speak", "hi", "-o", out, "--base-url", "http://exa mple.com"], None, {}, "bad base URL"),
+        (["speak", "hi", "-o", out, "--base-url", "http://"], None, {}, "no valid host"),
+        (["speak", "hi", "-o", out], None, {"SMALLEST_API_KEY": ""}, "set SMALLEST_API_KEY"),
+        (["stream-ws", "hi", "-o", out, "--base-url", "http://10.255.255.1:9"], None, {}, "--allow-insecure"),
+        (["voices", "--base-url", "http://api.example.com"], None, {}, "refusing to send the API key"),
+    ]
+
+
+def test_bad_input_is_one_line_exit_2_and_nothing_is_sent(quiet_server: Server, tmp_path: Path) -> None:
+    failures = []
+    for args, stdin, extra, expected in _bad_input_cases(tmp_path):
+        env = cli_env(quiet_server, tmp_path, **extra)
+        if extra.get("SMALLEST_API_KEY") == "":
+            del env["SMALLEST_API_KEY"]
+        before = _sent(quiet_server)
+        result = run_cli(args, env, input=stdin)
+        lines = result.stderr.decode().strip().splitlines()
+        if (
+            result.returncode != 2
+            or len(lines) != 1
+            or expected not in lines[0]
+            or not lines[0].startswith("smallest: error: ")
+            or _sent(quiet_server) != before
+        ):
+            failures.append((args, result.returncode, lines))
+        assert not (tmp_path / "o.wav.part").exists()
+    assert not failures, failures
+    assert _sent(quiet_server) == 0
+
+
+def test_insecure_remote_is_allowed_with_the_flag(tmp_path: Path) -> None:
+    """--allow-insecure lifts the refusal: the CLI then tries to connect (and fails: exit 6)."""
+    env = cli_env(None, tmp_path, SMALLEST_API_KEY=TEST_KEY)
+    args = [
+        "speak",
+        "hi",
+        "-o",
+        str(tmp_path / "x.wav"),
+        "--base-url",
+        "http://192.0.2.1:9",
+        "--allow-insecure",
+        "--timeout",
+        "0.3",
+        "--retries",
+        "0",
+    ]
+    result = run_cli(args, env)
+    assert result.returncode == 6, result.stderr.decode()
+
+
+def test_unknown_voice_quotes_the_server(env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(["speak", "hello", "-v", "nobody", "-o", str(tmp_path / "x.wav")], env)
+    assert result.returncode == 2
+    assert "voice_id: Invalid Voice ID" in one_line(result.stderr)
+
+
+# -- the key: where it comes from, where it never goes ----------------------------------------------
+
+KEY = "sk_live_DISTINCTIVE_7f3a9c2e5b1d"
+
+
+@pytest.fixture(scope="module")
+def key_server() -> Iterator[Server]:
+    with running_server(api_key=KEY) as srv:
+        yield srv
+
+
+def test_api_key_flag_works_and_warns(key_server: Server, tmp_path: Path) -> None:
+    env = cli_env(key_server, tmp_path)
+    del env["SMALLEST_API_KEY"]
+    result = run_cli(["speak", "hello", "-o", str(tmp_path / "k.wav"), "--api-key", KEY, "-q"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert "--api-key is visible to other users" in one_line(result.stderr)
+
+
+def test_config_file_key_warns_once_when_readable_by_others(key_server: Server, tmp_path: Path) -> None:
+    env = cli_env(key_server, tmp_path)
+    del env["SMALLEST_API_KEY"]
+    setup = run_cli(["config", "set", "api_key", KEY], env)
+    assert setup.returncode == 0, setup.stderr.decode()
+    path = tmp_path / "config" / "smallest" / "config.toml"
+    assert path.stat().st_mode & 0o777 == 0o600
+    args = ["speak", "hello", "-o", str(tmp_path / "k.wav"), "-q"]
+    quiet = run_cli(args, env)
+    assert quiet.returncode == 0 and quiet.stderr == b""
+    path.chmod(0o644)
+    warned = run_cli(args, env)
+    assert warned.returncode == 0
+    assert (
+        one_line(warned.stderr)
+        == f"warning: {path} is readable by other users (mode 0644); run: chmod 600 {path}"
+    )
+
+
+def test_key_never_printed_even_with_debug(key_server: Server, tmp_path: Path) -> None:
+    env = cli_env(key_server, tmp_path)
+    runs = []
+    text = unique_text()
+    add_fault(key_server, kind="drop", transport="any", after_chunks=2, count=3, text_contains=text)
+    for command in ("speak", "stream-sse", "stream-ws"):
+        runs.append(run_cli([command, text, "-o", str(tmp_path / "d.wav"), "--retries", "0", "--debug"], env))
+    wrong = KEY[:-1] + "X"  # a rejected key must not be echoed either
+    for command in ("speak", "stream-ws"):
+        runs.append(
+            run_cli([command, "hi", "-o", str(tmp_path / "w.wav"), "--debug", "--api-key", wrong], env)
+        )
+    runs.append(run_cli(["voices", "--debug", "--api-key", wrong], env))
+    runs.append(
+        run_cli(["speak", "hi", "--debug", "--api-key", KEY, "--base-url", "http://203.0.113.9"], env)
+    )
+    runs.append(run_cli(["speak", "hi", "-o", str(tmp_path / "x.wav"), "--debug", "-r", "1"], env))
+    for result in runs:
+        assert result.returncode != 0
+        output = result.stdout + result.stderr
+        assert KEY.encode() not in output and wrong.encode() not in output, output.decode()
+        assert b"DISTINCTIVE" not in output
+    assert any(b"Traceback" in r.stderr for r in runs)  # --debug did print tracebacks
+    journal = requests.get(key_server.url + "/_smallest/requests", timeout=10).text
+    assert KEY not in journal
+
+
+def test_self_signed_tls_certificate_is_rejected(tmp_path: Path) -> None:
+    """TLS certificates are always verified: a self-signed local server fails with exit 6."""
+    import http.server
+    import shutil
+    import ssl
+    import threading
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl CLI not available")
+    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{httpd.server_address[1]}"
+        env = cli_env(None, tmp_path, SMALLEST_API_KEY=TEST_KEY, SMALLEST_BASE_URL=url)
+        for args in (["speak", "hi"], ["stream-sse", "hi"], ["stream-ws", "hi"], ["voices"]):
+            extra = ["-o", str(tmp_path / "t.wav")] if args[0] != "voices" else []
+            result = run_cli([*args, *extra, *(["--retries", "0"] if extra else [])], env)
+            assert result.returncode == 6, (args, result.stderr.decode())
+            assert "certificate verify failed" in one_line(result.stderr)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
