@@ -309,6 +309,8 @@ def _bad_input_cases(tmp: Path) -> list[tuple[list[str], bytes | None, dict[str,
             {},
             "stdin is not UTF-8 text: invalid continuation byte at byte 6",
         ),
+        # One long line: the offset counts from the start of stdin, not from a decoder's buffer.
+        (["speak", "-o", out], b"word " * 1700 + b"\xff", {}, "invalid start byte at byte 8500"),
         (["speak", "hi", "-o", out, "-r", "22050"], None, {}, "sample rate 22050"),
         (["speak", "hi", "-o", out, "--speed", "2.5"], None, {}, "speed"),
         (["speak", "hi", "-o", out, "--speed", "0.1"], None, {}, "speed"),

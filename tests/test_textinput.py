@@ -53,6 +53,6 @@ def test_file_checked_whole_before_reading(tmp_path: Path) -> None:
 
 
 def test_text_chunks_uses_binary_stdin() -> None:
-    stdin = io.TextIOWrapper(io.BytesIO(b"ok \xff"), encoding="utf-8")
-    with pytest.raises(UsageError, match="at byte 3"):
+    stdin = io.TextIOWrapper(io.BytesIO(b"ok " * 5000 + b"\xff"), encoding="utf-8")
+    with pytest.raises(UsageError, match="at byte 15000"):
         list(text_chunks(None, None, stdin))
