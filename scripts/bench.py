@@ -55,6 +55,7 @@ MODES: dict[str, tuple[str, ...]] = {
     "realistic": ("--first-chunk-ms", "100", "--rtf", "3.3", "--chunk-ms", "20"),
 }
 REALISTIC_FIRST_CHUNK_S = 0.100
+REALISTIC_RTF = 3.3
 SIZES: dict[str, int] = {"short": 40, "medium": 1_000, "long": 50_000}
 CLIENTS: tuple[str, ...] = ("speak", "stream-sse", "stream-ws", "floor", "sdk")
 
@@ -487,6 +488,9 @@ def bench_mode(
                         t = server.first_request_t()
                         if t is not None:
                             due = server.origin + t + REALISTIC_FIRST_CHUNK_S
+                            if c == "speak":
+                                # The sync endpoint sends its body once the whole audio is made.
+                                due += run.out_bytes / PCM_BYTES_PER_SECOND / REALISTIC_RTF
                             run.lag_ms = (run.first_byte_at - due) * 1000
                     group[c].runs.append(run)
                     log(f"  {mode} {size} {c} #{i + 1}: first audio {fmt(run.ttfa_ms, 1)} ms, "
