@@ -7,6 +7,12 @@ def main() -> None:
     import os
     import sys
 
+    if sys.argv[1:] == ["--version"]:
+        # What the root callback prints, without building the Typer app (tests/test_startup.py).
+        from smallest_cli import __version__
+
+        print(f"smallest {__version__}")
+        sys.exit(0)
     from smallest_cli import fastpath
 
     fastpath.seed_websockets_version()

@@ -3,10 +3,16 @@
 Command modules only parse options and wire pure code, transports and sinks together; they
 import heavy modules (numpy, sounddevice, websockets, requests, aiohttp) inside the functions
 that need them so that `smallest --help` stays fast.
+
+Help is click's plain formatter (`rich_markup_mode=None`): typer's rich help costs ~50 ms to import
+(rich.markdown, rich.traceback) and ~20 ms to render. `smallest [COMMAND] --help` is printed
+straight from the built click command (`print_help`), without parsing: parsing runs typer's
+coercion of the root options, which imports pydantic (~75 ms) just to coerce their unset values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from smallest_cli import __version__
@@ -28,7 +34,7 @@ Examples:
 
   echo "Saved to a file" | smallest stream-ws -o hello.wav
 
-  smallest serve --port 8123 &   # an offline, protocol-faithful local server
+  smallest serve --port 8123 &   # a local, offline Waves server
 
 {EXIT_CODES_HELP}
 """
@@ -53,6 +59,7 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         add_completion=True,
         pretty_exceptions_enable=False,
+        rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
 
@@ -71,5 +78,35 @@ def build_app() -> typer.Typer:
     return app
 
 
+HELP_OPTIONS = ("-h", "--help")
+
+
+def print_help(app: typer.Typer, argv: Sequence[str], environ: Mapping[str, str]) -> bool:
+    """`smallest --help` / `smallest COMMAND --help`: print the help typer would print (same command,
+    context settings and formatter) without parsing any option, and return True. Anything else
+    (other arguments, shell completion) returns False and is left to typer."""
+    if any(k.startswith("_SMALLEST_COMPLETE") for k in environ):
+        return False
+    if not (1 <= len(argv) <= 2 and argv[-1] in HELP_OPTIONS):
+        return False
+    import typer.main
+
+    group = typer.main.get_command(app)
+    ctx = group.context_class(group, info_name="smallest", **group.context_settings)
+    if len(argv) == 2:
+        command = group.get_command(ctx, argv[0])  # type: ignore[attr-defined]
+        if command is None:
+            return False  # typer reports the unknown command
+        ctx = command.context_class(command, info_name=argv[0], parent=ctx, **command.context_settings)
+    typer.echo(ctx.get_help(), color=ctx.color)
+    return True
+
+
 def run() -> None:
-    build_app()(prog_name="smallest")
+    import os
+    import sys
+
+    app = build_app()
+    if print_help(app, sys.argv[1:], os.environ):
+        return
+    app(prog_name="smallest")

@@ -47,6 +47,77 @@ def test_version_prints_version() -> None:
     assert out.stdout.strip() == f"smallest {__version__}"
 
 
+def test_version_builds_no_typer_app() -> None:
+    probe = (
+        "import sys; sys.argv = ['smallest', '--version']\n"
+        "from smallest_cli.__main__ import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+        "print('RESULT:', code, sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'click')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.rsplit("RESULT:", 1)[1].split() == ["0", "[]"]
+
+
+# -- help: plain click formatter, printed without parsing (cli.print_help) ---------------------------
+
+HELP_ARGS = [
+    ["--help"], ["-h"], ["speak", "--help"], ["stream-sse", "-h"], ["stream-ws", "--help"],
+    ["voices", "--help"], ["serve", "--help"], ["devices", "-h"], ["config", "--help"],
+]
+
+HELP_PROBE = """
+import sys
+
+sys.argv = ["smallest", *sys.argv[1:]]
+from smallest_cli.__main__ import main
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print("MODULES:" + ",".join(sorted(set(sys.modules) & {names!r})))  # top-level packages
+"""
+
+
+@pytest.mark.parametrize("argv", HELP_ARGS, ids=" ".join)
+def test_help_is_what_typer_prints_without_rich_or_pydantic(argv: list[str]) -> None:
+    env = {**__import__("os").environ, "COLUMNS": "100"}
+    fast = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE.format(names={"rich", "pydantic", *HEAVY}), *argv],
+        capture_output=True, text=True, check=True, env=env,
+    ).stdout
+    text, modules = fast.rsplit("MODULES:", 1)
+    assert modules.strip() == "", "help must not import rich, pydantic or the network/audio libraries"
+    typer_run = (
+        "import sys\nfrom smallest_cli.cli import build_app\n"
+        "build_app()(prog_name='smallest', args=sys.argv[1:])"
+    )
+    slow = subprocess.run([sys.executable, "-c", typer_run, *argv], capture_output=True, text=True, env=env)
+    assert slow.returncode == 0
+    assert text == slow.stdout
+    assert "Usage: smallest" in text
+
+
+def test_help_keeps_examples_and_exit_codes() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "smallest_cli", "stream-ws", "--help"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert 'smallest stream-ws "Lowest latency"' in out
+    assert "Exit codes: 0 success" in out and "130 interrupted" in out
+    root = subprocess.run(
+        [sys.executable, "-m", "smallest_cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert 'smallest speak "Hello from the shell"' in root and "Exit codes:" in root
+    assert "..." not in root.split("Commands:", 1)[1], "command summaries are not cut short"
+
+
+def test_unknown_command_help_is_left_to_typer() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "smallest_cli", "bogus", "--help"], capture_output=True, text=True
+    )
+    assert out.returncode == 2 and "bogus" in out.stderr
+
+
 # -- the synthesis commands' fast path (smallest_cli/fastpath.py) -----------------------------------
 
 FAST_PROBE = """

@@ -14,7 +14,8 @@ from smallest_cli.commands.common import eprint, guarded
 from smallest_cli.errors import UsageError
 from smallest_cli.settings import Secret
 
-KEYS_HELP = "Keys:\n\n" + "\n".join(f"  {k.name:<12} {k.description}" for k in config.KEY_HELP)
+# "\b" keeps the table's lines as written (click rewraps every other paragraph).
+KEYS_HELP = "Keys:\n\n\b\n" + "\n".join(f"  {k.name:<12} {k.description}" for k in config.KEY_HELP)
 
 ORDER_HELP = (
     "Settings are taken from a flag first, then the environment (SMALLEST_API_KEY, SMALLEST_BASE_URL, "
@@ -184,15 +185,21 @@ def complete_key(incomplete: str) -> list[str]:
     return [k for k in config.KEYS if k.startswith(incomplete.lower().replace("-", "_"))]
 
 
+def _summary(help_text: str) -> str:
+    """The help's first line, for command lists (click would cut it at ~45 characters with "...")."""
+    return help_text.split("\n", 1)[0]
+
+
 def build_config_app() -> typer.Typer:
     sub = typer.Typer(
         name="config",
         help=CONFIG_HELP,
+        short_help=_summary(CONFIG_HELP),
         no_args_is_help=True,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
 
-    @sub.command("set", help=SET_HELP)
+    @sub.command("set", help=SET_HELP, short_help=_summary(SET_HELP))
     def set_cmd(
         key: str = typer.Argument(..., autocompletion=complete_key, help=KEY_ARG_HELP),
         value: str = typer.Argument(..., help="The value, or - to read it from stdin."),
@@ -200,26 +207,26 @@ def build_config_app() -> typer.Typer:
         with guarded():
             _set(key, value)
 
-    @sub.command("get", help=GET_HELP)
+    @sub.command("get", help=GET_HELP, short_help=_summary(GET_HELP))
     def get_cmd(
         key: str = typer.Argument(..., autocompletion=complete_key, help=KEY_ARG_HELP),
     ) -> None:
         with guarded():
             _get(key)
 
-    @sub.command("unset", help=UNSET_HELP)
+    @sub.command("unset", help=UNSET_HELP, short_help=_summary(UNSET_HELP))
     def unset_cmd(
         key: str = typer.Argument(..., autocompletion=complete_key, help=KEY_ARG_HELP),
     ) -> None:
         with guarded():
             _unset(key)
 
-    @sub.command("list", help=LIST_HELP)
+    @sub.command("list", help=LIST_HELP, short_help=_summary(LIST_HELP))
     def list_cmd() -> None:
         with guarded():
             _list()
 
-    @sub.command("path", help=PATH_HELP)
+    @sub.command("path", help=PATH_HELP, short_help=_summary(PATH_HELP))
     def path_cmd() -> None:
         with guarded():
             typer.echo(str(config.config_path()))

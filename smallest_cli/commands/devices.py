@@ -75,7 +75,7 @@ def show_devices(as_json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("devices", help=HELP)
+    @app.command("devices", help=HELP, short_help=HELP.split("\n", 1)[0])
     def devices(
         as_json: bool = typer.Option(False, "--json", help="Print the devices as a JSON array."),
     ) -> None:

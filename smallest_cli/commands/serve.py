@@ -8,7 +8,10 @@ from smallest_cli.commands.common import guarded, usage_fail
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("serve")
+    @app.command(
+        "serve",
+        short_help="Run a local Waves-compatible server (offline; prints its base URL, logs to stderr).",
+    )
     def serve(
         host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
         port: int = typer.Option(8123, "--port", help="Port to bind; 0 picks a free one."),
