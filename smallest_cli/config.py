@@ -18,14 +18,16 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from smallest_cli.errors import UsageError
 from smallest_cli.protocol import contract
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
 
 APP_DIR = "smallest"
 FILE_NAME = "config.toml"
@@ -45,9 +47,11 @@ ENV_OVERRIDES: Mapping[str, str] = {
     "voice": "SMALLEST_VOICE",
 }
 
-_LINE_RE = re.compile(r"\(at line (\d+), column (\d+)\)")
-_LANGUAGE_RE = re.compile(r"^(?:[a-z]{2}|auto)$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9._~%\[\]:-]+$")
+# Patterns, compiled (and cached by `re`) when first used: the synthesis commands load the config
+# before their first request, usually with no file or no such key to check.
+_LINE_RE = r"\(at line (\d+), column (\d+)\)"
+_LANGUAGE_RE = r"^(?:[a-z]{2}|auto)$"
+_HOST_RE = r"^[A-Za-z0-9._~%\[\]:-]+$"
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ def validate_value(key: str, value: str) -> str:
         return _validate_base_url(raw)
     if key == "language":
         lang = raw.lower()
-        if not _LANGUAGE_RE.match(lang):
+        if not re.match(_LANGUAGE_RE, lang):
             raise UsageError(f"language must be an ISO 639-1 code such as en, hi, es (or auto), not {raw!r}")
         return lang
     if key in ("voice", "api_key"):
@@ -140,18 +144,27 @@ def _validate_base_url(raw: str) -> str:
         if url.lower().startswith(scheme):
             rest = url[len(scheme) :]
             host = rest.split("/", 1)[0]
-            if host and _HOST_RE.match(host) and " " not in rest:
+            if host and re.match(_HOST_RE, host) and " " not in rest:
                 return url
     raise UsageError(f"base_url must look like https://host[:port], not {raw!r}")
 
 
 def _parse_error(path: Path, err: tomllib.TOMLDecodeError) -> UsageError:
     text = str(err)
-    m = _LINE_RE.search(text)
+    m = re.search(_LINE_RE, text)
     if m:
         reason = text[: m.start()].strip()
         return UsageError(f"cannot parse config file {path}, line {m.group(1)}: {reason}")
     return UsageError(f"cannot parse config file {path}: {text}")
+
+
+def _tomllib() -> Any:
+    """tomllib (tomli before 3.11), imported only when there is a file to parse."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    return tomllib
 
 
 def _read_table(path: Path) -> dict[str, object] | None:
@@ -168,9 +181,10 @@ def _read_table(path: Path) -> dict[str, object] | None:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"cannot parse config file {path}: not UTF-8 text") from None
+    toml = _tomllib()
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
+        return toml.loads(text)
+    except toml.TOMLDecodeError as err:
         raise _parse_error(path, err) from None
 
 

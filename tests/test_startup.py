@@ -265,3 +265,65 @@ def test_websockets_version_is_seeded_without_importlib_metadata() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     ok, agent = out.split(" ", 1)
     assert ok == "True" and "websockets/" in agent
+
+
+# -- what the synthesis commands import before the first audio byte ---------------------------------
+
+FIRST_BYTE_PROBE = """
+import sys
+
+from smallest_cli import sinks
+
+seen = []
+write = sinks.FileSink.write
+
+
+def first_write(self, data):
+    if not seen:
+        seen.append(set(sys.modules))
+    return write(self, data)
+
+
+sinks.FileSink.write = first_write
+sys.argv = ["smallest", *sys.argv[1:]]
+from smallest_cli.__main__ import main
+
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print("RESULT:", code or 0, ",".join(sorted(seen[0] & {names!r})) if seen else "no-audio")
+"""
+
+#: Imported only for the features that need them (live text, captions, --concurrency, long text,
+#: a config file, the display's styling, typer's parsing).
+NOT_ON_THE_HOT_PATH = {
+    "smallest_cli.live", "smallest_cli.scheduler", "smallest_cli.caption_file",
+    "smallest_cli.protocol.captions", "smallest_cli.protocol.segment", "smallest_cli.textinput",
+    "tomllib", "rich", "typer", "click", "pydantic",
+}
+
+
+@pytest.mark.parametrize("command", ["stream-ws", "stream-sse", "speak"])
+def test_default_run_imports_no_feature_modules_before_the_first_byte(
+    command: str, env: dict[str, str], tmp_path
+) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_BYTE_PROBE.format(names=NOT_ON_THE_HOT_PATH),
+         command, "Hello from the shell.", "-o", str(tmp_path / "out.wav")],
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
+    )
+    assert out.stdout.rsplit("RESULT:", 1)[1].split() == ["0"], out.stdout + out.stderr
+
+
+def test_features_still_import_their_modules(env: dict[str, str], tmp_path) -> None:
+    """The probe above sees these modules when their feature is asked for (it is not blind)."""
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_BYTE_PROBE.format(names=NOT_ON_THE_HOT_PATH),
+         "stream-ws", "Hello from the shell.", "-o", str(tmp_path / "out.wav"),
+         "--captions", str(tmp_path / "out.srt"), "--concurrency", "2"],
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
+    )
+    code, modules = out.stdout.rsplit("RESULT:", 1)[1].split()
+    assert code == "0", out.stderr
+    assert {"smallest_cli.caption_file", "smallest_cli.scheduler"} <= set(modules.split(","))

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,9 +225,9 @@ def run_synth(transport_name: str, args: SynthArgs) -> None:
 
 
 def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: float) -> None:
-    from smallest_cli.caption_file import CaptionFile
+    # Live text, captions and --concurrency import their modules only when asked for: every
+    # module imported here delays the first audio byte (tests/test_startup.py pins this).
     from smallest_cli.display import Display, choose_mode
-    from smallest_cli.live import choose_input, first_text, live_messages
     from smallest_cli.pipeline import Pipeline, Prepared, first_and_rest, segments_from_chunks
     from smallest_cli.preflight import check_output_path
     from smallest_cli.protocol.request import validate_options
@@ -238,7 +238,6 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
         resolve_synthesis,
         text_chunks,
     )
-    from smallest_cli.scheduler import Scheduler
     from smallest_cli.security import key_warnings
     from smallest_cli.transports import open_transport
 
@@ -262,21 +261,25 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be 1 or more, got {args.concurrency}")
     live_flag = args.live if transport_name == "websocket" else False
-    source = choose_input(args.text, args.file, live_flag, sys.stdin)
-    if not source.live:
-        chunks = source.chunks if source.chunks is not None else text_chunks(args.text, args.file, sys.stdin)
+    live, live_chunks = _choose_input(args.text, args.file, live_flag)
+    if not live:
+        chunks = live_chunks if live_chunks is not None else text_chunks(args.text, args.file, sys.stdin)
         segments: Any = first_and_rest(segments_from_chunks(chunks))
     else:
-        assert source.chunks is not None
-        live_pieces = first_text(source.chunks)
+        assert live_chunks is not None
+        from smallest_cli.live import first_text, live_messages
+
+        live_pieces = first_text(live_chunks)
 
     outputs = _open_outputs(plan, options.sample_rate, args.device)
     transport = open_transport(transport_name, conn)
     scheduler = None
-    if source.live:
+    if live:
         stream_live = transport.stream_live  # type: ignore[attr-defined]  # WebSocketTransport
         segments = [Prepared(None, stream_live(live_messages(live_pieces, options)))]
     elif args.concurrency > 1:
+        from smallest_cli.scheduler import Scheduler
+
         scheduler = Scheduler(lambda: open_transport(transport_name, conn), args.concurrency)
     try:
         display = Display(
@@ -297,7 +300,7 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
             retries=conn.retries,
             output=plan.output,
             started=started,
-            word_sinks=[CaptionFile(caption_path)] if caption_path is not None else [],
+            word_sinks=[_caption_file(caption_path)] if caption_path is not None else [],
             prefetch=scheduler,
         )
         with display:
@@ -315,6 +318,24 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
         print(json.dumps(record), file=stream, flush=True)
     else:
         display.summary(stats)
+
+
+def _choose_input(text: str | None, file: str | None, live: bool | None) -> tuple[bool, Iterator[str] | None]:
+    """`live.choose_input` as (live, chunks), without importing `live` when the text cannot be live:
+    the flag says no, or the text is an argument or a file (choose_input's own test)."""
+    from_stdin = text in (None, "-") and file in (None, "-") and not (text == "-" and file == "-")
+    if live is False or (live is None and not from_stdin):
+        return False, None
+    from smallest_cli.live import choose_input
+
+    choice = choose_input(text, file, live, sys.stdin)
+    return choice.live, choice.chunks
+
+
+def _caption_file(path: Path) -> Any:
+    from smallest_cli.caption_file import CaptionFile
+
+    return CaptionFile(path)
 
 
 def _caption_path(transport_name: str, captions: str | None) -> Path | None:
