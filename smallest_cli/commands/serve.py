@@ -37,7 +37,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a local Waves-compatible server (offline; prints its base URL, logs to stderr).
 
-        Example: smallest serve --port 0 --api-key sk_test
+        Speaks the Waves contract on loopback (sync, SSE, WebSocket, voices, health) with a
+        deterministic tone engine or real offline speech (--engine espeak), pacing knobs that
+        imitate the real service, and per-request fault injection (see docs/serve.md).
+
+        Examples:
+
+          smallest serve --port 8123 --engine espeak &
+
+          SMALLEST_BASE_URL=http://127.0.0.1:8123 smallest speak "Offline"
+
+          smallest serve --port 0 --first-chunk-ms 100 --rtf 3.3
         """
         if not 0 <= port <= 65535:
             usage_fail("--port must be from 0 to 65535")
