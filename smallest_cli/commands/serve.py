@@ -45,7 +45,9 @@ def register(app: typer.Typer) -> None:
 
           smallest serve --port 8123 --engine espeak &
 
-          SMALLEST_BASE_URL=http://127.0.0.1:8123 smallest speak "Offline"
+          export SMALLEST_BASE_URL=http://127.0.0.1:8123 SMALLEST_API_KEY=sk_local
+
+          smallest speak "Spoken by the local server"
 
           smallest serve --port 0 --first-chunk-ms 100 --rtf 3.3
         """
