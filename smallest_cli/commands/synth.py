@@ -227,8 +227,6 @@ def run_synth(transport_name: str, args: SynthArgs) -> None:
 def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: float) -> None:
     # Live text, captions and --concurrency import their modules only when asked for: every
     # module imported here delays the first audio byte (tests/test_startup.py pins this).
-    from smallest_cli.display import Display, choose_mode
-    from smallest_cli.pipeline import Pipeline, Prepared, first_and_rest, segments_from_chunks
     from smallest_cli.preflight import check_output_path
     from smallest_cli.protocol.request import validate_options
     from smallest_cli.resolve import (
@@ -260,19 +258,30 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
         eprint(warning)
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be 1 or more, got {args.concurrency}")
-    live_flag = args.live if transport_name == "websocket" else False
-    live, live_chunks = _choose_input(args.text, args.file, live_flag)
-    if not live:
-        chunks = live_chunks if live_chunks is not None else text_chunks(args.text, args.file, sys.stdin)
-        segments: Any = first_and_rest(segments_from_chunks(chunks))
-    else:
-        assert live_chunks is not None
-        from smallest_cli.live import first_text, live_messages
-
-        live_pieces = first_text(live_chunks)
-
-    outputs = _open_outputs(plan, options.sample_rate, args.device)
     transport = open_transport(transport_name, conn)
+    if transport_name == "websocket" and args.concurrency == 1:
+        # The TCP and WebSocket handshakes run in the background while the input is read and the
+        # outputs and the display are set up; the first request takes the connection over.
+        transport.preconnect()  # type: ignore[attr-defined]  # WebSocketTransport
+    try:
+        from smallest_cli.pipeline import Pipeline, Prepared, first_and_rest, segments_from_chunks
+
+        live_flag = args.live if transport_name == "websocket" else False
+        live, live_chunks = _choose_input(args.text, args.file, live_flag)
+        if not live:
+            chunks = live_chunks if live_chunks is not None else text_chunks(args.text, args.file, sys.stdin)
+            segments: Any = first_and_rest(segments_from_chunks(chunks))
+        else:
+            assert live_chunks is not None
+            from smallest_cli.live import first_text, live_messages
+
+            live_pieces = first_text(live_chunks)
+        from smallest_cli.display import Display, choose_mode
+
+        outputs = _open_outputs(plan, options.sample_rate, args.device)
+    except BaseException:
+        transport.close()  # abandons the connection being opened
+        raise
     scheduler = None
     if live:
         stream_live = transport.stream_live  # type: ignore[attr-defined]  # WebSocketTransport

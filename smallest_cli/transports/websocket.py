@@ -1,13 +1,15 @@
 """The WebSocket endpoint (`/waves/v1/tts/live`): one JSON message per request, JSON frames back.
 
 The socket stays open between requests and is reused; when the server closed it (after `complete`,
-or after its idle timeout) the next request reconnects. Imports `websockets` at module level.
+or after its idle timeout) the next request reconnects. `preconnect()` opens the first connection
+in a background thread while the command finishes setting up. Imports `websockets` at module level.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -42,6 +44,16 @@ class WebSocketTransport:
         self._ws: ClientConnection | None = None
         #: Holds the open connection's context (websockets wants connect() used as a context manager).
         self._stack = ExitStack()
+        #: The first connection, being opened in the background (`preconnect`).
+        self._pending: _Pending | None = None
+
+    def preconnect(self) -> None:
+        """Start opening the connection now, in a background thread, so that the TCP and WebSocket
+        handshakes overlap the caller's remaining set-up (outputs, display). The first request
+        takes the connection over, or raises the error its opening raised, as if it had connected
+        itself; `close()` abandons it."""
+        if self._pending is None and self._ws is None:
+            self._pending = _Pending(self._open)
 
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
         payload = json.dumps(body)
@@ -74,6 +86,9 @@ class WebSocketTransport:
             raise
 
     def close(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.abandon()
         self._drop()
 
     def _is_open(self) -> bool:
@@ -92,9 +107,18 @@ class WebSocketTransport:
             pass
 
     def _connect(self) -> ClientConnection:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            ws, stack = pending.result()
+            self._stack.enter_context(stack)
+            return ws
+        return self._open(self._stack)
+
+    def _open(self, stack: ExitStack) -> ClientConnection:
+        """Connect, with the connection's context entered on `stack`; errors as SmallestError."""
         timeout = self._conn.timeout
         try:
-            return self._stack.enter_context(
+            return stack.enter_context(
                 connect(
                     self._url,
                     additional_headers=self._conn.auth_headers(),
@@ -159,6 +183,55 @@ class WebSocketTransport:
             yield event
             if isinstance(event, Done):
                 return
+
+
+class _Pending:
+    """A connection opened by a background thread. `result()` waits for it (or raises its error);
+    `abandon()` closes it without waiting: now when it is open, else when the thread is done."""
+
+    def __init__(self, open_: Callable[[ExitStack], ClientConnection]) -> None:
+        self._open = open_
+        self._stack = ExitStack()
+        self._ws: ClientConnection | None = None
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._finished = False
+        self._abandoned = False
+        self._thread = threading.Thread(target=self._run, name="smallest-ws-connect", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._ws = self._open(self._stack)
+        except BaseException as exc:  # noqa: BLE001 - handed to the thread that asks for the result
+            self._error = exc
+        with self._lock:
+            self._finished = True
+            abandoned = self._abandoned
+        if abandoned:
+            self._close()
+
+    def result(self) -> tuple[ClientConnection, ExitStack]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._ws is not None
+        return self._ws, self._stack
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            finished = self._finished
+        if finished:
+            self._close()
+
+    def _close(self) -> None:
+        if self._ws is not None:
+            self._ws.close_timeout = BROKEN_CLOSE_TIMEOUT_S
+        try:
+            self._stack.close()
+        except Exception:  # noqa: BLE001 - closing an unused socket may fail in many ways
+            pass
 
 
 def _with_request_id(err: SmallestError, frame: str | bytes | None) -> SmallestError:

@@ -1,0 +1,69 @@
+"""WebSocketTransport.preconnect(): the first connection opens in a background thread and the first
+request takes it over, or raises the very error connecting raised; close() abandons it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+import requests
+
+from smallest_cli.errors import AuthError, NetworkError
+from smallest_cli.transports import open_transport
+from tests.helpers import Server, wait_until
+from tests.test_cli_support import TEXT, reference
+from tests.test_transport import _ws_connections, body, collect, conn_for
+
+
+def _connect_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "smallest-ws-connect"]
+
+
+def test_first_request_uses_the_preconnected_socket(server: Server) -> None:
+    requests.delete(server.url + "/_smallest/requests", timeout=10)
+    transport = open_transport("websocket", conn_for(server))
+    try:
+        transport.preconnect()  # type: ignore[attr-defined]
+        for text in (TEXT, "Second request."):
+            audio, _ = collect(transport.stream(body(text)))
+            assert audio == reference(server, text)
+    finally:
+        transport.close()
+    ids = _ws_connections(server)
+    assert len(ids) == 2 and len(set(ids)) == 1
+
+
+def test_a_failed_preconnect_is_the_first_requests_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from smallest_cli.settings import ConnectionOptions, Secret
+
+    transport = open_transport(
+        "websocket", ConnectionOptions(base_url=f"http://127.0.0.1:{port}", api_key=Secret("sk_x"), timeout=5)
+    )
+    transport.preconnect()  # type: ignore[attr-defined]
+    with pytest.raises(NetworkError) as info:
+        collect(transport.stream(body()))
+    assert f"127.0.0.1:{port}" in str(info.value) and "refused" in str(info.value)
+    transport.close()
+
+
+def test_a_rejected_key_is_an_auth_error_after_preconnect(server: Server) -> None:
+    transport = open_transport("websocket", conn_for(server, key="sk_wrong_000000000"))
+    transport.preconnect()  # type: ignore[attr-defined]
+    with pytest.raises(AuthError):
+        collect(transport.stream(body()))
+    transport.close()
+
+
+def test_close_abandons_an_unused_preconnection(server: Server) -> None:
+    transport = open_transport("websocket", conn_for(server))
+    transport.preconnect()  # type: ignore[attr-defined]
+    transport.close()  # before, during or after the handshake: nothing raised, nothing kept open
+    wait_until(lambda: not _connect_threads(), message="the connecting thread ends")
+    # A new request on the same transport connects afresh.
+    audio, _ = collect(transport.stream(body()))
+    assert audio == reference(server, TEXT)
+    transport.close()
