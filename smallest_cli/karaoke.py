@@ -7,12 +7,12 @@ ahead of the audio they describe. Keeps a bounded window of recent words (memory
 from __future__ import annotations
 
 import bisect
-import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from smallest_cli.events import WordTimestamp
+from smallest_cli.protocol.segment import ends_sentence
 
 if TYPE_CHECKING:
     from rich.text import Text  # imported when used: rich is slow to import (startup)
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 MAX_WORDS = 4096
 #: The longest line shown (characters).
 MAX_LINE_CHARS = 100
-
-_SENTENCE_END = re.compile(r"[.!?…。！？।॥][\"'”’»)\]}」』）]*$")
 
 
 @dataclass
@@ -50,10 +48,10 @@ class WordTrack:
             return None
         words = list(self._words)
         first = i
-        while first > 0 and not _SENTENCE_END.search(words[first - 1].word):
+        while first > 0 and not ends_sentence(words[first - 1].word):
             first -= 1
         last = i
-        while last + 1 < len(words) and not _SENTENCE_END.search(words[last].word):
+        while last + 1 < len(words) and not ends_sentence(words[last].word):
             last += 1
         # Keep the current word in view when the sentence is longer than the line.
         while first < i and _length(words[first : last + 1]) > width:

@@ -88,3 +88,13 @@ def test_live_display_highlights_the_word_being_heard() -> None:
     line = track.line(0.3)
     assert line is not None and line.plain == "Hello there."
     assert [line.plain[s.start : s.end] for s in line.spans if "reverse" in str(s.style)] == ["Hello"]
+
+
+def test_live_display_sentence_runs_past_abbreviations() -> None:
+    track = WordTrack()
+    for i, w in enumerate("Dr. Smith arrived. Mr. Jones left.".split()):
+        track.add(WordTimestamp(i, w, i * 0.5, i * 0.5 + 0.4))
+    line = track.line(0.1)
+    assert line is not None and line.plain == "Dr. Smith arrived."
+    line = track.line(2.1)
+    assert line is not None and line.plain == "Mr. Jones left."

@@ -63,6 +63,11 @@ def test_breaks_at_sentence_end() -> None:
     assert [c.text for c in cues] == ["One two.", "Three four five.", "Six"]
 
 
+def test_no_break_after_abbreviation_or_initial() -> None:
+    cues = group_cues(timed("Dr. Smith met J. Doe, e.g. at noon. Then left"))
+    assert [c.text for c in cues] == ["Dr. Smith met J. Doe, e.g. at noon.", "Then left"]
+
+
 def test_breaks_at_long_pause() -> None:
     cues = group_cues(timed("one two three four", gap_after={1: 1.5}))
     assert [c.text for c in cues] == ["one two", "three four"]

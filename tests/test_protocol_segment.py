@@ -8,7 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smallest_cli.protocol.segment import LOOKAHEAD, Segmenter, iter_segments, segment_text
+from smallest_cli.protocol.segment import (
+    LOOKAHEAD,
+    Segmenter,
+    ends_sentence,
+    iter_segments,
+    segment_text,
+)
 
 CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
@@ -242,3 +248,15 @@ def test_decimal_never_split(before: list[str], number: str, after: list[str]) -
     text = " ".join([*before, number, *after])
     segs = segment_text(text, max_chars=40, target_chars=20)
     assert any(number in s.split() for s in segs)
+
+
+@pytest.mark.parametrize(
+    ("word", "ends"),
+    [
+        ("end.", True), ("2024.", True), ("Go!", True), ('"Why?"', True), ("I.", True), ("好。", True),
+        ("Dr.", False), ("e.g.", False), ("J.", False), ("etc.", False), ("wait...", False),
+        ("3.14", False), ("word", False), ("", False),
+    ],
+)
+def test_ends_sentence_uses_the_segmenter_rules(word: str, ends: bool) -> None:
+    assert ends_sentence(word) is ends

@@ -6,8 +6,9 @@ audio of the earlier ones).
 
 A cue holds at most `max_lines` lines of at most `max_line_chars` characters (a single longer word
 gets a line of its own), lasts at most `max_duration` seconds, and ends after a word that ends a
-sentence or before a pause of `pause` seconds or more. Cues never overlap; a short cue is held on
-screen for up to `min_duration` seconds when the next cue leaves room.
+sentence (`segment.ends_sentence`: not after `Dr.` or `e.g.`) or before a pause of `pause` seconds
+or more. Cues never overlap; a short cue is held on screen for up to `min_duration` seconds when the
+next cue leaves room.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Protocol
 
 from smallest_cli.errors import UsageError
 from smallest_cli.events import WordTimestamp
+from smallest_cli.protocol.segment import ends_sentence
 
 MAX_LINE_CHARS = 42
 MAX_LINES = 2
@@ -29,8 +31,6 @@ PAUSE_SECONDS = 0.7
 MIN_CUE_SECONDS = 0.7
 
 FORMATS = ("srt", "vtt", "json")
-
-_SENTENCE_END = re.compile(r"[.!?…。！？।॥][\"'”’»)\]}」』）]*$")
 
 
 class WordLike(Protocol):
@@ -136,7 +136,7 @@ class CueGrouper:
             self._end = w_end
         self._texts.append(text)
         self._end = max(self._end, w_end)
-        if _SENTENCE_END.search(text):
+        if ends_sentence(text):
             self._close()
         return out
 

@@ -229,3 +229,11 @@ def sentence_ends(text: str) -> list[int]:
     CJK/Devanagari mark, or the start of a blank line. Ellipses pause but do not end a sentence; a
     final `.` with nothing after it is not an end yet. Live input is flushed at these positions."""
     return sorted(set(_boundaries(text, len(text)).sentence))
+
+
+def ends_sentence(word: str) -> bool:
+    """Does this word (as word timestamps give it: `Dr.`, `2024.`, `"Go!"`) end a sentence, by the
+    rules of `sentence_ends`? Abbreviations and initials (`Dr.`, `e.g.`, `J.`) and ellipses do not.
+    Captions close a cue after such a word; the live display shows the sentence it ends."""
+    word = word.rstrip()
+    return len(word) in sentence_ends(word + " ") if word else False
