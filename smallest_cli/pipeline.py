@@ -24,6 +24,9 @@ from smallest_cli.transports.base import Transport
 
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 30.0
+#: Longest piece of input handed to the segmenter at once: it segments all it is given before
+#: returning, so a long line (a 50,000-character file on one line) would delay the first request.
+SEGMENTER_FEED_CHARS = 4096
 
 
 class Sink(Protocol):
@@ -142,9 +145,20 @@ def segments_from_chunks(chunks: Iterable[str]) -> Iterator[str]:
         return
     from smallest_cli.protocol.segment import iter_segments
 
-    for seg in iter_segments(itertools.chain(["".join(head)], it)):
+    for seg in iter_segments(_pieces(itertools.chain(["".join(head)], it), SEGMENTER_FEED_CHARS)):
         if seg.strip():
             yield seg
+
+
+def _pieces(chunks: Iterable[str], size: int) -> Iterator[str]:
+    """`chunks` cut into pieces of at most `size` characters (the segments do not depend on how
+    the text is cut: the segmenter only decides once it holds a whole window)."""
+    for chunk in chunks:
+        if len(chunk) <= size:
+            yield chunk
+        else:
+            for start in range(0, len(chunk), size):
+                yield chunk[start : start + size]
 
 
 def first_and_rest(segments: Iterable[str]) -> Iterator[str]:

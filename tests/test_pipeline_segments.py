@@ -1,0 +1,52 @@
+"""pipeline.segments_from_chunks on long input: the same segments as the whole-text segmenter, and the
+first one out before the rest of the input is segmented (a long one-line file, a long stdin)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from smallest_cli import pipeline
+from smallest_cli.protocol.segment import segment_text
+
+PROSE = (
+    "The quick brown fox jumps over the lazy dog, and then it rests for a while. Dr. Smith said so! "
+    "Streaming speech should start at once; nobody likes to wait for the first word… or does one? "
+)
+
+
+def _expected(text: str) -> list[str]:
+    return [s for s in segment_text(text.strip()) if s.strip()]
+
+
+@pytest.mark.parametrize("size", [1, 7, 255, 4096, 100_000])
+def test_long_line_gives_the_same_segments_whatever_the_piece_size(
+    size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = PROSE * 120  # one line of ~23,000 characters
+    monkeypatch.setattr(pipeline, "SEGMENTER_FEED_CHARS", size)
+    assert list(pipeline.segments_from_chunks([text])) == _expected(text)
+
+
+def test_lines_and_pieces_give_the_whole_texts_segments() -> None:
+    lines = [PROSE * 30 + "\n", "\n", "Short line.\n", PROSE * 50]
+    assert list(pipeline.segments_from_chunks(lines)) == _expected("".join(lines))
+
+
+def test_the_segmenter_gets_the_long_line_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first segment does not wait for the whole 50,000-character line to be segmented."""
+    from smallest_cli.protocol import segment
+
+    fed: list[int] = []
+    feed = segment.Segmenter.feed
+
+    def spy(self: segment.Segmenter, text: str) -> list[str]:
+        fed.append(len(text))
+        return feed(self, text)
+
+    monkeypatch.setattr(segment.Segmenter, "feed", spy)
+    segments: Iterator[str] = pipeline.segments_from_chunks([(PROSE * 300)[:50_000]])
+    next(segments)
+    assert fed and max(fed) <= pipeline.SEGMENTER_FEED_CHARS
+    assert sum(fed) < 50_000
