@@ -26,13 +26,17 @@ if TYPE_CHECKING:
 Mode = Literal["live", "plain", "quiet"]
 
 
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def choose_mode(quiet: bool, stderr: IO[str]) -> Mode:
     if quiet:
         return "quiet"
-    try:
-        return "live" if stderr.isatty() else "plain"
-    except (AttributeError, ValueError):
-        return "plain"
+    return "live" if _isatty(stderr) else "plain"
 
 
 def format_word(word: WordTimestamp) -> str:
@@ -131,7 +135,13 @@ class Display:
             self._track.add(word)
         if self.collect_words:
             self.words.append({"id": word.id, "word": word.word, "start": word.start, "end": word.end})
-        if self.word_stream is not None:
+        if self.word_stream is None:
+            return
+        if self._live is not None and _isatty(self.word_stream):
+            # On the terminal the status line is drawn on: through the live console, which prints
+            # above that line and keeps it at the bottom (a plain print leaves stale copies of it).
+            self._live.console.print(format_word(word), soft_wrap=True, markup=False, highlight=False)
+        else:
             print(format_word(word), file=self.word_stream, flush=True)
 
     def on_retry(self, segment: int, attempt: int, delay: float, error: SmallestError) -> None:
@@ -140,7 +150,7 @@ class Display:
         message = f"smallest: segment {segment + 1}: {error}; retry {attempt} in {delay:.1f} s"
         from rich.text import Text
 
-        self._console().print(Text(message, style="yellow"))
+        self._console().print(Text(message, style="yellow"), soft_wrap=True)  # one line, never wrapped
 
     # -- the end -------------------------------------------------------------------------------------
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+import sys
 
+import pytest
 from rich.console import Console
 
 from smallest_cli.display import Display, choose_mode, summary_line
+from smallest_cli.errors import ServerError
 from smallest_cli.events import WordTimestamp
 from smallest_cli.pipeline import RunStats
 
@@ -57,3 +60,35 @@ def test_words_to_stream_and_collected() -> None:
     display.on_word(WordTimestamp(id=0, word="Hello", start=0.0, end=0.32))
     assert words.getvalue() == "0.000\t0.320\tHello\n"
     assert display.words == [{"id": 0, "word": "Hello", "start": 0.0, "end": 0.32}]
+
+
+def test_word_lines_on_the_terminal_go_through_the_live_display() -> None:
+    """A plain print to the terminal the status line is drawn on leaves stale status lines behind."""
+    term, words = Tty(), Tty()
+    console = Console(file=term, force_terminal=True, no_color=True, width=100)
+    display = Display(mode="live", transport="sse", voice="avery", console=console, word_stream=words)
+    with display:
+        display.on_word(WordTimestamp(id=0, word="Hello", start=0.0, end=0.32))
+    assert words.getvalue() == ""
+    assert "0.000   0.320   Hello" in term.getvalue()  # rich expands the tabs
+
+
+def test_word_lines_to_a_pipe_stay_tab_separated_while_live() -> None:
+    words = io.StringIO()
+    console = Console(file=Tty(), force_terminal=True, no_color=True, width=100)
+    display = Display(mode="live", transport="sse", voice="avery", console=console, word_stream=words)
+    with display:
+        display.on_word(WordTimestamp(id=0, word="Hello", start=0.0, end=0.32))
+    assert words.getvalue() == "0.000\t0.320\tHello\n"
+
+
+def test_retry_message_is_one_line_on_a_non_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    display = Display(mode="plain", transport="sse", voice="avery")
+    error = ServerError("server error 503: " + "the service is temporarily overloaded, " * 4)
+    display.on_retry(0, 1, 0.5, error)
+    lines = err.getvalue().splitlines()
+    assert len(lines) == 1 and len(lines[0]) > 80
+    assert lines[0].startswith("smallest: segment 1: server error 503")
+    assert lines[0].endswith("retry 1 in 0.5 s")
