@@ -83,6 +83,21 @@ def test_websocket_sends_every_segment_on_one_connection(
     assert {e["connection_id"] for e in ours} == {ours[0]["connection_id"]}
 
 
+@pytest.mark.parametrize("command", ["speak", "stream-sse"])
+def test_http_segments_share_one_connection(
+    command: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Every segment's request reuses the first keep-alive connection (against the real service a
+    new one would cost a TLS handshake per segment): SSE bodies are read to their end after `done`."""
+    text = long_text(1200, seed=5)
+    requests.delete(server.url + "/_smallest/requests", timeout=10)
+    result = run_cli([command, text, "-o", str(tmp_path / "o.pcm")], env)
+    assert result.returncode == 0, result.stderr.decode()
+    counters = requests.get(server.url + "/_smallest/requests", timeout=10).json()["counters"]
+    assert counters["requests"] == len(segment_text(text)) > 3
+    assert counters["http_connections"] == 1
+
+
 def test_concurrency_runs_requests_ahead_in_order(tmp_path: Path) -> None:
     """With 200 ms before each first chunk, three requests in flight overlap on the server, and the
     audio still comes out in order."""

@@ -21,6 +21,8 @@ from smallest_cli.transports.base import exception_chain, stall_error, unreachab
 READ_SIZE = 64 * 1024
 #: At most this much of an error body is read (error bodies are small JSON).
 MAX_ERROR_BODY = 64 * 1024
+#: After a stream's terminator, at most this much of the rest of its body is read (see finish_body).
+MAX_TRAILING_BODY = 64 * 1024
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -90,6 +92,24 @@ def iter_body(resp: requests.Response, timeout: float) -> Iterator[bytes]:
             if not data:
                 return
             yield data
+    finally:
+        resp.close()
+
+
+def finish_body(resp: requests.Response) -> None:
+    """Read what is left of a body whose content already ended (the chunked terminator after SSE's
+    `done`), at most MAX_TRAILING_BODY bytes, then close: a body read to its end returns the
+    connection to the pool for the next request; one closed early makes urllib3 discard it (a new
+    TCP and TLS handshake per request). Errors here are ignored: the content was complete."""
+    left = MAX_TRAILING_BODY
+    try:
+        while left > 0:
+            data = resp.raw.read1(min(READ_SIZE, left))
+            if not data:
+                break
+            left -= len(data)
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError):
+        pass
     finally:
         resp.close()
 

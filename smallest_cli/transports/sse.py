@@ -12,7 +12,7 @@ from smallest_cli.events import Done, Event
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.sse import SseParser, sse_events
 from smallest_cli.settings import ConnectionOptions
-from smallest_cli.transports.http_common import iter_body, post_streaming
+from smallest_cli.transports.http_common import finish_body, iter_body, post_streaming
 
 
 class SseTransport:
@@ -33,9 +33,11 @@ class SseTransport:
             for data in iter_body(resp, self._conn.timeout):
                 for msg in parser.feed(data):
                     for event in sse_events(msg, request_id=request_id):
-                        yield event
                         if isinstance(event, Done):
+                            finish_body(resp)  # before yielding: the consumer may stop at Done
+                            yield event
                             return
+                        yield event
         except SmallestError as err:
             if err.request_id is None:
                 err.request_id = request_id
