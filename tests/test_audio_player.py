@@ -211,3 +211,26 @@ def test_no_device_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines == ["no audio output device found; use -o FILE to save audio instead"] * 2
+
+
+UNDERRUN_SCENARIO = r"""
+from smallest_cli.audio.player import Player
+p = Player(24000, prebuffer_seconds=10)  # never starts by itself: the test calls the callback
+out = bytearray(200)
+def tick():
+    p._callback(out, 100, None, None)
+    return p.underruns
+counts = [tick(), tick()]  # nothing written yet: not an underrun
+p.write(b"\x01\x00" * 150)
+counts += [tick(), tick(), tick(), tick()]  # plays 100, plays 50 and runs dry, stays dry
+p.write(b"\x01\x00" * 200)
+counts += [tick(), tick(), tick()]  # plays 100, 100, dry again
+print(counts)
+p.close()
+"""
+
+
+def test_underruns_count_gaps_not_dry_callbacks(tmp_path: Path) -> None:
+    result = run_py(UNDERRUN_SCENARIO, [], alsa_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[0, 0, 0, 1, 1, 1, 1, 1, 2]"

@@ -52,6 +52,9 @@ class Player:
         self._queued = 0  # bytes waiting
         self._frames_played = 0
         self._underruns = 0
+        #: The last callback ran out of audio (also before the first audio): the next dry one is
+        #: the same gap, not another underrun.
+        self._starved = True
         self._started = False
         self._draining = False
         self._finished = False  # the stream ended (drained, closed, or died)
@@ -93,8 +96,9 @@ class Player:
             self._queued -= got
             self._frames_played += got // BYTES_PER_FRAME
             ran_dry = got < need
-            if ran_dry and not self._draining:
-                self._underruns += 1
+            if ran_dry and (got or not self._starved) and not self._draining:
+                self._underruns += 1  # playing, then starved: once per gap, not per dry callback
+            self._starved = ran_dry
             stop = ran_dry and self._draining
             self._cond.notify_all()
         if ran_dry:
@@ -112,7 +116,8 @@ class Player:
 
     @property
     def underruns(self) -> int:
-        """Times the device ran out of audio while more was still expected (before drain())."""
+        """Gaps in playback: times the device went from playing audio to running out of it while
+        more was still expected (before drain()). A gap counts once however long it lasts."""
         with self._cond:
             return self._underruns
 
