@@ -7,6 +7,7 @@ into WebSocket messages, and decide when piped input is live.
   (`continue: true`), cut at sentence ends, where the message also says `flush: true`; a trailing
   `.`/`!`/`?` is held back until the next character shows whether it ends a sentence (`3.14`).
   No message is longer than the per-request limit (the server joins the pieces verbatim).
+  Whitespace alone is never a message (the service refuses blank text): it is carried into the next.
 * `live_messages()` builds the request bodies, ending with an empty `flush: true` message (EOF).
 * `sniff()` decides, for piped stdin without `--live`/`--no-live`, whether text keeps arriving.
 
@@ -135,20 +136,23 @@ class LiveSplitter:
         out: list[tuple[str, bool]] = []
         last = base
         for end in sentence_ends(window):
-            if end > last:
+            if window[last:end].strip():  # whitespace alone is carried into the next message
                 out += self._cut(window[last:end], flush=True)
                 last = end
         rest = window[last:]
         send = rest.rstrip(_HOLD)  # a final "." may yet end a sentence: wait for the next character
+        if not send.strip():
+            send = ""  # whitespace-only text is refused by the service: hold it for the next piece
         out += self._cut(send, flush=False)
         self._pending = rest[len(send) :]
         self._context = window[: len(window) - len(self._pending)][-_CONTEXT_CHARS:]
         return out
 
     def finish(self) -> list[tuple[str, bool]]:
-        """The held-back text (sent without a flush: the final message flushes)."""
+        """The held-back text (sent without a flush: the final message flushes); trailing whitespace
+        alone is dropped."""
         rest, self._pending, self._context = self._pending, "", ""
-        return self._cut(rest, flush=False)
+        return self._cut(rest, flush=False) if rest.strip() else []
 
     def _cut(self, text: str, flush: bool) -> list[tuple[str, bool]]:
         if not text:

@@ -95,6 +95,24 @@ def test_live_stdin_speaks_before_eof(flag: list[str], server: Server, env: dict
     assert all(len(b["text"]) <= 250 for b in bodies)
 
 
+def test_live_never_sends_whitespace_alone(server: Server, env: dict[str, str]) -> None:
+    """Blank text is a 400 on the real service: the newline after a sentence waits for more text."""
+    first = "Blank marker one. Two.\n"
+    with cli(["stream-ws", "--live", "-o", "-", "--format", "pcm", "-v", "avery"], env) as (proc, out):
+        assert proc.stdin is not None
+        proc.stdin.write(first.encode())
+        proc.stdin.flush()
+        wait_until(lambda: len(out.data) > 0, timeout=15, message="audio of the first line")
+        proc.stdin.write(b"\n  \nThree.\n\n")
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""
+        out.join()
+    bodies = ws_messages_since(server, "Blank marker")
+    assert [b for b in bodies[:-1] if not b["text"].strip()] == []
+    assert "".join(b["text"] for b in bodies) == first + "\n  \nThree."
+    assert bodies[-1]["text"] == "" and bodies[-1].get("flush") is True
+
+
 def test_live_with_text_argument_is_a_usage_error(env: dict[str, str]) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "smallest_cli", "stream-ws", "--live", "Hello", "-o", "-"],
@@ -137,6 +155,21 @@ def test_splitter_keeps_the_text_and_flushes_at_sentence_ends(step: int) -> None
             sentences.append(joined.strip())
             joined = ""
     assert sentences == ["Dr. Smith paid $3.14 today.", "Then he left!", "Did he?", "Yes... he did."]
+
+
+@pytest.mark.parametrize("step", [1, 2, 5, 1000])
+def test_splitter_sends_no_whitespace_only_message(step: int) -> None:
+    text = "Hello there.\n \nNew line. \t Next!\n\n\nDr. Who?\n  "
+    out = _feed_all([text[i : i + step] for i in range(0, len(text), step)])
+    assert all(t.strip() for t, _ in out)
+    assert "".join(t for t, _ in out) == text.rstrip()
+    joined, sentences = "", []
+    for t, flush in out:
+        joined += t
+        if flush:
+            sentences.append(joined.strip())
+            joined = ""
+    assert sentences == ["Hello there.", "New line.", "Next!", "Dr. Who?"]
 
 
 def test_live_messages_end_with_an_empty_flush() -> None:
