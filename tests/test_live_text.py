@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import requests
@@ -18,7 +19,7 @@ import requests
 from smallest_cli.errors import UsageError
 from smallest_cli.live import FdReader, LiveSplitter, first_text, live_messages, sniff
 from smallest_cli.settings import SynthesisOptions
-from tests.helpers import ROOT, Server, wait_until
+from tests.helpers import ROOT, Server, cli_env, running_server, wait_until
 from tests.test_cli_support import reference
 
 FIRST = "Once upon a time there was a small robot. It liked to sing"
@@ -70,7 +71,6 @@ def ws_messages_since(server: Server, marker: str) -> list[dict]:
 
 @pytest.mark.parametrize("flag", [["--live"], []], ids=["--live", "auto"])
 def test_live_stdin_speaks_before_eof(flag: list[str], server: Server, env: dict[str, str]) -> None:
-    pytest.importorskip("smallest_cli.sinks", reason="smallest_cli.sinks is not written yet")
     marker = f"Marker{len(flag)}"
     first = f"{marker} {FIRST}"
     with cli(["stream-ws", *flag, "-o", "-", "--format", "pcm", "-v", "avery"], env) as (proc, out):
@@ -111,6 +111,24 @@ def test_live_never_sends_whitespace_alone(server: Server, env: dict[str, str]) 
     assert [b for b in bodies[:-1] if not b["text"].strip()] == []
     assert "".join(b["text"] for b in bodies) == first + "\n  \nThree."
     assert bodies[-1]["text"] == "" and bodies[-1].get("flush") is True
+
+
+def test_live_input_may_pause_longer_than_the_idle_timeout(tmp_path: Path) -> None:
+    """A slow LLM or a person typing: the live session asks for a long idle timeout (`?timeout=`)."""
+    with running_server("--idle-timeout", "0.5") as srv:
+        env = cli_env(srv, tmp_path)
+        with cli(["stream-ws", "--live", "-o", "-", "--format", "pcm", "-v", "avery"], env) as (proc, out):
+            assert proc.stdin is not None
+            proc.stdin.write(b"Before the pause. ")
+            proc.stdin.flush()
+            wait_until(lambda: len(out.data) > 0, timeout=15, message="audio before the pause")
+            threading.Event().wait(1.2)  # the scenario: the input pauses past the server's 0.5 s
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            proc.stdin.write(b" After the pause.")
+            proc.stdin.close()
+            assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""
+            audio = out.join()
+        assert audio == reference(srv, "Before the pause.  After the pause.", "pcm", voice="avery")
 
 
 def test_live_with_text_argument_is_a_usage_error(env: dict[str, str]) -> None:

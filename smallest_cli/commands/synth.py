@@ -262,7 +262,7 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
     if transport_name == "websocket" and args.concurrency == 1:
         # The TCP and WebSocket handshakes run in the background while the input is read and the
         # outputs and the display are set up; the first request takes the connection over.
-        transport.preconnect()  # type: ignore[attr-defined]  # WebSocketTransport
+        transport.preconnect(live=args.live is True)  # type: ignore[attr-defined]  # WebSocketTransport
     try:
         from smallest_cli.pipeline import Pipeline, Prepared, first_and_rest, segments_from_chunks
 

@@ -17,6 +17,8 @@ TARGET_TEXT_CHARS = 140
 MAX_BUFFER_FLUSH_MS = (0, 1000)
 COMPLETE_BACKOFF_MS = (0, 10000)
 DEFAULT_IDLE_TIMEOUT_S = 60.0
+#: The idle timeout a live session asks for (`?timeout=`): live input may pause for minutes.
+LIVE_IDLE_TIMEOUT_S = 3600
 MAX_MESSAGE_BYTES = 64 * 1024
 
 TTS_PATH = "/waves/v1/tts"

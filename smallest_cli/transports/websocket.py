@@ -41,31 +41,37 @@ class WebSocketTransport:
     def __init__(self, conn: ConnectionOptions) -> None:
         self._conn = conn
         self._url = contract.ws_url(conn.base_url) + contract.LIVE_PATH
+        #: Live input may pause longer than the server's idle timeout (60 s): ask for a long one.
+        self._live_url = f"{self._url}?timeout={contract.LIVE_IDLE_TIMEOUT_S}"
         self._ws: ClientConnection | None = None
         #: Holds the open connection's context (websockets wants connect() used as a context manager).
         self._stack = ExitStack()
         #: The first connection, being opened in the background (`preconnect`).
         self._pending: _Pending | None = None
+        #: The pending connection is for a live session (opened with its idle timeout).
+        self._pending_live = False
 
-    def preconnect(self) -> None:
+    def preconnect(self, live: bool = False) -> None:
         """Start opening the connection now, in a background thread, so that the TCP and WebSocket
         handshakes overlap the caller's remaining set-up (outputs, display). The first request
-        takes the connection over, or raises the error its opening raised, as if it had connected
-        itself; `close()` abandons it."""
+        (`stream_live` when `live`) takes the connection over, or raises the error its opening
+        raised, as if it had connected itself; `close()` abandons it."""
         if self._pending is None and self._ws is None:
-            self._pending = _Pending(self._open)
+            url = self._live_url if live else self._url
+            self._pending = _Pending(lambda stack: self._open(stack, url))
+            self._pending_live = live
 
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
         payload = json.dumps(body)
         try:
             reused = self._is_open()
             if not reused:
-                self._ws = self._connect()
+                self._ws = self._connect(live=False)
             try:
                 yield from self._exchange(payload, reused=reused)
             except _StaleConnection:
                 self._drop()
-                self._ws = self._connect()
+                self._ws = self._connect(live=False)
                 yield from self._exchange(payload, reused=False)
         except BaseException:
             # Mid-request failure or an abandoned generator: the socket's state is unknown.
@@ -79,7 +85,7 @@ class WebSocketTransport:
 
         try:
             self._drop()
-            self._ws = self._connect()
+            self._ws = self._connect(live=True)
             yield from exchange_live(self._ws, messages, self._conn.timeout)
         except BaseException:
             self._drop(broken=True)
@@ -106,21 +112,24 @@ class WebSocketTransport:
         except Exception:  # noqa: BLE001 - closing a broken socket may fail in many ways
             pass
 
-    def _connect(self) -> ClientConnection:
+    def _connect(self, live: bool) -> ClientConnection:
+        """The preconnected socket when it was opened for this kind of session, else a new one."""
         pending, self._pending = self._pending, None
-        if pending is not None:
+        if pending is not None and self._pending_live == live:
             ws, stack = pending.result()
             self._stack.enter_context(stack)
             return ws
-        return self._open(self._stack)
+        if pending is not None:
+            pending.abandon()
+        return self._open(self._stack, self._live_url if live else self._url)
 
-    def _open(self, stack: ExitStack) -> ClientConnection:
-        """Connect, with the connection's context entered on `stack`; errors as SmallestError."""
+    def _open(self, stack: ExitStack, url: str) -> ClientConnection:
+        """Connect to `url`, with the connection's context entered on `stack`; errors as SmallestError."""
         timeout = self._conn.timeout
         try:
             return stack.enter_context(
                 connect(
-                    self._url,
+                    url,
                     additional_headers=self._conn.auth_headers(),
                     open_timeout=timeout,
                     close_timeout=min(timeout, 2.0),
