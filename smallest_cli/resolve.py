@@ -23,8 +23,21 @@ DEFAULT_SAMPLE_RATE = 24000
 DEFAULT_FORMAT = "wav"
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_RETRIES = 3
-#: Formats the user may ask for (files, stdout).
-FORMATS: tuple[str, ...] = ("pcm", "wav", "mp3", "ulaw", "alaw")
+#: The audio format of each file extension that implies one (the formats are contract.OUTPUT_FORMATS).
+EXTENSION_FORMATS: Mapping[str, str] = {
+    "wav": "wav",
+    "wave": "wav",
+    "pcm": "pcm",
+    "raw": "pcm",
+    "mp3": "mp3",
+    "ulaw": "ulaw",
+    "ul": "ulaw",
+    "ulw": "ulaw",
+    "mulaw": "ulaw",
+    "mu": "ulaw",
+    "alaw": "alaw",
+    "al": "alaw",
+}
 #: Formats whose bytes the server sends as PCM (the CLI writes the WAV header itself).
 PCM_FORMATS = frozenset({"pcm", "wav"})
 
@@ -144,23 +157,29 @@ class OutputPlan:
 
 
 def format_from_extension(path: str) -> str | None:
-    suffix = Path(path).suffix.lower().lstrip(".")
-    aliases = {"raw": "pcm", "ul": "ulaw", "mulaw": "ulaw", "ulw": "ulaw", "al": "alaw"}
-    suffix = aliases.get(suffix, suffix)
-    return suffix if suffix in FORMATS else None
+    """The audio format implied by a file name's extension (`a.WAV` → `wav`), None if none is."""
+    return EXTENSION_FORMATS.get(Path(path).suffix.lower().lstrip("."))
 
 
-def plan_output(output: str | None, fmt: str | None, play: bool | None) -> OutputPlan:
-    """`--output/--format/--play` → the plan. Play defaults to "when there is no --output"."""
+def plan_output(
+    output: str | None, fmt: str | None, play: bool | None, *, stdout_is_tty: bool = False
+) -> OutputPlan:
+    """`--output/--format/--play` → the plan. Play defaults to "when there is no --output".
+    Refused (UsageError): `-o -` onto a terminal (raw audio there is noise), and --no-play with no
+    --output (the audio would be synthesized and thrown away)."""
     if fmt is not None:
         fmt = fmt.lower()
-        if fmt not in FORMATS:
-            raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+        if fmt not in contract.OUTPUT_FORMATS:
+            raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(contract.OUTPUT_FORMATS)}")
     if output is not None and not output.strip():
         raise UsageError("--output needs a file path, or - for stdout")
     to_stdout = output == "-"
+    if to_stdout and stdout_is_tty:
+        raise UsageError("stdout is a terminal; pipe it (smallest ... -o - | aplay) or use -o FILE")
     path = Path(output) if output is not None and not to_stdout else None
     play = (output is None) if play is None else play
+    if output is None and not play:
+        raise UsageError("nothing to do: give -o FILE or --play")
     if output is None:
         file_format = None
         server_format = fmt if (fmt is not None and fmt not in PCM_FORMATS) else "pcm"
@@ -186,7 +205,7 @@ def text_chunks(text: str | None, file: str | None, stdin: IO[str]) -> Iterable[
         from smallest_cli.textinput import open_text_file
 
         return open_text_file(Path(file))
-    if text is None and file is None and _isatty(stdin):
+    if text is None and file is None and is_tty(stdin):
         raise UsageError(
             'no text: give it as an argument (smallest speak "Hello"), with --file PATH, or on stdin'
         )
@@ -198,7 +217,8 @@ def text_chunks(text: str | None, file: str | None, stdin: IO[str]) -> Iterable[
     return _lines(stdin, "stdin")
 
 
-def _isatty(stream: IO[str]) -> bool:
+def is_tty(stream: IO[str] | IO[bytes]) -> bool:
+    """Whether `stream` is a terminal (False for anything without a working isatty)."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

@@ -15,27 +15,11 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from smallest_cli.audio.wav import UNKNOWN_SIZE, wav_header
 from smallest_cli.errors import UsageError
+from smallest_cli.protocol.contract import OUTPUT_FORMATS
 
 if TYPE_CHECKING:
     from smallest_cli.audio.codecs import Decoder
     from smallest_cli.audio.player import Player
-
-#: Formats a file or stdout can hold (the Waves output formats).
-FILE_FORMATS: tuple[str, ...] = ("wav", "pcm", "mp3", "ulaw", "alaw")
-
-_SUFFIX_FORMATS = {
-    ".wav": "wav",
-    ".wave": "wav",
-    ".pcm": "pcm",
-    ".raw": "pcm",
-    ".mp3": "mp3",
-    ".ulaw": "ulaw",
-    ".ul": "ulaw",
-    ".mulaw": "ulaw",
-    ".mu": "ulaw",
-    ".alaw": "alaw",
-    ".al": "alaw",
-}
 
 
 class AudioSink(Protocol):
@@ -50,20 +34,10 @@ class AudioSink(Protocol):
         """Stop; keep what was received in a valid form. Returns a description (e.g. a path) or None."""
 
 
-def format_from_path(path: str) -> str | None:
-    """The audio format implied by a file name's suffix (`.wav` → `wav`), None if unknown."""
-    return _SUFFIX_FORMATS.get(Path(path).suffix.lower())
-
-
-def server_format_for(fmt: str) -> str:
-    """The `output_format` to request from the server to produce `fmt` (we write WAV headers ourselves)."""
-    return "pcm" if fmt in ("wav", "pcm") else fmt
-
-
 def _check_format(fmt: str) -> str:
     fmt = fmt.lower()
-    if fmt not in FILE_FORMATS:
-        raise UsageError(f"unknown audio format {fmt!r}; expected one of {', '.join(FILE_FORMATS)}")
+    if fmt not in OUTPUT_FORMATS:
+        raise UsageError(f"unknown audio format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
     return fmt
 
 
@@ -288,21 +262,9 @@ class PlayerSink:
         return None
 
 
-def open_output(output: str, fmt: str | None, sample_rate: int) -> FileSink | StdoutSink:
-    """A sink for `-o OUTPUT`: `-` is stdout. The format is `fmt`, else the file suffix's, else wav."""
-    chosen = fmt or (None if output == "-" else format_from_path(output)) or "wav"
-    if output == "-":
-        return StdoutSink(chosen, sample_rate)
-    return FileSink(Path(output), chosen, sample_rate)
-
-
 __all__ = [
-    "FILE_FORMATS",
     "AudioSink",
     "FileSink",
     "PlayerSink",
     "StdoutSink",
-    "format_from_path",
-    "open_output",
-    "server_format_for",
 ]

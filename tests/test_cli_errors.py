@@ -3,17 +3,17 @@ without gaps. Faults are injected into the real server over its control endpoint
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import TEST_KEY, Server, cli_env, run_cli
+from tests.helpers import ROOT, TEST_KEY, Server, cli_env, run_cli
 from tests.test_cli_support import add_fault, reference
-
-# These run the real CLI, which needs the sinks (and, for playback, the player).
-pytest.importorskip("smallest_cli.sinks", reason="smallest_cli.sinks is not written yet")
 
 
 def one_line(stderr: bytes) -> str:
@@ -77,6 +77,35 @@ def test_bad_options_exit_2(env: dict[str, str], tmp_path: Path) -> None:
         result = run_cli(["speak", "hello", "-o", str(tmp_path / "x.wav"), *extra], env)
         assert result.returncode == 2, extra
         one_line(result.stderr)
+
+
+def test_audio_onto_a_terminal_exits_2(env: dict[str, str]) -> None:
+    """`-o -` with stdout on a terminal (a pty here) refuses before any request, writing nothing there."""
+    leader, follower = os.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "smallest_cli", "speak", "hello", "-o", "-"],
+            stdin=subprocess.DEVNULL, stdout=follower, stderr=subprocess.PIPE, env=env, timeout=60, cwd=ROOT,
+        )
+        os.set_blocking(leader, False)
+        try:
+            written = os.read(leader, 1024)
+        except (BlockingIOError, OSError):
+            written = b""
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert proc.returncode == 2
+    assert one_line(proc.stderr) == (
+        "smallest: error: stdout is a terminal; pipe it (smallest ... -o - | aplay) or use -o FILE"
+    )
+    assert written == b""
+
+
+def test_no_play_without_output_exits_2(env: dict[str, str]) -> None:
+    result = run_cli(["speak", "hello", "--no-play"], env)
+    assert result.returncode == 2
+    assert one_line(result.stderr) == "smallest: error: nothing to do: give -o FILE or --play"
 
 
 def test_unwritable_output_exits_2(env: dict[str, str], tmp_path: Path) -> None:

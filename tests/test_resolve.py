@@ -11,6 +11,7 @@ from smallest_cli.errors import UsageError
 from smallest_cli.resolve import (
     MISSING_KEY_MESSAGE,
     SynthFlags,
+    format_from_extension,
     plan_output,
     resolve_connection,
     resolve_synthesis,
@@ -69,6 +70,7 @@ def test_bad_connection_flags() -> None:
         ("a.mp3", None, None, ("a.mp3", False, "mp3", "mp3", False)),
         ("a.ulaw", None, True, ("a.ulaw", False, "ulaw", "ulaw", True)),
         ("a.raw", None, None, ("a.raw", False, "pcm", "pcm", False)),
+        ("t.mu", None, None, ("t.mu", False, "ulaw", "ulaw", False)),
         ("a.bin", None, None, ("a.bin", False, "wav", "pcm", False)),
         ("a.bin", "alaw", None, ("a.bin", False, "alaw", "alaw", False)),
         ("-", None, None, (None, True, "wav", "pcm", False)),
@@ -85,6 +87,25 @@ def test_output_plan(output, fmt, play, expected) -> None:  # type: ignore[no-un
 def test_unknown_format_is_usage_error() -> None:
     with pytest.raises(UsageError):
         plan_output("x.wav", "flac", None)
+
+
+def test_format_from_extension() -> None:
+    assert format_from_extension("a.WAV") == "wav" and format_from_extension("a.wave") == "wav"
+    assert format_from_extension("x/a.raw") == "pcm" and format_from_extension("a.pcm") == "pcm"
+    assert format_from_extension("a.mp3") == "mp3"
+    for name in ("a.ulaw", "a.ul", "a.ulw", "a.mulaw", "a.mu"):
+        assert format_from_extension(name) == "ulaw", name
+    assert format_from_extension("a.al") == "alaw" and format_from_extension("a.alaw") == "alaw"
+    assert format_from_extension("a.txt") is None and format_from_extension("noext") is None
+
+
+def test_nothing_to_do_and_audio_onto_a_terminal_are_refused() -> None:
+    with pytest.raises(UsageError, match="nothing to do: give -o FILE or --play"):
+        plan_output(None, None, False)
+    with pytest.raises(UsageError, match="stdout is a terminal"):
+        plan_output("-", None, None, stdout_is_tty=True)
+    assert plan_output("-", None, None).to_stdout
+    assert plan_output("a.wav", None, None, stdout_is_tty=True).path is not None
 
 
 class Tty(io.StringIO):

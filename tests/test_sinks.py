@@ -13,14 +13,7 @@ import pytest
 from smallest_cli.audio.codecs import make_decoder
 from smallest_cli.audio.wav import wav_header
 from smallest_cli.errors import UsageError
-from smallest_cli.sinks import (
-    FileSink,
-    PlayerSink,
-    StdoutSink,
-    format_from_path,
-    open_output,
-    server_format_for,
-)
+from smallest_cli.sinks import FileSink, PlayerSink, StdoutSink
 
 from .helpers import ROOT
 
@@ -36,16 +29,6 @@ def _read_wav(path: Path) -> tuple[int, bytes]:
     with wave.open(str(path), "rb") as w:
         assert w.getnchannels() == 1 and w.getsampwidth() == 2
         return w.getframerate(), w.readframes(w.getnframes())
-
-
-def test_format_from_path() -> None:
-    assert format_from_path("a.WAV") == "wav"
-    assert format_from_path("x/a.raw") == "pcm" and format_from_path("a.pcm") == "pcm"
-    assert format_from_path("a.mp3") == "mp3"
-    assert format_from_path("a.ul") == "ulaw" and format_from_path("a.mulaw") == "ulaw"
-    assert format_from_path("a.al") == "alaw" and format_from_path("a.alaw") == "alaw"
-    assert format_from_path("a.txt") is None and format_from_path("noext") is None
-    assert server_format_for("wav") == "pcm" and server_format_for("mp3") == "mp3"
 
 
 def test_wav_file_sink_patches_sizes_and_renames(tmp_path: Path) -> None:
@@ -105,16 +88,6 @@ def test_directory_and_bad_paths_are_usage_errors(tmp_path: Path) -> None:
         FileSink(tmp_path / "file" / "a.wav", "wav", 24000)
     with pytest.raises(UsageError, match="unknown audio format"):
         FileSink(tmp_path / "a.flac", "flac", 24000)
-
-
-def test_open_output_infers_format(tmp_path: Path) -> None:
-    sink = open_output(str(tmp_path / "x.mp3"), None, 24000)
-    assert isinstance(sink, FileSink) and sink.fmt == "mp3"
-    sink.abort()
-    sink = open_output(str(tmp_path / "x.bin"), None, 24000)
-    assert isinstance(sink, FileSink) and sink.fmt == "wav"
-    sink.abort()
-    assert isinstance(open_output("-", "pcm", 24000), StdoutSink)
 
 
 STDOUT_PROBE = """

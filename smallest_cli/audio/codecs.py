@@ -17,12 +17,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from smallest_cli.errors import ProtocolError, UsageError
+from smallest_cli.protocol.contract import OUTPUT_FORMATS
 
 if TYPE_CHECKING:
     import numpy as np
-
-#: Formats `make_decoder` understands (the Waves `output_format` values).
-DECODABLE_FORMATS: tuple[str, ...] = ("pcm", "wav", "ulaw", "alaw", "mp3")
 
 
 class Decoder(Protocol):
@@ -482,7 +480,7 @@ def make_decoder(fmt: str, sample_rate: int) -> Decoder:
         return AlawDecoder()
     if fmt == "mp3":
         return Mp3StreamDecoder(sample_rate)
-    raise UsageError(f"unknown audio format {fmt!r}; expected one of {', '.join(DECODABLE_FORMATS)}")
+    raise UsageError(f"unknown audio format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
 
 
 def close_decoder(decoder: Any) -> None:

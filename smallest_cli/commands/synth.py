@@ -231,6 +231,7 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
     from smallest_cli.protocol.request import validate_options
     from smallest_cli.resolve import (
         SynthFlags,
+        is_tty,
         plan_output,
         resolve_connection,
         resolve_synthesis,
@@ -244,7 +245,7 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
         language=args.language, base_url=args.base_url, api_key=args.api_key, timeout=args.timeout,
         retries=args.retries, allow_insecure=args.allow_insecure,
     )
-    plan = plan_output(args.output, args.fmt, args.play)
+    plan = plan_output(args.output, args.fmt, args.play, stdout_is_tty=is_tty(sys.stdout))
     if plan.path is not None:
         check_output_path(plan.path)
     caption_path = _caption_path(transport_name, args.captions)

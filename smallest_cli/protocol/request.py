@@ -19,9 +19,8 @@ def validate_options(opts: SynthesisOptions) -> None:
     if not (contract.SPEED_MIN <= opts.speed <= contract.SPEED_MAX):
         raise UsageError(f"speed {opts.speed} is outside {contract.SPEED_MIN}–{contract.SPEED_MAX}")
     if opts.output_format not in contract.OUTPUT_FORMATS:
-        raise UsageError(
-            f"unknown format {opts.output_format!r}; choose one of: {', '.join(sorted(contract.OUTPUT_FORMATS))}"
-        )
+        choices = ", ".join(sorted(contract.OUTPUT_FORMATS))
+        raise UsageError(f"unknown format {opts.output_format!r}; choose one of: {choices}")
     if not opts.voice_id.strip():
         raise UsageError("the voice id is empty")
 
