@@ -7,7 +7,6 @@ what was played exactly.
 
 from __future__ import annotations
 
-import ctypes.util
 import json
 import os
 import subprocess
@@ -16,13 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, require_portaudio
 
 ALSA_DIR = Path(__file__).resolve().parent / "alsa"
 RATE = 24000
 
-if ctypes.util.find_library("portaudio") is None:  # checked without loading PortAudio here
-    pytest.skip("PortAudio (libportaudio2) is not installed", allow_module_level=True)
+require_portaudio()
 
 SCENARIO = r"""
 import json, struct, sys, time
@@ -210,7 +208,7 @@ def test_no_device_is_a_clear_error(tmp_path: Path) -> None:
     result = run_py(NO_DEVICE_SCENARIO, [], alsa_env(tmp_path, "nodevice.conf"))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert lines == ["no audio output device found; use -o FILE to save audio instead"] * 2
+    assert lines == ["no audio output device found; use --no-play (with -o FILE to save the audio)"] * 2
 
 
 UNDERRUN_SCENARIO = r"""

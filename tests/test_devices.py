@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, cli_env, run_cli
+from tests.helpers import REQUIRE_PORTAUDIO_ENV, ROOT, cli_env, require_portaudio, run_cli
 
 ALSA_DIR = Path(__file__).resolve().parent / "alsa"
 
@@ -38,13 +38,7 @@ def _one_error_line(result: subprocess.CompletedProcess[bytes]) -> str:
     return lines[0]
 
 
-def _has_portaudio() -> bool:
-    import ctypes.util
-
-    return ctypes.util.find_library("portaudio") is not None
-
-
-needs_portaudio = pytest.mark.skipif(not _has_portaudio(), reason="PortAudio (libportaudio2) is missing")
+needs_portaudio = pytest.mark.usefixtures("portaudio")
 
 
 @needs_portaudio
@@ -70,10 +64,19 @@ def test_devices_json(tmp_path: Path) -> None:
 def test_devices_without_any_device(tmp_path: Path) -> None:
     result = run_cli(["devices"], _env(tmp_path, "nodevice.conf"))
     assert result.returncode == 2
-    assert _one_error_line(result) == (
-        "smallest: error: no audio output device found; use -o FILE to save audio instead"
-    )
+    assert _one_error_line(result) == "smallest: error: no audio output device found"  # no advice here
     assert result.stdout == b""
+
+
+@needs_portaudio
+def test_playing_to_a_file_without_any_device_advises_no_play(tmp_path: Path) -> None:
+    """`-o FILE --play` already writes a file: the advice must not be 'use -o FILE'."""
+    env = {**_env(tmp_path, "nodevice.conf"), "SMALLEST_API_KEY": "sk_test_0123456789abcdef"}
+    result = run_cli(["speak", "Hello.", "-o", str(tmp_path / "x.wav"), "--play"], env)
+    assert result.returncode == 2
+    assert _one_error_line(result) == (
+        "smallest: error: no audio output device found; use --no-play (with -o FILE to save the audio)"
+    )
 
 
 def _run_without_portaudio(code: str, tmp_path: Path) -> subprocess.CompletedProcess[bytes]:
@@ -98,8 +101,8 @@ except AudioDeviceError as e:
     result = _run_without_portaudio(code, tmp_path)
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode().strip() == (
-        "2 PortAudio library not found: install it (Debian/Ubuntu: apt-get install libportaudio2) "
-        "or use -o FILE to save audio instead"
+        "2 PortAudio library not found: install it (Debian/Ubuntu: apt-get install libportaudio2); "
+        "use --no-play (with -o FILE to save the audio)"
     )
 
 
@@ -111,8 +114,10 @@ build_app()(prog_name="smallest", args=["devices"])
 """
     result = _run_without_portaudio(code, tmp_path)
     assert result.returncode == 2
-    line = _one_error_line(result)
-    assert line.startswith("smallest: error: PortAudio library not found")
+    assert _one_error_line(result) == (
+        "smallest: error: PortAudio library not found: "
+        "install it (Debian/Ubuntu: apt-get install libportaudio2)"
+    )
 
 
 def test_player_without_portaudio(tmp_path: Path) -> None:
@@ -133,3 +138,16 @@ def test_devices_help_has_examples() -> None:
     out = result.stdout.decode()
     assert result.returncode == 0
     assert "smallest devices --json" in out and "--json" in out
+
+
+def test_missing_portaudio_skips_or_fails_when_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Developers without PortAudio skip the playback tests; CI (SMALLEST_REQUIRE_PORTAUDIO=1) fails."""
+    import ctypes.util
+
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    monkeypatch.delenv(REQUIRE_PORTAUDIO_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        require_portaudio()
+    monkeypatch.setenv(REQUIRE_PORTAUDIO_ENV, "1")
+    with pytest.raises(pytest.fail.Exception, match="SMALLEST_REQUIRE_PORTAUDIO=1"):
+        require_portaudio()

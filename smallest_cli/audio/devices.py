@@ -12,11 +12,10 @@ from typing import Any
 
 from smallest_cli.errors import AudioDeviceError, UsageError
 
-NO_PORTAUDIO = (
-    "PortAudio library not found: install it (Debian/Ubuntu: apt-get install libportaudio2) "
-    "or use -o FILE to save audio instead"
-)
-NO_DEVICE = "no audio output device found; use -o FILE to save audio instead"
+NO_PORTAUDIO = "PortAudio library not found: install it (Debian/Ubuntu: apt-get install libportaudio2)"
+NO_DEVICE = "no audio output device found"
+#: What to do when the audio cannot be played: fits with and without -o (`-o x.wav --play`).
+PLAYBACK_ADVICE = "use --no-play (with -o FILE to save the audio)"
 
 
 @dataclass(frozen=True)
@@ -32,12 +31,13 @@ class DeviceInfo:
         return asdict(self)
 
 
-def ensure_portaudio() -> ModuleType:
-    """The sounddevice module, or AudioDeviceError when the PortAudio library is missing."""
+def ensure_portaudio(playing: bool = True) -> ModuleType:
+    """The sounddevice module, or AudioDeviceError when the PortAudio library is missing (with
+    `PLAYBACK_ADVICE` when `playing`: not for `smallest devices`)."""
     try:
         import sounddevice
     except OSError:
-        raise AudioDeviceError(NO_PORTAUDIO) from None
+        raise AudioDeviceError(f"{NO_PORTAUDIO}; {PLAYBACK_ADVICE}" if playing else NO_PORTAUDIO) from None
     return sounddevice
 
 
@@ -58,7 +58,7 @@ def _default_output_index(sd: ModuleType) -> int:
 
 def list_output_devices() -> list[DeviceInfo]:
     """Every device with at least one output channel (empty when there is none)."""
-    sd = ensure_portaudio()
+    sd = ensure_portaudio(playing=False)
     try:
         devices = sd.query_devices()
         hostapis = sd.query_hostapis()
@@ -97,7 +97,7 @@ def resolve_device(spec: str | None) -> int | None:
     """
     devices = list_output_devices()
     if not devices:
-        raise AudioDeviceError(NO_DEVICE)
+        raise AudioDeviceError(f"{NO_DEVICE}; {PLAYBACK_ADVICE}")
     if spec is None or not spec.strip():
         if any(d.is_default for d in devices):
             return None

@@ -35,7 +35,7 @@ class Player:
         max_queue_seconds: float = 30.0,
         prebuffer_seconds: float = 0.0,
     ) -> None:
-        from smallest_cli.audio.devices import ensure_portaudio, resolve_device
+        from smallest_cli.audio.devices import PLAYBACK_ADVICE, ensure_portaudio, resolve_device
 
         sd = ensure_portaudio()
         if isinstance(device, str):
@@ -72,7 +72,7 @@ class Player:
             )
         except Exception as err:  # noqa: BLE001 - PortAudioError, ValueError: one line for the user
             raise AudioDeviceError(
-                f"cannot open the audio output device: {err}; use -o FILE to save audio instead"
+                f"cannot open the audio output device: {err}; {PLAYBACK_ADVICE}"
             ) from None
 
     # -- the audio thread ---------------------------------------------------------------------
