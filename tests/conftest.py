@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Server, cli_env, running_server
+from tests.helpers import Server, cli_env, require_portaudio, running_server
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +19,9 @@ def server() -> Iterator[Server]:
 def env(server: Server, tmp_path: Path) -> dict[str, str]:
     """CLI environment pointed at the shared server, with an isolated config directory."""
     return cli_env(server, tmp_path)
+
+
+@pytest.fixture
+def portaudio() -> None:
+    """For tests that play through PortAudio: skip without it (fail under SMALLEST_REQUIRE_PORTAUDIO=1)."""
+    require_portaudio()

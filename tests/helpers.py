@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import select
 import signal
@@ -12,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 TEST_KEY = "sk_test_0123456789abcdef"
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +33,22 @@ class Server:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
+
+
+#: Set to 1 (CI does) to make tests that need PortAudio fail when it is missing instead of skipping.
+REQUIRE_PORTAUDIO_ENV = "SMALLEST_REQUIRE_PORTAUDIO"
+
+
+def require_portaudio() -> None:
+    """Skip the calling test (or module) when PortAudio is not installed; fail it instead when
+    SMALLEST_REQUIRE_PORTAUDIO=1, so that a CI without PortAudio cannot pass by skipping playback.
+    Checked without loading PortAudio (the ALSA configuration is read when it loads)."""
+    if ctypes.util.find_library("portaudio") is not None:
+        return
+    reason = "PortAudio (libportaudio2) is not installed"
+    if os.environ.get(REQUIRE_PORTAUDIO_ENV) == "1":
+        pytest.fail(f"{reason}, and {REQUIRE_PORTAUDIO_ENV}=1 requires it", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01, message: str = "condition"):

@@ -25,7 +25,6 @@ TEXT = " ".join(
 
 
 def _run(env: dict[str, str], tmp_path: Path, name: str, *extra: str) -> Path:
-    pytest.importorskip("smallest_cli.sinks", reason="smallest_cli.sinks is not written yet")
     captions = tmp_path / name
     out = tmp_path / "a.pcm"
     args = ["stream-ws", TEXT, "-v", "avery", "-o", str(out), "--captions", str(captions), *extra]

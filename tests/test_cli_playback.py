@@ -11,11 +11,6 @@ import pytest
 from tests.helpers import Server, run_cli
 from tests.test_cli_support import TEXT, reference
 
-# These run the real CLI, which needs the sinks (and, for playback, the player).
-pytest.importorskip("smallest_cli.sinks", reason="smallest_cli.sinks is not written yet")
-pytest.importorskip("smallest_cli.audio.player", reason="smallest_cli.audio.player is not written yet")
-pytest.importorskip("smallest_cli.audio.devices", reason="smallest_cli.audio.devices is not written yet")
-
 ALSA = Path(__file__).parent / "alsa"
 CAPTURE_CONF = (ALSA / "capture.conf").read_text()
 # A default device that does not exist: PortAudio lists none (an empty config would abort libasound).

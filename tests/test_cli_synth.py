@@ -13,9 +13,6 @@ from smallest_cli.protocol.segment import segment_text
 from tests.helpers import Server, run_cli
 from tests.test_cli_support import TEXT, reference
 
-# These run the real CLI, which needs the sinks (and, for playback, the player).
-pytest.importorskip("smallest_cli.sinks", reason="smallest_cli.sinks is not written yet")
-
 COMMANDS = ("speak", "stream-sse", "stream-ws")
 
 

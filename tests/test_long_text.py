@@ -16,8 +16,6 @@ from smallest_cli.protocol.segment import segment_text
 from tests.helpers import ROOT, Server, cli_env, run_cli, running_server
 from tests.test_cli_support import reference
 
-pytest.importorskip("smallest_cli.sinks", reason="smallest_cli.sinks is not written yet")
-
 COMMANDS = ("speak", "stream-sse", "stream-ws")
 _WORDS = "the quick brown fox jumps over a lazy dog while seven bright stars shine on".split()
 
