@@ -236,7 +236,7 @@ def permission_warning(path: Path | None = None) -> str | None:
         return None
     if not table or "api_key" not in table:
         return None
-    return f"warning: {path} is readable by other users (mode {mode:04o}); run: chmod 600 {path}"
+    return f"smallest: warning: {path} is readable by other users (mode {mode:04o}); run: chmod 600 {path}"
 
 
 # --- writing ---------------------------------------------------------------------------------

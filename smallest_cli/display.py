@@ -39,6 +39,11 @@ def choose_mode(quiet: bool, stderr: IO[str]) -> Mode:
     return "live" if _isatty(stderr) else "plain"
 
 
+def _count(n: int, one: str, many: str) -> str:
+    """`1 chunk`, `2 chunks`."""
+    return f"{n} {one if n == 1 else many}"
+
+
 def format_word(word: WordTimestamp) -> str:
     """`start<TAB>end<TAB>word`, seconds with millisecond precision."""
     return f"{word.start:.3f}\t{word.end:.3f}\t{word.word}"
@@ -53,11 +58,11 @@ def summary_line(stats: RunStats) -> str:
     if stats.realtime_factor is not None:
         parts.append(f"real-time factor {stats.realtime_factor:.1f}x")
     parts.append(f"{stats.audio_bytes} bytes")
-    parts.append(f"{stats.chunks} chunks")
+    parts.append(_count(stats.chunks, "chunk", "chunks"))
     if stats.retries:
-        parts.append(f"{stats.retries} retries")
+        parts.append(_count(stats.retries, "retry", "retries"))
     if stats.underruns:
-        parts.append(f"{stats.underruns} underruns")
+        parts.append(_count(stats.underruns, "underrun", "underruns"))
     where = f" → {stats.output}" if stats.output else ""
     return f"smallest: {', '.join(parts)} ({stats.transport}, {stats.voice_id}){where}"
 
@@ -115,7 +120,8 @@ class Display:
 
         line = Text()
         line.append(f"{self.transport}", style="bold")
-        line.append(f" · {self.voice} · {self._chunks} chunks · {self._seconds:.1f} s received")
+        chunks = _count(self._chunks, "chunk", "chunks")
+        line.append(f" · {self.voice} · {chunks} · {self._seconds:.1f} s received")
         if self.played_seconds is not None:
             played = self.played_seconds()
             line.append(f" · {played:.1f} s played")
@@ -177,9 +183,9 @@ class Display:
         detail.append(f"total {stats.total_ms / 1000:.2f} s")
         if stats.realtime_factor is not None:
             detail.append(f"real-time factor {stats.realtime_factor:.1f}x")
-        detail.append(f"{stats.audio_bytes:,} bytes in {stats.chunks} chunks")
+        detail.append(f"{stats.audio_bytes:,} bytes in {_count(stats.chunks, 'chunk', 'chunks')}")
         if stats.retries:
-            detail.append(f"{stats.retries} retries")
+            detail.append(_count(stats.retries, "retry", "retries"))
         if stats.underruns:
-            detail.append(f"{stats.underruns} underruns")
+            detail.append(_count(stats.underruns, "underrun", "underruns"))
         console.print(Text("  " + " · ".join(detail), style="dim"))

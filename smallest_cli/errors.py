@@ -82,4 +82,6 @@ class AudioDeviceError(SmallestError):
 
 
 class Interrupted(SmallestError):
+    """Ctrl-C, reported as `smallest: interrupted[; where the partial audio is]` (not an error)."""
+
     exit_code = EXIT_INTERRUPTED

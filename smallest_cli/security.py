@@ -23,7 +23,7 @@ from smallest_cli.errors import UsageError
 ENV_API_KEY = "SMALLEST_API_KEY"
 
 CMDLINE_KEY_WARNING = (
-    "warning: --api-key is visible to other users of this machine (process list, shell history); "
+    "smallest: warning: --api-key is visible to other users of this machine (process list, shell history); "
     "prefer the SMALLEST_API_KEY environment variable or `smallest config set api_key`"
 )
 

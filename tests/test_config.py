@@ -294,7 +294,7 @@ def test_permission_warning_for_wide_file_with_api_key(cfg: Path) -> None:
     assert config.permission_warning(cfg) is None
     cfg.chmod(0o644)
     assert config.permission_warning(cfg) == (
-        f"warning: {cfg} is readable by other users (mode 0644); run: chmod 600 {cfg}"
+        f"smallest: warning: {cfg} is readable by other users (mode 0644); run: chmod 600 {cfg}"
     )
 
 

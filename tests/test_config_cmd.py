@@ -134,7 +134,8 @@ def test_list_warns_about_a_world_readable_file_with_a_key(tmp_path: Path) -> No
     cfg.chmod(0o644)
     proc = run_cli(["config", "list"], env)
     assert proc.returncode == 0
-    assert f"warning: {cfg} is readable by other users (mode 0644); run: chmod 600 {cfg}" in _err(proc)
+    warning = f"smallest: warning: {cfg} is readable by other users (mode 0644); run: chmod 600 {cfg}"
+    assert warning in _err(proc).splitlines()
     # Writing again replaces the file with a 0600 one.
     run_cli(["config", "set", "voice", "magnus"], env)
     assert stat.S_IMODE(cfg.stat().st_mode) == 0o600

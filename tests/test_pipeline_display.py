@@ -92,3 +92,15 @@ def test_retry_message_is_one_line_on_a_non_terminal(monkeypatch: pytest.MonkeyP
     assert len(lines) == 1 and len(lines[0]) > 80
     assert lines[0].startswith("smallest: segment 1: server error 503")
     assert lines[0].endswith("retry 1 in 0.5 s")
+
+
+def test_counts_of_one_are_singular() -> None:
+    import dataclasses
+
+    one = dataclasses.replace(STATS, chunks=1, retries=1, underruns=1)
+    line = summary_line(one)
+    assert "1 chunk," in line and "1 retry," in line and "1 underrun " in line and "chunks" not in line
+    display, err = _display("live")
+    display.summary(one)
+    assert "93,120 bytes in 1 chunk · " in err.getvalue() and "1 retry · 1 underrun" in err.getvalue()
+    assert "97 chunks" in summary_line(STATS)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from smallest_cli.security import CMDLINE_KEY_WARNING
 from tests.helpers import ROOT, TEST_KEY, Server, cli_env, run_cli, running_server, wait_until
 from tests.test_cli_support import add_fault, reference
 
@@ -231,7 +232,7 @@ def test_ctrl_c_mid_stream_keeps_a_valid_part_and_exits_130(
             proc.kill()
             proc.wait()
     assert proc.returncode == 130
-    assert one_line(stderr) == f"smallest: error: interrupted; the audio received so far is in {part}"
+    assert one_line(stderr) == f"smallest: interrupted; the audio received so far is in {part}"
     assert not out.exists() and wav_frames(part) > 0
 
 
@@ -392,7 +393,8 @@ def test_api_key_flag_works_and_warns(key_server: Server, tmp_path: Path) -> Non
     del env["SMALLEST_API_KEY"]
     result = run_cli(["speak", "hello", "-o", str(tmp_path / "k.wav"), "--api-key", KEY, "-q"], env)
     assert result.returncode == 0, result.stderr.decode()
-    assert "--api-key is visible to other users" in one_line(result.stderr)
+    assert one_line(result.stderr) == CMDLINE_KEY_WARNING
+    assert CMDLINE_KEY_WARNING.startswith("smallest: warning: --api-key is visible to other users")
 
 
 def test_config_file_key_warns_once_when_readable_by_others(key_server: Server, tmp_path: Path) -> None:
@@ -410,7 +412,7 @@ def test_config_file_key_warns_once_when_readable_by_others(key_server: Server, 
     assert warned.returncode == 0
     assert (
         one_line(warned.stderr)
-        == f"warning: {path} is readable by other users (mode 0644); run: chmod 600 {path}"
+        == f"smallest: warning: {path} is readable by other users (mode 0644); run: chmod 600 {path}"
     )
 
 

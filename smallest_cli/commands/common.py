@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from smallest_cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, SmallestError
+from smallest_cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, Interrupted, SmallestError
 
 T = TypeVar("T")
 
@@ -42,7 +42,9 @@ def guarded(debug: bool = False, secrets: tuple[str, ...] = ()) -> Iterator[None
     except SmallestError as err:
         if debug:
             eprint(_scrub(traceback.format_exc(), secrets))
-        eprint(_scrub(f"smallest: error: {err}", secrets))
+        # Ctrl-C is not an error: `smallest: interrupted`, with where the partial audio is kept.
+        what = "" if isinstance(err, Interrupted) else "error: "
+        eprint(_scrub(f"smallest: {what}{err}", secrets))
         raise _exit(err.exit_code) from None
     except KeyboardInterrupt:
         eprint("smallest: interrupted")

@@ -132,7 +132,10 @@ def read_stdin_value(key: str) -> str:
 def _override_note(key: str, environ: Mapping[str, str]) -> None:
     var = config.ENV_OVERRIDES.get(key)
     if var and environ.get(var):
-        eprint(f"note: {var} is set in the environment and takes precedence over {key} in the config file")
+        eprint(
+            f"smallest: note: {var} is set in the environment and takes precedence over {key} "
+            "in the config file"
+        )
 
 
 def _warn_permissions(path: Path) -> None:
@@ -164,7 +167,7 @@ def _get(key: str) -> None:
 def _unset(key: str) -> None:
     path = config.config_path()
     if not config.unset_value(key, path):
-        eprint(f"note: {key} was not set in {path}")
+        eprint(f"smallest: note: {key} was not set in {path}")
 
 
 def _list() -> None:
