@@ -91,7 +91,10 @@ class RunStats:
     voice_id: str
     model: str
     sample_rate: int
+    #: The format written to the file or stdout; "pcm" when only playing.
     output_format: str
+    #: The format asked of the server (pcm for wav, which the CLI writes itself).
+    server_format: str = "pcm"
     segments: int = 0
     chunks: int = 0
     audio_bytes: int = 0
@@ -174,40 +177,31 @@ def first_and_rest(segments: Iterable[str]) -> Iterator[str]:
 
 
 class AudioClock:
-    """Seconds of audio in the bytes of one request, for any output format."""
+    """Seconds of audio in the bytes of one request, for any output format: bytes / byte rate, and
+    for mp3 the frames' durations from their headers (nothing is decoded)."""
 
     def __init__(self, fmt: str, sample_rate: int) -> None:
-        self._rate = sample_rate
         self._bytes_per_second = {"pcm": 2 * sample_rate, "wav": 2 * sample_rate}.get(fmt, sample_rate)
-        self._decoder = None
-        self._pcm_bytes = 0
         self._bytes = 0
+        self._frames: Any = None
+        self._frame_seconds = 0.0
         if fmt == "mp3":
-            from smallest_cli.audio.codecs import make_decoder
+            from smallest_cli.audio.codecs import Mp3FrameSplitter
 
-            self._decoder = make_decoder("mp3", sample_rate)
-            self._bytes_per_second = 2 * sample_rate
+            self._frames = Mp3FrameSplitter()
 
     def feed(self, data: bytes) -> None:
-        if self._decoder is not None:
-            self._pcm_bytes += len(self._decoder.feed(data))
-        else:
+        if self._frames is None:
             self._bytes += len(data)
+            return
+        from smallest_cli.audio.codecs import mp3_frame_seconds
 
-    def finish(self) -> None:
-        if self._decoder is not None:
-            self._pcm_bytes += len(self._decoder.finish())
-
-    def close(self) -> None:
-        if self._decoder is not None:
-            from smallest_cli.audio.codecs import close_decoder
-
-            close_decoder(self._decoder)
+        for frame in self._frames.push(data):
+            self._frame_seconds += mp3_frame_seconds(frame)
 
     @property
     def seconds(self) -> float:
-        n = self._pcm_bytes if self._decoder is not None else self._bytes
-        return n / self._bytes_per_second
+        return self._frame_seconds if self._frames is not None else self._bytes / self._bytes_per_second
 
 
 # -- the run ----------------------------------------------------------------------------------------
@@ -229,6 +223,8 @@ class Pipeline:
     word_sinks: Sequence[WordSink] = ()
     #: Runs requests ahead of the one being delivered (`--concurrency` > 1).
     prefetch: Prefetch | None = None
+    #: The format written to the file or stdout (None: only playing, as PCM).
+    file_format: str | None = None
 
     def run(self, segments: Iterable[str | Prepared]) -> RunStats:
         """Speak every segment, in order, into the sinks; close them. On failure or Ctrl-C the
@@ -239,7 +235,8 @@ class Pipeline:
             voice_id=self.options.voice_id,
             model=self.options.model,
             sample_rate=self.options.sample_rate,
-            output_format=self.options.output_format,
+            output_format=self.file_format or "pcm",
+            server_format=self.options.output_format,
             output=self.output,
         )
         try:
@@ -290,23 +287,19 @@ class Pipeline:
         body, events = item.body, item.events
         progress = _SegmentProgress(offset, AudioClock(self.options.output_format, self.options.sample_rate))
         attempt = 0
-        try:
-            while True:
-                try:
-                    self._attempt(body, progress, stats, start, events)
-                    break
-                except SmallestError as err:
-                    events = None
-                    if body is None or not err.retryable or attempt >= self.retries:
-                        raise
-                    delay = backoff_delay(attempt, err.retry_after)
-                    attempt += 1
-                    stats.retries += 1
-                    self.observer.on_retry(index, attempt, delay, err)
-                    self.sleep(delay)
-            progress.clock.finish()
-        finally:
-            progress.clock.close()
+        while True:
+            try:
+                self._attempt(body, progress, stats, start, events)
+                break
+            except SmallestError as err:
+                events = None
+                if body is None or not err.retryable or attempt >= self.retries:
+                    raise
+                delay = backoff_delay(attempt, err.retry_after)
+                attempt += 1
+                stats.retries += 1
+                self.observer.on_retry(index, attempt, delay, err)
+                self.sleep(delay)
         stats.audio_seconds += progress.clock.seconds
         return progress.clock.seconds
 
@@ -347,7 +340,13 @@ class Pipeline:
 
     def _deliver(self, data: bytes, progress: _SegmentProgress, stats: RunStats, start: float) -> None:
         for sink in self.sinks:
-            sink.write(data)
+            try:
+                sink.write(data)
+            except SmallestError as err:
+                # A sink's failure (e.g. the player's MP3 decoder) is not the request's: a retry
+                # would give the sinks before it these bytes a second time.
+                err.retryable = False
+                raise
         if stats.first_chunk_ms is None:
             stats.first_chunk_ms = (self.clock() - start) * 1000
         progress.delivered += len(data)

@@ -16,6 +16,7 @@ from smallest_cli.audio.codecs import (
     alaw_decode,
     make_decoder,
     mp3_frame_length,
+    mp3_frame_seconds,
     ulaw_decode,
 )
 from smallest_cli.audio.wav import wav_header
@@ -125,6 +126,15 @@ def test_mp3_frame_length() -> None:
     assert mp3_frame_length(bytes([0xFF, 0xFB, 0x90, 0x00])) == 417
     assert mp3_frame_length(bytes([0xFF, 0xF3, 0x84, 0xC4])) == 192
     assert mp3_frame_length(b"RIFF") is None
+
+
+def test_mp3_frame_seconds() -> None:
+    # Samples per frame / rate: MPEG-1 Layer III 1152 at 44.1 kHz; MPEG-2 Layer III 576 at 24 kHz;
+    # MPEG-1 Layer I 384 at 48 kHz.
+    assert mp3_frame_seconds(bytes([0xFF, 0xFB, 0x90, 0x00])) == 1152 / 44100
+    assert mp3_frame_seconds(bytes([0xFF, 0xF3, 0x84, 0xC4])) == 576 / 24000
+    assert mp3_frame_seconds(bytes([0xFF, 0xFF, 0x94, 0x00])) == 384 / 48000
+    assert mp3_frame_seconds(b"RIFF") == 0.0
 
 
 def test_frame_splitter_skips_id3_and_junk() -> None:

@@ -113,11 +113,26 @@ def test_json_stats(server: Server, env: dict[str, str], tmp_path: Path) -> None
     assert result.stderr == b""  # --json replaces the human summary
 
 
-def test_mp3_audio_seconds_come_from_decoding(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+def test_mp3_audio_seconds_come_from_frame_headers(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The mp3's frames hold the speech plus the encoder's delay and padding (under two 24 ms
+    frames and LAME's 1105-sample delay: < 0.1 s); counted from headers, not by decoding."""
     result = run_cli(["stream-ws", TEXT, "-o", str(tmp_path / "a.mp3"), "--json"], env)
     assert result.returncode == 0, result.stderr.decode()
     pcm_seconds = len(reference(server, TEXT, "pcm")) / 48000
-    assert json.loads(result.stdout)["audio_seconds"] == pytest.approx(pcm_seconds, rel=0.1)
+    seconds = json.loads(result.stdout)["audio_seconds"]
+    assert pcm_seconds <= seconds < pcm_seconds + 0.1
+    frames = (tmp_path / "a.mp3").read_bytes().count(bytes.fromhex("fff384"))  # 64 kbit/s, 24 kHz
+    assert seconds == pytest.approx(frames * 576 / 24000, abs=0.001)
+
+
+def test_json_output_format_is_the_files(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    """-o x.wav writes WAV though the server is asked for pcm; playing only reports pcm."""
+    result = run_cli(["speak", "Hello.", "-o", str(tmp_path / "x.wav"), "--json"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    stats = json.loads(result.stdout)
+    assert (stats["output_format"], stats["server_format"]) == ("wav", "pcm")
 
 
 def test_json_goes_to_stderr_when_stdout_carries_audio(server: Server, env: dict[str, str]) -> None:

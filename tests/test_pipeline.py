@@ -161,6 +161,39 @@ def test_non_retryable_error_fails_at_once() -> None:
     assert sleeps == [] and sink.aborted
 
 
+class FailingSink(MemorySink):
+    """Fails like the player's MP3 decoder on bad data: a (retryable) ProtocolError, at write `at`."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at, self.writes = at, 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        if self.writes == self.at:
+            raise ProtocolError("cannot decode the mp3 audio")
+        super().write(data)
+
+
+def test_a_failing_sink_is_not_retried_so_no_sink_gets_audio_twice() -> None:
+    first, failing, sleeps = MemorySink(), FailingSink(at=3), []
+    transport = ScriptedTransport()
+    pipe = Pipeline(transport=transport, options=SynthesisOptions(sample_rate=RATE), sinks=[first, failing],
+                    sleep=sleeps.append)
+    with pytest.raises(ProtocolError, match="cannot decode"):
+        pipe.run(["hello there"])
+    assert sleeps == [] and len(transport.bodies) == 1
+    assert bytes(first.data) == audio_for("hello there")[:300] and first.aborted
+
+
+def test_stats_report_the_files_format_and_the_servers() -> None:
+    opts = SynthesisOptions(sample_rate=RATE, output_format="pcm")
+    stats = Pipeline(transport=ScriptedTransport(), options=opts, sinks=[], file_format="wav").run(["hi"])
+    assert (stats.output_format, stats.server_format) == ("wav", "pcm")
+    stats = Pipeline(transport=ScriptedTransport(), options=opts, sinks=[]).run(["hi"])
+    assert stats.output_format == "pcm"
+
+
 def test_ctrl_c_becomes_interrupted_with_the_abort_note() -> None:
     pipe, sink, _, _ = make(ScriptedTransport([(KeyboardInterrupt(), 1)]))  # type: ignore[list-item]
     with pytest.raises(Interrupted) as info:

@@ -185,8 +185,8 @@ _MP3_BITRATES_KBPS = {
 _MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
 
 
-def mp3_frame_length(header: bytes) -> int | None:
-    """Byte length of the MPEG audio frame starting with the 4-byte `header`, None if invalid."""
+def _mp3_header(header: bytes) -> tuple[bool, int, int, int] | None:
+    """(MPEG-1?, layer, bitrate in bit/s, sample rate) of a 4-byte frame header, None if invalid."""
     if len(header) < 4 or header[0] != 0xFF or header[1] & 0xE0 != 0xE0:
         return None
     version = (header[1] >> 3) & 3  # 3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5, 1: reserved
@@ -197,13 +197,32 @@ def mp3_frame_length(header: bytes) -> int | None:
         return None
     mpeg1 = version == 3
     bitrate = _MP3_BITRATES_KBPS[(mpeg1, layer)][bitrate_index] * 1000
-    rate = _MP3_RATES[version][rate_index]
+    return mpeg1, layer, bitrate, _MP3_RATES[version][rate_index]
+
+
+def mp3_frame_length(header: bytes) -> int | None:
+    """Byte length of the MPEG audio frame starting with the 4-byte `header`, None if invalid."""
+    fields = _mp3_header(header)
+    if fields is None:
+        return None
+    mpeg1, layer, bitrate, rate = fields
     padding = (header[2] >> 1) & 1
     if layer == 1:
         return (12 * bitrate // rate + padding) * 4
     if layer == 3 and not mpeg1:
         return 72 * bitrate // rate + padding
     return 144 * bitrate // rate + padding
+
+
+def mp3_frame_seconds(header: bytes) -> float:
+    """Seconds of audio in the MPEG audio frame starting with `header` (0.0 if invalid):
+    samples per frame (384 for layer I, 576 for layer III of MPEG-2/2.5, else 1152) / rate."""
+    fields = _mp3_header(header)
+    if fields is None:
+        return 0.0
+    mpeg1, layer, _, rate = fields
+    samples = 384 if layer == 1 else 576 if (layer == 3 and not mpeg1) else 1152
+    return samples / rate
 
 
 class Mp3FrameSplitter:

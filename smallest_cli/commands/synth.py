@@ -309,6 +309,7 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
             observer=display,
             retries=conn.retries,
             output=plan.output,
+            file_format=plan.file_format,
             started=started,
             word_sinks=[_caption_file(caption_path)] if caption_path is not None else [],
             prefetch=scheduler,
