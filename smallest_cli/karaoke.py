@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from smallest_cli.events import WordTimestamp
-from smallest_cli.protocol.segment import ends_sentence
 
 if TYPE_CHECKING:
     from rich.text import Text  # imported when used: rich is slow to import (startup)
@@ -46,6 +45,9 @@ class WordTrack:
         i = self.current(played)
         if i is None:
             return None
+        # Imported when first drawn: the display (and so this module) loads before the first byte.
+        from smallest_cli.protocol.segment import ends_sentence
+
         words = list(self._words)
         first = i
         while first > 0 and not ends_sentence(words[first - 1].word):
