@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -24,10 +25,12 @@ def caption_format(path: str) -> str:
 
 
 class CaptionFile:
-    """A pipeline WordSink writing one caption file."""
+    """A pipeline WordSink writing one caption file. When no word arrived, `close` leaves no file
+    (an empty caption file would look like success) and says so through `warn`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, warn: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
+        self._warn = warn
         self.fmt = caption_format(str(path))
         self.part_path = self.path.with_name(self.path.name + ".part")
         if self.path.is_dir():
@@ -53,11 +56,16 @@ class CaptionFile:
         if self._renderer is None:
             record = {"id": word.id, "word": word.word, "start": _t(word.start), "end": _t(word.end)}
             self._write(_item(record, first=not self._words))
-            self._words += 1
+        self._words += 1
         self._cue_out(self._grouper.add(word))
 
     def close(self) -> None:
         if self._file is None:
+            return
+        if not self._words:
+            self.abort()
+            if self._warn is not None:
+                self._warn(f"smallest: warning: no word timestamps arrived; {self.path} was not written")
             return
         self._cue_out(self._grouper.finish())
         if self._cues is not None:

@@ -191,6 +191,22 @@ def plan_output(
     )
 
 
+def check_word_voice(voice_id: str, *, captions: bool) -> str | None:
+    """Only some voices send word timestamps. For --captions another voice is a UsageError (exit 2,
+    before any request: the file would be empty); for --word-timestamps alone, the warning to print."""
+    from smallest_cli.protocol.voices import WORD_TIMESTAMP_VOICES
+
+    if voice_id in WORD_TIMESTAMP_VOICES:
+        return None
+    voices = ", ".join(sorted(WORD_TIMESTAMP_VOICES))
+    if captions:
+        raise UsageError(
+            f"--captions needs word timestamps, which voice {voice_id!r} does not send; "
+            f"choose one of: {voices} (e.g. -v avery)"
+        )
+    return f"smallest: warning: voice {voice_id!r} sends no word timestamps; voices that do: {voices}"
+
+
 # -- where the text comes from ------------------------------------------------------------------------
 
 

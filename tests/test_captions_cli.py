@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+import requests
 
+from smallest_cli.caption_file import CaptionFile
 from smallest_cli.events import WordTimestamp
 from smallest_cli.karaoke import WordTrack
 from smallest_cli.protocol.segment import segment_text
@@ -72,6 +74,43 @@ def test_captions_need_word_timestamps(env: dict[str, str], tmp_path: Path) -> N
         assert b"stream-ws" in result.stderr and b"Traceback" not in result.stderr
     result = run_cli(["stream-ws", "Hello.", "-o", "-", "--captions", str(tmp_path / "c.txt")], env)
     assert result.returncode == 2 and b".srt" in result.stderr
+
+
+def _requests_sent(server: Server) -> int:
+    return int(requests.get(server.url + "/_smallest/requests", timeout=10).json()["counters"]["requests"])
+
+
+def test_captions_with_a_voice_without_word_timestamps_exit_2(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The default voice (magnus) sends no word timings: refused before any request, no file."""
+    before = _requests_sent(server)
+    args = ["stream-ws", "Hello.", "-o", str(tmp_path / "a.pcm"), "--captions", str(tmp_path / "c.srt")]
+    result = run_cli(args, env)
+    assert result.returncode == 2
+    line = result.stderr.decode().strip()
+    assert line.startswith("smallest: error: --captions needs word timestamps, which voice 'magnus'")
+    assert "avery" in line and "\n" not in line
+    assert list(tmp_path.iterdir()) == [] and _requests_sent(server) == before
+
+
+def test_word_timestamps_with_a_voice_without_them_warns(env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(["stream-ws", "Hello.", "--word-timestamps", "-o", str(tmp_path / "a.pcm")], env)
+    assert result.returncode == 0, result.stderr.decode()
+    warnings = [x for x in result.stderr.decode().splitlines() if x.startswith("smallest: warning:")]
+    assert warnings == [
+        "smallest: warning: voice 'magnus' sends no word timestamps; "
+        "voices that do: avery, devansh, kartik, liam, maithili, meher"
+    ]
+
+
+@pytest.mark.parametrize("name", ["c.srt", "c.vtt", "c.json"])
+def test_no_words_leave_no_caption_file(name: str, tmp_path: Path) -> None:
+    warned: list[str] = []
+    captions = CaptionFile(tmp_path / name, warn=warned.append)
+    captions.close()
+    assert list(tmp_path.iterdir()) == []
+    assert warned == [f"smallest: warning: no word timestamps arrived; {tmp_path / name} was not written"]
 
 
 def test_live_display_highlights_the_word_being_heard() -> None:

@@ -321,7 +321,7 @@ def test_features_still_import_their_modules(env: dict[str, str], tmp_path) -> N
     out = subprocess.run(
         [sys.executable, "-c", FIRST_BYTE_PROBE.format(names=NOT_ON_THE_HOT_PATH),
          "stream-ws", "Hello from the shell.", "-o", str(tmp_path / "out.wav"),
-         "--captions", str(tmp_path / "out.srt"), "--concurrency", "2"],
+         "-v", "avery", "--captions", str(tmp_path / "out.srt"), "--concurrency", "2"],
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
     )
     code, modules = out.stdout.rsplit("RESULT:", 1)[1].split()

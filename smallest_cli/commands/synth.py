@@ -254,6 +254,12 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
         word_timestamps=args.word_timestamps or caption_path is not None,
     )
     validate_options(options)
+    if options.word_timestamps:
+        from smallest_cli.resolve import check_word_voice
+
+        warning = check_word_voice(options.voice_id, captions=caption_path is not None)
+        if warning:
+            eprint(warning)
     conn = resolve_connection(flags, os.environ, config)
     for warning in key_warnings(flag_key=args.api_key, environ=os.environ, config=config):
         eprint(warning)
@@ -346,7 +352,7 @@ def _choose_input(text: str | None, file: str | None, live: bool | None) -> tupl
 def _caption_file(path: Path) -> Any:
     from smallest_cli.caption_file import CaptionFile
 
-    return CaptionFile(path)
+    return CaptionFile(path, warn=eprint)
 
 
 def _caption_path(transport_name: str, captions: str | None) -> Path | None:
