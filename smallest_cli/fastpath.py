@@ -158,9 +158,11 @@ def try_run(argv: Sequence[str], environ: Any) -> int | None:
     try:
         synth.run_synth(call.transport, args)
     except KeyboardInterrupt:
-        # Outside the command's own guard: reported as click reports it.
-        print("\nAborted!", file=sys.stderr)
-        return 1
+        # Outside the command's own guard (e.g. while it imports): still Ctrl-C's exit code.
+        from smallest_cli.errors import EXIT_INTERRUPTED
+
+        print("smallest: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         typer = sys.modules.get("typer")
         if typer is not None and isinstance(exc, typer.Exit):

@@ -327,3 +327,17 @@ def test_features_still_import_their_modules(env: dict[str, str], tmp_path) -> N
     code, modules = out.stdout.rsplit("RESULT:", 1)[1].split()
     assert code == "0", out.stderr
     assert {"smallest_cli.caption_file", "smallest_cli.scheduler"} <= set(modules.split(","))
+
+
+def test_ctrl_c_outside_the_commands_guard_exits_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from smallest_cli import fastpath
+    from smallest_cli.commands import synth
+
+    def interrupted(transport: str, args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synth, "run_synth", interrupted)
+    assert fastpath.try_run(["speak", "Hi", "-o", "x.wav"], {}) == 130
+    assert capsys.readouterr().err == "smallest: interrupted\n"
