@@ -67,6 +67,13 @@ def test_webvtt_parses_and_json_holds_every_word(server: Server, env: dict[str, 
     assert [c["text"].replace("\n", " ") for c in doc["cues"]] == [c.text.replace("\n", " ") for c in cues]
 
 
+def test_captions_are_listed_only_where_they_work(env: dict[str, str]) -> None:
+    for command, listed in (("speak", False), ("stream-sse", False), ("stream-ws", True)):
+        result = run_cli([command, "--help"], env)
+        assert result.returncode == 0
+        assert (b"--captions" in result.stdout) is listed, command
+
+
 def test_captions_need_word_timestamps(env: dict[str, str], tmp_path: Path) -> None:
     for command in ("speak", "stream-sse"):
         result = run_cli([command, "Hello.", "-o", "-", "--captions", str(tmp_path / "c.srt")], env)

@@ -176,8 +176,9 @@ def _make_command(spec: CommandSpec) -> Callable[..., None]:
         captions: str | None = typer.Option(
             None, "--captions", metavar="FILE",
             help="Write captions to FILE: SRT, WebVTT or JSON by its extension (.srt, .vtt, .json), "
-            "from word timestamps (implies --word-timestamps). stream-ws only: speak and stream-sse "
-            "receive no word timings (exit 2).",
+            "from word timestamps (implies --word-timestamps; needs a voice that sends them, e.g. -v avery).",
+            # Accepted but not listed by speak and stream-sse: there it only says to use stream-ws.
+            hidden=not spec.word_timestamps,
         ),
         live: bool | None = typer.Option(
             None, "--live/--no-live",
