@@ -165,7 +165,9 @@ def _make_command(spec: CommandSpec) -> Callable[..., None]:
         allow_insecure: bool = typer.Option(
             False, "--allow-insecure", help="Allow sending the API key over plain http:// to a remote host."
         ),
-        debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+        debug: bool = typer.Option(
+            False, "--debug", help="Show tracebacks and log each request and response (key redacted)."
+        ),
         word_timestamps: bool = typer.Option(
             False, "--word-timestamps", help="Print each word's start and end time (seconds)."
         ),
@@ -266,7 +268,8 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
         eprint(warning)
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be 1 or more, got {args.concurrency}")
-    transport = open_transport(transport_name, conn)
+    log = _debug_log(args.debug)
+    transport = open_transport(transport_name, conn, log)
     if transport_name == "websocket" and args.concurrency == 1:
         # The TCP and WebSocket handshakes run in the background while the input is read and the
         # outputs and the display are set up; the first request takes the connection over.
@@ -297,7 +300,7 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
     elif args.concurrency > 1:
         from smallest_cli.scheduler import Scheduler
 
-        scheduler = Scheduler(lambda: open_transport(transport_name, conn), args.concurrency)
+        scheduler = Scheduler(lambda: open_transport(transport_name, conn, log), args.concurrency)
     try:
         display = Display(
             mode=choose_mode(args.quiet, sys.stderr),
@@ -336,6 +339,15 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
         print(json.dumps(record), file=stream, flush=True)
     else:
         display.summary(stats)
+
+
+def _debug_log(debug: bool) -> Any:
+    """The request log for --debug (on stderr), else None; debuglog is imported only then."""
+    if not debug:
+        return None
+    from smallest_cli.debuglog import DebugLog
+
+    return DebugLog(sys.stderr)
 
 
 def _choose_input(text: str | None, file: str | None, live: bool | None) -> tuple[bool, Iterator[str] | None]:

@@ -48,7 +48,9 @@ def register(app: typer.Typer) -> None:
         allow_insecure: bool = typer.Option(
             False, "--allow-insecure", help="Allow sending the API key over plain http:// to a remote host."
         ),
-        debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+        debug: bool = typer.Option(
+            False, "--debug", help="Show tracebacks and log the request and response (key redacted)."
+        ),
     ) -> None:
         secrets = tuple(k for k in (api_key, os.environ.get("SMALLEST_API_KEY")) if k)
         with guarded(debug, secrets=secrets):
@@ -57,7 +59,7 @@ def register(app: typer.Typer) -> None:
             config = load_config()
             secrets += (config.get("api_key", ""),)
             with guarded(debug, secrets=secrets):
-                catalog = fetch_catalog(model, base_url, api_key, timeout, config, allow_insecure)
+                catalog = fetch_catalog(model, base_url, api_key, timeout, config, allow_insecure, debug)
                 chosen = filter_voices(
                     catalog, language=language, gender=gender, accent=accent, search=search
                 )
@@ -77,8 +79,10 @@ def fetch_catalog(
     timeout: float | None,
     config: Mapping[str, str],
     allow_insecure: bool = False,
+    debug: bool = False,
 ) -> list[dict[str, Any]]:
-    """GET the catalog for `model` (flag > config > default); the list under "voices"."""
+    """GET the catalog for `model` (flag > config > default); the list under "voices".
+    With `debug`, the request and response are logged on stderr (key redacted)."""
     import requests
 
     from smallest_cli.protocol import contract
@@ -97,12 +101,20 @@ def fetch_catalog(
     if chosen_model not in contract.MODELS:
         raise UsageError(f"unknown model {chosen_model!r}; choose one of: {', '.join(contract.MODELS)}")
     url = conn.base_url + contract.voices_path(chosen_model)
+    log = None
+    if debug:
+        from smallest_cli.debuglog import DebugLog
+
+        log = DebugLog(sys.stderr)
+        log.request("GET", url, conn.api_key)
     try:
         resp = requests.get(url, headers=conn.auth_headers(), timeout=(conn.timeout, conn.timeout))
     except requests.Timeout:
         raise stall_error(conn.timeout, url) from None
     except requests.RequestException as exc:
         raise unreachable_error(url, exc) from None
+    if log is not None:
+        log.response(resp.status_code, resp.headers)
     if resp.status_code >= 300:
         raise error_from_http(resp.status_code, resp.content, resp.headers)
     try:

@@ -6,27 +6,33 @@ called, so that importing this package stays cheap.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from smallest_cli.settings import ConnectionOptions
 from smallest_cli.transports.base import Transport
+
+if TYPE_CHECKING:
+    from smallest_cli.debuglog import DebugLog
 
 #: Transport names as shown to the user, mapped to the command that uses them.
 TRANSPORTS: tuple[str, ...] = ("http", "sse", "websocket")
 
 
-def open_transport(name: str, conn: ConnectionOptions) -> Transport:
-    """A ready transport for `name` (one of TRANSPORTS). Nothing is connected until `stream()`."""
+def open_transport(name: str, conn: ConnectionOptions, log: DebugLog | None = None) -> Transport:
+    """A ready transport for `name` (one of TRANSPORTS). Nothing is connected until `stream()`;
+    `log` (--debug) gets every request and response."""
     if name == "http":
         from smallest_cli.transports.http_sync import SyncHttpTransport
 
-        return SyncHttpTransport(conn)
+        return SyncHttpTransport(conn, log)
     if name == "sse":
         from smallest_cli.transports.sse import SseTransport
 
-        return SseTransport(conn)
+        return SseTransport(conn, log)
     if name == "websocket":
         from smallest_cli.transports.websocket import WebSocketTransport
 
-        return WebSocketTransport(conn)
+        return WebSocketTransport(conn, log)
     raise ValueError(f"unknown transport {name!r}")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import http.client
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import urllib3.exceptions
@@ -16,6 +16,9 @@ from smallest_cli.errors import ProtocolError, SmallestError
 from smallest_cli.protocol.http_errors import error_from_http
 from smallest_cli.settings import ConnectionOptions
 from smallest_cli.transports.base import exception_chain, stall_error, unreachable_error
+
+if TYPE_CHECKING:
+    from smallest_cli.debuglog import DebugLog
 
 #: Largest read from the socket at once; smaller reads return as soon as any bytes arrived.
 READ_SIZE = 64 * 1024
@@ -38,11 +41,18 @@ def _is_timeout(exc: BaseException) -> bool:
 
 
 def post_streaming(
-    session: requests.Session, conn: ConnectionOptions, path: str, body: dict[str, Any], accept: str
+    session: requests.Session,
+    conn: ConnectionOptions,
+    path: str,
+    body: dict[str, Any],
+    accept: str,
+    log: DebugLog | None = None,
 ) -> requests.Response:
     """POST `body` as JSON; return the open 2xx response (body not read yet) or raise the mapped error."""
     url = conn.base_url.rstrip("/") + path
     headers = {**conn.auth_headers(), "Accept": accept, "Content-Type": "application/json"}
+    if log is not None:
+        log.request("POST", url, conn.api_key, body)
     try:
         resp = session.post(
             url, json=body, headers=headers, stream=True, timeout=(conn.timeout, conn.timeout)
@@ -53,6 +63,8 @@ def post_streaming(
         if _is_timeout(exc):
             raise stall_error(conn.timeout, url) from None
         raise unreachable_error(url, exc) from None
+    if log is not None:
+        log.response(resp.status_code, resp.headers)
     if resp.status_code >= 300:
         raise error_for_response(resp, conn.timeout)
     return resp

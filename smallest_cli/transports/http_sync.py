@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -13,6 +13,9 @@ from smallest_cli.protocol import contract
 from smallest_cli.settings import ConnectionOptions
 from smallest_cli.transports.http_common import iter_body, post_streaming
 
+if TYPE_CHECKING:
+    from smallest_cli.debuglog import DebugLog
+
 
 class SyncHttpTransport:
     """One POST per request; the body's bytes are AudioChunks. A body shorter than its
@@ -20,12 +23,15 @@ class SyncHttpTransport:
 
     name = "http"
 
-    def __init__(self, conn: ConnectionOptions) -> None:
+    def __init__(self, conn: ConnectionOptions, log: DebugLog | None = None) -> None:
         self._conn = conn
+        self._log = log
         self._session = requests.Session()
 
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
-        resp = post_streaming(self._session, self._conn, contract.TTS_PATH, body, accept="audio/wav")
+        resp = post_streaming(
+            self._session, self._conn, contract.TTS_PATH, body, accept="audio/wav", log=self._log
+        )
         request_id = resp.headers.get("X-Request-Id")
         ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if ctype and not ctype.startswith("audio/") and ctype != "application/octet-stream":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -14,6 +14,9 @@ from smallest_cli.protocol.sse import SseParser, sse_events
 from smallest_cli.settings import ConnectionOptions
 from smallest_cli.transports.http_common import finish_body, iter_body, post_streaming
 
+if TYPE_CHECKING:
+    from smallest_cli.debuglog import DebugLog
+
 
 class SseTransport:
     """One streaming POST per request; audio events become AudioChunks, `{"done": true}` ends it.
@@ -21,17 +24,22 @@ class SseTransport:
 
     name = "sse"
 
-    def __init__(self, conn: ConnectionOptions) -> None:
+    def __init__(self, conn: ConnectionOptions, log: DebugLog | None = None) -> None:
         self._conn = conn
+        self._log = log
         self._session = requests.Session()
 
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
-        resp = post_streaming(self._session, self._conn, contract.LIVE_PATH, body, accept="text/event-stream")
+        resp = post_streaming(
+            self._session, self._conn, contract.LIVE_PATH, body, accept="text/event-stream", log=self._log
+        )
         request_id = resp.headers.get("X-Request-Id")
         parser = SseParser()
         try:
             for data in iter_body(resp, self._conn.timeout):
                 for msg in parser.feed(data):
+                    if self._log is not None:
+                        self._log.received(msg.data, msg.event or "message")
                     for event in sse_events(msg, request_id=request_id):
                         if isinstance(event, Done):
                             finish_body(resp)  # before yielding: the consumer may stop at Done

@@ -11,7 +11,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.protocol import State
@@ -24,6 +24,9 @@ from smallest_cli.protocol.frames import parse_ws_frame
 from smallest_cli.protocol.http_errors import error_from_http
 from smallest_cli.settings import ConnectionOptions
 from smallest_cli.transports.base import stall_error, unreachable_error
+
+if TYPE_CHECKING:
+    from smallest_cli.debuglog import DebugLog
 
 #: Largest frame accepted from the server (a chunk frame is a few KB of base64).
 MAX_FRAME_BYTES = 16 * 1024 * 1024
@@ -38,8 +41,9 @@ class _StaleConnection(Exception):
 class WebSocketTransport:
     name = "websocket"
 
-    def __init__(self, conn: ConnectionOptions) -> None:
+    def __init__(self, conn: ConnectionOptions, log: DebugLog | None = None) -> None:
         self._conn = conn
+        self._log = log
         self._url = contract.ws_url(conn.base_url) + contract.LIVE_PATH
         #: Live input may pause longer than the server's idle timeout (60 s): ask for a long one.
         self._live_url = f"{self._url}?timeout={contract.LIVE_IDLE_TIMEOUT_S}"
@@ -86,7 +90,7 @@ class WebSocketTransport:
         try:
             self._drop()
             self._ws = self._connect(live=True)
-            yield from exchange_live(self._ws, messages, self._conn.timeout)
+            yield from exchange_live(self._ws, messages, self._conn.timeout, log=self._log)
         except BaseException:
             self._drop(broken=True)
             raise
@@ -126,8 +130,11 @@ class WebSocketTransport:
     def _open(self, stack: ExitStack, url: str) -> ClientConnection:
         """Connect to `url`, with the connection's context entered on `stack`; errors as SmallestError."""
         timeout = self._conn.timeout
+        log = self._log
+        if log is not None:
+            log.request("GET", url, self._conn.api_key)
         try:
-            return stack.enter_context(
+            ws = stack.enter_context(
                 connect(
                     url,
                     additional_headers=self._conn.auth_headers(),
@@ -139,6 +146,8 @@ class WebSocketTransport:
             )
         except InvalidStatus as exc:
             resp = exc.response
+            if log is not None:
+                log.response(resp.status_code, resp.headers)
             raise error_from_http(resp.status_code, resp.body or b"", resp.headers) from None
         except InvalidURI as exc:
             raise UsageError(f"invalid server URL {self._url}: {exc}") from None
@@ -148,10 +157,16 @@ class WebSocketTransport:
             raise ProtocolError(f"WebSocket handshake with {self._url} failed: {exc}") from None
         except OSError as exc:
             raise unreachable_error(self._url, exc) from None
+        if log is not None and ws.response is not None:
+            log.response(ws.response.status_code, ws.response.headers)
+        return ws
 
     def _exchange(self, payload: str, *, reused: bool) -> Iterator[Event]:
         ws = self._ws
         assert ws is not None
+        log = self._log
+        if log is not None:
+            log.sent(payload)
         try:
             ws.send(payload)
         except ConnectionClosed:
@@ -176,6 +191,8 @@ class WebSocketTransport:
                     ),
                     last_good,
                 ) from None
+            if log is not None:
+                log.received(frame)
             try:
                 event = parse_ws_frame(frame)
             except NetworkError as err:

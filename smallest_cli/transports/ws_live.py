@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
@@ -22,13 +22,19 @@ from smallest_cli.events import Done, Event
 from smallest_cli.protocol.frames import parse_ws_frame
 from smallest_cli.transports.base import stall_error
 
+if TYPE_CHECKING:
+    from smallest_cli.debuglog import DebugLog
+
 _POLL_S = 0.1
 
 
 class _Sender(threading.Thread):
-    def __init__(self, ws: ClientConnection, messages: Iterable[dict[str, Any]]) -> None:
+    def __init__(
+        self, ws: ClientConnection, messages: Iterable[dict[str, Any]], log: DebugLog | None = None
+    ) -> None:
         super().__init__(name="smallest-live-sender", daemon=True)
         self._ws = ws
+        self._log = log
         self._messages = messages
         self._stop = threading.Event()
         #: An error while producing the messages (reading the input), raised by the receiver.
@@ -41,7 +47,10 @@ class _Sender(threading.Thread):
             for message in self._messages:
                 if self._stop.is_set():
                     return
-                self._ws.send(json.dumps(message))
+                payload = json.dumps(message)
+                if self._log is not None:
+                    self._log.sent(payload)
+                self._ws.send(payload)
             self.finished_at = time.monotonic()
         except ConnectionClosed:
             return  # the receiver sees the closed socket and reports it
@@ -53,10 +62,10 @@ class _Sender(threading.Thread):
 
 
 def exchange_live(
-    ws: ClientConnection, messages: Iterable[dict[str, Any]], timeout: float
+    ws: ClientConnection, messages: Iterable[dict[str, Any]], timeout: float, log: DebugLog | None = None
 ) -> Iterator[Event]:
     """Send `messages` from a thread; yield the request's events until `complete`."""
-    sender = _Sender(ws, messages)
+    sender = _Sender(ws, messages, log)
     sender.start()
     last_frame = time.monotonic()
     try:
@@ -81,6 +90,8 @@ def exchange_live(
                     f"stream ended before complete (truncated): the server closed the connection ({why})"
                 ) from None
             last_frame = time.monotonic()
+            if log is not None:
+                log.received(frame)
             event = parse_ws_frame(frame)
             if event is None:
                 continue
