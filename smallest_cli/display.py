@@ -15,6 +15,7 @@ from smallest_cli.errors import SmallestError
 from smallest_cli.events import WordTimestamp
 from smallest_cli.karaoke import WordTrack
 from smallest_cli.pipeline import RunStats
+from smallest_cli.resolve import is_tty
 
 if TYPE_CHECKING:
     # rich is imported when first used (about 15 ms): in plain and quiet mode that is after the
@@ -26,17 +27,10 @@ if TYPE_CHECKING:
 Mode = Literal["live", "plain", "quiet"]
 
 
-def _isatty(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 def choose_mode(quiet: bool, stderr: IO[str]) -> Mode:
     if quiet:
         return "quiet"
-    return "live" if _isatty(stderr) else "plain"
+    return "live" if is_tty(stderr) else "plain"
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -49,20 +43,29 @@ def format_word(word: WordTimestamp) -> str:
     return f"{word.start:.3f}\t{word.end:.3f}\t{word.word}"
 
 
-def summary_line(stats: RunStats) -> str:
-    """The plain one-line summary."""
-    parts = [f"{stats.audio_seconds:.2f} s of audio"]
+def _figures(stats: RunStats, total: str, size: list[str]) -> list[str]:
+    """The run's figures in the summaries' order; `total` and `size` as each summary words them."""
+    parts = []
     if stats.first_chunk_ms is not None:
         parts.append(f"first chunk {stats.first_chunk_ms:.0f} ms")
-    parts.append(f"total {stats.total_ms:.0f} ms")
+    parts.append(total)
     if stats.realtime_factor is not None:
         parts.append(f"real-time factor {stats.realtime_factor:.1f}x")
-    parts.append(f"{stats.audio_bytes} bytes")
-    parts.append(_count(stats.chunks, "chunk", "chunks"))
+    parts.extend(size)
     if stats.retries:
         parts.append(_count(stats.retries, "retry", "retries"))
     if stats.underruns:
         parts.append(_count(stats.underruns, "underrun", "underruns"))
+    return parts
+
+
+def summary_line(stats: RunStats) -> str:
+    """The plain one-line summary."""
+    parts = [f"{stats.audio_seconds:.2f} s of audio"] + _figures(
+        stats,
+        f"total {stats.total_ms:.0f} ms",
+        [f"{stats.audio_bytes} bytes", _count(stats.chunks, "chunk", "chunks")],
+    )
     where = f" → {stats.output}" if stats.output else ""
     return f"smallest: {', '.join(parts)} ({stats.transport}, {stats.voice_id}){where}"
 
@@ -143,7 +146,7 @@ class Display:
             self.words.append({"id": word.id, "word": word.word, "start": word.start, "end": word.end})
         if self.word_stream is None:
             return
-        if self._live is not None and _isatty(self.word_stream):
+        if self._live is not None and is_tty(self.word_stream):
             # On the terminal the status line is drawn on: through the live console, which prints
             # above that line and keeps it at the bottom (a plain print leaves stale copies of it).
             self._live.console.print(format_word(word), soft_wrap=True, markup=False, highlight=False)
@@ -177,15 +180,9 @@ class Display:
         if stats.output:
             head.append(f" → {stats.output}")
         console.print(head)
-        detail = []
-        if stats.first_chunk_ms is not None:
-            detail.append(f"first chunk {stats.first_chunk_ms:.0f} ms")
-        detail.append(f"total {stats.total_ms / 1000:.2f} s")
-        if stats.realtime_factor is not None:
-            detail.append(f"real-time factor {stats.realtime_factor:.1f}x")
-        detail.append(f"{stats.audio_bytes:,} bytes in {_count(stats.chunks, 'chunk', 'chunks')}")
-        if stats.retries:
-            detail.append(_count(stats.retries, "retry", "retries"))
-        if stats.underruns:
-            detail.append(_count(stats.underruns, "underrun", "underruns"))
+        detail = _figures(
+            stats,
+            f"total {stats.total_ms / 1000:.2f} s",
+            [f"{stats.audio_bytes:,} bytes in {_count(stats.chunks, 'chunk', 'chunks')}"],
+        )
         console.print(Text("  " + " · ".join(detail), style="dim"))
