@@ -46,6 +46,16 @@ def _wav_sizes_header(sample_rate: int, data_bytes: int) -> bytes:
     return wav_header(sample_rate, data_bytes if data_bytes <= UNKNOWN_SIZE - 36 else None)
 
 
+def _whole_samples(carry: bytes, data: bytes) -> tuple[bytes, bytes]:
+    """(the byte to carry into the next write, the bytes to write now): a WAV's 16-bit samples are
+    never split, so an odd byte waits for its partner."""
+    if carry:
+        data = carry + data
+    if len(data) % 2:
+        return data[-1:], data[:-1]
+    return b"", data
+
+
 class FileSink:
     """Streams to `PATH.part`, then renames it to PATH on `close`.
 
@@ -94,11 +104,7 @@ class FileSink:
         if self._file is None or not data:
             return
         if self.fmt == "wav":
-            if self._carry:
-                data = self._carry + data
-                self._carry = b""
-            if len(data) % 2:
-                self._carry, data = data[-1:], data[:-1]
+            self._carry, data = _whole_samples(self._carry, data)
         self._write_raw(data)
         self._data_bytes += len(data)
 
@@ -186,11 +192,7 @@ class StdoutSink:
         if not self._started:
             self._start()
         if self.fmt == "wav":
-            if self._carry:
-                data = self._carry + data
-                self._carry = b""
-            if len(data) % 2:
-                self._carry, data = data[-1:], data[:-1]
+            self._carry, data = _whole_samples(self._carry, data)
         self._stream.write(data)
         self._stream.flush()
         self._data_bytes += len(data)
