@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,33 @@ def require_portaudio() -> None:
     if os.environ.get(REQUIRE_PORTAUDIO_ENV) == "1":
         pytest.fail(f"{reason}, and {REQUIRE_PORTAUDIO_ENV}=1 requires it", pytrace=False)
     pytest.skip(reason, allow_module_level=True)
+
+
+#: Texts for the eSpeak concurrency tests: punctuation, digits, Devanagari, Spanish.
+VARIED_TEXTS = (
+    "The quick brown fox jumps over the lazy dog.",
+    "It costs $5.20, maybe more!",
+    "नमस्ते दुनिया, आप कैसे हैं?",
+    "Hola amigo, ¿cómo estás hoy?",
+    "Twenty streams at once, each one correct.",
+)
+
+
+def varied_requests(
+    voices: Sequence[Any], languages: Sequence[str | None], voice_key: str, n: int = 20
+) -> list[dict[str, Any]]:
+    """`n` different synthesis requests (text, voice, sample rate, speed and language all vary),
+    the voice under `voice_key` ("voice" for the engine, "voice_id" for a request body)."""
+    return [
+        {
+            "text": VARIED_TEXTS[i % len(VARIED_TEXTS)],
+            voice_key: voices[(i * 7) % len(voices)],
+            "sample_rate": (8000, 16000, 24000, 44100)[i % 4],
+            "speed": (0.8, 1.0, 1.25, 1.6)[i % 4],
+            "language": languages[i % len(languages)],
+        }
+        for i in range(n)
+    ]
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01, message: str = "condition"):

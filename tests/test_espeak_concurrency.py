@@ -14,29 +14,12 @@ pytest.importorskip("espeakng_loader")
 from smallest_cli.protocol.voices import catalog  # noqa: E402
 from smallest_cli.server.engines.base import Synthesis, VoiceInfo  # noqa: E402
 from smallest_cli.server.engines.espeak import EspeakEngine  # noqa: E402
-
-TEXTS = [
-    "The quick brown fox jumps over the lazy dog.",
-    "It costs $5.20, maybe more!",
-    "नमस्ते दुनिया, आप कैसे हैं?",
-    "Hola amigo, ¿cómo estás hoy?",
-    "Twenty streams at once, each one correct.",
-]
-RATES = (8000, 16000, 24000, 44100)
+from tests.helpers import varied_requests  # noqa: E402
 
 
 def requests() -> list[dict]:
     voices = [VoiceInfo(v["voiceId"], v["tags"]["gender"], tuple(v["tags"]["language"])) for v in catalog()]
-    return [
-        {
-            "text": TEXTS[i % len(TEXTS)],
-            "voice": voices[(i * 7) % len(voices)],
-            "sample_rate": RATES[i % len(RATES)],
-            "speed": (0.8, 1.0, 1.25, 1.6)[i % 4],
-            "language": ("auto", None, "en", "auto", "es")[i % 5],
-        }
-        for i in range(20)
-    ]
+    return varied_requests(voices, ("auto", None, "en", "auto", "es"), voice_key="voice")
 
 
 def test_twenty_threads_match_serial_results() -> None:

@@ -17,31 +17,13 @@ import requests  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from smallest_cli.protocol.voices import WORD_TIMESTAMP_VOICES, catalog  # noqa: E402
-from tests.helpers import Server, running_server  # noqa: E402
-
-TEXTS = [
-    "The quick brown fox jumps over the lazy dog.",
-    "It costs $5.20, maybe more!",
-    "नमस्ते दुनिया, आप कैसे हैं?",
-    "Hola amigo, ¿cómo estás hoy?",
-    "Twenty streams at once, each one correct.",
-]
-RATES = (8000, 16000, 24000, 44100)
+from tests.helpers import Server, running_server, varied_requests  # noqa: E402
 
 
 def tts_requests() -> list[dict]:
     voices = [v["voiceId"] for v in catalog()]
-    return [
-        {
-            "text": TEXTS[i % len(TEXTS)],
-            "voice_id": voices[(i * 7) % len(voices)],
-            "sample_rate": RATES[i % len(RATES)],
-            "speed": (0.8, 1.0, 1.25, 1.6)[i % 4],
-            "language": ("auto", "en", "auto", "es", "hi")[i % 5],
-            "output_format": "pcm",
-        }
-        for i in range(20)
-    ]
+    languages = ("auto", "en", "auto", "es", "hi")
+    return [{**r, "output_format": "pcm"} for r in varied_requests(voices, languages, voice_key="voice_id")]
 
 
 def sync_pcm(server: Server, body: dict) -> bytes:
