@@ -33,18 +33,18 @@ MAX_DETAIL_CHARS = 300
 
 _USAGE_STATUSES = frozenset({400, 404, 405, 409, 413, 414, 415, 422})
 
-_RATE_RE = re.compile(r"rate[ _-]?limit|concurren|too[ _-]?many|\b429\b", re.IGNORECASE)
-_AUTH_RE = re.compile(
-    r"\b40[13]\b|unauthori[sz]ed|forbidden|authenticat|api[ _-]?key|permission|usage[ _-]?limit|"
-    r"\bauth\b|credential",
-    re.IGNORECASE,
+# Patterns for classifying error text, compiled (and cached by `re`) when an error is first
+# classified: this module is imported before every first request, which usually succeeds.
+_RATE_RE = r"(?i)rate[ _-]?limit|concurren|too[ _-]?many|\b429\b"
+_AUTH_RE = (
+    r"(?i)\b40[13]\b|unauthori[sz]ed|forbidden|authenticat|api[ _-]?key|permission|usage[ _-]?limit|"
+    r"\bauth\b|credential"
 )
-_DENIED_RE = re.compile(r"\b403\b|forbidden|permission|usage[ _-]?limit", re.IGNORECASE)
-_IDLE_RE = re.compile(r"timed?[ _-]?out\b.*\binactiv|\bidle\b", re.IGNORECASE)
-_USAGE_RE = re.compile(
-    r"\b4(?:00|04|13|22)\b|invalid|validation|bad[ _-]?request|unprocessable|not[ _-]?found|"
-    r"unsupported|too[ _-]?long|\brequired\b|\bexpected\b|must be|unknown (?:voice|model|field|language)",
-    re.IGNORECASE,
+_DENIED_RE = r"(?i)\b403\b|forbidden|permission|usage[ _-]?limit"
+_IDLE_RE = r"(?i)timed?[ _-]?out\b.*\binactiv|\bidle\b"
+_USAGE_RE = (
+    r"(?i)\b4(?:00|04|13|22)\b|invalid|validation|bad[ _-]?request|unprocessable|not[ _-]?found|"
+    r"unsupported|too[ _-]?long|\brequired\b|\bexpected\b|must be|unknown (?:voice|model|field|language)"
 )
 
 
@@ -175,16 +175,16 @@ def error_for_message(
     """Classify an in-stream error by its code and text (WS error frames, SSE error events)."""
     detail = one_line(message) or "(no message)"
     probe = f"{code or ''} {detail}"
-    if _RATE_RE.search(probe):
+    if re.search(_RATE_RE, probe):
         return RateLimitError(
             f"rate limited by the server: {detail}", request_id=request_id, retry_after=retry_after
         )
-    if _IDLE_RE.search(detail):
+    if re.search(_IDLE_RE, detail):
         return NetworkError(f"the server closed the idle connection: {detail}", request_id=request_id)
-    if _AUTH_RE.search(probe):
-        prefix = "access denied" if _DENIED_RE.search(probe) else "authentication failed"
+    if re.search(_AUTH_RE, probe):
+        prefix = "access denied" if re.search(_DENIED_RE, probe) else "authentication failed"
         return AuthError(f"{prefix}: {detail}", request_id=request_id)
-    if _USAGE_RE.search(probe):
+    if re.search(_USAGE_RE, probe):
         return UsageError(f"the server rejected the request: {detail}", request_id=request_id)
     return ServerError(f"server error: {detail}", request_id=request_id)
 
