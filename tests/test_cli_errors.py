@@ -170,31 +170,3 @@ def test_stall_times_out_with_exit_6(
     result = run_cli(args, env)
     assert result.returncode == 6
     assert "no data from the server for 0.5 s" in one_line(result.stderr)
-
-
-def test_ctrl_c_exits_130_and_cleans_up(tmp_path: Path) -> None:
-    import signal
-    import subprocess
-    import sys
-
-    from tests.helpers import ROOT, running_server, wait_until
-
-    with running_server("--rtf", "1") as srv:  # paced: 1 s of audio per second
-        env = cli_env(srv, tmp_path)
-        out = tmp_path / "long.wav"
-        part = tmp_path / "long.wav.part"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "smallest_cli", "stream-ws", "A long sentence. " * 12, "-o", str(out)],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
-        try:
-            wait_until(lambda: part.exists() and part.stat().st_size > 4096, timeout=20, message="audio")
-            proc.send_signal(signal.SIGINT)
-            _, stderr = proc.communicate(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    assert proc.returncode == 130
-    assert "interrupted" in one_line(stderr)
-    assert not out.exists()
