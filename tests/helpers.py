@@ -79,6 +79,16 @@ def varied_requests(
     ]
 
 
+def strip_zeros(pcm: bytes) -> bytes:
+    """Drop leading and trailing all-zero int16 samples (stream pre-fill and drain padding)."""
+    start, end = 0, len(pcm) - len(pcm) % 2
+    while start < end and pcm[start : start + 2] == b"\0\0":
+        start += 2
+    while end > start and pcm[end - 2 : end] == b"\0\0":
+        end -= 2
+    return pcm[start:end]
+
+
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01, message: str = "condition"):
     """Poll `predicate` until it returns a truthy value or the deadline passes."""
     deadline = time.monotonic() + timeout

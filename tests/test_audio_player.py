@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, require_portaudio
+from tests.helpers import ROOT, require_portaudio, strip_zeros
 
 ALSA_DIR = Path(__file__).resolve().parent / "alsa"
 RATE = 24000
@@ -51,15 +51,6 @@ def _noise(n: int, seed: int = 12345) -> bytes:
         v = (x >> 8) % 30000 - 15000
         out += (v or 1).to_bytes(2, "little", signed=True)
     return bytes(out)
-
-
-def strip_zeros(pcm: bytes) -> bytes:
-    start, end = 0, len(pcm) - len(pcm) % 2
-    while start < end and pcm[start : start + 2] == b"\0\0":
-        start += 2
-    while end > start and pcm[end - 2 : end] == b"\0\0":
-        end -= 2
-    return pcm[start:end]
 
 
 def alsa_env(tmp_path: Path, conf: str = "capture.conf") -> dict[str, str]:

@@ -8,23 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Server, run_cli
+from tests.helpers import Server, run_cli, strip_zeros
 from tests.test_cli_support import TEXT, reference
 
 ALSA = Path(__file__).parent / "alsa"
 CAPTURE_CONF = (ALSA / "capture.conf").read_text()
 # A default device that does not exist: PortAudio lists none (an empty config would abort libasound).
 NO_DEVICE_CONF = (ALSA / "nodevice.conf").read_text()
-
-
-def strip_zeros(pcm: bytes) -> bytes:
-    """Drop leading and trailing all-zero int16 samples (stream pre-fill and drain padding)."""
-    start, end = 0, len(pcm) - len(pcm) % 2
-    while start < end and pcm[start : start + 2] == b"\0\0":
-        start += 2
-    while end > start and pcm[end - 2 : end] == b"\0\0":
-        end -= 2
-    return pcm[start:end]
 
 
 def nonzero_samples(pcm: bytes) -> bytes:
