@@ -16,9 +16,8 @@ import re
 import stat
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from smallest_cli.errors import UsageError
 from smallest_cli.protocol import contract
@@ -54,8 +53,10 @@ _LANGUAGE_RE = r"^(?:[a-z]{2}|auto)$"
 _HOST_RE = r"^[A-Za-z0-9._~%\[\]:-]+$"
 
 
-@dataclass(frozen=True)
-class KeyInfo:
+class KeyInfo(NamedTuple):
+    """A key and its description, for help. (A NamedTuple: the synthesis commands import this
+    module before their first request, and a frozen dataclass costs ~0.4 ms to create.)"""
+
     name: str
     description: str
 
