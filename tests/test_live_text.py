@@ -160,19 +160,26 @@ def _feed_all(pieces: list[str]) -> list[tuple[str, bool]]:
     return out + splitter.finish()
 
 
-@pytest.mark.parametrize("step", [1, 3, 17, 1000])
-def test_splitter_keeps_the_text_and_flushes_at_sentence_ends(step: int) -> None:
-    text = "Dr. Smith paid $3.14 today. Then he left! Did he? Yes... he did. " + "x" * 600 + " end"
-    out = _feed_all([text[i : i + step] for i in range(0, len(text), step)])
-    assert "".join(t for t, _ in out) == text
-    assert all(len(t) <= 250 for t, _ in out)
+def _flushed_sentences(out: list[tuple[str, bool]]) -> list[str]:
+    """The text of each flushed run of messages, stripped: what the server speaks as one sentence."""
     joined, sentences = "", []
     for t, flush in out:
         joined += t
         if flush:
             sentences.append(joined.strip())
             joined = ""
-    assert sentences == ["Dr. Smith paid $3.14 today.", "Then he left!", "Did he?", "Yes... he did."]
+    return sentences
+
+
+@pytest.mark.parametrize("step", [1, 3, 17, 1000])
+def test_splitter_keeps_the_text_and_flushes_at_sentence_ends(step: int) -> None:
+    text = "Dr. Smith paid $3.14 today. Then he left! Did he? Yes... he did. " + "x" * 600 + " end"
+    out = _feed_all([text[i : i + step] for i in range(0, len(text), step)])
+    assert "".join(t for t, _ in out) == text
+    assert all(len(t) <= 250 for t, _ in out)
+    assert _flushed_sentences(out) == [
+        "Dr. Smith paid $3.14 today.", "Then he left!", "Did he?", "Yes... he did."
+    ]
 
 
 @pytest.mark.parametrize("step", [1, 2, 5, 1000])
@@ -181,13 +188,7 @@ def test_splitter_sends_no_whitespace_only_message(step: int) -> None:
     out = _feed_all([text[i : i + step] for i in range(0, len(text), step)])
     assert all(t.strip() for t, _ in out)
     assert "".join(t for t, _ in out) == text.rstrip()
-    joined, sentences = "", []
-    for t, flush in out:
-        joined += t
-        if flush:
-            sentences.append(joined.strip())
-            joined = ""
-    assert sentences == ["Hello there.", "New line.", "Next!", "Dr. Who?"]
+    assert _flushed_sentences(out) == ["Hello there.", "New line.", "Next!", "Dr. Who?"]
 
 
 def test_live_messages_end_with_an_empty_flush() -> None:
