@@ -13,7 +13,6 @@ from typing import IO, TYPE_CHECKING, Literal
 
 from smallest_cli.errors import SmallestError
 from smallest_cli.events import WordTimestamp
-from smallest_cli.karaoke import WordTrack
 from smallest_cli.pipeline import RunStats
 from smallest_cli.resolve import is_tty
 
@@ -23,6 +22,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.live import Live
     from rich.text import Text
+
+    from smallest_cli.karaoke import WordTrack
 
 Mode = Literal["live", "plain", "quiet"]
 
@@ -90,8 +91,9 @@ class Display:
     _bytes: int = 0
     _seconds: float = 0.0
     _live: Live | None = None
-    #: Recent words, for the sentence being heard (live mode while playing).
-    _track: WordTrack = field(default_factory=WordTrack)
+    #: Recent words, for the sentence being heard (live mode while playing); made with the first
+    #: word, so that `karaoke` is not imported before the first audio byte.
+    _track: WordTrack | None = None
 
     def _console(self) -> Console:
         if self.console is None:
@@ -128,7 +130,7 @@ class Display:
         if self.played_seconds is not None:
             played = self.played_seconds()
             line.append(f" · {played:.1f} s played")
-            heard = self._track.line(played)
+            heard = self._track.line(played) if self._track is not None else None
             if heard is not None:
                 line.append("\n")
                 line.append_text(heard)
@@ -141,6 +143,10 @@ class Display:
 
     def on_word(self, word: WordTimestamp) -> None:
         if self.mode == "live" and self.played_seconds is not None:
+            if self._track is None:
+                from smallest_cli.karaoke import WordTrack
+
+                self._track = WordTrack()
             self._track.add(word)
         if self.collect_words:
             self.words.append({"id": word.id, "word": word.word, "start": word.start, "end": word.end})

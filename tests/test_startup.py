@@ -296,11 +296,11 @@ print("RESULT:", code or 0, ",".join(sorted(seen[0] & {names!r})) if seen else "
 """
 
 #: Imported only for the features that need them (live text, captions, --concurrency, long text,
-#: a config file, the display's styling, typer's parsing, --debug).
+#: a config file, the display's styling and its line of words heard, typer's parsing, --debug).
 NOT_ON_THE_HOT_PATH = {
     "smallest_cli.live", "smallest_cli.scheduler", "smallest_cli.caption_file",
     "smallest_cli.protocol.captions", "smallest_cli.protocol.segment", "smallest_cli.textinput",
-    "smallest_cli.debuglog",
+    "smallest_cli.debuglog", "smallest_cli.karaoke",
     "tomllib", "rich", "typer", "click", "pydantic",
 }
 
