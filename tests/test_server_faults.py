@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import time
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from tests.helpers import Server, running_server, wait_until
 from tests.test_server_helpers import (
@@ -100,18 +101,24 @@ def test_ws_connect_fault_refuses_the_upgrade(srv: Server) -> None:
 # --- stream faults -------------------------------------------------------------------------------
 
 
+def chunks_until_closed(ws: ClientConnection) -> tuple[list[bytes], ConnectionClosed]:
+    """The audio of each frame until the server closes the connection (every frame is a chunk)."""
+    chunks: list[bytes] = []
+    with pytest.raises(ConnectionClosed) as info:
+        while True:
+            frame = json.loads(ws.recv(timeout=10))
+            assert frame["status"] == "chunk"
+            chunks.append(base64.b64decode(frame["data"]["audio"]))
+    return chunks, info.value
+
+
 def test_drop_on_ws_after_n_chunks(srv: Server) -> None:
     add_faults(srv, {"kind": "drop", "after_chunks": 3, "transport": "ws"})
-    chunks = 0
     with ws_connect(srv) as ws:
         ws.send(json.dumps(body()))
-        with pytest.raises(ConnectionClosed) as info:
-            while True:
-                frame = json.loads(ws.recv(timeout=10))
-                assert frame["status"] == "chunk"
-                chunks += 1
-    assert chunks == 3
-    assert info.value.rcvd is None  # no close frame: the connection was dropped
+        chunks, closed = chunks_until_closed(ws)
+    assert len(chunks) == 3
+    assert closed.rcvd is None  # no close frame: the connection was dropped
 
 
 def test_drop_on_sse_after_n_chunks(srv: Server) -> None:
@@ -168,16 +175,11 @@ def test_no_terminator_on_sync_leaves_the_body_short(srv: Server) -> None:
 def test_no_terminator_on_ws_closes_without_complete(srv: Server) -> None:
     full = post_sync(srv, body())
     add_faults(srv, {"kind": "no_terminator", "transport": "ws"})
-    audio = b""
     with ws_connect(srv) as ws:
         ws.send(json.dumps(body()))
-        with pytest.raises(ConnectionClosed) as info:
-            while True:
-                frame = json.loads(ws.recv(timeout=10))
-                assert frame["status"] == "chunk"
-                audio += __import__("base64").b64decode(frame["data"]["audio"])
-    assert audio == full.content
-    assert info.value.rcvd is not None and info.value.rcvd.code == 1000
+        chunks, closed = chunks_until_closed(ws)
+    assert b"".join(chunks) == full.content
+    assert closed.rcvd is not None and closed.rcvd.code == 1000
 
 
 def test_no_terminator_on_sse_ends_without_done(srv: Server) -> None:
