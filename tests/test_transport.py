@@ -49,16 +49,24 @@ def _ws_connections(server: Server) -> list[str]:
     return [e["connection_id"] for e in snap["requests"] if e["transport"] == "ws"]
 
 
-def test_websocket_is_reused_across_requests(server: Server) -> None:
+def ws_connections_for(server: Server, texts: tuple[str, ...], preconnect: bool = False) -> list[str]:
+    """Speak `texts` through one WebSocket transport (preconnected or not), checking each one's
+    audio; the connection id of each WebSocket request the server saw."""
     requests.delete(server.url + "/_smallest/requests", timeout=10)
     transport = open_transport("websocket", conn_for(server))
     try:
-        for text in ("First request.", "Second request.", "Third request."):
+        if preconnect:
+            transport.preconnect()  # type: ignore[attr-defined]
+        for text in texts:
             audio, _ = collect(transport.stream(body(text)))
             assert audio == reference(server, text)
     finally:
         transport.close()
-    ids = _ws_connections(server)
+    return _ws_connections(server)
+
+
+def test_websocket_is_reused_across_requests(server: Server) -> None:
+    ids = ws_connections_for(server, ("First request.", "Second request.", "Third request."))
     assert len(ids) == 3 and len(set(ids)) == 1
 
 

@@ -7,13 +7,12 @@ import socket
 import threading
 
 import pytest
-import requests
 
 from smallest_cli.errors import AuthError, NetworkError
 from smallest_cli.transports import open_transport
 from tests.helpers import Server, wait_until
 from tests.test_cli_support import TEXT, reference
-from tests.test_transport import _ws_connections, body, collect, conn_for
+from tests.test_transport import body, collect, conn_for, ws_connections_for
 
 
 def _connect_threads() -> list[threading.Thread]:
@@ -21,16 +20,7 @@ def _connect_threads() -> list[threading.Thread]:
 
 
 def test_first_request_uses_the_preconnected_socket(server: Server) -> None:
-    requests.delete(server.url + "/_smallest/requests", timeout=10)
-    transport = open_transport("websocket", conn_for(server))
-    try:
-        transport.preconnect()  # type: ignore[attr-defined]
-        for text in (TEXT, "Second request."):
-            audio, _ = collect(transport.stream(body(text)))
-            assert audio == reference(server, text)
-    finally:
-        transport.close()
-    ids = _ws_connections(server)
+    ids = ws_connections_for(server, (TEXT, "Second request."), preconnect=True)
     assert len(ids) == 2 and len(set(ids)) == 1
 
 
