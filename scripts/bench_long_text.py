@@ -9,28 +9,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import select
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.helpers import run_with_peak_rss, running_server  # noqa: E402  (after the path is set)
+
 KEY = "sk_bench_0123456789abcdef"
-PEAK_WRAPPER = """
-import atexit, sys
-def report():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                sys.stderr.write("PEAK_KB " + line.split()[1] + "\\n")
-atexit.register(report)
-sys.argv = ["smallest", *sys.argv[1:]]
-from smallest_cli.__main__ import main
-main()
-"""
 WORDS = "the quick brown fox jumps over a lazy dog while seven bright stars shine on".split()
 
 
@@ -50,43 +38,26 @@ def main() -> int:
     parser.add_argument("--commands", default="stream-ws,speak")
     parser.add_argument("--rate", default="8000")
     args = parser.parse_args()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "smallest_cli", "serve", "--port", "0", "--api-key", KEY, "--chunk-ms", "500"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT,
-    )
-    try:
-        assert server.stdout is not None
-        ready, _, _ = select.select([server.stdout], [], [], 20)
-        url = server.stdout.readline().decode().strip() if ready else ""
-        if not url.startswith("http://"):
-            print("the server did not start", file=sys.stderr)
-            return 1
-        env = {**os.environ, "SMALLEST_BASE_URL": url, "SMALLEST_API_KEY": KEY}
-        with tempfile.TemporaryDirectory() as tmp:
-            for size in (int(s) for s in args.sizes.split(",")):
-                src = Path(tmp) / f"{size}.txt"
-                src.write_text(prose(size), encoding="utf-8")
-                for command in args.commands.split(","):
-                    out = Path(tmp) / "out.pcm"
-                    start = time.monotonic()
-                    proc = subprocess.run(
-                        [sys.executable, "-c", PEAK_WRAPPER, command, "-f", str(src), "-o", str(out),
-                         "-r", args.rate, "-q"],
-                        capture_output=True, env=env, cwd=ROOT,
-                    )
-                    wall = time.monotonic() - start
-                    peak = re.search(rb"PEAK_KB (\d+)", proc.stderr)
-                    status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
-                    audio = out.stat().st_size if out.exists() else 0
-                    print(
-                        f"{command:10} {size:>9} chars  {wall:6.1f} s  {audio / 1e6:8.1f} MB audio  "
-                        f"peak RSS {int(peak.group(1)) / 1024 if peak else float('nan'):6.1f} MB  {status}",
-                        flush=True,
-                    )
-                    out.unlink(missing_ok=True)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with running_server("--chunk-ms", "500", api_key=KEY) as server, tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "SMALLEST_BASE_URL": server.url, "SMALLEST_API_KEY": KEY}
+        for size in (int(s) for s in args.sizes.split(",")):
+            src = Path(tmp) / f"{size}.txt"
+            src.write_text(prose(size), encoding="utf-8")
+            for command in args.commands.split(","):
+                out = Path(tmp) / "out.pcm"
+                start = time.monotonic()
+                proc, peak = run_with_peak_rss(
+                    [command, "-f", str(src), "-o", str(out), "-r", args.rate, "-q"], env, timeout=None
+                )
+                wall = time.monotonic() - start
+                status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
+                audio = out.stat().st_size if out.exists() else 0
+                print(
+                    f"{command:10} {size:>9} chars  {wall:6.1f} s  {audio / 1e6:8.1f} MB audio  "
+                    f"peak RSS {peak / 1024 if peak is not None else float('nan'):6.1f} MB  {status}",
+                    flush=True,
+                )
+                out.unlink(missing_ok=True)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes.util
 import os
+import re
 import select
 import signal
 import subprocess
@@ -121,6 +122,32 @@ def running_server(*args: str, api_key: str = TEST_KEY, timeout: float = 20.0) -
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+#: Runs the CLI (its arguments after `-c`), then reports its peak RSS (VmHWM, Linux) on stderr.
+PEAK_WRAPPER = """
+import atexit, sys
+def report():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                sys.stderr.write("PEAK_KB " + line.split()[1] + "\\n")
+atexit.register(report)
+sys.argv = ["smallest", *sys.argv[1:]]
+from smallest_cli.__main__ import main
+main()
+"""
+
+
+def run_with_peak_rss(
+    args: Sequence[str], env: dict[str, str], timeout: float | None = 120.0
+) -> tuple[subprocess.CompletedProcess[bytes], int | None]:
+    """Run the CLI with `args`; the finished process and its peak RSS in KiB (None if not reported)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", PEAK_WRAPPER, *args], capture_output=True, env=env, cwd=ROOT, timeout=timeout
+    )
+    match = re.search(rb"PEAK_KB (\d+)", proc.stderr)
+    return proc, int(match.group(1)) if match else None
 
 
 def cli_env(server: Server | None, tmp_home: Path, **extra: str) -> dict[str, str]:

@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 
 from smallest_cli.protocol.segment import segment_text
-from tests.helpers import ROOT, Server, cli_env, run_cli, running_server
+from tests.helpers import Server, cli_env, run_cli, run_with_peak_rss, running_server
 from tests.test_cli_support import reference
 
 COMMANDS = ("speak", "stream-sse", "stream-ws")
@@ -119,29 +116,12 @@ def test_concurrency_must_be_positive(env: dict[str, str]) -> None:
     assert b"--concurrency" in result.stderr
 
 
-PEAK_WRAPPER = """
-import atexit, sys
-def report():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                sys.stderr.write("PEAK_KB " + line.split()[1] + "\\n")
-atexit.register(report)
-sys.argv = ["smallest", *sys.argv[1:]]
-from smallest_cli.__main__ import main
-main()
-"""
-
-
 def peak_rss_kb(args: list[str], env: dict[str, str]) -> int:
     """Run the CLI in a wrapper that reports the process's peak RSS (VmHWM) at exit."""
-    proc = subprocess.run(
-        [sys.executable, "-c", PEAK_WRAPPER, *args], capture_output=True, env=env, cwd=ROOT, timeout=120
-    )
+    proc, peak = run_with_peak_rss(args, env)
     assert proc.returncode == 0, proc.stderr.decode()
-    match = re.search(rb"PEAK_KB (\d+)", proc.stderr)
-    assert match, proc.stderr.decode()
-    return int(match.group(1))
+    assert peak is not None, proc.stderr.decode()
+    return peak
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)")
