@@ -30,7 +30,6 @@ import json
 import os
 import select
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.helpers import running_server as start_server  # noqa: E402  (after the path is set)
+
 SCRIPTS = ROOT / "scripts"
 API_KEY = "sk_bench_0123456789abcdef"
 SAMPLE_RATE = 24000
@@ -198,24 +200,11 @@ class Server:
 
 @contextmanager
 def running_server(mode: str) -> Iterator[Server]:
-    cmd = [sys.executable, "-m", "smallest_cli", "serve", "--port", "0", "--api-key", API_KEY, *MODES[mode]]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        line = proc.stdout.readline().decode().strip() if ready else ""
-        if not line.startswith("http://"):
-            raise RuntimeError(f"smallest serve did not start: {line!r}")
-        server = Server(url=line, proc=proc)
+    """A `smallest serve` in `mode`, started as the tests start theirs, calibrated."""
+    with start_server(*MODES[mode], api_key=API_KEY, timeout=30) as started:
+        server = Server(url=started.url, proc=started.proc)
         server.calibrate()
         yield server
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # -- clients -------------------------------------------------------------------------------------------
