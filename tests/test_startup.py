@@ -342,3 +342,56 @@ def test_ctrl_c_outside_the_commands_guard_exits_130(
     monkeypatch.setattr(synth, "run_synth", interrupted)
     assert fastpath.try_run(["speak", "Hi", "-o", "x.wav"], {}) == 130
     assert capsys.readouterr().err == "smallest: interrupted\n"
+
+
+GC_PROBE = """
+import gc
+import sys
+
+from smallest_cli import config, pipeline
+
+seen = {}
+load_config, run = config.load_config, pipeline.Pipeline.run
+
+
+def loading(*args, **kwargs):
+    seen["set-up"] = gc.isenabled()
+    return load_config(*args, **kwargs)
+
+
+def running(self, *args, **kwargs):
+    seen["streaming"] = gc.isenabled()
+    return run(self, *args, **kwargs)
+
+
+config.load_config, pipeline.Pipeline.run = loading, running
+sys.argv = ["smallest", *sys.argv[1:]]
+from smallest_cli.__main__ import main
+
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print("RESULT:", code or 0, seen.get("set-up"), seen.get("streaming"), gc.isenabled())
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["Hello from the shell."], ["0", "False", "True", "True"]),
+        # Refused before any request: the collector is still on again afterwards.
+        (["--speed", "9", "Hi"], ["2", "False", "None", "True"]),
+    ],
+    ids=["streams", "usage-error"],
+)
+def test_the_collector_is_off_only_while_the_fast_path_sets_up(
+    argv: list[str], expected: list[str], env: dict[str, str], tmp_path
+) -> None:
+    """Set-up runs without the cyclic GC (startup makes no garbage); streaming and whatever
+    follows the command run with it."""
+    out = subprocess.run(
+        [sys.executable, "-c", GC_PROBE, "stream-ws", *argv, "-o", str(tmp_path / "out.wav")],
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
+    )
+    assert out.stdout.rsplit("RESULT:", 1)[1].split() == expected, out.stderr

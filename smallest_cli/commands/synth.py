@@ -6,6 +6,7 @@ Everything heavy (requests, websockets, sounddevice, numpy) is imported inside `
 
 from __future__ import annotations
 
+import gc
 import inspect
 import json
 import os
@@ -326,6 +327,7 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
             word_sinks=[_caption_file(caption_path)] if caption_path is not None else [],
             prefetch=scheduler,
         )
+        gc.enable()  # set-up is over: the collector was off for it (see __main__.main)
         with display:
             stats = pipeline.run(segments)
             stats.underruns = outputs.underruns()
