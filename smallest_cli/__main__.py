@@ -17,8 +17,8 @@ def main() -> None:
 
     # Setting up a synthesis command creates thousands of long-lived objects (modules, classes,
     # functions) and no garbage: the cyclic collector's ~30 passes over them cost ~4 ms before
-    # the first audio byte. It is off until the audio starts streaming (commands/synth.py turns it
-    # back on then), and on again here whatever happens.
+    # the first audio byte. It is off until the audio starts streaming (commands/synth.py freezes
+    # what set-up made and turns it back on then), and on again here whatever happens.
     gc.disable()
     try:
         from smallest_cli import fastpath

@@ -360,7 +360,7 @@ def loading(*args, **kwargs):
 
 
 def running(self, *args, **kwargs):
-    seen["streaming"] = gc.isenabled()
+    seen["streaming"] = gc.isenabled() and gc.get_freeze_count() > 0
     return run(self, *args, **kwargs)
 
 

@@ -327,7 +327,11 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
             word_sinks=[_caption_file(caption_path)] if caption_path is not None else [],
             prefetch=scheduler,
         )
-        gc.enable()  # set-up is over: the collector was off for it (see __main__.main)
+        # Set-up is over; the collector was off for it (see __main__.main). What set-up made is
+        # frozen (kept out of every later collection: it is modules, classes and settings that live
+        # as long as the process), or the first collection would scan all of it before the first byte.
+        gc.freeze()
+        gc.enable()
         with display:
             stats = pipeline.run(segments)
             stats.underruns = outputs.underruns()
