@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 TEST_KEY = "sk_test_0123456789abcdef"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,6 +45,8 @@ def require_portaudio() -> None:
     Checked without loading PortAudio (the ALSA configuration is read when it loads)."""
     if ctypes.util.find_library("portaudio") is not None:
         return
+    import pytest  # here, not at the top: scripts/bench.py imports this module and measures children's RSS
+
     reason = "PortAudio (libportaudio2) is not installed"
     if os.environ.get(REQUIRE_PORTAUDIO_ENV) == "1":
         pytest.fail(f"{reason}, and {REQUIRE_PORTAUDIO_ENV}=1 requires it", pytrace=False)
