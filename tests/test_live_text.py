@@ -131,6 +131,33 @@ def test_live_input_may_pause_longer_than_the_idle_timeout(tmp_path: Path) -> No
         assert audio == reference(srv, "Before the pause.  After the pause.", "pcm", voice="avery")
 
 
+def test_input_slower_than_the_idle_timeout_reconnects_quietly(tmp_path: Path) -> None:
+    """The background preconnection goes stale while stdin is silent (the server closes it after
+    its idle timeout): the first request reconnects without spending a retry."""
+    with running_server("--idle-timeout", "0.5") as srv:
+        env = cli_env(srv, tmp_path)
+        out_path = tmp_path / "out.wav"
+        args = ["stream-ws", "--no-live", "--retries", "0", "-o", str(out_path), "--no-play"]
+        with cli(args, env) as (proc, _):
+
+            def counters() -> dict:
+                return requests.get(srv.url + "/_smallest/requests", timeout=10).json()["counters"]
+
+            wait_until(
+                lambda: counters()["ws_connections"] == 1 and counters()["ws_open"] == 0,
+                timeout=15, message="the server to close the idle preconnection",
+            )
+            assert proc.stdin is not None
+            proc.stdin.write(b"Late input.")
+            proc.stdin.close()
+            assert proc.wait(timeout=30) == 0
+            assert proc.stderr is not None
+            stderr = proc.stderr.read().decode()
+        assert "retry" not in stderr, stderr
+        assert counters()["ws_connections"] == 2
+        assert out_path.read_bytes() == reference(srv, "Late input.", "wav")
+
+
 def test_live_with_text_argument_is_a_usage_error(env: dict[str, str]) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "smallest_cli", "stream-ws", "--live", "Hello", "-o", "-"],

@@ -35,7 +35,8 @@ BROKEN_CLOSE_TIMEOUT_S = 0.2
 
 
 class _StaleConnection(Exception):
-    """A reused socket turned out to be closed before this request got any frame: reconnect."""
+    """A reused (or preconnected) socket turned out to be closed before this request got any
+    frame: reconnect."""
 
 
 class WebSocketTransport:
@@ -70,6 +71,9 @@ class WebSocketTransport:
         try:
             reused = self._is_open()
             if not reused:
+                # A preconnected socket may have waited for the input past the server's idle
+                # timeout: like a reused one, it may be closed before this request gets a frame.
+                reused = self._pending is not None and not self._pending_live
                 self._ws = self._connect(live=False)
             try:
                 yield from self._exchange(payload, reused=reused)
