@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.helpers import ROOT, TEST_KEY, Server, cli_env, run_cli
 from tests.test_cli_support import add_fault, reference
@@ -26,6 +27,25 @@ def one_line(stderr: bytes) -> str:
 def unique_text() -> str:
     """A text only this test sends, so a fault matching it cannot hit another test's request."""
     return f"Fault test {uuid.uuid4().hex[:8]}, with a few more words to make several chunks."
+
+
+def ws_connection_count(server: Server) -> int:
+    return requests.get(server.url + "/_smallest/requests", timeout=10).json()["counters"]["ws_connections"]
+
+
+@pytest.mark.parametrize(
+    "args", [["-f", "/nonexistent/a.txt"], ["hello", "-f", "/nonexistent/a.txt"]], ids=["no-file", "both"]
+)
+def test_bad_input_makes_no_connection(args: list[str], server: Server, tmp_path: Path) -> None:
+    """The input is checked before the background connect starts: exit 2, no handshake, and the
+    debug log says nothing after the error."""
+    before = ws_connection_count(server)
+    env = cli_env(server, tmp_path)
+    result = run_cli(["stream-ws", "--debug", *args, "-o", str(tmp_path / "x.wav")], env)
+    assert result.returncode == 2
+    assert result.stderr.decode().strip().splitlines()[-1].startswith("smallest: error: ")
+    assert b"response 101" not in result.stderr
+    assert ws_connection_count(server) == before
 
 
 @pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])

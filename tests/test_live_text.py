@@ -20,6 +20,7 @@ from smallest_cli.errors import UsageError
 from smallest_cli.live import FdReader, LiveSplitter, first_text, live_messages, sniff
 from smallest_cli.settings import SynthesisOptions
 from tests.helpers import ROOT, Server, cli_env, running_server, wait_until
+from tests.test_cli_errors import ws_connection_count
 from tests.test_cli_support import reference
 
 FIRST = "Once upon a time there was a small robot. It liked to sing"
@@ -73,6 +74,7 @@ def ws_messages_since(server: Server, marker: str) -> list[dict]:
 def test_live_stdin_speaks_before_eof(flag: list[str], server: Server, env: dict[str, str]) -> None:
     marker = f"Marker{len(flag)}"
     first = f"{marker} {FIRST}"
+    connections = ws_connection_count(server)
     with cli(["stream-ws", *flag, "-o", "-", "--format", "pcm", "-v", "avery"], env) as (proc, out):
         assert proc.stdin is not None
         proc.stdin.write(first.encode())
@@ -86,6 +88,8 @@ def test_live_stdin_speaks_before_eof(flag: list[str], server: Server, env: dict
         audio = out.join()
     # The tone engine's audio does not depend on where the text was cut into units.
     assert audio == reference(server, first + SECOND, "pcm", voice="avery")
+    # One handshake: the background connect is the live session's even when live is detected.
+    assert ws_connection_count(server) == connections + 1
     bodies = ws_messages_since(server, marker)
     assert "".join(b["text"] for b in bodies) == first + SECOND
     assert all(b.get("continue") is True for b in bodies[:-1])

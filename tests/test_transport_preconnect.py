@@ -7,6 +7,7 @@ import socket
 import threading
 
 import pytest
+import requests
 
 from smallest_cli.errors import AuthError, NetworkError
 from smallest_cli.transports import open_transport
@@ -57,3 +58,26 @@ def test_close_abandons_an_unused_preconnection(server: Server) -> None:
     audio, _ = collect(transport.stream(body()))
     assert audio == reference(server, TEXT)
     transport.close()
+
+
+def test_ctrl_c_while_taking_over_the_preconnection_closes_it(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the first request waits for the background connect: the socket is closed once
+    opened, even though the request never got it (close() is not needed for that)."""
+    from smallest_cli.transports import websocket
+
+    def interrupted(self: websocket._Pending) -> None:
+        self._thread.join()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(websocket._Pending, "result", interrupted)
+    transport = open_transport("websocket", conn_for(server))
+    transport.preconnect()  # type: ignore[attr-defined]
+    with pytest.raises(KeyboardInterrupt):
+        collect(transport.stream(body()))
+    wait_until(lambda: _ws_open(server) == 0, message="the abandoned socket to close")
+
+
+def _ws_open(server: Server) -> int:
+    return requests.get(server.url + "/_smallest/requests", timeout=10).json()["counters"]["ws_open"]

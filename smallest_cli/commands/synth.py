@@ -271,19 +271,27 @@ def _run(transport_name: str, args: SynthArgs, config: dict[str, str], started: 
         eprint(warning)
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be 1 or more, got {args.concurrency}")
+    live_flag = args.live if transport_name == "websocket" else False
+    # The input is checked before any connection is made (no text, an unreadable file: exit 2 and
+    # no handshake); only whether piped stdin is live waits for the input (its first text).
+    chunks = None if live_flag is True else text_chunks(args.text, args.file, sys.stdin)
+    sniffing = live_flag is None and _from_stdin(args.text, args.file)
+    choice = None if sniffing else _choose_input(args.text, args.file, live_flag)
     log = _debug_log(args.debug)
     transport = open_transport(transport_name, conn, log)
     if transport_name == "websocket" and args.concurrency == 1:
         # The TCP and WebSocket handshakes run in the background while the input is read and the
-        # outputs and the display are set up; the first request takes the connection over.
-        transport.preconnect(live=args.live is True)  # type: ignore[attr-defined]  # WebSocketTransport
+        # outputs and the display are set up; the first request takes the connection over. Input
+        # that may turn out live gets a live session's connection, which a plain request can use.
+        live_url = live_flag is True or sniffing
+        transport.preconnect(live=live_url)  # type: ignore[attr-defined]  # WebSocketTransport
     try:
         from smallest_cli.pipeline import Pipeline, Prepared, first_and_rest, segments_from_chunks
 
-        live_flag = args.live if transport_name == "websocket" else False
-        live, live_chunks = _choose_input(args.text, args.file, live_flag)
+        live, live_chunks = choice if choice is not None else _choose_input(args.text, args.file, live_flag)
         if not live:
-            chunks = live_chunks if live_chunks is not None else text_chunks(args.text, args.file, sys.stdin)
+            chunks = live_chunks if live_chunks is not None else chunks
+            assert chunks is not None
             segments: Any = first_and_rest(segments_from_chunks(chunks))
         else:
             assert live_chunks is not None
@@ -361,13 +369,17 @@ def _debug_log(debug: bool) -> Any:
 def _choose_input(text: str | None, file: str | None, live: bool | None) -> tuple[bool, Iterator[str] | None]:
     """`live.choose_input` as (live, chunks), without importing `live` when the text cannot be live:
     the flag says no, or the text is an argument or a file (choose_input's own test)."""
-    from_stdin = text in (None, "-") and file in (None, "-") and not (text == "-" and file == "-")
-    if live is False or (live is None and not from_stdin):
+    if live is False or (live is None and not _from_stdin(text, file)):
         return False, None
     from smallest_cli.live import choose_input
 
     choice = choose_input(text, file, live, sys.stdin)
     return choice.live, choice.chunks
+
+
+def _from_stdin(text: str | None, file: str | None) -> bool:
+    """Whether the text is read from stdin (no TEXT or --file, or `-` for one of them)."""
+    return text in (None, "-") and file in (None, "-") and not (text == "-" and file == "-")
 
 
 def _caption_file(path: Path) -> Any:

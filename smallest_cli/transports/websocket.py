@@ -60,10 +60,11 @@ class WebSocketTransport:
         """Start opening the connection now, in a background thread, so that the TCP and WebSocket
         handshakes overlap the caller's remaining set-up (outputs, display). The first request
         (`stream_live` when `live`) takes the connection over, or raises the error its opening
-        raised, as if it had connected itself; `close()` abandons it."""
+        raised, as if it had connected itself; `close()` abandons it. A connection opened for a
+        live session also serves a plain first request (it only has a longer idle timeout)."""
         if self._pending is None and self._ws is None:
             url = self._live_url if live else self._url
-            self._pending = _Pending(lambda stack: self._open(stack, url))
+            self._pending = _Pending(lambda stack, abandoned: self._open(stack, url, abandoned))
             self._pending_live = live
 
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
@@ -73,7 +74,7 @@ class WebSocketTransport:
             if not reused:
                 # A preconnected socket may have waited for the input past the server's idle
                 # timeout: like a reused one, it may be closed before this request gets a frame.
-                reused = self._pending is not None and not self._pending_live
+                reused = self._pending is not None
                 self._ws = self._connect(live=False)
             try:
                 yield from self._exchange(payload, reused=reused)
@@ -121,20 +122,33 @@ class WebSocketTransport:
             pass
 
     def _connect(self, live: bool) -> ClientConnection:
-        """The preconnected socket when it was opened for this kind of session, else a new one."""
-        pending, self._pending = self._pending, None
-        if pending is not None and self._pending_live == live:
-            ws, stack = pending.result()
+        """The preconnected socket when it can serve this kind of session, else a new one."""
+        pending = self._pending
+        if pending is not None and (self._pending_live or not live):
+            try:
+                ws, stack = pending.result()
+            except BaseException:
+                # Its error, or Ctrl-C while waiting for it: closed once the opening is done.
+                self._pending = None
+                pending.abandon()
+                raise
+            self._pending = None
             self._stack.enter_context(stack)
             return ws
+        self._pending = None
         if pending is not None:
             pending.abandon()
         return self._open(self._stack, self._live_url if live else self._url)
 
-    def _open(self, stack: ExitStack, url: str) -> ClientConnection:
-        """Connect to `url`, with the connection's context entered on `stack`; errors as SmallestError."""
+    def _open(self, stack: ExitStack, url: str, abandoned: threading.Event | None = None) -> ClientConnection:
+        """Connect to `url`, with the connection's context entered on `stack`; errors as SmallestError.
+        A background preconnect passes its `abandoned` event: once set, nothing more is logged."""
         timeout = self._conn.timeout
-        log = self._log
+
+        def debug_log() -> DebugLog | None:
+            return None if abandoned is not None and abandoned.is_set() else self._log
+
+        log = debug_log()
         if log is not None:
             log.request("GET", url, self._conn.api_key)
         try:
@@ -150,6 +164,7 @@ class WebSocketTransport:
             )
         except InvalidStatus as exc:
             resp = exc.response
+            log = debug_log()
             if log is not None:
                 log.response(resp.status_code, resp.headers)
             raise error_from_http(resp.status_code, resp.body or b"", resp.headers) from None
@@ -161,6 +176,7 @@ class WebSocketTransport:
             raise ProtocolError(f"WebSocket handshake with {self._url} failed: {exc}") from None
         except OSError as exc:
             raise unreachable_error(self._url, exc) from None
+        log = debug_log()
         if log is not None and ws.response is not None:
             log.response(ws.response.status_code, ws.response.headers)
         return ws
@@ -219,25 +235,25 @@ class _Pending:
     """A connection opened by a background thread. `result()` waits for it (or raises its error);
     `abandon()` closes it without waiting: now when it is open, else when the thread is done."""
 
-    def __init__(self, open_: Callable[[ExitStack], ClientConnection]) -> None:
+    def __init__(self, open_: Callable[[ExitStack, threading.Event], ClientConnection]) -> None:
         self._open = open_
         self._stack = ExitStack()
         self._ws: ClientConnection | None = None
         self._error: BaseException | None = None
         self._lock = threading.Lock()
         self._finished = False
-        self._abandoned = False
+        self._abandoned = threading.Event()
         self._thread = threading.Thread(target=self._run, name="smallest-ws-connect", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         try:
-            self._ws = self._open(self._stack)
+            self._ws = self._open(self._stack, self._abandoned)
         except BaseException as exc:  # noqa: BLE001 - handed to the thread that asks for the result
             self._error = exc
         with self._lock:
             self._finished = True
-            abandoned = self._abandoned
+            abandoned = self._abandoned.is_set()
         if abandoned:
             self._close()
 
@@ -250,7 +266,7 @@ class _Pending:
 
     def abandon(self) -> None:
         with self._lock:
-            self._abandoned = True
+            self._abandoned.set()
             finished = self._finished
         if finished:
             self._close()
