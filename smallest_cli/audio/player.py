@@ -96,8 +96,11 @@ class Player:
             self._queued -= got
             self._frames_played += got // BYTES_PER_FRAME
             ran_dry = got < need
-            if ran_dry and (got or not self._starved) and not self._draining:
-                self._underruns += 1  # playing, then starved: once per gap, not per dry callback
+            if ran_dry and not self._starved and not self._draining:
+                # Playing, then starved: once per gap, however many dry or partly filled callbacks
+                # it lasts. Before the first full callback (a first chunk smaller than the
+                # device's block) playback has not started yet: not a gap.
+                self._underruns += 1
             self._starved = ran_dry
             stop = ran_dry and self._draining
             self._cond.notify_all()
