@@ -4,10 +4,23 @@ from __future__ import annotations
 
 
 def main() -> None:
+    import sys
+
+    try:
+        _main(sys.argv[1:])
+    except KeyboardInterrupt:
+        # Ctrl-C outside a command's own guard (while importing, say): no traceback either.
+        from smallest_cli.errors import EXIT_INTERRUPTED
+
+        print("smallest: interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _main(argv: list[str]) -> None:
     import os
     import sys
 
-    if sys.argv[1:] == ["--version"]:
+    if argv == ["--version"]:
         # What the root callback prints, without building the Typer app (tests/test_startup.py).
         from smallest_cli import __version__
 
@@ -26,7 +39,7 @@ def main() -> None:
         fastpath.seed_websockets_version()
         # speak / stream-sse / stream-ws with plain arguments run without building the Typer app
         # (the first audio byte is what they are for); everything else goes through typer.
-        code = fastpath.try_run(sys.argv[1:], os.environ)
+        code = fastpath.try_run(argv, os.environ)
     finally:
         gc.enable()
     if code is not None:

@@ -159,13 +159,7 @@ def try_run(argv: Sequence[str], environ: Any) -> int | None:
     args = synth.SynthArgs(**call.values)
     try:
         synth.run_synth(call.transport, args)
-    except KeyboardInterrupt:
-        # Outside the command's own guard (e.g. while it imports): still Ctrl-C's exit code.
-        from smallest_cli.errors import EXIT_INTERRUPTED
-
-        print("smallest: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as exc:
+    except Exception as exc:  # Ctrl-C outside the command's own guard: see __main__.main
         typer = sys.modules.get("typer")
         if typer is not None and isinstance(exc, typer.Exit):
             return int(exc.exit_code)

@@ -330,18 +330,33 @@ def test_features_still_import_their_modules(env: dict[str, str], tmp_path) -> N
     assert {"smallest_cli.caption_file", "smallest_cli.scheduler"} <= set(modules.split(","))
 
 
+@pytest.mark.parametrize("where", ["set-up", "command"])
 def test_ctrl_c_outside_the_commands_guard_exits_130(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    where: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Ctrl-C while main() sets up (imports) or in the command outside its guard: one line, 130."""
+    import gc
+
     from smallest_cli import fastpath
+    from smallest_cli.__main__ import main
     from smallest_cli.commands import synth
 
-    def interrupted(transport: str, args: object) -> None:
+    def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(synth, "run_synth", interrupted)
-    assert fastpath.try_run(["speak", "Hi", "-o", "x.wav"], {}) == 130
+    if where == "set-up":
+        monkeypatch.setattr(fastpath, "seed_websockets_version", interrupted)
+    else:
+        monkeypatch.setattr(synth, "run_synth", interrupted)
+    monkeypatch.setattr(sys, "argv", ["smallest", "speak", "Hi", "-o", "x.wav"])
+    with pytest.raises(SystemExit) as info:
+        try:
+            main()
+        except KeyboardInterrupt:
+            pytest.fail("main() let KeyboardInterrupt through (a traceback)")
+    assert info.value.code == 130
     assert capsys.readouterr().err == "smallest: interrupted\n"
+    assert gc.isenabled()
 
 
 GC_PROBE = """
