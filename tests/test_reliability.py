@@ -236,6 +236,31 @@ def test_ctrl_c_mid_stream_keeps_a_valid_part_and_exits_130(
     assert not out.exists() and wav_frames(part) > 0
 
 
+def test_a_second_ctrl_c_while_exiting_says_interrupted_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The synthesis commands nest two guards; a second Ctrl-C while the inner one makes its exit
+    (importing typer takes ~100 ms) reaches the outer one: still one message."""
+    import typer
+
+    from smallest_cli.commands import common
+
+    make_exit = common._exit
+    calls: list[int] = []
+
+    def second_ctrl_c_on_first_exit(code: int) -> Exception:
+        calls.append(code)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return make_exit(code)
+
+    monkeypatch.setattr(common, "_exit", second_ctrl_c_on_first_exit)
+    with pytest.raises(typer.Exit) as info, common.guarded(), common.guarded():
+        raise KeyboardInterrupt
+    assert info.value.exit_code == 130 and calls == [130, 130]
+    assert capsys.readouterr().err == "smallest: interrupted\n"
+
+
 @pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
 def test_closed_stdout_pipe_ends_quietly(command: str, env: dict[str, str]) -> None:
     """`smallest speak ... -o - | head -c 1000`: no traceback, no 'Exception ignored' noise."""

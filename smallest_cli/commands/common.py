@@ -36,19 +36,23 @@ def guarded(debug: bool = False, secrets: tuple[str, ...] = ()) -> Iterator[None
     With `debug`, the traceback is printed too, with every secret in `secrets` redacted.
     """
     # typer is imported only on the way out (an error): the synthesis commands' fast path runs
-    # without it. typer.Exit is none of the exceptions caught here, so it passes through.
+    # without it. typer.Exit is none of the exceptions caught here, so it passes through. The
+    # exit is made (typer imported, ~100 ms) before the message is printed: a second Ctrl-C
+    # meanwhile reaches an outer guard, which then prints the one message.
     try:
         yield
     except SmallestError as err:
+        exit_ = _exit(err.exit_code)
         if debug:
             eprint(_scrub(traceback.format_exc(), secrets))
         # Ctrl-C is not an error: `smallest: interrupted`, with where the partial audio is kept.
         what = "" if isinstance(err, Interrupted) else "error: "
         eprint(_scrub(f"smallest: {what}{err}", secrets))
-        raise _exit(err.exit_code) from None
+        raise exit_ from None
     except KeyboardInterrupt:
+        exit_ = _exit(EXIT_INTERRUPTED)
         eprint("smallest: interrupted")
-        raise _exit(EXIT_INTERRUPTED) from None
+        raise exit_ from None
     except BrokenPipeError:
         # The reader went away (`| head -c 1000`): end quietly, without a flush error at exit.
         try:
