@@ -70,6 +70,24 @@ def post_streaming(
     return resp
 
 
+class HttpTransport:
+    """The part of the sync and SSE transports that is the same: one pooled session (so every
+    segment reuses the connection), a streaming POST, and closing the session."""
+
+    name = "http"
+
+    def __init__(self, conn: ConnectionOptions, log: DebugLog | None = None) -> None:
+        self._conn = conn
+        self._log = log
+        self._session = requests.Session()
+
+    def _post(self, path: str, body: dict[str, Any], accept: str) -> requests.Response:
+        return post_streaming(self._session, self._conn, path, body, accept=accept, log=self._log)
+
+    def close(self) -> None:
+        self._session.close()
+
+
 def error_for_response(resp: requests.Response, timeout: float) -> SmallestError:
     """The mapped error for a non-2xx response (its body read, at most MAX_ERROR_BODY bytes)."""
     try:

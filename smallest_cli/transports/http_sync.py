@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
-
-import requests
+from typing import Any
 
 from smallest_cli.errors import ProtocolError
 from smallest_cli.events import AudioChunk, Done, Event
 from smallest_cli.protocol import contract
-from smallest_cli.settings import ConnectionOptions
-from smallest_cli.transports.http_common import iter_body, post_streaming
-
-if TYPE_CHECKING:
-    from smallest_cli.debuglog import DebugLog
+from smallest_cli.transports.http_common import HttpTransport, iter_body
 
 
-class SyncHttpTransport:
+class SyncHttpTransport(HttpTransport):
     """One POST per request; the body's bytes are AudioChunks. A body shorter than its
     Content-Length is truncated (ProtocolError)."""
 
     name = "http"
 
-    def __init__(self, conn: ConnectionOptions, log: DebugLog | None = None) -> None:
-        self._conn = conn
-        self._log = log
-        self._session = requests.Session()
-
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
-        resp = post_streaming(
-            self._session, self._conn, contract.TTS_PATH, body, accept="audio/wav", log=self._log
-        )
+        resp = self._post(contract.TTS_PATH, body, accept="audio/wav")
         request_id = resp.headers.get("X-Request-Id")
         ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if ctype and not ctype.startswith("audio/") and ctype != "application/octet-stream":
@@ -47,9 +34,6 @@ class SyncHttpTransport:
                 f"the response ended after {received} of {expected} bytes (truncated)", request_id=request_id
             )
         yield Done(request_id=request_id)
-
-    def close(self) -> None:
-        self._session.close()
 
 
 def _content_length(value: str | None) -> int | None:

@@ -3,36 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
-
-import requests
+from typing import Any
 
 from smallest_cli.errors import ProtocolError, SmallestError
 from smallest_cli.events import Done, Event
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.sse import SseParser, sse_events
-from smallest_cli.settings import ConnectionOptions
-from smallest_cli.transports.http_common import finish_body, iter_body, post_streaming
-
-if TYPE_CHECKING:
-    from smallest_cli.debuglog import DebugLog
+from smallest_cli.transports.http_common import HttpTransport, finish_body, iter_body
 
 
-class SseTransport:
+class SseTransport(HttpTransport):
     """One streaming POST per request; audio events become AudioChunks, `{"done": true}` ends it.
     A stream that ends before `done` is truncated (ProtocolError)."""
 
     name = "sse"
 
-    def __init__(self, conn: ConnectionOptions, log: DebugLog | None = None) -> None:
-        self._conn = conn
-        self._log = log
-        self._session = requests.Session()
-
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
-        resp = post_streaming(
-            self._session, self._conn, contract.LIVE_PATH, body, accept="text/event-stream", log=self._log
-        )
+        resp = self._post(contract.LIVE_PATH, body, accept="text/event-stream")
         request_id = resp.headers.get("X-Request-Id")
         parser = SseParser()
         try:
@@ -53,6 +40,3 @@ class SseTransport:
         finally:
             resp.close()
         raise ProtocolError("stream ended before done (truncated)", request_id=request_id)
-
-    def close(self) -> None:
-        self._session.close()
