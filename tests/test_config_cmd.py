@@ -163,3 +163,10 @@ def test_config_without_subcommand_shows_help(tmp_path: Path) -> None:
     proc = run_cli(["config"], cli_env(None, tmp_path))
     assert proc.returncode in (0, 2)
     assert "set" in _out(proc) + _err(proc) and "list" in _out(proc) + _err(proc)
+
+
+def test_list_of_an_empty_config_says_so_on_stderr(tmp_path: Path) -> None:
+    result = run_cli(["config", "list"], cli_env(None, tmp_path))
+    assert result.returncode == 0
+    assert result.stdout == b""
+    assert result.stderr.decode().startswith("smallest: note: nothing is set in ")

@@ -174,6 +174,8 @@ def _list() -> None:
     path = config.config_path()
     values = config.load_config(path)
     _warn_permissions(path)
+    if not values:
+        eprint(f"smallest: note: nothing is set in {path} (smallest config set KEY VALUE)")
     for key, value in values.items():
         typer.echo(f"{key} = {shown(key, value)}")
     for key in values:
