@@ -44,16 +44,101 @@ def test_played_samples_equal_the_servers_pcm(
         assert len(strip_zeros(capture.read_bytes())) > 0.5 * len(reference(server, TEXT, "pcm"))
 
 
-def test_played_and_written_at_once(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+def decoded(fmt: str, data: bytes, rate: int) -> bytes:
+    """The server's `fmt` bytes decoded by the CLI's own decoder (what playback is given)."""
+    from smallest_cli.audio.codecs import close_decoder, make_decoder
+
+    decoder = make_decoder(fmt, rate)
+    try:
+        return decoder.feed(data) + decoder.finish()
+    finally:
+        close_decoder(decoder)
+
+
+def capture_env(env: dict[str, str], tmp_path: Path) -> tuple[dict[str, str], Path]:
     conf = tmp_path / "asound.conf"
     conf.write_text(CAPTURE_CONF)
     capture = tmp_path / "capture.raw"
-    out = tmp_path / "both.ulaw"
-    play_env = {**env, "ALSA_CONFIG_PATH": str(conf), "AUDIO_CAPTURE_FILE": str(capture)}
+    return {**env, "ALSA_CONFIG_PATH": str(conf), "AUDIO_CAPTURE_FILE": str(capture)}, capture
+
+
+@pytest.mark.parametrize("fmt", ["pcm", "wav", "mp3", "ulaw", "alaw"])
+def test_played_and_written_at_once(fmt: str, server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    play_env, capture = capture_env(env, tmp_path)
+    out = tmp_path / f"both.{fmt}"
     result = run_cli(["stream-sse", TEXT, "-o", str(out), "--play", "-r", "16000"], play_env)
     assert result.returncode == 0, result.stderr.decode()
-    assert out.read_bytes() == reference(server, TEXT, "ulaw", rate=16000)
-    assert capture.stat().st_size >= 2 * out.stat().st_size  # one int16 sample per ulaw byte
+    written = reference(server, TEXT, fmt, rate=16000)
+    assert out.read_bytes() == written
+    assert capture.exists()
+    played = nonzero_samples(capture.read_bytes())
+    if fmt == "mp3":
+        # Playback decodes the file's own bytes with the CLI's MP3 decoder: exactly those samples.
+        expected = nonzero_samples(decoded("mp3", written, 16000))
+        assert played == expected
+        # ...and that decoding is the server's PCM, give or take MP3 framing (lossy, so correlated).
+        import numpy as np
+
+        pcm = np.frombuffer(strip_zeros(reference(server, TEXT, "pcm", rate=16000)), "<i2").astype(float)
+        got = np.frombuffer(strip_zeros(decoded("mp3", written, 16000)), "<i2").astype(float)
+        assert abs(len(got) - len(pcm)) <= 1152 * 2  # encoder delay + final-frame padding
+        lag = int(np.argmax(np.correlate(got, pcm[:2000], "valid"))) if len(got) >= 2000 else 0
+        n = min(len(pcm), len(got) - lag)
+        corr = np.corrcoef(pcm[:n], got[lag : lag + n])[0, 1]
+        assert n > 0.9 * len(pcm) and corr > 0.99, (lag, n, corr)
+    else:
+        expected = nonzero_samples(reference(server, TEXT, "pcm", rate=16000))
+        if fmt in ("ulaw", "alaw"):
+            expected = nonzero_samples(decoded(fmt, written, 16000))
+        assert played == expected
+        assert len(played) > 0
+
+
+LONG_TEXT = (
+    "The morning train left the station exactly on time. "
+    "Passengers settled into their seats with coffee and newspapers. "
+    "Outside, the fields rolled past in shades of green and gold. "
+    "A conductor walked the aisle, checking tickets one by one. "
+    "Somewhere a child laughed at a dog chasing its own tail. "
+    "The river appeared, wide and slow, beneath a stone bridge. "
+    "By noon the city skyline rose against a pale blue sky. "
+    "Everyone gathered their bags as the brakes began to sigh."
+)
+
+
+def test_multi_segment_playback_plays_every_segment_in_order(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    from smallest_cli.protocol.segment import segment_text
+
+    segments = segment_text(LONG_TEXT)
+    assert len(LONG_TEXT) > 250 and len(segments) >= 2, segments
+    play_env, capture = capture_env(env, tmp_path)
+    result = run_cli(["stream-ws", LONG_TEXT], play_env)
+    assert result.returncode == 0, result.stderr.decode()
+    expected = b"".join(nonzero_samples(reference(server, seg, "pcm")) for seg in segments)
+    assert nonzero_samples(capture.read_bytes()) == expected
+
+
+@pytest.mark.parametrize("device", ["default", "0"])
+def test_device_by_name_or_index_plays(
+    device: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    play_env, capture = capture_env(env, tmp_path)
+    result = run_cli(["speak", TEXT, "--device", device], play_env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert nonzero_samples(capture.read_bytes()) == nonzero_samples(reference(server, TEXT, "pcm"))
+
+
+def test_unknown_device_is_one_line_and_exit_2(env: dict[str, str], tmp_path: Path) -> None:
+    play_env, capture = capture_env(env, tmp_path)
+    result = run_cli(["speak", TEXT, "--device", "nosuch"], play_env)
+    stderr = result.stderr.decode()
+    assert result.returncode == 2, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("smallest: error:"), stderr
+    assert "nosuch" in lines[0]
+    assert not capture.exists() or not strip_zeros(capture.read_bytes())
 
 
 def test_no_audio_device_is_one_line_and_exit_2(env: dict[str, str], tmp_path: Path) -> None:

@@ -410,3 +410,36 @@ def test_the_collector_is_off_only_while_the_fast_path_sets_up(
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
     )
     assert out.stdout.rsplit("RESULT:", 1)[1].split() == expected, out.stderr
+
+
+# -- writing a file needs no audio library ------------------------------------------------------------
+
+AUDIO_LIBRARIES = {"sounddevice", "numpy"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "imported"),
+    [
+        (["speak", "Hello from the shell.", "-o", "{out}"], ""),
+        (["stream-ws", "Hello from the shell.", "-o", "{out}"], ""),
+        (["stream-sse", "Hello from the shell.", "-o", "{out}"], ""),
+        # The probe is not blind: playing loads sounddevice (raw int16 streams need no numpy).
+        (["speak", "Hello from the shell.", "-o", "{out}", "--play"], "sounddevice"),
+    ],
+    ids=["speak", "stream-ws", "stream-sse", "play-control"],
+)
+def test_writing_a_file_imports_no_audio_library(
+    argv: list[str], imported: str, env: dict[str, str], tmp_path
+) -> None:
+    from pathlib import Path
+
+    out = tmp_path / "out.wav"
+    alsa = Path(__file__).parent / "alsa" / "capture.conf"
+    run_env = {**env, "ALSA_CONFIG_PATH": str(alsa), "AUDIO_CAPTURE_FILE": str(tmp_path / "capture.raw")}
+    proc = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE.format(names=AUDIO_LIBRARIES), *[a.format(out=out) for a in argv]],
+        capture_output=True, text=True, env=run_env, stdin=subprocess.DEVNULL, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.rsplit("MODULES:", 1)[1].strip() == imported
+    assert out.read_bytes()[:4] == b"RIFF" and out.stat().st_size > 44
