@@ -4,6 +4,7 @@ without gaps. Faults are injected into the real server over its control endpoint
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -167,7 +168,15 @@ def test_rate_limited_after_retries_exits_4(server: Server, env: dict[str, str],
     add_fault(server, kind="status", status=429, retry_after=0, count=3, transport="sync", text_contains=text)
     result = run_cli(["speak", text, "-o", str(tmp_path / "r.wav"), "--retries", "2"], env)
     assert result.returncode == 4
-    assert "429" in result.stderr.decode().strip().splitlines()[-1]
+    line = result.stderr.decode().strip().splitlines()[-1]
+    assert "429" in line and re.search(r"\(request id [0-9a-f]{32}\)", line), line
+
+
+def test_forbidden_exits_3(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    text = unique_text()
+    add_fault(server, kind="status", status=403, transport="sync", text_contains=text)
+    result = run_cli(["speak", text, "-o", str(tmp_path / "f.wav")], env)
+    assert result.returncode == 3 and "403" in one_line(result.stderr), result.stderr.decode()
 
 
 def test_server_error_is_retried(server: Server, env: dict[str, str], tmp_path: Path) -> None:

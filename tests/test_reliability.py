@@ -77,7 +77,21 @@ def test_429_on_websocket_after_retries_exits_4(server: Server, env: dict[str, s
     result = run_cli(["stream-ws", text, "-o", str(tmp_path / "r.wav"), "--retries", "2"], env)
     assert result.returncode == 4
     assert last_line(result.stderr).startswith("smallest: error: rate limited")
+    # No request id to name: the server rejects the request on its first message, before it gives
+    # it an id, so the error frame carries only the session id (HTTP: test_cli_errors.py).
     assert result.stderr.decode().count("; retry ") == 2
+
+
+def test_429_with_default_retries_retries_three_times_then_exits_4(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """No --retries flag: the default is 3 retries, so 4 rate-limited answers exhaust it."""
+    text = unique_text()
+    add_fault(server, kind="status", status=429, retry_after=0, count=4, transport="sync", text_contains=text)
+    result = run_cli(["speak", text, "-o", str(tmp_path / "r.wav")], env)
+    assert result.returncode == 4, result.stderr.decode()
+    assert result.stderr.decode().count("; retry ") == 3
+    assert last_line(result.stderr).startswith("smallest: error: rate limited")
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
@@ -110,6 +124,7 @@ def test_error_frame_after_retries_exits_5(server: Server, env: dict[str, str], 
     add_fault(server, kind="status", status=500, count=1, transport="ws", text_contains=text)
     result = run_cli(["stream-ws", text, "-o", str(tmp_path / "s.wav"), "--retries", "0"], env)
     assert result.returncode == 5
+    # Like the WebSocket 429 above: the error frame comes before the request has an id.
     assert one_line(result.stderr).startswith("smallest: error: server error")
 
 
@@ -235,6 +250,13 @@ def test_ctrl_c_mid_stream_keeps_a_valid_part_and_exits_130(
     assert one_line(stderr) == f"smallest: interrupted; the audio received so far is in {part}"
     assert not out.exists() and wav_frames(part) > 0
 
+    # The socket was closed: the server sees the request end (its stall lasts 30 s otherwise).
+    def closed() -> bool:
+        counters = requests.get(server.url + "/_smallest/requests", timeout=10).json()["counters"]
+        return counters["active_requests"] == 0 and counters["ws_open"] == 0
+
+    wait_until(closed, timeout=10, message="the server to see the connection closed")
+
 
 def test_a_second_ctrl_c_while_exiting_says_interrupted_once(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -259,6 +281,16 @@ def test_a_second_ctrl_c_while_exiting_says_interrupted_once(
         raise KeyboardInterrupt
     assert info.value.exit_code == 130 and calls == [130, 130]
     assert capsys.readouterr().err == "smallest: interrupted\n"
+
+
+def test_scrub_redacts_a_real_key_but_not_a_too_short_one() -> None:
+    from smallest_cli.commands.common import _scrub
+
+    message = "smallest: error: the key sk_live_abcdef123 was rejected (kind 401)"
+    assert _scrub(message, (KEY, "k")) == message
+    assert _scrub(message, ("sk_live_abcdef123",)) == (
+        "smallest: error: the key sk_…(redacted) was rejected (kind 401)"
+    )
 
 
 @pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])

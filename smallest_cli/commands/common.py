@@ -22,9 +22,14 @@ def eprint(message: str) -> None:
         pass
 
 
+#: Shorter secrets are not redacted: real keys are long, and a one-letter "key" would otherwise
+#: turn every such letter of a message into the redaction marker.
+MIN_SECRET_LEN = 8
+
+
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
     for s in secrets:
-        if s:
+        if len(s) >= MIN_SECRET_LEN:
             text = text.replace(s, "sk_…(redacted)")
     return text
 
