@@ -53,6 +53,26 @@ def require_portaudio() -> None:
     pytest.skip(reason, allow_module_level=True)
 
 
+#: Set to 1 (CI does) to make the eSpeak tests fail when their dependencies are missing instead of skipping.
+REQUIRE_ESPEAK_ENV = "SMALLEST_REQUIRE_ESPEAK"
+
+
+def require_module(name: str, env_var: str) -> Any:
+    """Import and return module `name`; when it is missing, skip the calling test (or module), or
+    fail it instead when the environment variable `env_var` is 1, so that CI cannot pass by skipping."""
+    import importlib
+
+    import pytest
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        reason = f"could not import {name!r}: {exc}"
+        if os.environ.get(env_var) == "1":
+            pytest.fail(f"{reason}, and {env_var}=1 requires it", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
+
+
 #: Texts for the eSpeak concurrency tests: punctuation, digits, Devanagari, Spanish.
 VARIED_TEXTS = (
     "The quick brown fox jumps over the lazy dog.",

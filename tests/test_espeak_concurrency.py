@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
+from tests.helpers import REQUIRE_ESPEAK_ENV, require_module
 
-pytest.importorskip("numpy")
-pytest.importorskip("soxr")
-pytest.importorskip("espeakng_loader")
+require_module("numpy", REQUIRE_ESPEAK_ENV)
+require_module("soxr", REQUIRE_ESPEAK_ENV)
+require_module("espeakng_loader", REQUIRE_ESPEAK_ENV)
 
 from smallest_cli.protocol.voices import catalog  # noqa: E402
 from smallest_cli.server.engines.base import Synthesis, VoiceInfo  # noqa: E402

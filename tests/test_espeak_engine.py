@@ -8,9 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
-np = pytest.importorskip("numpy")
-pytest.importorskip("soxr")
-pytest.importorskip("espeakng_loader")
+from tests.helpers import REQUIRE_ESPEAK_ENV, require_module
+
+np = require_module("numpy", REQUIRE_ESPEAK_ENV)
+require_module("soxr", REQUIRE_ESPEAK_ENV)
+require_module("espeakng_loader", REQUIRE_ESPEAK_ENV)
 
 from smallest_cli.errors import EXIT_USAGE, UsageError  # noqa: E402
 from smallest_cli.protocol.voices import catalog  # noqa: E402

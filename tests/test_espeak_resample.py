@@ -6,8 +6,10 @@ import math
 
 import pytest
 
-np = pytest.importorskip("numpy")
-pytest.importorskip("soxr")
+from tests.helpers import REQUIRE_ESPEAK_ENV, require_module
+
+np = require_module("numpy", REQUIRE_ESPEAK_ENV)
+require_module("soxr", REQUIRE_ESPEAK_ENV)
 
 from smallest_cli.server.resample import resample_int16, resampled_length  # noqa: E402
 

@@ -7,11 +7,11 @@ import asyncio
 import base64
 import json
 
-import pytest
+from tests.helpers import REQUIRE_ESPEAK_ENV, require_module
 
-pytest.importorskip("numpy")
-pytest.importorskip("soxr")
-pytest.importorskip("espeakng_loader")
+np = require_module("numpy", REQUIRE_ESPEAK_ENV)
+require_module("soxr", REQUIRE_ESPEAK_ENV)
+require_module("espeakng_loader", REQUIRE_ESPEAK_ENV)
 
 import requests  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
@@ -69,3 +69,55 @@ def test_twenty_concurrent_streams_equal_serial_sync_audio() -> None:
             assert [(w["id"], w["word"]) for w in words] == list(enumerate(body["text"].split()))
             starts = [w["start"] for w in words]
             assert starts == sorted(starts) and words[-1]["end"] <= len(audio) / 2 / body["sample_rate"]
+
+
+def test_every_output_format_carries_the_same_speech_and_chunks_follow_chunk_ms() -> None:
+    """One text as wav, mp3, ulaw, alaw and pcm from the eSpeak engine: each is that same speech in its
+    format; with --chunk-ms 40 the first WebSocket chunk is exactly 40 ms at the requested rate."""
+    import io
+    import wave
+
+    from smallest_cli.audio.codecs import alaw_decode, make_decoder, mp3_frame_seconds, ulaw_decode
+
+    rate = 16000
+    request = {"text": "Every format says the same thing.", "voice_id": "avery", "sample_rate": rate}
+    with running_server("--engine", "espeak", "--chunk-ms", "40") as server:
+        got = {fmt: sync_pcm(server, {**request, "output_format": fmt})
+               for fmt in ("pcm", "wav", "mp3", "ulaw", "alaw")}
+        first_chunk = asyncio.run(first_ws_chunk(server, {**request, "output_format": "pcm"}))
+    pcm = got["pcm"]
+    n = len(pcm) // 2
+    assert n > 0.5 * rate  # real speech, not an empty body
+
+    with wave.open(io.BytesIO(got["wav"])) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, rate)
+        assert w.getnframes() == n
+        assert w.readframes(n) == pcm
+
+    for law, decode in (("ulaw", ulaw_decode), ("alaw", alaw_decode)):
+        assert len(got[law]) == n, law  # one byte per sample
+        decoded = np.frombuffer(decode(got[law]), dtype="<i2").astype(np.int32)
+        original = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
+        # G.711 keeps the waveform: the error stays within a quantization step (about 1/16 of the value).
+        assert np.all(np.abs(decoded - original) <= np.abs(original) // 16 + 64), law
+
+    decoder = make_decoder("mp3", rate)
+    mp3_pcm = decoder.feed(got["mp3"]) + decoder.finish()
+    frame = round(mp3_frame_seconds(got["mp3"][:4]) * rate)  # samples per MP3 frame
+    padding = 2 * 1152  # the encoder's delay and the last frame's fill
+    assert n <= len(mp3_pcm) // 2 <= n + frame + padding
+
+    assert len(first_chunk) == 2 * rate * 40 // 1000  # 40 ms of 16-bit mono
+
+
+async def first_ws_chunk(server: Server, body: dict) -> bytes:
+    # max_queue=None: with unread frames queued, a bounded queue pauses reading and the close
+    # handshake below would wait out its 10 s timeout for the server's close frame.
+    url = f"{server.ws_url}/waves/v1/tts/live"
+    async with connect(url, additional_headers=server.headers, max_queue=None) as ws:
+        await ws.send(json.dumps(body))
+        async for message in ws:
+            frame = json.loads(message)
+            if frame["status"] == "chunk":
+                return base64.b64decode(frame["data"]["audio"])
+    raise AssertionError("no chunk")

@@ -104,3 +104,34 @@ def test_counts_of_one_are_singular() -> None:
     display.summary(one)
     assert "93,120 bytes in 1 chunk · " in err.getvalue() and "1 retry · 1 underrun" in err.getvalue()
     assert "97 chunks" in summary_line(STATS)
+
+
+def _highlighted(display: Display) -> str | None:
+    """The word the live status line highlights as being heard (bold), if any."""
+    text = display._render()
+    bold = [text.plain[s.start : s.end] for s in text.spans if "bold" in str(s.style) and s.start > 0]
+    return bold[0] if bold else None
+
+
+def test_live_highlight_follows_the_playback_clock_not_word_arrival() -> None:
+    clock = [0.0]
+    err = io.StringIO()
+    console = Console(file=err, no_color=True, width=200, force_terminal=False)
+    display = Display(
+        mode="live", transport="ws", voice="avery", console=console, played_seconds=lambda: clock[0]
+    )
+    sentence = [
+        ("One", 0.0, 0.3), ("two", 0.4, 0.7), ("three.", 0.8, 1.2), ("Next", 1.5, 1.8), ("one.", 1.9, 2.3)
+    ]
+    with display:
+        display.on_audio(chunks=10, audio_bytes=110400, audio_seconds=2.3)
+        for i, (word, start, end) in enumerate(sentence):  # every frame arrives before playback starts
+            display.on_word(WordTimestamp(id=i, word=word, start=start, end=end))
+        heard = []
+        for t in (0.0, 0.2, 0.5, 0.75, 1.0, 1.6, 2.0):
+            clock[0] = t
+            heard.append(_highlighted(display))
+        line_at_end = display._render().plain
+    assert heard == ["One", "One", "two", "two", "three.", "Next", "one."]
+    assert "1.0 s played" not in line_at_end and "2.0 s played" in line_at_end
+    assert "One two three." not in line_at_end and "Next one." in line_at_end  # only the sentence heard

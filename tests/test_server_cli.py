@@ -132,3 +132,35 @@ def test_stops_promptly_with_open_and_stalled_streams() -> None:
             assert time.monotonic() - started < 5
             assert srv.proc.returncode == 0
         sse.join(timeout=10)
+
+
+def _can_bind(host: str) -> bool:
+    try:
+        with socket.socket() as s:
+            s.bind((host, 0))
+        return True
+    except OSError:
+        return False
+
+
+def test_host_option_binds_that_address_and_prints_it() -> None:
+    if not _can_bind("127.0.0.2"):
+        pytest.skip("this machine cannot bind 127.0.0.2")
+    with running_server("--host", "127.0.0.2") as srv:
+        assert srv.url.startswith("http://127.0.0.2:")
+        resp = requests.get(srv.url + "/waves/v1/health", timeout=10)
+        assert resp.status_code == 200 and resp.json()["status"] == "ok"
+
+
+def test_missing_espeak_module_skips_or_fails_when_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Developers without the speech extra skip the eSpeak tests; CI (SMALLEST_REQUIRE_ESPEAK=1) fails."""
+    from tests.helpers import REQUIRE_ESPEAK_ENV, require_module
+
+    monkeypatch.setitem(sys.modules, "espeakng_loader", None)  # import fails
+    monkeypatch.delenv(REQUIRE_ESPEAK_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        require_module("espeakng_loader", REQUIRE_ESPEAK_ENV)
+    monkeypatch.setenv(REQUIRE_ESPEAK_ENV, "1")
+    with pytest.raises(pytest.fail.Exception, match="SMALLEST_REQUIRE_ESPEAK=1"):
+        require_module("espeakng_loader", REQUIRE_ESPEAK_ENV)
+    assert require_module("json", REQUIRE_ESPEAK_ENV) is json
