@@ -66,6 +66,39 @@ def test_targets_are_checked_from_the_summaries() -> None:
     assert table.count("\n") == 2 and "| ideal | short | floor |" in table
 
 
+def test_cpu_per_audio_second_excludes_the_start_up_cost() -> None:
+    bench = _bench()
+
+    def row(size: str, client: str, cpu_ms: float, audio_s: float, rss_mib: float) -> dict:
+        return {"mode": "ideal", "size": size, "client": client, "runs": 3, "ok": 3, "note": "",
+                "cpu_ms": cpu_ms, "audio_s": audio_s, "rss_mib": rss_mib,
+                "cpu_ms_per_audio_s": cpu_ms / audio_s}
+
+    summaries = [
+        row("short", "stream-ws", 90.0, 3.0, 30.0),
+        row("medium", "stream-ws", 200.0, 71.0, 31.0),  # 2.8 ms/s whole, (200-90)/68 = 1.6 net
+        row("long", "stream-ws", 9000.0, 3540.0, 40.0),  # (9000-90)/3537 = 2.5 net
+    ]
+    bench.add_marginal_cpu(summaries)
+    assert abs(summaries[1]["cpu_net_ms_per_audio_s"] - 110 / 68) < 1e-9
+    assert summaries[0]["cpu_net_ms_per_audio_s"] is None
+    checks = {name: met for name, _, met in bench.check_targets(summaries)}
+    cpu = "stream-ws CPU ≤ 2.0 ms per audio second, start-up excluded"
+    assert checks[f"ideal medium (71 s audio): {cpu}"] is True
+    assert checks[f"ideal long (3540 s audio): {cpu}"] is False
+    assert checks["stream-ws peak RSS long ≤ 1.2× medium (71 s audio)"] is False
+
+
+def test_peak_rss_is_the_clients_own() -> None:
+    bench = _bench()
+    assert bench.split_peak(b"warn\n\nBENCH_PEAK_KB 1234\n") == (1234, b"warn\n")
+    assert bench.split_peak(b"Error: boom\n") == (None, b"Error: boom\n")
+    run = bench.measure([sys.executable, "-c", "import sys; sys.stdout.write('x'); sys.exit(3)"], {})
+    assert run.out_bytes == 1 and not run.ok and run.error.startswith("exit 3")
+    # Not the bench process's pre-exec size (pytest here: far above a bare interpreter's ≈ 10 MiB).
+    assert run.rss_mib is not None and 3 < run.rss_mib < 20
+
+
 def test_dry_run_prints_the_plan() -> None:
     out = subprocess.run(
         [sys.executable, str(SCRIPT), "--dry"], capture_output=True, text=True, check=True, timeout=30
