@@ -50,7 +50,6 @@ ENV_OVERRIDES: Mapping[str, str] = {
 # before their first request, usually with no file or no such key to check.
 _LINE_RE = r"\(at line (\d+), column (\d+)\)"
 _LANGUAGE_RE = r"^(?:[a-z]{2}|auto)$"
-_HOST_RE = r"^[A-Za-z0-9._~%\[\]:-]+$"
 
 
 class KeyInfo(NamedTuple):
@@ -140,14 +139,14 @@ def validate_value(key: str, value: str) -> str:
 
 
 def _validate_base_url(raw: str) -> str:
+    from smallest_cli.security import check_base_url  # the one base-URL check the commands use too
+
     url = raw.rstrip("/")
-    for scheme in ("http://", "https://"):
-        if url.lower().startswith(scheme):
-            rest = url[len(scheme) :]
-            host = rest.split("/", 1)[0]
-            if host and re.match(_HOST_RE, host) and " " not in rest:
-                return url
-    raise UsageError(f"base_url must look like https://host[:port], not {raw!r}")
+    try:
+        check_base_url(url)
+    except UsageError:
+        raise UsageError(f"base_url must look like https://host[:port], not {raw!r}") from None
+    return url
 
 
 def _parse_error(path: Path, err: tomllib.TOMLDecodeError) -> UsageError:
