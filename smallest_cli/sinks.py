@@ -88,11 +88,6 @@ class FileSink:
         if self.path.exists() and not os.access(self.path, os.W_OK):
             raise UsageError(f"cannot write {self.path}: permission denied")
 
-    @property
-    def bytes_written(self) -> int:
-        """Audio bytes received so far (without the WAV header)."""
-        return self._data_bytes
-
     def _write_raw(self, data: bytes) -> None:
         assert self._file is not None
         try:

@@ -16,7 +16,6 @@ from smallest_cli.protocol.captions import (
     Cue,
     format_for_path,
     group_cues,
-    offset_words,
     render,
     to_json,
     to_srt,
@@ -140,11 +139,6 @@ def test_long_times_format() -> None:
     cue = Cue(1, 3723.4567, 3725.0, "late")
     assert "01:02:03,457 --> 01:02:05,000" in to_srt([cue])
     assert "01:02:03.457 --> 01:02:05.000" in to_vtt([cue])
-
-
-def test_offset_words() -> None:
-    shifted = offset_words(timed("a b"), 10.0, id_offset=5)
-    assert [(w.id, w.start) for w in shifted] == [(5, 10.0), (6, pytest.approx(10.333, abs=1e-3))]
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import struct
 
-WAV_HEADER_SIZE = 44
 #: Size fields used when the length is unknown (a non-seekable stream): players accept it.
 UNKNOWN_SIZE = 0xFFFFFFFF
 

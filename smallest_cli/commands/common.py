@@ -5,13 +5,10 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 from smallest_cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, Interrupted, SmallestError
-
-T = TypeVar("T")
 
 
 def eprint(message: str) -> None:
@@ -77,9 +74,3 @@ def _exit(code: int) -> Exception:
 def usage_fail(message: str) -> None:
     eprint(f"smallest: error: {message}")
     raise _exit(EXIT_USAGE)
-
-
-def call_guarded(fn: Callable[[], T], debug: bool = False, secrets: tuple[str, ...] = ()) -> T:
-    with guarded(debug, secrets):
-        return fn()
-    raise AssertionError("unreachable")

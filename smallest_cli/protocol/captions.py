@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from smallest_cli.errors import UsageError
-from smallest_cli.events import WordTimestamp
 from smallest_cli.protocol.segment import ends_sentence
 
 MAX_LINE_CHARS = 42
@@ -52,11 +51,6 @@ class Cue:
     start: float
     end: float
     text: str
-
-
-def offset_words(words: Iterable[WordLike], seconds: float, id_offset: int = 0) -> list[WordTimestamp]:
-    """Shift word times by `seconds` and ids by `id_offset` (for the 2nd, 3rd... request's words)."""
-    return [WordTimestamp(w.id + id_offset, w.word, w.start + seconds, w.end + seconds) for w in words]
 
 
 def _clean_time(value: float) -> float:
