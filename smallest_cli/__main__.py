@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 
 def main() -> None:
     import sys
@@ -26,27 +31,40 @@ def _main(argv: list[str]) -> None:
 
         print(f"smallest {__version__}")
         sys.exit(0)
-    import gc
+    from smallest_cli import startup
 
-    # Setting up a synthesis command creates thousands of long-lived objects (modules, classes,
-    # functions) and no garbage: the cyclic collector's ~30 passes over them cost ~4 ms before
-    # the first audio byte. It is off until the audio starts streaming (commands/synth.py freezes
-    # what set-up made and turns it back on then), and on again here whatever happens.
-    gc.disable()
-    try:
-        from smallest_cli import fastpath
-
-        fastpath.seed_websockets_version()
+    with startup.collector_paused():
+        startup.seed_websockets_version()
         # speak / stream-sse / stream-ws with plain arguments run without building the Typer app
         # (the first audio byte is what they are for); everything else goes through typer.
-        code = fastpath.try_run(argv, os.environ)
-    finally:
-        gc.enable()
+        code = _run_fast(argv, os.environ)
     if code is not None:
         sys.exit(code)
     from smallest_cli.cli import run
 
     run()
+
+
+def _run_fast(argv: list[str], environ: Mapping[str, str]) -> int | None:
+    """Run a plain synthesis command without typer and return its exit code; None when typer must
+    parse the arguments (see `options.parse`)."""
+    import sys
+
+    from smallest_cli.options.parse import parse
+
+    call = parse(argv, environ)
+    if call is None:
+        return None
+    from smallest_cli.run.synth import run_synth
+
+    try:
+        run_synth(call.command, call.args)
+    except Exception as exc:  # typer.Exit, made by the command's guard
+        typer = sys.modules.get("typer")
+        if typer is not None and isinstance(exc, typer.Exit):
+            return int(exc.exit_code)
+        raise
+    return 0
 
 
 if __name__ == "__main__":

@@ -16,15 +16,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from smallest_cli import __version__
+from smallest_cli.errors import EXIT_CODES_HELP
 
 if TYPE_CHECKING:
     import typer
 
-EXIT_CODES_HELP = (
-    "Exit codes: 0 success, 2 usage or bad input, 3 authentication (401/403), "
-    "4 rate limited after retries, 5 server or protocol error (including truncated streams), "
-    "6 network (unreachable, timeout), 130 interrupted."
-)
 
 APP_HELP = f"""Streaming text-to-speech for the shell, powered by Smallest AI Waves (Lightning v3.1).
 

@@ -1,12 +1,15 @@
 """One exception hierarchy for the CLI, each class mapped to a documented exit code.
 
-Exit codes (documented in `smallest --help` and README):
-  0 success, 2 usage or bad input, 3 authentication (401/403), 4 rate limited after retries,
-  5 server or protocol error (including truncated streams), 6 network (unreachable, timeout),
-  130 interrupted.
+`EXIT_CODES` is the one statement of what each code means: `--help` shows `EXIT_CODES_HELP`, made
+from it, and tests/test_help.py checks the README's table against it.
 """
 
 from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -15,6 +18,18 @@ EXIT_RATE_LIMIT = 4
 EXIT_SERVER = 5
 EXIT_NETWORK = 6
 EXIT_INTERRUPTED = 130
+
+#: Every exit code and what it means.
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, "success"),
+    (EXIT_USAGE, "usage or bad input"),
+    (EXIT_AUTH, "authentication (401/403)"),
+    (EXIT_RATE_LIMIT, "rate limited after retries"),
+    (EXIT_SERVER, "server or protocol error (including truncated streams)"),
+    (EXIT_NETWORK, "network (unreachable, timeout)"),
+    (EXIT_INTERRUPTED, "interrupted"),
+)
+EXIT_CODES_HELP = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "."
 
 
 class SmallestError(Exception):
@@ -85,3 +100,73 @@ class Interrupted(SmallestError):
     """Ctrl-C, reported as `smallest: interrupted[; where the partial audio is]` (not an error)."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+# -- the one guard: errors → a one-line message and their exit code ---------------------------------
+
+
+def eprint(message: str) -> None:
+    """A line for humans on stderr."""
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except (BrokenPipeError, ValueError):
+        pass
+
+
+#: Shorter secrets are not redacted: real keys are long, and a one-letter "key" would otherwise
+#: turn every such letter of a message into the redaction marker.
+MIN_SECRET_LEN = 8
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for s in secrets:
+        if len(s) >= MIN_SECRET_LEN:
+            text = text.replace(s, "sk_…(redacted)")
+    return text
+
+
+@contextmanager
+def guarded(debug: bool = False, secrets: tuple[str, ...] = ()) -> Iterator[None]:
+    """Turn SmallestError, Ctrl-C and closed pipes into a one-line message and an exit code.
+
+    With `debug`, the traceback is printed too, with every secret in `secrets` redacted.
+    """
+    # typer is imported only on the way out (an error): the synthesis commands' fast path runs
+    # without it. typer.Exit is none of the exceptions caught here, so it passes through. The
+    # exit is made (typer imported, ~100 ms) before the message is printed: a second Ctrl-C
+    # meanwhile reaches an outer guard, which then prints the one message.
+    try:
+        yield
+    except SmallestError as err:
+        exit_ = _exit(err.exit_code)
+        if debug:
+            import traceback
+
+            eprint(_scrub(traceback.format_exc(), secrets))
+        # Ctrl-C is not an error: `smallest: interrupted`, with where the partial audio is kept.
+        what = "" if isinstance(err, Interrupted) else "error: "
+        eprint(_scrub(f"smallest: {what}{err}", secrets))
+        raise exit_ from None
+    except KeyboardInterrupt:
+        exit_ = _exit(EXIT_INTERRUPTED)
+        eprint("smallest: interrupted")
+        raise exit_ from None
+    except BrokenPipeError:
+        # The reader went away (`| head -c 1000`): end quietly, without a flush error at exit.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        raise _exit(0) from None
+
+
+def _exit(code: int) -> Exception:
+    import typer
+
+    return typer.Exit(code)
+
+
+def usage_fail(message: str) -> None:
+    eprint(f"smallest: error: {message}")
+    raise _exit(EXIT_USAGE)

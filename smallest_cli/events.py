@@ -1,7 +1,8 @@
-"""Typed events that every transport yields, in stream order."""
+"""Typed events that every transport yields, in stream order, and what a whole run did."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -30,3 +31,37 @@ class Done:
 
 
 Event = AudioChunk | WordTimestamp | Done
+
+
+@dataclass
+class RunStats:
+    """What one run did; `--json` prints these fields."""
+
+    transport: str
+    voice_id: str
+    model: str
+    sample_rate: int
+    #: The format written to the file or stdout; "pcm" when only playing.
+    output_format: str
+    #: The format asked of the server (pcm for wav, which the CLI writes itself).
+    server_format: str = "pcm"
+    segments: int = 0
+    chunks: int = 0
+    audio_bytes: int = 0
+    audio_seconds: float = 0.0
+    #: From the start of the run to the first audio byte handed to the sinks.
+    first_chunk_ms: float | None = None
+    total_ms: float = 0.0
+    #: Audio seconds per second of synthesis (start of run to the last segment's end).
+    realtime_factor: float | None = None
+    retries: int = 0
+    underruns: int = 0
+    #: The output file, "-" for stdout, None when only playing.
+    output: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        d = dataclasses.asdict(self)
+        for key in ("audio_seconds", "first_chunk_ms", "total_ms", "realtime_factor"):
+            if isinstance(d[key], float):
+                d[key] = round(d[key], 3)
+        return d

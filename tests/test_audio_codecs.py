@@ -8,7 +8,8 @@ import warnings
 
 import pytest
 
-from smallest_cli.audio.codecs import (
+from smallest_cli.errors import ProtocolError, UsageError
+from smallest_cli.output.codecs import (
     Mp3FrameSplitter,
     Mp3StreamDecoder,
     PcmDecoder,
@@ -19,8 +20,7 @@ from smallest_cli.audio.codecs import (
     mp3_frame_seconds,
     ulaw_decode,
 )
-from smallest_cli.audio.wav import wav_header
-from smallest_cli.errors import ProtocolError, UsageError
+from smallest_cli.protocol.wav import wav_header
 
 ALL_CODES = bytes(range(256))
 

@@ -24,9 +24,9 @@ require_portaudio()
 
 SCENARIO = r"""
 import json, struct, sys, time
-from smallest_cli.audio.codecs import make_decoder
-from smallest_cli.audio.player import Player
-from smallest_cli.sinks import PlayerSink
+from smallest_cli.output.codecs import make_decoder
+from smallest_cli.output.player import Player
+from smallest_cli.output.sinks import PlayerSink
 
 fmt, rate, src, piece = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 prebuffer = float(sys.argv[5])
@@ -107,7 +107,7 @@ def test_pcm_played_while_written(tmp_path: Path) -> None:
 
 
 def test_ulaw_played_as_decoded(tmp_path: Path) -> None:
-    from smallest_cli.audio.codecs import ulaw_decode
+    from smallest_cli.output.codecs import ulaw_decode
 
     ulaw = bytes(b for b in _noise(RATE)[::2] if b not in (0x7F, 0xFF))  # codes that decode to 0
     captured, _ = play(tmp_path, "ulaw", ulaw, piece=333, rate=8000, prebuffer=10)
@@ -118,7 +118,7 @@ def test_ulaw_played_as_decoded(tmp_path: Path) -> None:
 
 def test_mp3_played_as_decoded(tmp_path: Path) -> None:
     lameenc = pytest.importorskip("lameenc")
-    from smallest_cli.audio.codecs import Mp3StreamDecoder
+    from smallest_cli.output.codecs import Mp3StreamDecoder
 
     enc = lameenc.Encoder()
     enc.set_bit_rate(64)
@@ -136,7 +136,7 @@ def test_mp3_played_as_decoded(tmp_path: Path) -> None:
 
 CLOSE_SCENARIO = r"""
 import time
-from smallest_cli.audio.player import Player
+from smallest_cli.output.player import Player
 p = Player(24000, max_queue_seconds=60)
 p.write(b"\x01\x00" * 24000 * 20)
 t = time.monotonic()
@@ -155,7 +155,7 @@ def test_close_stops_at_once(tmp_path: Path) -> None:
 
 DEVICES_SCENARIO = r"""
 import json
-from smallest_cli.audio.devices import list_output_devices, resolve_device
+from smallest_cli.output.devices import list_output_devices, resolve_device
 from smallest_cli.errors import UsageError
 devs = list_output_devices()
 out = {"devices": [d.to_dict() for d in devs], "none": resolve_device(None)}
@@ -183,8 +183,8 @@ def test_list_and_resolve_devices(tmp_path: Path) -> None:
 
 
 NO_DEVICE_SCENARIO = r"""
-from smallest_cli.audio.devices import list_output_devices, resolve_device
-from smallest_cli.audio.player import Player
+from smallest_cli.output.devices import list_output_devices, resolve_device
+from smallest_cli.output.player import Player
 from smallest_cli.errors import AudioDeviceError
 assert list_output_devices() == []
 for fn in (lambda: resolve_device(None), lambda: Player(24000)):
@@ -203,7 +203,7 @@ def test_no_device_is_a_clear_error(tmp_path: Path) -> None:
 
 
 UNDERRUN_SCENARIO = r"""
-from smallest_cli.audio.player import Player
+from smallest_cli.output.player import Player
 p = Player(24000, prebuffer_seconds=10)  # never starts by itself: the test calls the callback
 out = bytearray(200)
 def tick():

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from smallest_cli.caption_file import CaptionFile
 from smallest_cli.events import WordTimestamp
-from smallest_cli.karaoke import WordTrack
+from smallest_cli.output.captions import CaptionFile
+from smallest_cli.output.karaoke import WordTrack
 from smallest_cli.protocol.segment import segment_text
 from tests.helpers import Server, run_cli
 from tests.test_cli_support import reference

@@ -46,7 +46,7 @@ def test_played_samples_equal_the_servers_pcm(
 
 def decoded(fmt: str, data: bytes, rate: int) -> bytes:
     """The server's `fmt` bytes decoded by the CLI's own decoder (what playback is given)."""
-    from smallest_cli.audio.codecs import close_decoder, make_decoder
+    from smallest_cli.output.codecs import close_decoder, make_decoder
 
     decoder = make_decoder(fmt, rate)
     try:

@@ -7,8 +7,7 @@ from typing import Any
 
 import requests
 
-from smallest_cli.protocol.request import build_request
-from smallest_cli.settings import SynthesisOptions
+from smallest_cli.protocol.request import SynthesisOptions, build_request
 from tests.helpers import Server
 
 TEXT = "Hello from the end to end tests."

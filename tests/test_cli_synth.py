@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from smallest_cli.audio.wav import wav_header
 from smallest_cli.protocol.segment import segment_text
+from smallest_cli.protocol.wav import wav_header
 from tests.helpers import Server, run_cli
 from tests.test_cli_support import TEXT, reference
 

@@ -1,4 +1,4 @@
-"""smallest_cli.config: where the file is, how it is read, validated and written."""
+"""smallest_cli.options.config: where the file is, how it is read, validated and written."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from smallest_cli import config
 from smallest_cli.errors import EXIT_USAGE, UsageError
+from smallest_cli.options import config
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -176,7 +176,8 @@ def test_validate_value_rejects(key: str, value: str) -> None:
 def test_normalize_key_accepts_dashes_and_rejects_unknown() -> None:
     assert config.normalize_key("sample-rate") == "sample_rate"
     assert config.normalize_key("API_KEY") == "api_key"
-    with pytest.raises(UsageError, match="known keys: api_key, base_url"):
+    known = "known keys: voice, model, sample_rate, speed, language, base_url, api_key"
+    with pytest.raises(UsageError, match=known):
         config.normalize_key("apikey")
 
 

@@ -72,7 +72,7 @@ def test_set_get_list_unset_round_trip(tmp_path: Path) -> None:
     assert _out(run_cli(["config", "get", "voice"], env)) == "meher\n"
     assert _out(run_cli(["config", "get", "sample_rate"], env)) == "16000\n"
     proc = run_cli(["config", "list"], env)
-    assert _out(proc) == "api_key = sk_…ef\nvoice = meher\nsample_rate = 16000\nspeed = 1.5\n"
+    assert _out(proc) == "voice = meher\nsample_rate = 16000\nspeed = 1.5\napi_key = sk_…ef\n"
 
     assert run_cli(["config", "unset", "voice"], env).returncode == 0
     proc = run_cli(["config", "get", "voice"], env)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from smallest_cli.debuglog import describe_frame
+from smallest_cli.transports.debuglog import describe_frame
 from tests.helpers import Server, cli_env, run_cli, running_server
 
 KEY = "sk_debuglog_DISTINCTIVE_4f2a9c"

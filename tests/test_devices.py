@@ -91,7 +91,7 @@ def _run_without_portaudio(code: str, tmp_path: Path) -> subprocess.CompletedPro
 
 def test_ensure_portaudio_without_the_library(tmp_path: Path) -> None:
     code = """
-from smallest_cli.audio.devices import ensure_portaudio
+from smallest_cli.output.devices import ensure_portaudio
 from smallest_cli.errors import AudioDeviceError
 try:
     ensure_portaudio()
@@ -122,7 +122,7 @@ build_app()(prog_name="smallest", args=["devices"])
 
 def test_player_without_portaudio(tmp_path: Path) -> None:
     code = """
-from smallest_cli.audio.player import Player
+from smallest_cli.output.player import Player
 from smallest_cli.errors import AudioDeviceError
 try:
     Player(24000)

@@ -77,7 +77,7 @@ def test_every_output_format_carries_the_same_speech_and_chunks_follow_chunk_ms(
     import io
     import wave
 
-    from smallest_cli.audio.codecs import alaw_decode, make_decoder, mp3_frame_seconds, ulaw_decode
+    from smallest_cli.output.codecs import alaw_decode, make_decoder, mp3_frame_seconds, ulaw_decode
 
     rate = 16000
     request = {"text": "Every format says the same thing.", "voice_id": "avery", "sample_rate": rate}

@@ -38,3 +38,17 @@ def test_synthesis_help_lists_the_exit_codes(cmd: str) -> None:
     for code, meaning in [("0", "success"), ("2", "usage"), ("3", "authentication"), ("4", "rate limited"),
                           ("5", "server"), ("6", "network"), ("130", "interrupted")]:
         assert re.search(rf"\b{code} {meaning}", out), (code, meaning)
+
+
+def test_readme_exit_code_table_matches_the_errors_module() -> None:
+    """The README's table and `--help` say the same thing: both come from errors.EXIT_CODES."""
+    import re
+    from pathlib import Path
+
+    from smallest_cli.errors import EXIT_CODES
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", readme.split("### Exit codes", 1)[1], re.M))
+    assert sorted(int(code) for code in table) == [code for code, _ in EXIT_CODES]
+    for code, meaning in EXIT_CODES:
+        assert table[str(code)].startswith(meaning), code

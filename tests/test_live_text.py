@@ -17,8 +17,9 @@ import pytest
 import requests
 
 from smallest_cli.errors import UsageError
-from smallest_cli.live import FdReader, LiveSplitter, first_text, live_messages, sniff
-from smallest_cli.settings import SynthesisOptions
+from smallest_cli.protocol.live import LiveSplitter, live_messages
+from smallest_cli.protocol.request import SynthesisOptions
+from smallest_cli.source.live import FdReader, first_text, sniff
 from tests.helpers import ROOT, Server, cli_env, running_server, wait_until
 from tests.test_cli_errors import ws_connection_count
 from tests.test_cli_support import reference

@@ -10,14 +10,14 @@ import pytest
 
 from smallest_cli.errors import AuthError, Interrupted, NetworkError, ProtocolError, RateLimitError
 from smallest_cli.events import AudioChunk, Done, Event, WordTimestamp
-from smallest_cli.pipeline import (
+from smallest_cli.protocol.request import SynthesisOptions
+from smallest_cli.run.pipeline import (
     Pipeline,
     backoff_delay,
     first_and_rest,
     segments_for_text,
     segments_from_chunks,
 )
-from smallest_cli.settings import SynthesisOptions
 
 RATE = 8000
 
@@ -93,7 +93,7 @@ def make(
     sink, rec, sleeps = MemorySink(), Recorder(), []
     pipe = Pipeline(
         transport=transport,
-        options=SynthesisOptions(sample_rate=RATE),
+        options=SynthesisOptions(voice_id="magnus", sample_rate=RATE),
         sinks=[sink],
         observer=rec,
         retries=retries,
@@ -178,7 +178,8 @@ class FailingSink(MemorySink):
 def test_a_failing_sink_is_not_retried_so_no_sink_gets_audio_twice() -> None:
     first, failing, sleeps = MemorySink(), FailingSink(at=3), []
     transport = ScriptedTransport()
-    pipe = Pipeline(transport=transport, options=SynthesisOptions(sample_rate=RATE), sinks=[first, failing],
+    options = SynthesisOptions(voice_id="magnus", sample_rate=RATE)
+    pipe = Pipeline(transport=transport, options=options, sinks=[first, failing],
                     sleep=sleeps.append)
     with pytest.raises(ProtocolError, match="cannot decode"):
         pipe.run(["hello there"])
@@ -187,7 +188,7 @@ def test_a_failing_sink_is_not_retried_so_no_sink_gets_audio_twice() -> None:
 
 
 def test_stats_report_the_files_format_and_the_servers() -> None:
-    opts = SynthesisOptions(sample_rate=RATE, output_format="pcm")
+    opts = SynthesisOptions(voice_id="magnus", sample_rate=RATE, output_format="pcm")
     stats = Pipeline(transport=ScriptedTransport(), options=opts, sinks=[], file_format="wav").run(["hi"])
     assert (stats.output_format, stats.server_format) == ("wav", "pcm")
     stats = Pipeline(transport=ScriptedTransport(), options=opts, sinks=[]).run(["hi"])

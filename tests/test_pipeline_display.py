@@ -8,10 +8,9 @@ import sys
 import pytest
 from rich.console import Console
 
-from smallest_cli.display import Display, choose_mode, summary_line
 from smallest_cli.errors import ServerError
-from smallest_cli.events import WordTimestamp
-from smallest_cli.pipeline import RunStats
+from smallest_cli.events import RunStats, WordTimestamp
+from smallest_cli.output.display import Display, choose_mode, summary_line
 
 STATS = RunStats(
     transport="sse", voice_id="avery", model="lightning_v3.1", sample_rate=24000, output_format="pcm",

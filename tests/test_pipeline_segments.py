@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from smallest_cli import pipeline
 from smallest_cli.protocol.segment import segment_text
+from smallest_cli.run import pipeline
 
 PROSE = (
     "The quick brown fox jumps over the lazy dog, and then it rests for a while. Dr. Smith said so! "

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from smallest_cli.security import CMDLINE_KEY_WARNING
+from smallest_cli.options.security import CMDLINE_KEY_WARNING
 from tests.helpers import ROOT, TEST_KEY, Server, cli_env, run_cli, running_server, wait_until
 from tests.test_cli_support import add_fault, reference
 
@@ -265,9 +265,9 @@ def test_a_second_ctrl_c_while_exiting_says_interrupted_once(
     (importing typer takes ~100 ms) reaches the outer one: still one message."""
     import typer
 
-    from smallest_cli.commands import common
+    from smallest_cli import errors
 
-    make_exit = common._exit
+    make_exit = errors._exit
     calls: list[int] = []
 
     def second_ctrl_c_on_first_exit(code: int) -> Exception:
@@ -276,15 +276,15 @@ def test_a_second_ctrl_c_while_exiting_says_interrupted_once(
             raise KeyboardInterrupt
         return make_exit(code)
 
-    monkeypatch.setattr(common, "_exit", second_ctrl_c_on_first_exit)
-    with pytest.raises(typer.Exit) as info, common.guarded(), common.guarded():
+    monkeypatch.setattr(errors, "_exit", second_ctrl_c_on_first_exit)
+    with pytest.raises(typer.Exit) as info, errors.guarded(), errors.guarded():
         raise KeyboardInterrupt
     assert info.value.exit_code == 130 and calls == [130, 130]
     assert capsys.readouterr().err == "smallest: interrupted\n"
 
 
 def test_scrub_redacts_a_real_key_but_not_a_too_short_one() -> None:
-    from smallest_cli.commands.common import _scrub
+    from smallest_cli.errors import _scrub
 
     message = "smallest: error: the key sk_live_abcdef123 was rejected (kind 401)"
     assert _scrub(message, (KEY, "k")) == message

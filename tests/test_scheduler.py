@@ -10,7 +10,7 @@ import pytest
 
 from smallest_cli.errors import ServerError
 from smallest_cli.events import AudioChunk, Done, Event
-from smallest_cli.scheduler import Scheduler
+from smallest_cli.run.scheduler import Scheduler
 from tests.helpers import wait_until
 
 

@@ -7,17 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from smallest_cli.config import write_config
 from smallest_cli.errors import UsageError
-from smallest_cli.resolve import SynthFlags, resolve_connection
-from smallest_cli.security import (
+from smallest_cli.options.config import write_config
+from smallest_cli.options.resolve import key_warnings, resolve_connection
+from smallest_cli.options.security import (
     CMDLINE_KEY_WARNING,
     check_base_url,
     check_key_transport,
     is_loopback,
-    key_warnings,
 )
-from smallest_cli.settings import ConnectionOptions, Secret
+from smallest_cli.options.settings import ConnectionOptions, Secret
 
 KEY = "sk_distinctive_secret_4242"
 
@@ -60,8 +59,8 @@ def test_plain_http_to_remote_host_is_refused_unless_allowed() -> None:
 def test_resolve_connection_applies_the_rule() -> None:
     env = {"SMALLEST_API_KEY": KEY}
     with pytest.raises(UsageError):
-        resolve_connection(SynthFlags(base_url="http://10.1.2.3:80"), env, {})
-    conn = resolve_connection(SynthFlags(base_url="http://10.1.2.3:80", allow_insecure=True), env, {})
+        resolve_connection(dict(base_url="http://10.1.2.3:80"), env, {})
+    conn = resolve_connection(dict(base_url="http://10.1.2.3:80", allow_insecure=True), env, {})
     assert conn.allow_insecure
 
 
@@ -78,7 +77,7 @@ def test_warnings_by_key_source(tmp_path: Path) -> None:
 
 
 def test_key_never_in_reprs() -> None:
-    conn = ConnectionOptions(base_url="https://x", api_key=Secret(KEY))
+    conn = ConnectionOptions(base_url="https://x", api_key=Secret(KEY), timeout=30, retries=3)
     for text in (repr(conn), str(conn), repr(Secret(KEY)), str(Secret(KEY)), f"{Secret(KEY)}"):
         assert KEY not in text and KEY[3:-2] not in text
 

@@ -10,8 +10,8 @@ import miniaudio
 import pytest
 import requests
 
-from smallest_cli.audio.wav import wav_header
 from smallest_cli.protocol import voices
+from smallest_cli.protocol.wav import wav_header
 from tests.helpers import Server
 from tests.test_server_helpers import LIVE, TTS, body, post_sse, post_sync
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from smallest_cli.audio.codecs import make_decoder
-from smallest_cli.audio.wav import wav_header
 from smallest_cli.errors import UsageError
-from smallest_cli.sinks import FileSink, PlayerSink, StdoutSink
+from smallest_cli.output.codecs import make_decoder
+from smallest_cli.output.sinks import FileSink, PlayerSink, StdoutSink
+from smallest_cli.protocol.wav import wav_header
 
 from .helpers import ROOT
 
@@ -92,7 +92,7 @@ def test_directory_and_bad_paths_are_usage_errors(tmp_path: Path) -> None:
 
 STDOUT_PROBE = """
 import sys
-from smallest_cli.sinks import StdoutSink
+from smallest_cli.output.sinks import StdoutSink
 fmt = sys.argv[1]
 sink = StdoutSink(fmt, 24000)
 sink.write(b"\\x01\\x02\\x03")

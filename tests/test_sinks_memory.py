@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from smallest_cli.audio.codecs import make_decoder
-from smallest_cli.sinks import FileSink
+from smallest_cli.output.codecs import make_decoder
+from smallest_cli.output.sinks import FileSink
 
 RATE = 24000
 CHUNK = struct.pack("<1024h", *range(-512, 512))  # ~43 ms of audio

@@ -118,17 +118,17 @@ def test_unknown_command_help_is_left_to_typer() -> None:
     assert out.returncode == 2 and "bogus" in out.stderr
 
 
-# -- the synthesis commands' fast path (smallest_cli/fastpath.py) -----------------------------------
+# -- the synthesis commands' fast path (smallest_cli/options/parse.py) -----------------------------
 
 FAST_PROBE = """
 import sys
 
 import pytest
-from smallest_cli import fastpath
-from smallest_cli.commands import synth
+from smallest_cli import __main__ as entry
+from smallest_cli.run import synth
 seen = []
-synth.run_synth = lambda transport, args: seen.append(transport)
-code = fastpath.try_run(sys.argv[1:], {{}})
+synth.run_synth = lambda command, args: seen.append(command)
+code = entry._run_fast(sys.argv[1:], {{}})
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})
 print("RESULT:", code, seen, ",".join(heavy))
 """
@@ -139,10 +139,10 @@ def _typer_parse(argv: list[str], monkeypatch: pytest.MonkeyPatch):
     import typer.main
 
     from smallest_cli.cli import build_app
-    from smallest_cli.commands import synth
+    from smallest_cli.run import synth
 
     seen: list[tuple[str, object]] = []
-    monkeypatch.setattr(synth, "run_synth", lambda transport, args: seen.append((transport, args)))
+    monkeypatch.setattr(synth, "run_synth", lambda command, args: seen.append((command, dict(args))))
     try:
         typer.main.get_command(build_app()).main(args=argv, prog_name="smallest", standalone_mode=False)
     except Exception as exc:  # noqa: BLE001 - usage errors
@@ -151,11 +151,10 @@ def _typer_parse(argv: list[str], monkeypatch: pytest.MonkeyPatch):
 
 
 def _fast_parse(argv: list[str]):
-    from smallest_cli import fastpath
-    from smallest_cli.commands import synth
+    from smallest_cli.options.parse import parse
 
-    call = fastpath.parse(argv, {})
-    return None if call is None else (call.transport, synth.SynthArgs(**call.values))
+    call = parse(argv, {})
+    return None if call is None else (call.command, dict(call.args))
 
 
 SAME_AS_TYPER = [
@@ -210,41 +209,42 @@ def test_fast_path_leaves_the_rest_to_typer(argv: list[str]) -> None:
 
 
 def test_fast_path_leaves_shell_completion_to_typer() -> None:
-    from smallest_cli import fastpath
+    from smallest_cli.options import parse as fastpath
 
     assert fastpath.parse(["speak", "Hi"], {"_SMALLEST_COMPLETE": "complete_bash"}) is None
 
 
-def test_fast_path_knows_every_option_of_the_typer_commands() -> None:
-    """The fast path's table must list exactly the options typer defines (same field, kind, default)."""
+def test_fast_path_accepts_exactly_the_typer_commands_options() -> None:
+    """Both parsers come from the option table: each accepts the same spellings for each command."""
     import typer.main
 
-    from smallest_cli import fastpath
     from smallest_cli.cli import build_app
+    from smallest_cli.options.table import SYNTH_COMMANDS, options_for
 
     group = typer.main.get_command(build_app())
-    for name in fastpath.FAST_COMMANDS:
+    for name in SYNTH_COMMANDS:
         command = group.commands[name]  # type: ignore[attr-defined]
-        declared: set[str] = set()
-        for param in command.params:
-            assert fastpath.DEFAULTS.get(param.name, "missing") == param.default, param.name
-            if param.param_type_name == "argument":
-                continue
-            spellings = [*param.opts, *param.secondary_opts]
-            declared.update(spellings)
-            for spelling in spellings:
-                if param.is_flag:
-                    assert spelling in fastpath.FLAGS, f"{name} {spelling}: add it to fastpath.FLAGS"
-                    assert fastpath.FLAGS[spelling][0] == param.name
-                else:
-                    assert spelling in fastpath.VALUE_OPTIONS, f"{name} {spelling}: add it to VALUE_OPTIONS"
-                    field, kind = fastpath.VALUE_OPTIONS[spelling]
-                    assert field == param.name
-                    kinds = {int: "int", float: "float"}
-                    assert kind == kinds.get(param.type_descriptor.annotation, "str"), spelling
-        fast = {s for s in [*fastpath.FLAGS, *fastpath.VALUE_OPTIONS]
-                if name in fastpath.ONLY_FOR.get(s, fastpath.FAST_COMMANDS)}
-        assert fast == declared, f"{name}: the fast path's options differ from typer's"
+        options = [p for p in command.params if p.param_type_name == "option"]
+        declared = {s for p in options for s in [*p.opts, *p.secondary_opts]}
+        fast = {s for option in options_for(name) for s in option.spellings}
+        assert fast == declared - {"-h", "--help"}, name
+
+
+def test_every_long_option_is_declared_once() -> None:
+    """A long spelling names one row of the table, and no client module spells it again."""
+    import re
+    from pathlib import Path
+
+    from smallest_cli.options.table import OPTIONS
+
+    longs = [s for o in OPTIONS for s in o.spellings if s.startswith("--")]
+    assert len(longs) == len(set(longs))
+    root = Path(__file__).resolve().parent.parent / "smallest_cli"
+    for path in root.rglob("*.py"):
+        if path.name == "table.py" or "server" in path.relative_to(root).parts:
+            continue
+        quoted = set(re.findall(r"""["'](--[a-z][a-z-]+)["']""", path.read_text(encoding="utf-8")))
+        assert not quoted & set(longs), f"{path}: declare these in options/table.py: {quoted & set(longs)}"
 
 
 def test_fast_path_runs_without_typer_or_heavy_modules() -> None:
@@ -253,18 +253,30 @@ def test_fast_path_runs_without_typer_or_heavy_modules() -> None:
          "stream-ws", "Hello", "-o", "-"],
         capture_output=True, text=True, check=True,
     ).stdout
-    assert out.rsplit("RESULT:", 1)[1].split() == ["0", "['websocket']"]
+    assert out.rsplit("RESULT:", 1)[1].split() == ["0", "['stream-ws']"]
+
+
+# -- start-up tricks (smallest_cli/startup.py): each fails here when it stops applying --------------
 
 
 def test_websockets_version_is_seeded_without_importlib_metadata() -> None:
+    """Fails when a websockets upgrade changes its version.py so that the trick no longer applies."""
     probe = (
-        "import sys; from smallest_cli import fastpath; fastpath.seed_websockets_version(); "
+        "import sys; from smallest_cli import startup; applied = startup.seed_websockets_version(); "
         "import websockets, websockets.http11; import importlib.metadata as md; "
-        "print(websockets.__version__ == md.version('websockets'), websockets.http11.USER_AGENT)"
+        "print(applied, websockets.__version__ == md.version('websockets'), websockets.http11.USER_AGENT)"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    ok, agent = out.split(" ", 1)
-    assert ok == "True" and "websockets/" in agent
+    applied, same, agent = out.split(" ", 2)
+    assert applied == "True", "the trick no longer applies: remove it (smallest_cli/startup.py)"
+    assert same == "True" and "websockets/" in agent
+
+
+def test_importing_websockets_imports_importlib_metadata_without_the_trick() -> None:
+    """What the trick saves: without it, websockets' import pulls in importlib.metadata."""
+    probe = "import sys, websockets; print('importlib.metadata' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True", "websockets no longer imports importlib.metadata: remove the trick"
 
 
 # -- what the synthesis commands import before the first audio byte ---------------------------------
@@ -272,7 +284,7 @@ def test_websockets_version_is_seeded_without_importlib_metadata() -> None:
 FIRST_BYTE_PROBE = """
 import sys
 
-from smallest_cli import sinks
+from smallest_cli.output import sinks
 
 seen = []
 write = sinks.FileSink.write
@@ -298,9 +310,9 @@ print("RESULT:", code or 0, ",".join(sorted(seen[0] & {names!r})) if seen else "
 #: Imported only for the features that need them (live text, captions, --concurrency, long text,
 #: a config file, the display's styling and its line of words heard, typer's parsing, --debug).
 NOT_ON_THE_HOT_PATH = {
-    "smallest_cli.live", "smallest_cli.scheduler", "smallest_cli.caption_file",
-    "smallest_cli.protocol.captions", "smallest_cli.protocol.segment", "smallest_cli.textinput",
-    "smallest_cli.debuglog", "smallest_cli.karaoke",
+    "smallest_cli.source.live", "smallest_cli.run.scheduler", "smallest_cli.output.captions",
+    "smallest_cli.protocol.captions", "smallest_cli.protocol.segment", "smallest_cli.source.textinput",
+    "smallest_cli.transports.debuglog", "smallest_cli.output.karaoke",
     "tomllib", "rich", "typer", "click", "pydantic",
 }
 
@@ -327,7 +339,7 @@ def test_features_still_import_their_modules(env: dict[str, str], tmp_path) -> N
     )
     code, modules = out.stdout.rsplit("RESULT:", 1)[1].split()
     assert code == "0", out.stderr
-    assert {"smallest_cli.caption_file", "smallest_cli.scheduler"} <= set(modules.split(","))
+    assert {"smallest_cli.output.captions", "smallest_cli.run.scheduler"} <= set(modules.split(","))
 
 
 @pytest.mark.parametrize("where", ["set-up", "command"])
@@ -337,15 +349,15 @@ def test_ctrl_c_outside_the_commands_guard_exits_130(
     """Ctrl-C while main() sets up (imports) or in the command outside its guard: one line, 130."""
     import gc
 
-    from smallest_cli import fastpath
+    from smallest_cli import startup
     from smallest_cli.__main__ import main
-    from smallest_cli.commands import synth
+    from smallest_cli.run import synth
 
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
     if where == "set-up":
-        monkeypatch.setattr(fastpath, "seed_websockets_version", interrupted)
+        monkeypatch.setattr(startup, "seed_websockets_version", interrupted)
     else:
         monkeypatch.setattr(synth, "run_synth", interrupted)
     monkeypatch.setattr(sys, "argv", ["smallest", "speak", "Hi", "-o", "x.wav"])
@@ -363,7 +375,8 @@ GC_PROBE = """
 import gc
 import sys
 
-from smallest_cli import config, pipeline
+from smallest_cli.options import config
+from smallest_cli.run import pipeline
 
 seen = {}
 load_config, run = config.load_config, pipeline.Pipeline.run

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from smallest_cli.errors import UsageError
-from smallest_cli.resolve import text_chunks
-from smallest_cli.textinput import check_text_file, decoded_lines, open_text_file
+from smallest_cli.source.text import text_chunks
+from smallest_cli.source.textinput import check_text_file, decoded_lines, open_text_file
 
 
 def lines(data: bytes) -> list[str]:

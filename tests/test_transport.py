@@ -11,19 +11,20 @@ import requests
 
 from smallest_cli.errors import AuthError, NetworkError, UsageError
 from smallest_cli.events import AudioChunk, Done, Event
-from smallest_cli.protocol.request import build_request
-from smallest_cli.settings import ConnectionOptions, Secret, SynthesisOptions
+from smallest_cli.options.settings import ConnectionOptions, Secret
+from smallest_cli.protocol.request import SynthesisOptions, build_request
 from smallest_cli.transports import TRANSPORTS, open_transport
 from tests.helpers import Server
 from tests.test_cli_support import TEXT, reference
 
 
 def conn_for(server: Server, key: str | None = None, timeout: float = 10.0) -> ConnectionOptions:
-    return ConnectionOptions(base_url=server.url, api_key=Secret(key or server.api_key), timeout=timeout)
+    key = Secret(key or server.api_key)
+    return ConnectionOptions(base_url=server.url, api_key=key, timeout=timeout, retries=3)
 
 
 def body(text: str = TEXT, fmt: str = "pcm") -> dict[str, object]:
-    return build_request(text, SynthesisOptions(output_format=fmt))
+    return build_request(text, SynthesisOptions(voice_id="magnus", sample_rate=24000, output_format=fmt))
 
 
 def collect(events: Iterator[Event]) -> tuple[bytes, list[Event]]:
@@ -95,7 +96,9 @@ def test_refused_connection_names_the_url(name: str) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    conn = ConnectionOptions(base_url=f"http://127.0.0.1:{port}", api_key=Secret("sk_x"), timeout=5)
+    conn = ConnectionOptions(
+        base_url=f"http://127.0.0.1:{port}", api_key=Secret("sk_x"), timeout=5, retries=3
+    )
     transport = open_transport(name, conn)
     with pytest.raises(NetworkError) as info:
         collect(transport.stream(body()))

@@ -29,10 +29,11 @@ def test_a_failed_preconnect_is_the_first_requests_error() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    from smallest_cli.settings import ConnectionOptions, Secret
+    from smallest_cli.options.settings import ConnectionOptions, Secret
 
     transport = open_transport(
-        "websocket", ConnectionOptions(base_url=f"http://127.0.0.1:{port}", api_key=Secret("sk_x"), timeout=5)
+        "websocket",
+        ConnectionOptions(base_url=f"http://127.0.0.1:{port}", api_key=Secret("sk_x"), timeout=5, retries=3),
     )
     transport.preconnect()  # type: ignore[attr-defined]
     with pytest.raises(NetworkError) as info:

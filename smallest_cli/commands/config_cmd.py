@@ -9,10 +9,9 @@ from pathlib import Path
 
 import typer
 
-from smallest_cli import config
-from smallest_cli.commands.common import eprint, guarded
-from smallest_cli.errors import UsageError
-from smallest_cli.settings import Secret
+from smallest_cli.errors import UsageError, eprint, guarded
+from smallest_cli.options import config
+from smallest_cli.options.settings import Secret
 
 # "\b" keeps the table's lines as written (click rewraps every other paragraph).
 KEYS_HELP = "Keys:\n\n\b\n" + "\n".join(f"  {k.name:<12} {k.description}" for k in config.KEY_HELP)

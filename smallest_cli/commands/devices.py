@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from smallest_cli.commands.common import guarded
+from smallest_cli.commands.common import with_options
+from smallest_cli.errors import guarded
+from smallest_cli.options.parse import Args
 
 if TYPE_CHECKING:
-    from smallest_cli.audio.devices import DeviceInfo
+    from smallest_cli.output.devices import DeviceInfo
 
 HELP = """List the audio output devices that playback can use (PortAudio).
 
@@ -59,8 +61,8 @@ def _rich_table(devices: list[DeviceInfo]) -> None:
 
 
 def show_devices(as_json: bool) -> None:
-    from smallest_cli.audio.devices import NO_DEVICE, list_output_devices
     from smallest_cli.errors import AudioDeviceError
+    from smallest_cli.output.devices import NO_DEVICE, list_output_devices
 
     devices = list_output_devices()
     if not devices:
@@ -75,9 +77,9 @@ def show_devices(as_json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("devices", help=HELP, short_help=HELP.split("\n", 1)[0])
-    def devices(
-        as_json: bool = typer.Option(False, "--json", help="Print the devices as a JSON array."),
-    ) -> None:
-        with guarded():
-            show_devices(as_json)
+    app.command("devices", help=HELP, short_help=HELP.split("\n", 1)[0])(with_options("devices", _devices))
+
+
+def _devices(args: Args) -> None:
+    with guarded():
+        show_devices(args.json_output)

@@ -10,9 +10,9 @@ from typing import Any
 
 import typer
 
-from smallest_cli.cli import EXIT_CODES_HELP
-from smallest_cli.commands.common import eprint, guarded
-from smallest_cli.errors import ProtocolError, UsageError
+from smallest_cli.commands.common import with_options
+from smallest_cli.errors import EXIT_CODES_HELP, ProtocolError, UsageError, eprint, guarded
+from smallest_cli.options.parse import Args
 
 HELP = f"""List the voices of a model, from the server's catalog.
 
@@ -29,81 +29,52 @@ Examples:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("voices", help=HELP, short_help="List the voices of a model (filters, --json, --ids).")
-    def voices(
-        language: str | None = typer.Option(
-            None, "--language", "-l", help="Language name or ISO 639-1 code (english, en, hi, ...)."
-        ),
-        gender: str | None = typer.Option(None, "--gender", help="female or male."),
-        accent: str | None = typer.Option(None, "--accent", help="american, british, indian, ..."),
-        search: str | None = typer.Option(None, "--search", "-s", help="Text to find in id, name or tags."),
-        model: str | None = typer.Option(
-            None, "--model", help="lightning_v3.1 or lightning_v3.1_pro.", show_default="lightning_v3.1"
-        ),
-        json_output: bool = typer.Option(False, "--json", help="Print the (filtered) catalog as JSON."),
-        ids: bool = typer.Option(False, "--ids", help="Print only the voice ids, one per line."),
-        base_url: str | None = typer.Option(None, "--base-url", help="Server base URL."),
-        api_key: str | None = typer.Option(None, "--api-key", help="API key (better: SMALLEST_API_KEY)."),
-        timeout: float | None = typer.Option(None, "--timeout", help="Seconds to wait.", show_default="30"),
-        allow_insecure: bool = typer.Option(
-            False, "--allow-insecure", help="Allow sending the API key over plain http:// to a remote host."
-        ),
-        debug: bool = typer.Option(
-            False, "--debug", help="Show tracebacks and log the request and response (key redacted)."
-        ),
-    ) -> None:
-        secrets = tuple(k for k in (api_key, os.environ.get("SMALLEST_API_KEY")) if k)
-        with guarded(debug, secrets=secrets):
-            from smallest_cli.config import load_config
-
-            config = load_config()
-            secrets += (config.get("api_key", ""),)
-            with guarded(debug, secrets=secrets):
-                catalog = fetch_catalog(model, base_url, api_key, timeout, config, allow_insecure, debug)
-                chosen = filter_voices(
-                    catalog, language=language, gender=gender, accent=accent, search=search
-                )
-                if json_output:
-                    print(json.dumps({"voices": chosen}, indent=2, ensure_ascii=False))
-                elif ids:
-                    for voice in chosen:
-                        print(voice.get("voiceId", ""))
-                else:
-                    print_table(chosen)
+    command = with_options("voices", show_voices)
+    summary = "List the voices of a model (filters, --json, --ids)."
+    app.command("voices", help=HELP, short_help=summary)(command)
 
 
-def fetch_catalog(
-    model: str | None,
-    base_url: str | None,
-    api_key: str | None,
-    timeout: float | None,
-    config: Mapping[str, str],
-    allow_insecure: bool = False,
-    debug: bool = False,
-) -> list[dict[str, Any]]:
-    """GET the catalog for `model` (flag > config > default); the list under "voices".
-    With `debug`, the request and response are logged on stderr (key redacted)."""
+def show_voices(args: Args) -> None:
+    secrets = tuple(k for k in (args.api_key, os.environ.get("SMALLEST_API_KEY")) if k)
+    with guarded(args.debug, secrets=secrets):
+        from smallest_cli.options.config import load_config
+
+        config = load_config()
+        secrets += (config.get("api_key", ""),)
+        with guarded(args.debug, secrets=secrets):
+            catalog = fetch_catalog(args, config)
+            chosen = filter_voices(
+                catalog, language=args.language, gender=args.gender, accent=args.accent, search=args.search
+            )
+            if args.json_output:
+                print(json.dumps({"voices": chosen}, indent=2, ensure_ascii=False))
+            elif args.ids:
+                for voice in chosen:
+                    print(voice.get("voiceId", ""))
+            else:
+                print_table(chosen)
+
+
+def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[dict[str, Any]]:
+    """GET the catalog for the model (flag > config > default); the list under "voices".
+    With --debug, the request and response are logged on stderr (key redacted)."""
     import requests
 
+    from smallest_cli.options.resolve import key_warnings, resolve_connection, setting
     from smallest_cli.protocol import contract
     from smallest_cli.protocol.http_errors import error_from_http
-    from smallest_cli.resolve import SynthFlags, resolve_connection, resolve_synthesis
-    from smallest_cli.security import key_warnings
     from smallest_cli.transports.base import stall_error, unreachable_error
 
-    flags = SynthFlags(
-        model=model, base_url=base_url, api_key=api_key, timeout=timeout, allow_insecure=allow_insecure
-    )
-    conn = resolve_connection(flags, os.environ, config)
-    for warning in key_warnings(flag_key=api_key, environ=os.environ, config=config):
+    conn = resolve_connection(args, os.environ, config)
+    for warning in key_warnings(flag_key=args.get("api_key"), environ=os.environ, config=config):
         eprint(warning)
-    chosen_model = resolve_synthesis(flags, os.environ, config).model
+    chosen_model = setting("model", args, os.environ, config)
     if chosen_model not in contract.MODELS:
         raise UsageError(f"unknown model {chosen_model!r}; choose one of: {', '.join(contract.MODELS)}")
     url = conn.base_url + contract.voices_path(chosen_model)
     log = None
-    if debug:
-        from smallest_cli.debuglog import DebugLog
+    if args.get("debug"):
+        from smallest_cli.transports.debuglog import DebugLog
 
         log = DebugLog(sys.stderr)
         log.request("GET", url, conn.api_key)

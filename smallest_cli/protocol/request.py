@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from smallest_cli.errors import UsageError
 from smallest_cli.protocol import contract
-from smallest_cli.settings import SynthesisOptions
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    """What to synthesize: the fields of a TTS request other than the text."""
+
+    voice_id: str
+    sample_rate: int
+    model: str = contract.DEFAULT_MODEL
+    speed: float = 1.0
+    language: str | None = None
+    #: The format requested from the server (the CLI asks for pcm when it writes wav itself).
+    output_format: str = "pcm"
+    word_timestamps: bool = False
 
 
 def validate_options(opts: SynthesisOptions) -> None:

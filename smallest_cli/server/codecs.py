@@ -6,7 +6,7 @@ mp3 uses LAME through `lameenc` with fixed settings, so the same PCM always give
 
 from __future__ import annotations
 
-from smallest_cli.audio.wav import wav_header
+from smallest_cli.protocol.wav import wav_header
 
 #: CBR bitrate (kbit/s) used for mp3 at each sample rate.
 MP3_BITRATES: dict[int, int] = {8000: 32, 16000: 48, 24000: 64, 44100: 128}

@@ -157,6 +157,34 @@ class _Checker:
         return value
 
 
+def _text(check: _Checker, body: Mapping[str, Any], *, may_be_empty: bool) -> str:
+    """The `text` field; empty only in a streaming-input message (`continue`/`flush`)."""
+    text = check.string("text", required=not may_be_empty)
+    text = "" if text is None else text
+    if len(text) > contract.MAX_TEXT_CHARS:
+        check.issues.append(_range_issue("text", "too_big", contract.MAX_TEXT_CHARS, "string"))
+    elif not may_be_empty:
+        if not text and "text" in body and isinstance(body.get("text"), str):
+            check.issues.append(_range_issue("text", "too_small", 1, "string"))
+        elif text and not text.strip():
+            check.issues.append(_custom("text", "Text must contain at least one word"))
+    return text
+
+
+def _sample_rate(check: _Checker, raw: Any) -> int:
+    """The `sample_rate` field, or the server's default when it is left out."""
+    if raw is None:
+        return contract.SERVER_DEFAULT_SAMPLE_RATE
+    if not _is_number(raw):
+        check.issues.append(_invalid_type("sample_rate", "number", raw))
+    elif raw not in contract.SAMPLE_RATES:
+        rates = ", ".join(str(r) for r in contract.SAMPLE_RATES)
+        check.issues.append(_custom("sample_rate", f"Invalid sample rate. Expected one of {rates}"))
+    else:
+        return int(raw)
+    return contract.SERVER_DEFAULT_SAMPLE_RATE
+
+
 def parse_tts_body(
     body: Any,
     voice_ids: Collection[str],
@@ -184,30 +212,13 @@ def parse_tts_body(
     check = _Checker(body)
     cont = check.boolean("continue", False)
     flush = check.boolean("flush", False)
-    text = check.string("text", required=not (allow_empty_text and (cont or flush)))
-    text = "" if text is None else text
-    if len(text) > contract.MAX_TEXT_CHARS:
-        check.issues.append(_range_issue("text", "too_big", contract.MAX_TEXT_CHARS, "string"))
-    elif not (allow_empty_text and (cont or flush)):
-        if not text and "text" in body and isinstance(body.get("text"), str):
-            check.issues.append(_range_issue("text", "too_small", 1, "string"))
-        elif text and not text.strip():
-            check.issues.append(_custom("text", "Text must contain at least one word"))
+    text = _text(check, body, may_be_empty=allow_empty_text and (cont or flush))
     voice_id = check.string("voice_id", required=True)
     if voice_id is not None and voice_id not in voice_ids:
         check.issues.append(_custom("voice_id", "Invalid Voice ID"))
     model = check.enum("model", contract.DEFAULT_MODEL, contract.MODELS)
     output_format = check.enum("output_format", "pcm", contract.OUTPUT_FORMATS)
-    sample_rate = contract.SERVER_DEFAULT_SAMPLE_RATE
-    raw_rate = body.get("sample_rate")
-    if raw_rate is not None:
-        if not _is_number(raw_rate):
-            check.issues.append(_invalid_type("sample_rate", "number", raw_rate))
-        elif raw_rate not in contract.SAMPLE_RATES:
-            rates = ", ".join(str(r) for r in contract.SAMPLE_RATES)
-            check.issues.append(_custom("sample_rate", f"Invalid sample rate. Expected one of {rates}"))
-        else:
-            sample_rate = int(raw_rate)
+    sample_rate = _sample_rate(check, body.get("sample_rate"))
     speed = check.number("speed", 1.0, contract.SPEED_MIN, contract.SPEED_MAX)
     language = check.string("language")
     word_timestamps = check.boolean("word_timestamps", False)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from smallest_cli.settings import ConnectionOptions
+from smallest_cli.options.settings import ConnectionOptions
 from smallest_cli.transports.base import Transport
 
 if TYPE_CHECKING:
-    from smallest_cli.debuglog import DebugLog
+    from smallest_cli.transports.debuglog import DebugLog
 
 #: Transport names as shown to the user, mapped to the command that uses them.
 TRANSPORTS: tuple[str, ...] = ("http", "sse", "websocket")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from smallest_cli.errors import NetworkError
@@ -21,6 +21,13 @@ class Transport(Protocol):
     name: str
 
     def stream(self, body: dict[str, Any]) -> Iterator[Event]: ...
+
+    def preconnect(self, live: bool = False) -> None:
+        """Start connecting now, in the background, for the first request (for a live session when
+        `live`); transports that gain nothing from it do nothing."""
+
+    def stream_live(self, messages: Iterable[dict[str, Any]]) -> Iterator[Event]:
+        """One request whose text arrives over time (`protocol.live`); only the WebSocket has it."""
 
     def close(self) -> None: ...
 

@@ -6,19 +6,20 @@ Imports `requests` at module level: import this module only on the code path tha
 from __future__ import annotations
 
 import http.client
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import requests
 import urllib3.exceptions
 
-from smallest_cli.errors import ProtocolError, SmallestError
+from smallest_cli.errors import ProtocolError, SmallestError, UsageError
+from smallest_cli.events import Event
+from smallest_cli.options.settings import ConnectionOptions
 from smallest_cli.protocol.http_errors import error_from_http
-from smallest_cli.settings import ConnectionOptions
 from smallest_cli.transports.base import exception_chain, stall_error, unreachable_error
 
 if TYPE_CHECKING:
-    from smallest_cli.debuglog import DebugLog
+    from smallest_cli.transports.debuglog import DebugLog
 
 #: Largest read from the socket at once; smaller reads return as soon as any bytes arrived.
 READ_SIZE = 64 * 1024
@@ -83,6 +84,12 @@ class HttpTransport:
 
     def _post(self, path: str, body: dict[str, Any], accept: str) -> requests.Response:
         return post_streaming(self._session, self._conn, path, body, accept=accept, log=self._log)
+
+    def preconnect(self, live: bool = False) -> None:
+        """Nothing to do before the first request: the session connects then."""
+
+    def stream_live(self, messages: Iterable[dict[str, Any]]) -> Iterator[Event]:
+        raise UsageError("live input needs the WebSocket endpoint: use `smallest stream-ws --live`")
 
     def close(self) -> None:
         self._session.close()

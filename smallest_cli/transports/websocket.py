@@ -19,14 +19,14 @@ from websockets.sync.client import ClientConnection, connect
 
 from smallest_cli.errors import NetworkError, ProtocolError, SmallestError, UsageError
 from smallest_cli.events import Done, Event
+from smallest_cli.options.settings import ConnectionOptions
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.frames import parse_ws_frame
 from smallest_cli.protocol.http_errors import error_from_http
-from smallest_cli.settings import ConnectionOptions
 from smallest_cli.transports.base import stall_error, unreachable_error
 
 if TYPE_CHECKING:
-    from smallest_cli.debuglog import DebugLog
+    from smallest_cli.transports.debuglog import DebugLog
 
 #: Largest frame accepted from the server (a chunk frame is a few KB of base64).
 MAX_FRAME_BYTES = 16 * 1024 * 1024

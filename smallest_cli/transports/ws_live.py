@@ -23,7 +23,7 @@ from smallest_cli.protocol.frames import parse_ws_frame
 from smallest_cli.transports.base import stall_error
 
 if TYPE_CHECKING:
-    from smallest_cli.debuglog import DebugLog
+    from smallest_cli.transports.debuglog import DebugLog
 
 _POLL_S = 0.1
 

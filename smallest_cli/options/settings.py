@@ -1,4 +1,4 @@
-"""Settings dataclasses shared by transports, sinks and commands. No I/O here."""
+"""Where and how to talk to the service, and the key that never prints itself. No I/O here."""
 
 from __future__ import annotations
 
@@ -35,28 +35,14 @@ class Secret:
 
 
 @dataclass(frozen=True)
-class SynthesisOptions:
-    """What to synthesize: the fields of a TTS request other than the text."""
-
-    voice_id: str = "magnus"
-    model: str = contract.DEFAULT_MODEL
-    sample_rate: int = 24000
-    speed: float = 1.0
-    language: str | None = None
-    #: The format requested from the server (the CLI asks for pcm when it writes wav itself).
-    output_format: str = "pcm"
-    word_timestamps: bool = False
-
-
-@dataclass(frozen=True)
 class ConnectionOptions:
     """Where and how to talk to the service."""
 
+    #: Seconds without progress (connect, or no frame) before a request fails with a network error.
+    timeout: float
+    retries: int
     base_url: str = contract.DEFAULT_BASE_URL
     api_key: Secret | None = field(default=None, repr=False)
-    #: Seconds without progress (connect, or no frame) before a request fails with a network error.
-    timeout: float = 30.0
-    retries: int = 3
     allow_insecure: bool = False
 
     def auth_headers(self) -> dict[str, str]:

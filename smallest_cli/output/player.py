@@ -35,7 +35,7 @@ class Player:
         max_queue_seconds: float = 30.0,
         prebuffer_seconds: float = 0.0,
     ) -> None:
-        from smallest_cli.audio.devices import PLAYBACK_ADVICE, ensure_portaudio, resolve_device
+        from smallest_cli.output.devices import PLAYBACK_ADVICE, ensure_portaudio, resolve_device
 
         sd = ensure_portaudio()
         if isinstance(device, str):

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from smallest_cli.settings import Secret
+from smallest_cli.options.settings import Secret
 
 PREFIX = "smallest: debug: "
 

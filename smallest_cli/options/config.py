@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from smallest_cli.errors import UsageError
+from smallest_cli.options.table import OPTIONS
 from smallest_cli.protocol import contract
 
 if TYPE_CHECKING:
@@ -33,19 +34,6 @@ FILE_NAME = "config.toml"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 
-#: Keys in the order they are written and listed.
-KEYS: tuple[str, ...] = ("api_key", "base_url", "voice", "model", "language", "sample_rate", "speed")
-#: Keys written as TOML numbers rather than strings.
-NUMERIC_KEYS: frozenset[str] = frozenset({"sample_rate", "speed"})
-#: Keys whose value is a secret and is shown redacted.
-SECRET_KEYS: frozenset[str] = frozenset({"api_key"})
-#: The environment variable that overrides a key, where there is one.
-ENV_OVERRIDES: Mapping[str, str] = {
-    "api_key": "SMALLEST_API_KEY",
-    "base_url": "SMALLEST_BASE_URL",
-    "voice": "SMALLEST_VOICE",
-}
-
 # Patterns, compiled (and cached by `re`) when first used: the synthesis commands load the config
 # before their first request, usually with no file or no such key to check.
 _LINE_RE = r"\(at line (\d+), column (\d+)\)"
@@ -53,22 +41,22 @@ _LANGUAGE_RE = r"^(?:[a-z]{2}|auto)$"
 
 
 class KeyInfo(NamedTuple):
-    """A key and its description, for help. (A NamedTuple: the synthesis commands import this
-    module before their first request, and a frozen dataclass costs ~0.4 ms to create.)"""
+    """A key and its description, for help."""
 
     name: str
     description: str
 
 
-KEY_HELP: tuple[KeyInfo, ...] = (
-    KeyInfo("api_key", "Smallest AI API key (shown redacted)"),
-    KeyInfo("base_url", f"http(s)://host[:port] (default {contract.DEFAULT_BASE_URL})"),
-    KeyInfo("voice", "voice id, e.g. magnus, meher, avery, liam"),
-    KeyInfo("model", "one of " + ", ".join(contract.MODELS)),
-    KeyInfo("language", "ISO 639-1 code such as en, hi, es, or auto"),
-    KeyInfo("sample_rate", "one of " + ", ".join(str(r) for r in contract.SAMPLE_RATES)),
-    KeyInfo("speed", f"{contract.SPEED_MIN} to {contract.SPEED_MAX}"),
-)
+KEY_HELP: tuple[KeyInfo, ...] = tuple(KeyInfo(o.field, o.config) for o in OPTIONS if o.config is not None)
+
+#: Keys in the order they are written and listed: the options the table lets the file set.
+KEYS: tuple[str, ...] = tuple(k.name for k in KEY_HELP)
+#: Keys written as TOML numbers rather than strings.
+NUMERIC_KEYS: frozenset[str] = frozenset(o.field for o in OPTIONS if o.config and o.kind in ("int", "float"))
+#: Keys whose value is a secret and is shown redacted.
+SECRET_KEYS: frozenset[str] = frozenset({"api_key"})
+#: The environment variable that overrides a key, where there is one.
+ENV_OVERRIDES: Mapping[str, str] = {o.field: o.env for o in OPTIONS if o.config and o.env is not None}
 
 
 def config_path(env: Mapping[str, str] | None = None) -> Path:
@@ -139,7 +127,7 @@ def validate_value(key: str, value: str) -> str:
 
 
 def _validate_base_url(raw: str) -> str:
-    from smallest_cli.security import check_base_url  # the one base-URL check the commands use too
+    from smallest_cli.options.security import check_base_url  # the one base-URL check the commands use too
 
     url = raw.rstrip("/")
     try:

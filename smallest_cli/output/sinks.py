@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from smallest_cli.audio.wav import UNKNOWN_SIZE, wav_header
 from smallest_cli.errors import UsageError
 from smallest_cli.protocol.contract import OUTPUT_FORMATS
+from smallest_cli.protocol.wav import UNKNOWN_SIZE, wav_header
 
 if TYPE_CHECKING:
-    from smallest_cli.audio.codecs import Decoder
-    from smallest_cli.audio.player import Player
+    from smallest_cli.output.codecs import Decoder
+    from smallest_cli.output.player import Player
 
 
 class AudioSink(Protocol):

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Literal
 
 from smallest_cli.errors import SmallestError
-from smallest_cli.events import WordTimestamp
-from smallest_cli.pipeline import RunStats
-from smallest_cli.resolve import is_tty
+from smallest_cli.events import RunStats, WordTimestamp
+from smallest_cli.source.text import is_tty
 
 if TYPE_CHECKING:
     # rich is imported when first used (about 15 ms): in plain and quiet mode that is after the
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from rich.live import Live
     from rich.text import Text
 
-    from smallest_cli.karaoke import WordTrack
+    from smallest_cli.output.karaoke import WordTrack
 
 Mode = Literal["live", "plain", "quiet"]
 
@@ -144,7 +143,7 @@ class Display:
     def on_word(self, word: WordTimestamp) -> None:
         if self.mode == "live" and self.played_seconds is not None:
             if self._track is None:
-                from smallest_cli.karaoke import WordTrack
+                from smallest_cli.output.karaoke import WordTrack
 
                 self._track = WordTrack()
             self._track.add(word)

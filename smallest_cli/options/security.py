@@ -3,8 +3,6 @@
 * `check_base_url(url)`: a well-formed http(s) base URL, or UsageError (exit 2) before connecting.
 * `check_key_transport(url, allow_insecure)`: the key is never sent in clear text (`http://`, hence
   `ws://`) to a host that is not loopback, unless the user said `--allow-insecure`.
-* `key_warnings(...)`: `--api-key` is visible to other users in the process list; a config file
-  holding the key with a group/other-readable mode earns `config.permission_warning()`.
 
 TLS certificates are always verified: nothing in the client turns verification off.
 """
@@ -14,13 +12,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import urllib.parse
-from collections.abc import Mapping
-from pathlib import Path
 from typing import NamedTuple
 
 from smallest_cli.errors import UsageError
-
-ENV_API_KEY = "SMALLEST_API_KEY"
 
 CMDLINE_KEY_WARNING = (
     "smallest: warning: --api-key is visible to other users of this machine (process list, shell history); "
@@ -105,23 +99,3 @@ def check_key_transport(url: str, *, allow_insecure: bool = False) -> BaseUrl:
             "use https://, or pass --allow-insecure if you trust the network"
         )
     return base
-
-
-def key_warnings(
-    *,
-    flag_key: str | None,
-    environ: Mapping[str, str],
-    config: Mapping[str, str],
-    config_file: Path | None = None,
-) -> list[str]:
-    """Warnings about where the key came from (flag > environment > config file)."""
-    if flag_key:
-        return [CMDLINE_KEY_WARNING]
-    if environ.get(ENV_API_KEY, "").strip():
-        return []
-    if config.get("api_key"):
-        from smallest_cli.config import permission_warning
-
-        warning = permission_warning(config_file)
-        return [warning] if warning else []
-    return []

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from smallest_cli.errors import Interrupted, SmallestError, UsageError
-from smallest_cli.events import AudioChunk, Event, WordTimestamp
+from smallest_cli.events import AudioChunk, Event, RunStats, WordTimestamp
 from smallest_cli.protocol import contract
-from smallest_cli.protocol.request import build_request
-from smallest_cli.settings import SynthesisOptions
+from smallest_cli.protocol.request import SynthesisOptions, build_request
 from smallest_cli.transports.base import Transport
 
 BACKOFF_START_S = 0.5
@@ -81,40 +80,6 @@ class NullObserver:
 
     def on_retry(self, segment: int, attempt: int, delay: float, error: SmallestError) -> None:
         return None
-
-
-@dataclass
-class RunStats:
-    """What one run did; `--json` prints these fields."""
-
-    transport: str
-    voice_id: str
-    model: str
-    sample_rate: int
-    #: The format written to the file or stdout; "pcm" when only playing.
-    output_format: str
-    #: The format asked of the server (pcm for wav, which the CLI writes itself).
-    server_format: str = "pcm"
-    segments: int = 0
-    chunks: int = 0
-    audio_bytes: int = 0
-    audio_seconds: float = 0.0
-    #: From the start of the run to the first audio byte handed to the sinks.
-    first_chunk_ms: float | None = None
-    total_ms: float = 0.0
-    #: Audio seconds per second of synthesis (start of run to the last segment's end).
-    realtime_factor: float | None = None
-    retries: int = 0
-    underruns: int = 0
-    #: The output file, "-" for stdout, None when only playing.
-    output: str | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        d = dataclasses.asdict(self)
-        for key in ("audio_seconds", "first_chunk_ms", "total_ms", "realtime_factor"):
-            if isinstance(d[key], float):
-                d[key] = round(d[key], 3)
-        return d
 
 
 # -- segments ---------------------------------------------------------------------------------------
@@ -186,7 +151,7 @@ class AudioClock:
         self._frames: Any = None
         self._frame_seconds = 0.0
         if fmt == "mp3":
-            from smallest_cli.audio.codecs import Mp3FrameSplitter
+            from smallest_cli.output.codecs import Mp3FrameSplitter
 
             self._frames = Mp3FrameSplitter()
 
@@ -194,7 +159,7 @@ class AudioClock:
         if self._frames is None:
             self._bytes += len(data)
             return
-        from smallest_cli.audio.codecs import mp3_frame_seconds
+        from smallest_cli.output.codecs import mp3_frame_seconds
 
         for frame in self._frames.push(data):
             self._frame_seconds += mp3_frame_seconds(frame)

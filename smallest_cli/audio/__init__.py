@@ -1,1 +1,0 @@
-"""Audio helpers: WAV headers, codecs, playback, devices."""

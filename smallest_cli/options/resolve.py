@@ -1,0 +1,140 @@
+"""Settings resolution: flag > environment > config file > fallback, for every option that the
+option table (`options.table`) gives an environment variable, a config key or a fallback.
+
+Pure functions of their inputs (the parsed flags, an environment mapping, the loaded config), so
+every rule is testable without a process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from smallest_cli.errors import UsageError
+from smallest_cli.options.security import CMDLINE_KEY_WARNING, check_key_transport
+from smallest_cli.options.settings import ConnectionOptions, Secret
+from smallest_cli.options.table import BY_FIELD, Option
+from smallest_cli.protocol.request import SynthesisOptions
+
+MISSING_KEY_MESSAGE = (
+    "no API key: set SMALLEST_API_KEY (export SMALLEST_API_KEY=sk_...), "
+    "pass --api-key, or save it with `smallest config set api_key sk_...`"
+)
+
+
+def setting(
+    field: str, flags: Mapping[str, Any], environ: Mapping[str, str], config: Mapping[str, str]
+) -> Any:
+    """`field`'s value: its flag, else its environment variable, else the config file, else the
+    table's fallback. An empty value counts as not given."""
+    option = BY_FIELD[field]
+    for value in (
+        flags.get(field),
+        environ.get(option.env) if option.env is not None else None,
+        _from_config(option, config),
+    ):
+        if value is not None and value != "":
+            return value
+    return option.fallback
+
+
+def _from_config(option: Option, config: Mapping[str, str]) -> Any:
+    text = config.get(option.field) if option.config else None
+    if text is None or option.kind not in ("int", "float"):
+        return text
+    try:
+        return int(text) if option.kind == "int" else float(text)
+    except ValueError:
+        raise UsageError(f"config file: {option.field} {text!r} is not a number") from None
+
+
+def resolve_synthesis(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    config: Mapping[str, str],
+    *,
+    output_format: str = "pcm",
+    word_timestamps: bool = False,
+) -> SynthesisOptions:
+    """The request options; `output_format` is what the server is asked for (see output.plan)."""
+
+    def get(field: str) -> Any:
+        return setting(field, flags, environ, config)
+
+    return SynthesisOptions(
+        voice_id=str(get("voice")).strip(),
+        model=get("model"),
+        sample_rate=int(get("sample_rate")),
+        speed=float(get("speed")),
+        language=get("language"),
+        output_format=output_format,
+        word_timestamps=word_timestamps,
+    )
+
+
+def resolve_connection(
+    flags: Mapping[str, Any], environ: Mapping[str, str], config: Mapping[str, str], *, need_key: bool = True
+) -> ConnectionOptions:
+    """Where to connect and with which key. A missing key is a UsageError saying how to set one."""
+
+    def get(field: str) -> Any:
+        return setting(field, flags, environ, config)
+
+    base_url = str(get("base_url")).strip().rstrip("/")
+    allow_insecure = bool(flags.get("allow_insecure"))
+    check_key_transport(base_url, allow_insecure=allow_insecure)
+    key = get("api_key")
+    key = key.strip() if key else None
+    if need_key and not key:
+        raise UsageError(MISSING_KEY_MESSAGE)
+    timeout = float(get("timeout"))
+    if not timeout > 0:
+        raise UsageError(f"--timeout must be more than 0 seconds, got {timeout:g}")
+    retries = int(get("retries"))
+    if retries < 0:
+        raise UsageError(f"--retries must be 0 or more, got {retries}")
+    return ConnectionOptions(
+        base_url=base_url,
+        api_key=Secret(key) if key else None,
+        timeout=timeout,
+        retries=retries,
+        allow_insecure=allow_insecure,
+    )
+
+
+def key_warnings(
+    *,
+    flag_key: str | None,
+    environ: Mapping[str, str],
+    config: Mapping[str, str],
+    config_file: Path | None = None,
+) -> list[str]:
+    """Warnings about where the key came from (flag > environment > config file)."""
+    if flag_key:
+        return [CMDLINE_KEY_WARNING]
+    env = BY_FIELD["api_key"].env
+    if env is not None and environ.get(env, "").strip():
+        return []
+    if config.get("api_key"):
+        from smallest_cli.options.config import permission_warning
+
+        warning = permission_warning(config_file)
+        return [warning] if warning else []
+    return []
+
+
+def check_word_voice(voice_id: str, *, captions: bool) -> str | None:
+    """Only some voices send word timestamps. For --captions another voice is a UsageError (exit 2,
+    before any request: the file would be empty); for --word-timestamps alone, the warning to print."""
+    from smallest_cli.protocol.voices import WORD_TIMESTAMP_VOICES
+
+    if voice_id in WORD_TIMESTAMP_VOICES:
+        return None
+    voices = ", ".join(sorted(WORD_TIMESTAMP_VOICES))
+    if captions:
+        raise UsageError(
+            f"--captions needs word timestamps, which voice {voice_id!r} does not send; "
+            f"choose one of: {voices} (e.g. -v avery)"
+        )
+    return f"smallest: warning: voice {voice_id!r} sends no word timestamps; voices that do: {voices}"

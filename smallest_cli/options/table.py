@@ -1,0 +1,169 @@
+"""Every command-line option of `smallest`, declared once.
+
+Each row says what an option is (its field, spellings, kind, help, commands, default) and where
+else its value may come from (environment variable, config-file key, built-in fallback). Derived
+from this table, and written nowhere else:
+
+* the typer commands' parameters, and so `--help` and the shell completions (`commands.common`);
+* the fast parser that runs the synthesis commands without typer (`options.parse`);
+* the settings' resolution order, flag > environment > config file > fallback (`options.resolve`);
+* the config file's keys and the variables that override them (`options.config`).
+
+Adding an option means adding one row. The table is plain tuples: the synthesis commands import it
+before their first audio byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from smallest_cli.protocol import contract
+
+#: The commands that synthesize speech, each with the transport it uses.
+SYNTH_COMMANDS: Mapping[str, str] = {"speak": "http", "stream-sse": "sse", "stream-ws": "websocket"}
+_SYNTH = frozenset(SYNTH_COMMANDS)
+_WS = frozenset({"stream-ws"})
+_CLIENT = _SYNTH | {"voices"}
+_SERVE = frozenset({"serve"})
+_VOICES = frozenset({"voices"})
+
+#: Value kinds: "str", "int", "float" take a value; "flag" is True when given; "switch" has an on
+#: and an off spelling (`--play/--no-play`) and is None when neither is given.
+VALUE_KINDS = frozenset({"str", "int", "float"})
+
+
+class Option(NamedTuple):
+    """One option of one or more commands."""
+
+    field: str
+    #: Long spelling first; for a switch, the "off" spelling comes last.
+    spellings: tuple[str, ...]
+    kind: str
+    help: str
+    commands: frozenset[str]
+    #: The built-in value when neither a flag, the environment nor the config file sets it.
+    fallback: Any = None
+    #: How help shows the default when it is not simply `fallback` (e.g. "from the --output extension").
+    shown_default: str | None = None
+    metavar: str | None = None
+    #: The environment variable that sets it.
+    env: str | None = None
+    #: When the config file may set it (under the key `field`): what `smallest config` says of it.
+    config: str | None = None
+    #: Help for commands where the option means something narrower or different.
+    help_for: Mapping[str, str] | None = None
+    #: Commands that accept it without listing it in their help.
+    hidden_for: frozenset[str] = frozenset()
+
+    @property
+    def long(self) -> str:
+        return self.spellings[0]
+
+    def help_in(self, command: str) -> str:
+        return (self.help_for or {}).get(command, self.help)
+
+    def unset(self) -> Any:
+        """What the parsers hand over when the option is not given: False for a flag; None where
+        the environment or the config file may still set it (the resolver applies the fallback) and
+        for a switch; else the fallback itself."""
+        if self.kind == "flag":
+            return False
+        if self.kind == "switch" or self.env is not None or self.config is not None:
+            return None
+        return self.fallback
+
+    def shown(self) -> str | None:
+        """The default as help shows it, when the parsers' value does not show it already."""
+        if self.shown_default is not None:
+            return self.shown_default
+        if self.unset() is None and self.fallback is not None:
+            return str(self.fallback)
+        return None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("file", ("--file", "-f"), "str", "Read the text from this file.", _SYNTH),
+    Option("voice", ("--voice", "-v"), "str", "Voice id (see `smallest voices`).", _SYNTH,
+           fallback="magnus", env="SMALLEST_VOICE", config="voice id, e.g. magnus, meher, avery, liam"),
+    Option("model", ("--model",), "str", "lightning_v3.1 or lightning_v3.1_pro.", _CLIENT,
+           fallback=contract.DEFAULT_MODEL, config="one of " + ", ".join(contract.MODELS)),
+    Option("sample_rate", ("--sample-rate", "-r"), "int", "8000, 16000, 24000 or 44100 Hz.", _SYNTH,
+           fallback=24000, config="one of " + ", ".join(str(r) for r in contract.SAMPLE_RATES)),
+    Option("speed", ("--speed",), "float", "0.5 to 2.0.", _SYNTH, fallback=1.0,
+           config=f"{contract.SPEED_MIN} to {contract.SPEED_MAX}"),
+    Option("language", ("--language", "-l"), "str", "ISO 639-1 code, e.g. en, hi.", _CLIENT,
+           config="ISO 639-1 code such as en, hi, es, or auto",
+           help_for={"voices": "Language name or ISO 639-1 code (english, en, hi, ...)."}),
+    Option("fmt", ("--format",), "str", "pcm, wav, mp3, ulaw or alaw.", _SYNTH,
+           shown_default="from the --output extension, else wav"),
+    Option("output", ("--output", "-o"), "str",
+           "Write the audio to this file; '-' writes the audio bytes to stdout.", _SYNTH),
+    Option("play", ("--play", "--no-play"), "switch", "Play the audio.", _SYNTH,
+           shown_default="play when there is no --output"),
+    Option("device", ("--device",), "str", "Output device (see `smallest devices`).", _SYNTH),
+    Option("json_output", ("--json",), "flag", "Print the run's stats as one JSON object (stderr when -o -).",
+           _CLIENT | {"devices"},
+           help_for={"voices": "Print the (filtered) catalog as JSON.",
+                     "devices": "Print the devices as a JSON array."}),
+    Option("quiet", ("--quiet", "-q"), "flag", "Print nothing but errors.", _SYNTH),
+    Option("base_url", ("--base-url",), "str",
+           "Server base URL, e.g. http://127.0.0.1:8123 for `smallest serve`.", _CLIENT,
+           fallback=contract.DEFAULT_BASE_URL, env="SMALLEST_BASE_URL",
+           config=f"http(s)://host[:port] (default {contract.DEFAULT_BASE_URL})"),
+    Option("api_key", ("--api-key",), "str", "API key (better: SMALLEST_API_KEY).", _CLIENT | {"serve"},
+           env="SMALLEST_API_KEY", config="Smallest AI API key (shown redacted)",
+           help_for={"serve": "Accept only this key (default: any non-empty Bearer token)."}),
+    Option("timeout", ("--timeout",), "float", "Seconds without data before giving up.", _CLIENT,
+           fallback=30.0),
+    Option("retries", ("--retries",), "int", "Retries per request on rate limits, server and network errors.",
+           _SYNTH, fallback=3),
+    Option("allow_insecure", ("--allow-insecure",), "flag",
+           "Allow sending the API key over plain http:// to a remote host.", _CLIENT),
+    Option("debug", ("--debug",), "flag",
+           "Show tracebacks and log each request and response (key redacted).", _CLIENT),
+    Option("word_timestamps", ("--word-timestamps",), "flag",
+           "Print each word's start and end time (seconds).", _WS),
+    Option("concurrency", ("--concurrency",), "int",
+           "Requests in flight at once for long text, each on its own connection; the audio stays in "
+           "order. One account unit allows one active request.", _SYNTH, fallback=1),
+    Option("captions", ("--captions",), "str",
+           "Write captions to FILE: SRT, WebVTT or JSON by its extension (.srt, .vtt, .json), from word "
+           "timestamps (implies --word-timestamps; needs a voice that sends them, e.g. -v avery).", _SYNTH,
+           metavar="FILE",
+           # Accepted but not listed by speak and stream-sse: there it only says to use stream-ws.
+           hidden_for=frozenset({"speak", "stream-sse"})),
+    Option("live", ("--live", "--no-live"), "switch",
+           "Read stdin as it arrives (e.g. from an LLM) and start speaking before it ends: pieces sent "
+           "with continue, flushed at sentence ends and at EOF.", _WS,
+           shown_default="live when stdin is a pipe that keeps delivering text"),
+    # -- voices ----------------------------------------------------------------------------------------
+    Option("gender", ("--gender",), "str", "female or male.", _VOICES),
+    Option("accent", ("--accent",), "str", "american, british, indian, ...", _VOICES),
+    Option("search", ("--search", "-s"), "str", "Text to find in id, name or tags.", _VOICES),
+    Option("ids", ("--ids",), "flag", "Print only the voice ids, one per line.", _VOICES),
+    # -- serve -----------------------------------------------------------------------------------------
+    Option("host", ("--host",), "str", "Address to bind.", _SERVE, fallback="127.0.0.1"),
+    Option("port", ("--port",), "int", "Port to bind; 0 picks a free one.", _SERVE, fallback=8123),
+    Option("engine", ("--engine",), "str", "Speech engine: tones (default) or espeak.", _SERVE,
+           fallback="tones"),
+    Option("first_chunk_ms", ("--first-chunk-ms",), "float", "Latency before the first chunk.",
+           _SERVE, fallback=0.0),
+    Option("rtf", ("--rtf",), "float", "Real-time factor of audio generation; 0 = unlimited.",
+           _SERVE, fallback=0.0),
+    Option("chunk_ms", ("--chunk-ms",), "float", "Milliseconds of audio per streamed chunk.",
+           _SERVE, fallback=20.0),
+    Option("max_concurrency", ("--max-concurrency",), "int",
+           "Active TTS requests allowed at once (429 beyond); 0 = unlimited.", _SERVE, fallback=0),
+    Option("idle_timeout", ("--idle-timeout",), "float",
+           "WebSocket idle timeout in seconds (a client's ?timeout=N overrides).", _SERVE,
+           fallback=60.0),
+    Option("access_log", ("--access-log",), "flag", "Log every HTTP request to stderr.", _SERVE),
+)
+
+BY_FIELD: Mapping[str, Option] = {o.field: o for o in OPTIONS}
+
+
+def options_for(command: str) -> tuple[Option, ...]:
+    """The options of `command`, in the table's order (which is the order help lists them in)."""
+    return tuple(o for o in OPTIONS if command in o.commands)

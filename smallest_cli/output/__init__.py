@@ -1,0 +1,1 @@
+"""Where audio and words go: files, stdout, the player, codecs, devices, captions and the display."""

@@ -1,0 +1,97 @@
+"""Where the audio goes and in which format (`--output`, `--format`, `--play`), decided and checked
+before any request is sent: a bad path or format is exit 2, not a lost run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from smallest_cli.errors import UsageError
+from smallest_cli.protocol import contract
+
+DEFAULT_FORMAT = "wav"
+#: The audio format of each file extension that implies one (the formats are contract.OUTPUT_FORMATS).
+EXTENSION_FORMATS: Mapping[str, str] = {
+    "wav": "wav",
+    "wave": "wav",
+    "pcm": "pcm",
+    "raw": "pcm",
+    "mp3": "mp3",
+    "ulaw": "ulaw",
+    "ul": "ulaw",
+    "ulw": "ulaw",
+    "mulaw": "ulaw",
+    "mu": "ulaw",
+    "alaw": "alaw",
+    "al": "alaw",
+}
+#: Formats whose bytes the server sends as PCM (the CLI writes the WAV header itself).
+PCM_FORMATS = frozenset({"pcm", "wav"})
+
+
+def check_output_path(path: Path) -> None:
+    """Raise UsageError unless `path` (and its `.part` sibling) can be created or replaced."""
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {path}: the directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {path}: the directory {parent} is not writable")
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """Where the audio goes and in which formats."""
+
+    #: The output file, or None.
+    path: Path | None
+    #: True when the audio bytes go to stdout (`-o -`).
+    to_stdout: bool
+    #: The format written to the file or stdout (None when only playing).
+    file_format: str | None
+    #: The format asked of the server: pcm for pcm/wav/playing only, else the file's format.
+    server_format: str
+    play: bool
+
+    @property
+    def output(self) -> str | None:
+        """The output as shown in stats: the path, "-", or None."""
+        return "-" if self.to_stdout else (str(self.path) if self.path is not None else None)
+
+
+def format_from_extension(path: str) -> str | None:
+    """The audio format implied by a file name's extension (`a.WAV` → `wav`), None if none is."""
+    return EXTENSION_FORMATS.get(Path(path).suffix.lower().lstrip("."))
+
+
+def plan_output(
+    output: str | None, fmt: str | None, play: bool | None, *, stdout_is_tty: bool = False
+) -> OutputPlan:
+    """`--output/--format/--play` → the plan. Play defaults to "when there is no --output".
+    Refused (UsageError): `-o -` onto a terminal (raw audio there is noise), and --no-play with no
+    --output (the audio would be synthesized and thrown away)."""
+    if fmt is not None:
+        fmt = fmt.lower()
+        if fmt not in contract.OUTPUT_FORMATS:
+            raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(contract.OUTPUT_FORMATS)}")
+    if output is not None and not output.strip():
+        raise UsageError("--output needs a file path, or - for stdout")
+    to_stdout = output == "-"
+    if to_stdout and stdout_is_tty:
+        raise UsageError("stdout is a terminal; pipe it (smallest ... -o - | aplay) or use -o FILE")
+    path = Path(output) if output is not None and not to_stdout else None
+    play = (output is None) if play is None else play
+    if output is None and not play:
+        raise UsageError("nothing to do: give -o FILE or --play")
+    if output is None:
+        file_format = None
+        server_format = fmt if (fmt is not None and fmt not in PCM_FORMATS) else "pcm"
+    else:
+        file_format = fmt or (format_from_extension(output) if path is not None else None) or DEFAULT_FORMAT
+        server_format = "pcm" if file_format in PCM_FORMATS else file_format
+    return OutputPlan(
+        path=path, to_stdout=to_stdout, file_format=file_format, server_format=server_format, play=play
+    )

@@ -1,0 +1,238 @@
+"""The body of `speak`, `stream-sse` and `stream-ws`: parsed options in, a finished run out.
+
+The plan, in data-flow order: settings and outputs are resolved and checked (nothing is sent
+before every input is known to be good), the text source is opened, the transport starts
+connecting, the text becomes segments, the pipeline streams them into the outputs and the display.
+
+Live text, captions and --concurrency import their modules only when asked for: every module
+imported before the first audio byte delays it (tests/test_startup.py pins this).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from smallest_cli import startup
+from smallest_cli.errors import SmallestError, UsageError, eprint, guarded
+from smallest_cli.options.parse import Args
+from smallest_cli.options.settings import ConnectionOptions
+from smallest_cli.options.table import SYNTH_COMMANDS
+from smallest_cli.output.plan import OutputPlan
+from smallest_cli.protocol.request import SynthesisOptions
+from smallest_cli.transports.base import Transport
+
+if TYPE_CHECKING:
+    from smallest_cli.source.text import TextSource
+
+
+def run_synth(command: str, args: Args) -> None:
+    """Run synthesis command `command` (speak, stream-sse or stream-ws) with its parsed options."""
+    started = time.monotonic()
+    secrets = tuple(k for k in (args.api_key, os.environ.get("SMALLEST_API_KEY")) if k)
+    with guarded(args.debug, secrets=secrets):
+        from smallest_cli.options.config import load_config
+
+        config = load_config()
+        secrets += (config.get("api_key", ""),)
+        with guarded(args.debug, secrets=secrets):
+            _run(SYNTH_COMMANDS[command], args, config, started)
+
+
+class Settings(NamedTuple):
+    """Everything resolved and checked before any connection is made."""
+
+    transport: str
+    plan: OutputPlan
+    captions: Path | None
+    options: SynthesisOptions
+    conn: ConnectionOptions
+
+
+def _run(transport_name: str, args: Args, config: dict[str, str], started: float) -> None:
+    from smallest_cli.source.text import TextSource
+    from smallest_cli.transports import open_transport
+
+    settings = _settings(transport_name, args, config)
+    live = args.live if transport_name == "websocket" else False
+    source = TextSource(args.text, args.file, live, sys.stdin)
+    log = _debug_log(args.debug)
+    transport = open_transport(transport_name, settings.conn, log)
+    prefetch = None
+    if args.concurrency > 1:
+        from smallest_cli.run.scheduler import Scheduler
+
+        prefetch = Scheduler(lambda: open_transport(transport_name, settings.conn, log), args.concurrency)
+    else:
+        # The connection opens in the background while the input is read and the outputs and the
+        # display are set up; the first request takes it over.
+        transport.preconnect(live=source.may_be_live)
+    try:
+        segments = _segments(source, transport, settings.options)
+        outputs = _open_outputs(settings.plan, settings.options.sample_rate, args.device)
+        _stream(args, settings, transport, segments, outputs, prefetch, started)
+    finally:
+        if prefetch is not None:
+            prefetch.close()
+        transport.close()
+
+
+def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settings:
+    from smallest_cli.options.resolve import key_warnings, resolve_connection, resolve_synthesis
+    from smallest_cli.output.plan import plan_output
+    from smallest_cli.protocol.request import validate_options
+    from smallest_cli.source.text import is_tty
+
+    plan = plan_output(args.output, args.fmt, args.play, stdout_is_tty=is_tty(sys.stdout))
+    captions = _caption_path(transport_name, args.captions)
+    options = resolve_synthesis(
+        args, os.environ, config, output_format=plan.server_format,
+        word_timestamps=args.word_timestamps or captions is not None,
+    )
+    validate_options(options)
+    if options.word_timestamps:
+        from smallest_cli.options.resolve import check_word_voice
+
+        warning = check_word_voice(options.voice_id, captions=captions is not None)
+        if warning:
+            eprint(warning)
+    conn = resolve_connection(args, os.environ, config)
+    for warning in key_warnings(flag_key=args.api_key, environ=os.environ, config=config):
+        eprint(warning)
+    if args.concurrency < 1:
+        raise UsageError(f"--concurrency must be 1 or more, got {args.concurrency}")
+    return Settings(transport_name, plan, captions, options, conn)
+
+
+def _segments(source: TextSource, transport: Transport, options: SynthesisOptions) -> Any:
+    """The requests to make: plain text segmented (a UsageError when it is empty), or live text as
+    one request whose messages are sent as the text arrives."""
+    from smallest_cli.run.pipeline import Prepared, first_and_rest, segments_from_chunks
+
+    text = source.read()
+    if not text.live:
+        return first_and_rest(segments_from_chunks(text.pieces))
+    from smallest_cli.protocol.live import live_messages
+    from smallest_cli.source.live import first_text
+
+    pieces = first_text(text.pieces)
+    return [Prepared(None, transport.stream_live(live_messages(pieces, options)))]
+
+
+def _stream(
+    args: Args, settings: Settings, transport: Transport, segments: Any, outputs: Outputs, prefetch: Any,
+    started: float,
+) -> None:
+    from smallest_cli.output.display import Display, choose_mode
+    from smallest_cli.run.pipeline import Pipeline
+
+    plan = settings.plan
+    display = Display(
+        mode=choose_mode(args.quiet, sys.stderr),
+        transport=transport.name,
+        voice=settings.options.voice_id,
+        played_seconds=outputs.played_seconds,
+        word_stream=None if args.json_output or not args.word_timestamps else (
+            sys.stderr if plan.to_stdout else sys.stdout
+        ),
+        collect_words=args.json_output and args.word_timestamps,
+    )
+    pipeline = Pipeline(
+        transport=transport, options=settings.options, sinks=outputs.sinks, observer=display,
+        retries=settings.conn.retries, output=plan.output, file_format=plan.file_format, started=started,
+        word_sinks=[_caption_file(settings.captions)] if settings.captions is not None else [],
+        prefetch=prefetch,
+    )
+    startup.streaming_starts()
+    with display:
+        stats = pipeline.run(segments)
+        stats.underruns = outputs.underruns()
+    if not args.json_output:
+        display.summary(stats)
+        return
+    record: dict[str, Any] = stats.as_dict()
+    if args.word_timestamps:
+        record["words"] = display.words
+    print(json.dumps(record), file=sys.stderr if plan.to_stdout else sys.stdout, flush=True)
+
+
+def _debug_log(debug: bool) -> Any:
+    """The request log for --debug (on stderr), else None; debuglog is imported only then."""
+    if not debug:
+        return None
+    from smallest_cli.transports.debuglog import DebugLog
+
+    return DebugLog(sys.stderr)
+
+
+def _caption_file(path: Path) -> Any:
+    from smallest_cli.output.captions import CaptionFile
+
+    return CaptionFile(path, warn=eprint)
+
+
+def _caption_path(transport_name: str, captions: str | None) -> Path | None:
+    """The --captions file, checked before any request (exit 2 on speak/stream-sse: no word timings)."""
+    if captions is None:
+        return None
+    if transport_name != "websocket":
+        raise UsageError(
+            "--captions needs word timestamps, which only stream-ws receives: "
+            "use `smallest stream-ws --captions FILE`"
+        )
+    from smallest_cli.output.captions import caption_format
+    from smallest_cli.output.plan import check_output_path
+
+    caption_format(captions)
+    path = Path(captions)
+    check_output_path(path)
+    return path
+
+
+class Outputs(NamedTuple):
+    """The opened sinks, and the player among them when playing."""
+
+    sinks: list[Any]
+    player: Any | None
+
+    @property
+    def played_seconds(self) -> Callable[[], float] | None:
+        player = self.player
+        return None if player is None else (lambda: float(player.played_seconds))
+
+    def underruns(self) -> int:
+        return int(self.player.underruns) if self.player is not None else 0
+
+
+def _open_outputs(plan: OutputPlan, sample_rate: int, device: str | None) -> Outputs:
+    """The sinks for the plan: file or stdout first, then the player. A failure while opening one
+    aborts those already open (no stray .part file)."""
+    from smallest_cli.output import sinks as sink_mod
+
+    opened: list[Any] = []
+    player = None
+    try:
+        if plan.path is not None:
+            opened.append(sink_mod.FileSink(plan.path, plan.file_format, sample_rate))
+        elif plan.to_stdout:
+            opened.append(sink_mod.StdoutSink(plan.file_format, sample_rate))
+        if plan.play:
+            from smallest_cli.output.codecs import make_decoder
+            from smallest_cli.output.devices import ensure_portaudio, resolve_device
+            from smallest_cli.output.player import Player
+
+            ensure_portaudio()
+            player = Player(sample_rate, device=resolve_device(device))
+            opened.append(sink_mod.PlayerSink(player, make_decoder(plan.server_format, sample_rate)))
+    except (SmallestError, KeyboardInterrupt):
+        for sink in opened:
+            sink.abort()
+        if player is not None and not any(isinstance(s, sink_mod.PlayerSink) for s in opened):
+            player.close()
+        raise
+    return Outputs(sinks=opened, player=player)

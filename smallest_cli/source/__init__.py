@@ -1,0 +1,1 @@
+"""Where the text comes from: arguments, files, stdin, live input."""

@@ -1,0 +1,85 @@
+"""Start-up tricks: every way `smallest` bends a library or the interpreter to reach its first
+audio byte sooner, in one place.
+
+Each stays only while `make bench` shows it saves at least 3 ms to first audio
+(docs/benchmark.md, "Start-up tricks"), and each has a test in tests/test_startup.py that fails
+when it stops applying (after a library upgrade, say), so that a dead trick is removed, not kept.
+
+1. `collector_paused()`: the cyclic garbage collector is off while a synthesis command sets up.
+   Set-up makes thousands of long-lived objects (modules, classes, settings) and no garbage; the
+   collector's passes over them cost milliseconds before the first byte. `streaming_starts()` is
+   called when set-up is over: it freezes what set-up made (so later collections skip it: it lives
+   as long as the process anyway) and turns the collector back on.
+2. `seed_websockets_version()`: websockets' `version.py` imports `importlib.metadata` at the top,
+   but uses it only in development checkouts (`released = False`). For a release, the same module
+   is built here from the literal values in that file; otherwise websockets imports as usual.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The collector is off inside (until `streaming_starts`), and on again after, whatever happens."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def streaming_starts() -> None:
+    """Set-up is over: keep what it made out of every later collection, and collect again."""
+    gc.freeze()
+    gc.enable()
+
+
+def seed_websockets_version() -> bool:
+    """Register a `websockets.version` module built from the release's literals; False (and nothing
+    done) when websockets is missing, already imported, or not a release that this recognizes."""
+    if "websockets.version" in sys.modules:
+        return False
+    literal = _released_version()
+    if literal is None:
+        return False
+    import types
+
+    module = types.ModuleType("websockets.version")
+    module.__file__ = literal[1]
+    module.__all__ = ["tag", "version", "commit"]  # type: ignore[attr-defined]
+    module.released = True  # type: ignore[attr-defined]
+    module.tag = module.version = module.commit = literal[0]  # type: ignore[attr-defined]
+    sys.modules["websockets.version"] = module
+    return True
+
+
+def _released_version() -> tuple[str, str] | None:
+    """(version, path of version.py) of an installed websockets release, read from its source."""
+    import importlib.util
+    import os
+
+    try:
+        spec = importlib.util.find_spec("websockets")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "version.py")
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    # Plain line checks, not regexes: compiling patterns here would cost more than they save.
+    released = next((line for line in lines if line in ("released = True", "released = False")), None)
+    prefix = 'tag = version = commit = "'
+    tagged = (line for line in lines if line.startswith(prefix) and line.endswith('"'))
+    literal = next((line[len(prefix) : -1] for line in tagged), None)
+    if released != "released = True" or not literal or '"' in literal:
+        return None
+    return literal, path

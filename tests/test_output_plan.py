@@ -1,0 +1,54 @@
+"""The output plan: where the audio goes and in which formats (`--output`, `--format`, `--play`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from smallest_cli.errors import UsageError
+from smallest_cli.output.plan import format_from_extension, plan_output
+
+
+@pytest.mark.parametrize(
+    ("output", "fmt", "play", "expected"),
+    [
+        (None, None, None, (None, False, None, "pcm", True)),
+        ("a.wav", None, None, ("a.wav", False, "wav", "pcm", False)),
+        ("a.mp3", None, None, ("a.mp3", False, "mp3", "mp3", False)),
+        ("a.ulaw", None, True, ("a.ulaw", False, "ulaw", "ulaw", True)),
+        ("a.raw", None, None, ("a.raw", False, "pcm", "pcm", False)),
+        ("t.mu", None, None, ("t.mu", False, "ulaw", "ulaw", False)),
+        ("a.bin", None, None, ("a.bin", False, "wav", "pcm", False)),
+        ("a.bin", "alaw", None, ("a.bin", False, "alaw", "alaw", False)),
+        ("-", None, None, (None, True, "wav", "pcm", False)),
+        ("-", "mp3", None, (None, True, "mp3", "mp3", False)),
+        (None, "mp3", None, (None, False, None, "mp3", True)),
+    ],
+)
+def test_output_plan(output, fmt, play, expected) -> None:  # type: ignore[no-untyped-def]
+    plan = plan_output(output, fmt, play)
+    path = str(plan.path) if plan.path else None
+    assert (path, plan.to_stdout, plan.file_format, plan.server_format, plan.play) == expected
+
+
+def test_unknown_format_is_usage_error() -> None:
+    with pytest.raises(UsageError):
+        plan_output("x.wav", "flac", None)
+
+
+def test_format_from_extension() -> None:
+    assert format_from_extension("a.WAV") == "wav" and format_from_extension("a.wave") == "wav"
+    assert format_from_extension("x/a.raw") == "pcm" and format_from_extension("a.pcm") == "pcm"
+    assert format_from_extension("a.mp3") == "mp3"
+    for name in ("a.ulaw", "a.ul", "a.ulw", "a.mulaw", "a.mu"):
+        assert format_from_extension(name) == "ulaw", name
+    assert format_from_extension("a.al") == "alaw" and format_from_extension("a.alaw") == "alaw"
+    assert format_from_extension("a.txt") is None and format_from_extension("noext") is None
+
+
+def test_nothing_to_do_and_audio_onto_a_terminal_are_refused() -> None:
+    with pytest.raises(UsageError, match="nothing to do: give -o FILE or --play"):
+        plan_output(None, None, False)
+    with pytest.raises(UsageError, match="stdout is a terminal"):
+        plan_output("-", None, None, stdout_is_tty=True)
+    assert plan_output("-", None, None).to_stdout
+    assert plan_output("a.wav", None, None, stdout_is_tty=True).path is not None
