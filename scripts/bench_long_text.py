@@ -14,9 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from peak_rss import run_with_peak_rss
+
+from smallest_cli.server.launch import running_server
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests.helpers import run_with_peak_rss, running_server  # noqa: E402  (after the path is set)
 
 KEY = "sk_bench_0123456789abcdef"
 WORDS = "the quick brown fox jumps over a lazy dog while seven bright stars shine on".split()

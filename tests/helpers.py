@@ -4,35 +4,19 @@ from __future__ import annotations
 
 import ctypes.util
 import os
-import re
-import select
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from smallest_cli.server import launch
+from smallest_cli.server.launch import Server
+
 TEST_KEY = "sk_test_0123456789abcdef"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Server:
-    url: str
-    api_key: str
-    proc: subprocess.Popen[bytes]
-
-    @property
-    def ws_url(self) -> str:
-        return "ws://" + self.url[len("http://") :]
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"}
 
 
 #: Set to 1 (CI does) to make tests that need PortAudio fail when it is missing instead of skipping.
@@ -122,52 +106,11 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01, message
         time.sleep(interval)
 
 
-@contextmanager
-def running_server(*args: str, api_key: str = TEST_KEY, timeout: float = 20.0) -> Iterator[Server]:
-    """Start `smallest serve --port 0 ARGS...`; yield once it printed its base URL; stop it after."""
-    cmd = [sys.executable, "-m", "smallest_cli", "serve", "--port", "0", "--api-key", api_key, *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], timeout)
-        line = proc.stdout.readline().decode().strip() if ready else ""
-        if not line.startswith("http://"):
-            raise RuntimeError(f"server did not start: {line!r} (exit {proc.poll()})")
-        yield Server(url=line, api_key=api_key, proc=proc)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-#: Runs the CLI (its arguments after `-c`), then reports its peak RSS (VmHWM, Linux) on stderr.
-PEAK_WRAPPER = """
-import atexit, sys
-def report():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                sys.stderr.write("PEAK_KB " + line.split()[1] + "\\n")
-atexit.register(report)
-sys.argv = ["smallest", *sys.argv[1:]]
-from smallest_cli.__main__ import main
-main()
-"""
-
-
-def run_with_peak_rss(
-    args: Sequence[str], env: dict[str, str], timeout: float | None = 120.0
-) -> tuple[subprocess.CompletedProcess[bytes], int | None]:
-    """Run the CLI with `args`; the finished process and its peak RSS in KiB (None if not reported)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", PEAK_WRAPPER, *args], capture_output=True, env=env, cwd=ROOT, timeout=timeout
-    )
-    match = re.search(rb"PEAK_KB (\d+)", proc.stderr)
-    return proc, int(match.group(1)) if match else None
+def running_server(
+    *args: str, api_key: str = TEST_KEY, timeout: float = 20.0
+) -> AbstractContextManager[Server]:
+    """Start `smallest serve --port 0 ARGS...` with the tests' key; see `smallest_cli.server.launch`."""
+    return launch.running_server(*args, api_key=api_key, timeout=timeout, cwd=ROOT)
 
 
 def cli_env(server: Server | None, tmp_home: Path, **extra: str) -> dict[str, str]:

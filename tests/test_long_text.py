@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from scripts.peak_rss import run_with_peak_rss
 from smallest_cli.protocol.segment import segment_text
-from tests.helpers import Server, cli_env, run_cli, run_with_peak_rss, running_server
+from tests.helpers import Server, cli_env, run_cli, running_server
 from tests.test_cli_support import reference
 
 COMMANDS = ("speak", "stream-sse", "stream-ws")
