@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Write the bash, zsh and fish completion scripts for `smallest` (run by `make completions`).
 
-The scripts come from typer's own generator; they call back into `smallest` at TAB time
+The scripts are what `smallest` itself prints through typer's public completion interface
+(`_SMALLEST_COMPLETE=source_bash smallest`, as click documents it); they call back into `smallest` at TAB time
 (`_SMALLEST_COMPLETE=complete_bash ...`), so new commands and options complete without
 regenerating. They only change when typer's templates do; tests/test_completions.py fails when
 the committed files are stale.
@@ -12,6 +13,8 @@ Usage: python scripts/gen_completions.py [--out DIR] [--check]
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,10 +48,12 @@ fi"""
 
 
 def script_for(shell: str) -> str:
-    """typer's completion script for `smallest` in `shell`, with a generated-file header."""
-    from typer._completion_shared import get_completion_script
-
-    body = get_completion_script(prog_name=PROG_NAME, complete_var=COMPLETE_VAR, shell=shell)
+    """The completion script `smallest` prints for `shell`, with a generated-file header."""
+    env = {**os.environ, COMPLETE_VAR: f"source_{shell}"}
+    run = subprocess.run(
+        [sys.executable, "-m", "smallest_cli"], env=env, capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    body = run.stdout.strip()
     if shell == "zsh":
         # `#compdef smallest` must stay the first line for compinit to pick the file up.
         first, _, rest = body.partition("\n")
