@@ -100,6 +100,20 @@ def test_live_stdin_speaks_before_eof(flag: list[str], server: Server, env: dict
     assert all(len(b["text"]) <= 250 for b in bodies)
 
 
+def test_live_input_with_concurrency_is_one_live_request(server: Server, env: dict[str, str]) -> None:
+    """--concurrency runs segments of plain text ahead; live text is one request, spoken whole."""
+    text = "Concurrent marker. " + FIRST + SECOND
+    with cli(["stream-ws", "--live", "--concurrency", "3", "-o", "-", "--format", "pcm", "-v", "avery"],
+             env) as (proc, out):
+        assert proc.stdin is not None
+        proc.stdin.write(text.encode())
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""
+        audio = out.join()
+    assert audio == reference(server, text, "pcm", voice="avery")
+    assert "".join(b["text"] for b in ws_messages_since(server, "Concurrent marker")) == text
+
+
 def test_live_never_sends_whitespace_alone(server: Server, env: dict[str, str]) -> None:
     """Blank text is a 400 on the real service: the newline after a sentence waits for more text."""
     first = "Blank marker one. Two.\n"

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -28,6 +28,7 @@ from smallest_cli.protocol.request import SynthesisOptions
 from smallest_cli.transports.base import Transport
 
 if TYPE_CHECKING:
+    from smallest_cli.run.pipeline import Prefetch, Prepared
     from smallest_cli.source.text import TextSource
 
 
@@ -47,7 +48,6 @@ def run_synth(command: str, args: Args) -> None:
 class Settings(NamedTuple):
     """Everything resolved and checked before any connection is made."""
 
-    transport: str
     plan: OutputPlan
     captions: Path | None
     options: SynthesisOptions
@@ -63,18 +63,18 @@ def _run(transport_name: str, args: Args, config: dict[str, str], started: float
     source = TextSource(args.text, args.file, live, sys.stdin)
     log = _debug_log(args.debug)
     transport = open_transport(transport_name, settings.conn, log)
-    prefetch = None
-    if args.concurrency > 1:
-        from smallest_cli.run.scheduler import Scheduler
-
-        prefetch = Scheduler(lambda: open_transport(transport_name, settings.conn, log), args.concurrency)
-    else:
+    if args.concurrency == 1:
         # The connection opens in the background while the input is read and the outputs and the
         # display are set up; the first request takes it over.
         transport.preconnect(live=source.may_be_live)
+    prefetch = None
     try:
-        segments = _segments(source, transport, settings.options)
+        live, segments = _segments(source, transport, settings.options)
         outputs = _open_outputs(settings.plan, settings.options.sample_rate, args.device)
+        if args.concurrency > 1 and not live:
+            from smallest_cli.run.scheduler import Scheduler
+
+            prefetch = Scheduler(lambda: open_transport(transport_name, settings.conn, log), args.concurrency)
         _stream(args, settings, transport, segments, outputs, prefetch, started)
     finally:
         if prefetch is not None:
@@ -106,26 +106,33 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
         eprint(warning)
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be 1 or more, got {args.concurrency}")
-    return Settings(transport_name, plan, captions, options, conn)
+    return Settings(plan, captions, options, conn)
 
 
-def _segments(source: TextSource, transport: Transport, options: SynthesisOptions) -> Any:
-    """The requests to make: plain text segmented (a UsageError when it is empty), or live text as
-    one request whose messages are sent as the text arrives."""
+def _segments(
+    source: TextSource, transport: Transport, options: SynthesisOptions
+) -> tuple[bool, Iterable[str | Prepared]]:
+    """Whether the text is live, and the requests to make: plain text segmented (a UsageError when
+    it is empty), or live text as one request whose messages are sent as the text arrives."""
     from smallest_cli.run.pipeline import Prepared, first_and_rest, segments_from_chunks
 
     text = source.read()
     if not text.live:
-        return first_and_rest(segments_from_chunks(text.pieces))
+        return False, first_and_rest(segments_from_chunks(text.pieces))
     from smallest_cli.protocol.live import live_messages
     from smallest_cli.source.live import first_text
 
     pieces = first_text(text.pieces)
-    return [Prepared(None, transport.stream_live(live_messages(pieces, options)))]
+    return True, [Prepared(None, transport.stream_live(live_messages(pieces, options)))]
 
 
 def _stream(
-    args: Args, settings: Settings, transport: Transport, segments: Any, outputs: Outputs, prefetch: Any,
+    args: Args,
+    settings: Settings,
+    transport: Transport,
+    segments: Iterable[str | Prepared],
+    outputs: Outputs,
+    prefetch: Prefetch | None,
     started: float,
 ) -> None:
     from smallest_cli.output.display import Display, choose_mode
