@@ -28,17 +28,14 @@ _CLIENT = _SYNTH | {"voices"}
 _SERVE = frozenset({"serve"})
 _VOICES = frozenset({"voices"})
 
-#: Value kinds: "str", "int", "float" take a value; "flag" is True when given; "switch" has an on
-#: and an off spelling (`--play/--no-play`) and is None when neither is given.
-VALUE_KINDS = frozenset({"str", "int", "float"})
-
-
 class Option(NamedTuple):
     """One option of one or more commands."""
 
     field: str
     #: Long spelling first; for a switch, the "off" spelling comes last.
     spellings: tuple[str, ...]
+    #: "str", "int", "float" take a value; "flag" is True when given; "switch" has an on and an off
+    #: spelling (`--play/--no-play`) and is None when neither is given.
     kind: str
     help: str
     commands: frozenset[str]
@@ -55,10 +52,6 @@ class Option(NamedTuple):
     help_for: Mapping[str, str] | None = None
     #: Commands that accept it without listing it in their help.
     hidden_for: frozenset[str] = frozenset()
-
-    @property
-    def long(self) -> str:
-        return self.spellings[0]
 
     def help_in(self, command: str) -> str:
         return (self.help_for or {}).get(command, self.help)
