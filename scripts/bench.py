@@ -31,6 +31,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import select
 import shutil
 import statistics
@@ -45,9 +46,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from smallest_cli.server.launch import running_server as start_server
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests.helpers import running_server as start_server  # noqa: E402  (after the path is set)
 
 SCRIPTS = ROOT / "scripts"
 API_KEY = "sk_bench_0123456789abcdef"
@@ -64,7 +65,7 @@ REALISTIC_RTF = 3.3
 SIZES: dict[str, int] = {"short": 40, "medium": 1_000, "long": 50_000}
 CLIENTS: tuple[str, ...] = ("speak", "stream-sse", "stream-ws", "floor", "sdk")
 
-# The targets of issue 8 (checked in the report, never in unit tests).
+# The performance targets (checked in the report, never in unit tests).
 HELP_MAX_MS = 120.0
 TTFA_MAX_VS_FLOOR = 1.10
 TTFA_MAX_VS_SDK = 0.75
@@ -334,6 +335,8 @@ class Row:
     client: str
     runs: list[Run] = field(default_factory=list)
     note: str = ""
+    #: Instructions of one run, counted by callgrind (the tricks rows), else None.
+    instructions: int | None = None
 
     def summary(self) -> dict[str, float | int | str | None]:
         ok = [r for r in self.runs if r.ok]
@@ -356,6 +359,7 @@ class Row:
             "lag_ms": median([r.lag_ms for r in ok]),
             "out_bytes": median([r.out_bytes for r in ok]),
             "note": self.note or "; ".join(sorted({r.error for r in self.runs if r.error}))[:200],
+            "instructions": self.instructions,
         }
 
 
@@ -429,7 +433,7 @@ def add_marginal_cpu(summaries: Sequence[dict]) -> None:
 
 
 def check_targets(summaries: Sequence[dict]) -> list[tuple[str, str, bool | None]]:
-    """(target, measured, met) for every target of issue 8 that this run measured."""
+    """(target, measured, met) for every performance target that this run measured."""
     checks: list[tuple[str, str, bool | None]] = []
 
     def add(name: str, value: float | None, limit: float, unit: str = "", how: str = "") -> None:
@@ -502,6 +506,16 @@ def report(summaries: Sequence[dict], meta: dict[str, object]) -> str:
     ]
     for name, measured, met in check_targets(summaries):
         lines.append(f"| {name} | {measured} | {'–' if met is None else ('yes' if met else '**no**')} |")
+    lines += [
+        "",
+        f"## Start-up tricks (each must save ≥ {TRICK_MIN_GAIN_MS:g} ms to first audio to stay)",
+        "",
+        "| trick (smallest_cli/startup.py) | saves ms, wall clock | saves ms, by instructions | keep |",
+        "|---|---:|---:|---|",
+    ]
+    for name, wall, by_instructions, keep in trick_gains(summaries):
+        verdict = "–" if keep is None else ("yes" if keep else "**no**")
+        lines.append(f"| {name} | {fmt(wall, 1)} | {fmt(by_instructions, 1)} | {verdict} |")
     notes = meta.get("notes") or []
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]  # type: ignore[operator]
@@ -536,6 +550,91 @@ def describe(plan: Plan) -> str:
     for (mode, size), n in plan.runs.items():
         lines.append(f"{mode} {size} ({SIZES[size]} chars): {', '.join(plan.clients)} × {n} runs")
     return "\n".join(lines)
+
+
+# -- start-up tricks ------------------------------------------------------------------------------------
+
+#: Each trick of smallest_cli/startup.py, and how to run the CLI without it (the same CLI otherwise).
+TRICKS: dict[str, str] = {
+    "all tricks": "",
+    "without collector_paused": (
+        "import contextlib; startup.collector_paused = contextlib.nullcontext; "
+        "startup.streaming_starts = lambda: None"
+    ),
+    "without seed_websockets_version": "startup.seed_websockets_version = lambda: False",
+}
+#: A trick stays only while it saves at least this much time to first audio (docs/benchmark.md).
+TRICK_MIN_GAIN_MS = 3.0
+TRICK_RUNNER = """
+import sys
+from smallest_cli import startup
+{disable}
+sys.argv = ["smallest", *sys.argv[1:]]
+from smallest_cli.__main__ import main
+main()
+"""
+
+
+def trick_cmd(variant: str, text_file: Path) -> list[str]:
+    code = TRICK_RUNNER.format(disable=TRICKS[variant])
+    return [sys.executable, "-c", code, "stream-ws", "-f", str(text_file), "-o", "-", "--format", "pcm"]
+
+
+def callgrind_instructions(cmd: Sequence[str], env: dict[str, str]) -> int | None:
+    """Instructions `cmd` (a Python command) executes, counted by valgrind's callgrind: the same
+    count for the same code and input whatever else the machine does, where wall and CPU times on
+    a shared machine move by tens of milliseconds. None without valgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    proc = subprocess.run(
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+        env=env, capture_output=True, stdin=subprocess.DEVNULL, timeout=600,
+    )
+    found = re.search(rb"Collected : (\d+)", proc.stderr)
+    return int(found.group(1)) if proc.returncode == 0 and found else None
+
+
+def bench_tricks(runs: int, home: Path, text_file: Path, log) -> list[Row]:
+    """stream-ws's time to first audio (ideal server, short text) with every trick, and without each
+    one, interleaved so that load and caches hit every variant alike; and each variant's
+    instruction count (callgrind), which the verdict uses when it is there."""
+    rows = {name: Row("tricks", "short", name) for name in TRICKS}
+    with running_server("ideal") as server:
+        env = client_env(home, server)
+        for name in TRICKS:
+            measure(trick_cmd(name, text_file), env)  # warm-up
+        for _ in range(runs):
+            for name in TRICKS:
+                rows[name].runs.append(measure(trick_cmd(name, text_file), env))
+        for name in TRICKS:
+            rows[name].instructions = callgrind_instructions(trick_cmd(name, text_file), env)
+    for row in rows.values():
+        log(f"  {row.client}: first audio {fmt(row.summary()['ttfa_ms'], 1)} ms, "
+            f"{fmt(row.instructions and row.instructions / 1e6, 1)} M instructions")
+    return list(rows.values())
+
+
+def trick_gains(summaries: Sequence[dict]) -> list[tuple[str, float | None, float | None, bool | None]]:
+    """(trick, ms it saves to first audio by wall clock, ms it saves by instructions, whether it
+    saves at least TRICK_MIN_GAIN_MS). Instructions are turned into milliseconds at the rate the
+    all-tricks run executed them (its instructions / its CPU ms); the verdict goes by them when
+    valgrind counted them, else by the (noisy) wall clock."""
+    base = _find(summaries, "tricks", "short", "all tricks")
+    out: list[tuple[str, float | None, float | None, bool | None]] = []
+    for name in TRICKS:
+        row = _find(summaries, "tricks", "short", name)
+        if name == "all tricks" or base is None or row is None:
+            continue
+        wall = None if None in (row["ttfa_ms"], base["ttfa_ms"]) else row["ttfa_ms"] - base["ttfa_ms"]
+        by_instructions = None
+        if row["instructions"] and base["instructions"] and base["cpu_ms"]:
+            rate = base["instructions"] / base["cpu_ms"]
+            by_instructions = (row["instructions"] - base["instructions"]) / rate
+        gain = by_instructions if by_instructions is not None else wall
+        out.append((name.removeprefix("without "), wall, by_instructions,
+                    None if gain is None else gain >= TRICK_MIN_GAIN_MS))
+    return out
 
 
 # -- running it ----------------------------------------------------------------------------------------
@@ -603,6 +702,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-sdk", action="store_true", help="leave out the official SDK's rows")
     ap.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated, of " + ",".join(CLIENTS))
     ap.add_argument("--out", default=str(ROOT / "bench-results"), help="directory for the results")
+    ap.add_argument("--tricks-only", action="store_true", help="only the start-up tricks' A/B rows")
     args = ap.parse_args(argv)
 
     clients = [c for c in args.clients.split(",") if c]
@@ -630,11 +730,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for size, chars in SIZES.items():
             texts[size] = home / f"{size}.txt"
             texts[size].write_text(make_text(chars), encoding="utf-8")
-        log("startup")
-        rows = bench_startup(plan, home, log)
-        for mode in plan.modes:
-            log(mode)
-            rows += bench_mode(mode, plan, home, texts, sdk_note, log)
+        rows: list[Row] = []
+        if not args.tricks_only:
+            log("startup")
+            rows += bench_startup(plan, home, log)
+            for mode in plan.modes:
+                log(mode)
+                rows += bench_mode(mode, plan, home, texts, sdk_note, log)
+        log("start-up tricks")
+        rows += bench_tricks(max(plan.startup_runs, 15), home, texts["short"], log)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

@@ -425,6 +425,58 @@ def test_the_collector_is_off_only_while_the_fast_path_sets_up(
     assert out.stdout.rsplit("RESULT:", 1)[1].split() == expected, out.stderr
 
 
+COLLECTIONS_PROBE = """
+import contextlib
+import gc
+import sys
+
+from smallest_cli import startup
+from smallest_cli.output import sinks
+
+if sys.argv[1] == "without":
+    startup.collector_paused = contextlib.nullcontext
+    startup.streaming_starts = lambda: None
+collections = []
+gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info["generation"]))
+seen = []
+write = sinks.FileSink.write
+
+
+def first_write(self, data):
+    if not seen:
+        seen.append(len(collections))
+    return write(self, data)
+
+
+sinks.FileSink.write = first_write
+sys.argv = ["smallest", *sys.argv[2:]]
+from smallest_cli.__main__ import main
+
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print("RESULT:", code or 0, seen[0] if seen else "no-audio")
+"""
+
+
+@pytest.mark.parametrize(("trick", "collected"), [("with", False), ("without", True)])
+def test_set_up_collects_garbage_only_without_the_paused_collector(
+    trick: str, collected: bool, env: dict[str, str], tmp_path
+) -> None:
+    """What the paused collector saves: without it the collector runs during set-up. When set-up
+    no longer triggers a collection (a Python with other thresholds, say), this fails: remove the
+    trick (smallest_cli/startup.py)."""
+    out = subprocess.run(
+        [sys.executable, "-c", COLLECTIONS_PROBE, trick, "stream-ws", "Hello from the shell.",
+         "-o", str(tmp_path / "out.wav")],
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
+    )
+    code, before_first_byte = out.stdout.rsplit("RESULT:", 1)[1].split()
+    assert code == "0", out.stderr
+    assert (int(before_first_byte) > 0) is collected, before_first_byte
+
+
 # -- writing a file needs no audio library ------------------------------------------------------------
 
 AUDIO_LIBRARIES = {"sounddevice", "numpy"}
