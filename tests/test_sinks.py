@@ -86,7 +86,7 @@ def test_directory_and_bad_paths_are_usage_errors(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(UsageError):
         FileSink(tmp_path / "file" / "a.wav", "wav", 24000)
-    with pytest.raises(UsageError, match="unknown audio format"):
+    with pytest.raises(UsageError, match="unknown format"):
         FileSink(tmp_path / "a.flac", "flac", 24000)
 
 

@@ -16,6 +16,7 @@ from typing import IO
 
 from smallest_cli.errors import UsageError
 from smallest_cli.events import WordTimestamp
+from smallest_cli.output.plan import check_output_path
 from smallest_cli.protocol.captions import Cue, CueGrouper, CueRenderer, format_for_path
 
 
@@ -33,8 +34,7 @@ class CaptionFile:
         self._warn = warn
         self.fmt = caption_format(str(path))
         self.part_path = self.path.with_name(self.path.name + ".part")
-        if self.path.is_dir():
-            raise UsageError(f"cannot write {self.path}: it is a directory")
+        check_output_path(self.path)
         try:
             self._file: IO[str] | None = open(self.part_path, "w", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:

@@ -16,8 +16,8 @@ from collections import deque
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
-from smallest_cli.errors import ProtocolError, UsageError
-from smallest_cli.protocol.contract import OUTPUT_FORMATS
+from smallest_cli.errors import ProtocolError
+from smallest_cli.protocol.contract import check_format
 
 if TYPE_CHECKING:
     import numpy as np
@@ -488,7 +488,7 @@ class Mp3StreamDecoder:
 
 def make_decoder(fmt: str, sample_rate: int) -> Decoder:
     """A decoder from the server's `output_format` `fmt` to int16 LE mono PCM at `sample_rate`."""
-    fmt = fmt.lower()
+    fmt = check_format(fmt)
     if fmt == "pcm":
         return PcmDecoder()
     if fmt == "wav":
@@ -499,7 +499,7 @@ def make_decoder(fmt: str, sample_rate: int) -> Decoder:
         return AlawDecoder()
     if fmt == "mp3":
         return Mp3StreamDecoder(sample_rate)
-    raise UsageError(f"unknown audio format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
+    raise AssertionError(fmt)  # check_format knows no other
 
 
 def close_decoder(decoder: Any) -> None:

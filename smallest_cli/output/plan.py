@@ -32,7 +32,8 @@ PCM_FORMATS = frozenset({"pcm", "wav"})
 
 
 def check_output_path(path: Path) -> None:
-    """Raise UsageError unless `path` (and its `.part` sibling) can be created or replaced."""
+    """Raise UsageError unless `path` (and its `.part` sibling) can be created or replaced: checked
+    before any request, and again by each file writer when it opens."""
     if path.is_dir():
         raise UsageError(f"cannot write {path}: it is a directory")
     parent = path.parent if str(path.parent) else Path(".")
@@ -40,6 +41,8 @@ def check_output_path(path: Path) -> None:
         raise UsageError(f"cannot write {path}: the directory {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write {path}: the directory {parent} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"cannot write {path}: permission denied")
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,7 @@ def plan_output(
     Refused (UsageError): `-o -` onto a terminal (raw audio there is noise), and --no-play with no
     --output (the audio would be synthesized and thrown away)."""
     if fmt is not None:
-        fmt = fmt.lower()
-        if fmt not in contract.OUTPUT_FORMATS:
-            raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(contract.OUTPUT_FORMATS)}")
+        fmt = contract.check_format(fmt)
     if output is not None and not output.strip():
         raise UsageError("--output needs a file path, or - for stdout")
     to_stdout = output == "-"

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from smallest_cli.errors import UsageError
-from smallest_cli.protocol.contract import OUTPUT_FORMATS
+from smallest_cli.output.plan import check_output_path
+from smallest_cli.protocol.contract import check_format
 from smallest_cli.protocol.wav import UNKNOWN_SIZE, wav_header
 
 if TYPE_CHECKING:
@@ -32,13 +33,6 @@ class AudioSink(Protocol):
 
     def abort(self) -> str | None:
         """Stop; keep what was received in a valid form. Returns a description (e.g. a path) or None."""
-
-
-def _check_format(fmt: str) -> str:
-    fmt = fmt.lower()
-    if fmt not in OUTPUT_FORMATS:
-        raise UsageError(f"unknown audio format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
-    return fmt
 
 
 def _wav_sizes_header(sample_rate: int, data_bytes: int) -> bytes:
@@ -66,10 +60,10 @@ class FileSink:
 
     def __init__(self, path: Path, fmt: str, sample_rate: int) -> None:
         self.path = Path(path)
-        self.fmt = _check_format(fmt)
+        self.fmt = check_format(fmt)
         self.sample_rate = sample_rate
         self.part_path = self.path.with_name(self.path.name + ".part")
-        self._check_target()
+        check_output_path(self.path)
         try:
             self._file: BinaryIO | None = open(self.part_path, "wb")  # noqa: SIM115 - closed in close/abort
         except OSError as err:
@@ -78,15 +72,6 @@ class FileSink:
         self._carry = b""
         if self.fmt == "wav":
             self._write_raw(wav_header(sample_rate, None))
-
-    def _check_target(self) -> None:
-        if self.path.is_dir():
-            raise UsageError(f"cannot write {self.path}: it is a directory")
-        parent = self.path.parent
-        if not parent.is_dir():
-            raise UsageError(f"cannot write {self.path}: directory {parent} does not exist")
-        if self.path.exists() and not os.access(self.path, os.W_OK):
-            raise UsageError(f"cannot write {self.path}: permission denied")
 
     def _write_raw(self, data: bytes) -> None:
         assert self._file is not None
@@ -166,7 +151,7 @@ class StdoutSink:
     """
 
     def __init__(self, fmt: str, sample_rate: int, stream: BinaryIO | None = None) -> None:
-        self.fmt = _check_format(fmt)
+        self.fmt = check_format(fmt)
         self.sample_rate = sample_rate
         self._stream: BinaryIO = stream if stream is not None else sys.stdout.buffer
         self._header_at: int | None = None

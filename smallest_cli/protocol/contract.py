@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from smallest_cli.errors import UsageError
+
 MODELS: tuple[str, ...] = ("lightning_v3.1", "lightning_v3.1_pro")
 DEFAULT_MODEL = "lightning_v3.1"
 #: get_voices uses the hyphen form of the model name in its path.
@@ -25,6 +27,14 @@ TTS_PATH = "/waves/v1/tts"
 LIVE_PATH = "/waves/v1/tts/live"
 HEALTH_PATH = "/waves/v1/health"
 DEFAULT_BASE_URL = "https://api.smallest.ai"
+
+
+def check_format(fmt: str) -> str:
+    """`fmt` in lower case, or UsageError when it is no output format of the contract."""
+    name = fmt.lower()
+    if name not in OUTPUT_FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(OUTPUT_FORMATS)}")
+    return name
 
 
 def voices_path(model: str = DEFAULT_MODEL) -> str:

@@ -32,9 +32,7 @@ def validate_options(opts: SynthesisOptions) -> None:
         raise UsageError(f"sample rate {opts.sample_rate} is not supported; choose one of: {rates}")
     if not (contract.SPEED_MIN <= opts.speed <= contract.SPEED_MAX):
         raise UsageError(f"speed {opts.speed} is outside {contract.SPEED_MIN}–{contract.SPEED_MAX}")
-    if opts.output_format not in contract.OUTPUT_FORMATS:
-        choices = ", ".join(sorted(contract.OUTPUT_FORMATS))
-        raise UsageError(f"unknown format {opts.output_format!r}; choose one of: {choices}")
+    contract.check_format(opts.output_format)
     if not opts.voice_id.strip():
         raise UsageError("the voice id is empty")
 
