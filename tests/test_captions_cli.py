@@ -1,4 +1,4 @@
-"""`--captions FILE` end to end (issue 4): stream-ws over several segments writes SRT, WebVTT and
+"""`--captions FILE` end to end: stream-ws over several segments writes SRT, WebVTT and
 JSON that standard parsers accept, on one increasing timeline, with the input's words; the live
 display's highlighted word follows the playback clock."""
 

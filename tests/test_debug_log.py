@@ -1,4 +1,4 @@
-"""`--debug` logs each request and response on stderr (issue 6), never the key nor the base64 audio."""
+"""`--debug` logs each request and response on stderr, never the key nor the base64 audio."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Live text (issue 4): `stream-ws --live` (and piped stdin that keeps delivering) speaks before
+"""Live text: `stream-ws --live` (and piped stdin that keeps delivering) speaks before
 stdin is closed, sends `continue: true` pieces flushed at sentence ends and an empty `flush: true`
 at EOF. End to end with the real CLI and server, plus the pure parts (splitter, sniffing)."""
 

@@ -1,4 +1,4 @@
-"""Long text end to end (issue 4): any length through every transport, gapless and in order, with
+"""Long text end to end: any length through every transport, gapless and in order, with
 --concurrency, one WebSocket for all segments, and flat memory however long the text."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 5 end to end: faults injected into the real `smallest serve`, bad input, and the key's
+"""Reliability end to end: faults injected into the real `smallest serve`, bad input, and the key's
 safety, each through the real CLI. docs/reliability.md lists every case with the test backing it.
 (Cases already covered in test_cli_errors.py are not repeated here.)"""
 
