@@ -281,18 +281,22 @@ def test_importing_websockets_imports_importlib_metadata_without_the_trick() -> 
 
 # -- what the synthesis commands import before the first audio byte ---------------------------------
 
-FIRST_BYTE_PROBE = """
+def at_first_byte(snapshot: str, report: str, setup: str = "") -> str:
+    """A script that runs the CLI (its arguments after `-c`), takes `snapshot` (an expression) when
+    the first audio byte reaches the output file, and prints `RESULT: <exit code> <report>`, where
+    `report` is an expression of `seen[0]`, the snapshot."""
+    return f"""
 import sys
 
 from smallest_cli.output import sinks
-
+{setup}
 seen = []
 write = sinks.FileSink.write
 
 
 def first_write(self, data):
     if not seen:
-        seen.append(set(sys.modules))
+        seen.append({snapshot})
     return write(self, data)
 
 
@@ -304,8 +308,10 @@ try:
     main()
 except SystemExit as exc:
     code = exc.code
-print("RESULT:", code or 0, ",".join(sorted(seen[0] & {names!r})) if seen else "no-audio")
+print("RESULT:", code or 0, {report} if seen else "no-audio")
 """
+
+
 
 #: Imported only for the features that need them (live text, captions, --concurrency, long text,
 #: a config file, the display's styling and its line of words heard, typer's parsing, --debug).
@@ -315,6 +321,9 @@ NOT_ON_THE_HOT_PATH = {
     "smallest_cli.transports.debuglog", "smallest_cli.output.karaoke",
     "tomllib", "rich", "typer", "click", "pydantic",
 }
+MODULES_AT_FIRST_BYTE = at_first_byte(
+    "set(sys.modules)", f"\",\".join(sorted(seen[0] & {NOT_ON_THE_HOT_PATH!r}))"
+)
 
 
 @pytest.mark.parametrize("command", ["stream-ws", "stream-sse", "speak"])
@@ -322,7 +331,7 @@ def test_default_run_imports_no_feature_modules_before_the_first_byte(
     command: str, env: dict[str, str], tmp_path
 ) -> None:
     out = subprocess.run(
-        [sys.executable, "-c", FIRST_BYTE_PROBE.format(names=NOT_ON_THE_HOT_PATH),
+        [sys.executable, "-c", MODULES_AT_FIRST_BYTE,
          command, "Hello from the shell.", "-o", str(tmp_path / "out.wav")],
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
     )
@@ -332,7 +341,7 @@ def test_default_run_imports_no_feature_modules_before_the_first_byte(
 def test_features_still_import_their_modules(env: dict[str, str], tmp_path) -> None:
     """The probe above sees these modules when their feature is asked for (it is not blind)."""
     out = subprocess.run(
-        [sys.executable, "-c", FIRST_BYTE_PROBE.format(names=NOT_ON_THE_HOT_PATH),
+        [sys.executable, "-c", MODULES_AT_FIRST_BYTE,
          "stream-ws", "Hello from the shell.", "-o", str(tmp_path / "out.wav"),
          "-v", "avery", "--captions", str(tmp_path / "out.srt"), "--concurrency", "2"],
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
@@ -425,39 +434,19 @@ def test_the_collector_is_off_only_while_the_fast_path_sets_up(
     assert out.stdout.rsplit("RESULT:", 1)[1].split() == expected, out.stderr
 
 
-COLLECTIONS_PROBE = """
+COLLECTIONS_SET_UP = """
 import contextlib
 import gc
-import sys
 
 from smallest_cli import startup
-from smallest_cli.output import sinks
 
-if sys.argv[1] == "without":
+if sys.argv.pop(1) == "without":
     startup.collector_paused = contextlib.nullcontext
     startup.streaming_starts = lambda: None
 collections = []
 gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info["generation"]))
-seen = []
-write = sinks.FileSink.write
-
-
-def first_write(self, data):
-    if not seen:
-        seen.append(len(collections))
-    return write(self, data)
-
-
-sinks.FileSink.write = first_write
-sys.argv = ["smallest", *sys.argv[2:]]
-from smallest_cli.__main__ import main
-
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-print("RESULT:", code or 0, seen[0] if seen else "no-audio")
 """
+COLLECTIONS_AT_FIRST_BYTE = at_first_byte("len(collections)", "seen[0]", COLLECTIONS_SET_UP)
 
 
 @pytest.mark.parametrize(("trick", "collected"), [("with", False), ("without", True)])
@@ -468,7 +457,7 @@ def test_set_up_collects_garbage_only_without_the_paused_collector(
     no longer triggers a collection (a Python with other thresholds, say), this fails: remove the
     trick (smallest_cli/startup.py)."""
     out = subprocess.run(
-        [sys.executable, "-c", COLLECTIONS_PROBE, trick, "stream-ws", "Hello from the shell.",
+        [sys.executable, "-c", COLLECTIONS_AT_FIRST_BYTE, trick, "stream-ws", "Hello from the shell.",
          "-o", str(tmp_path / "out.wav")],
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
     )

@@ -57,7 +57,7 @@ def ws_connections_for(server: Server, texts: tuple[str, ...], preconnect: bool 
     transport = open_transport("websocket", conn_for(server))
     try:
         if preconnect:
-            transport.preconnect()  # type: ignore[attr-defined]
+            transport.preconnect()
         for text in texts:
             audio, _ = collect(transport.stream(body(text)))
             assert audio == reference(server, text)

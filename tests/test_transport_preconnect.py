@@ -35,7 +35,7 @@ def test_a_failed_preconnect_is_the_first_requests_error() -> None:
         "websocket",
         ConnectionOptions(base_url=f"http://127.0.0.1:{port}", api_key=Secret("sk_x"), timeout=5, retries=3),
     )
-    transport.preconnect()  # type: ignore[attr-defined]
+    transport.preconnect()
     with pytest.raises(NetworkError) as info:
         collect(transport.stream(body()))
     assert f"127.0.0.1:{port}" in str(info.value) and "refused" in str(info.value)
@@ -44,7 +44,7 @@ def test_a_failed_preconnect_is_the_first_requests_error() -> None:
 
 def test_a_rejected_key_is_an_auth_error_after_preconnect(server: Server) -> None:
     transport = open_transport("websocket", conn_for(server, key="sk_wrong_000000000"))
-    transport.preconnect()  # type: ignore[attr-defined]
+    transport.preconnect()
     with pytest.raises(AuthError):
         collect(transport.stream(body()))
     transport.close()
@@ -52,7 +52,7 @@ def test_a_rejected_key_is_an_auth_error_after_preconnect(server: Server) -> Non
 
 def test_close_abandons_an_unused_preconnection(server: Server) -> None:
     transport = open_transport("websocket", conn_for(server))
-    transport.preconnect()  # type: ignore[attr-defined]
+    transport.preconnect()
     transport.close()  # before, during or after the handshake: nothing raised, nothing kept open
     wait_until(lambda: not _connect_threads(), message="the connecting thread ends")
     # A new request on the same transport connects afresh.
@@ -74,7 +74,7 @@ def test_ctrl_c_while_taking_over_the_preconnection_closes_it(
 
     monkeypatch.setattr(websocket._Pending, "result", interrupted)
     transport = open_transport("websocket", conn_for(server))
-    transport.preconnect()  # type: ignore[attr-defined]
+    transport.preconnect()
     with pytest.raises(KeyboardInterrupt):
         collect(transport.stream(body()))
     wait_until(lambda: _ws_open(server) == 0, message="the abandoned socket to close")
