@@ -38,3 +38,14 @@ def test_synthesis_flags_reach_the_request_body(
         "sample_rate": 16000,
         "voice_id": "meher",
     }
+
+
+def test_a_whole_text_over_websocket_asks_for_no_wait_before_complete(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """complete_backoff_ms defaults to 4000 on the service: a whole text must say 0, or every run
+    ends 4 s after its audio."""
+    text = f"Backoff {uuid.uuid4().hex[:8]} is zero."
+    result = run_cli(["stream-ws", text, "-o", str(tmp_path / "out.wav")], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert last_body_with(server, text)["complete_backoff_ms"] == 0

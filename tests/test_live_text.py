@@ -95,6 +95,9 @@ def test_live_stdin_speaks_before_eof(flag: list[str], server: Server, env: dict
     assert "".join(b["text"] for b in bodies) == first + SECOND
     assert all(b.get("continue") is True for b in bodies[:-1])
     assert bodies[-1]["text"] == "" and bodies[-1].get("flush") is True and not bodies[-1].get("continue")
+    # More text is coming after a piece: wait as long as allowed; after the last message, briefly.
+    assert {b["complete_backoff_ms"] for b in bodies[:-1]} == {10000}
+    assert bodies[-1]["complete_backoff_ms"] == 250
     flushed = [b["text"] for b in bodies[:-1] if b.get("flush")]
     assert flushed and all(t.rstrip().endswith((".", "!", "?")) for t in flushed)
     assert all(len(b["text"]) <= 250 for b in bodies)

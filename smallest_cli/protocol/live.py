@@ -6,6 +6,8 @@
   No message is longer than the per-request limit (the server joins the pieces verbatim).
   Whitespace alone is never a message (the service refuses blank text): it is carried into the next.
 * `live_messages()` builds the request bodies, ending with an empty `flush: true` message (EOF).
+  Pieces ask the server to wait as long as it may before `complete` (more text is coming); the
+  last message asks for a short wait.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smallest_cli.protocol import contract
-from smallest_cli.protocol.request import SynthesisOptions, build_request
+from smallest_cli.protocol.request import (
+    LIVE_END_BACKOFF_MS,
+    LIVE_PIECE_BACKOFF_MS,
+    SynthesisOptions,
+    build_request,
+)
 from smallest_cli.protocol.segment import sentence_ends
 
 #: Characters of already-sent text kept to judge a later `.` (abbreviations, initials).
@@ -71,11 +78,11 @@ def live_messages(pieces: Iterator[str], options: SynthesisOptions) -> Iterator[
             yield _body(text, options, flush)
     for text, flush in splitter.finish():
         yield _body(text, options, flush)
-    yield build_request("", options, flush=True)
+    yield build_request("", options, flush=True, complete_backoff_ms=LIVE_END_BACKOFF_MS)
 
 
 def _body(text: str, options: SynthesisOptions, flush: bool) -> dict[str, Any]:
-    extra: dict[str, Any] = {"continue": True}
+    extra: dict[str, Any] = {"continue": True, "complete_backoff_ms": LIVE_PIECE_BACKOFF_MS}
     if flush:
         extra["flush"] = True
     return build_request(text, options, **extra)

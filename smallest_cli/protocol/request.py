@@ -53,3 +53,20 @@ def build_request(text: str, opts: SynthesisOptions, **extra: Any) -> dict[str, 
         body["word_timestamps"] = True
     body.update(extra)
     return body
+
+
+#: `complete_backoff_ms` of a WebSocket message whose text is whole: the server may send `complete`
+#: as soon as the last chunk is out (its default, 4000, would hold every short run for 4 s).
+WHOLE_TEXT_BACKOFF_MS = 0
+#: ... of a live piece (`continue`): as long as allowed, since more text is coming.
+LIVE_PIECE_BACKOFF_MS = contract.COMPLETE_BACKOFF_MS[1]
+#: ... of the message that ends live input: a short wait for the last chunks.
+LIVE_END_BACKOFF_MS = 250
+
+
+def websocket_message(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` as a WebSocket message: it says how long to wait for `complete` (a whole text's wait
+    unless the body says otherwise)."""
+    if "complete_backoff_ms" in body:
+        return body
+    return {**body, "complete_backoff_ms": WHOLE_TEXT_BACKOFF_MS}

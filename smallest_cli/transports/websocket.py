@@ -23,6 +23,7 @@ from smallest_cli.options.settings import ConnectionOptions
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.frames import parse_ws_frame
 from smallest_cli.protocol.http_errors import error_from_http
+from smallest_cli.protocol.request import websocket_message
 from smallest_cli.transports.base import stall_error, unreachable_error
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class WebSocketTransport:
             self._pending_live = live
 
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
-        payload = json.dumps(body)
+        payload = json.dumps(websocket_message(body))
         try:
             reused = self._is_open()
             if not reused:
