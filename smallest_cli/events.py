@@ -43,10 +43,9 @@ class RunStats:
     sample_rate: int
     #: The format written to the file or stdout; "pcm" when only playing.
     output_format: str
-    #: The format asked of the server (pcm for wav, which the CLI writes itself).
-    server_format: str = "pcm"
     segments: int = 0
     chunks: int = 0
+    #: Bytes of PCM received (what every transport carries), whatever the file's format.
     audio_bytes: int = 0
     audio_seconds: float = 0.0
     #: From the start of the run to the first audio byte handed to the sinks.

@@ -16,10 +16,10 @@ TEXT = "Hello from the end to end tests."
 def reference(
     server: Server, text: str, fmt: str = "pcm", voice: str = "magnus", rate: int = 24000, **opts: Any
 ) -> bytes:
-    """What the server's sync endpoint returns for the same request the CLI sends."""
-    body = build_request(
-        text, SynthesisOptions(voice_id=voice, sample_rate=rate, output_format=fmt, **opts)
-    )
+    """What the server's sync endpoint returns for the same request the CLI sends, in `fmt` (the
+    CLI receives PCM and encodes the other formats itself, with the same encoder)."""
+    options = SynthesisOptions(voice_id=voice, sample_rate=rate, **opts)
+    body = {**build_request(text, options), "output_format": fmt}
     resp = requests.post(
         server.url + "/waves/v1/tts", json=body, headers={**server.headers, "Accept": "audio/wav"}, timeout=30
     )

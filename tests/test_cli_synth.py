@@ -10,7 +10,9 @@ import pytest
 
 from smallest_cli.protocol.segment import segment_text
 from smallest_cli.protocol.wav import wav_header
+from tests.audio_check import mp3_seconds
 from tests.helpers import Server, run_cli
+from tests.test_cli_request_fields import last_body_with
 from tests.test_cli_support import TEXT, reference
 
 COMMANDS = ("speak", "stream-sse", "stream-ws")
@@ -106,33 +108,36 @@ def test_json_stats(server: Server, env: dict[str, str], tmp_path: Path) -> None
         "audio_seconds", "first_chunk_ms", "total_ms", "realtime_factor", "retries", "underruns", "output",
     }
     assert stats["transport"] == "sse" and stats["voice_id"] == "avery" and stats["output_format"] == "ulaw"
-    assert stats["audio_bytes"] == out.stat().st_size and stats["output"] == str(out)
+    assert stats["audio_bytes"] == 2 * out.stat().st_size and stats["output"] == str(out)  # PCM received
     assert stats["chunks"] > 1 and stats["segments"] == 1 and stats["retries"] == 0
     assert 0 < stats["first_chunk_ms"] <= stats["total_ms"]
     assert stats["audio_seconds"] == pytest.approx(out.stat().st_size / 24000, abs=0.001)  # 1 byte/sample
     assert result.stderr == b""  # --json replaces the human summary
 
 
-def test_mp3_audio_seconds_come_from_frame_headers(
-    server: Server, env: dict[str, str], tmp_path: Path
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
+def test_long_text_is_one_continuous_mp3_of_the_right_length(
+    command: str, server: Server, env: dict[str, str], tmp_path: Path
 ) -> None:
-    """The mp3's frames hold the speech plus the encoder's delay and padding (under two 24 ms
-    frames and LAME's 1105-sample delay: < 0.1 s); counted from headers, not by decoding."""
-    result = run_cli(["stream-ws", TEXT, "-o", str(tmp_path / "a.mp3"), "--json"], env)
+    """Every transport carries PCM and the CLI encodes the file once: a multi-segment text is one
+    MP3 stream (no encoder delay and padding at each join), as long as its audio plus one encoder
+    delay and the last frame's fill."""
+    text = " ".join(["A sentence of moderate length keeps the segmenter busy."] * 12)
+    out = tmp_path / "long.mp3"
+    result = run_cli([command, text, "-o", str(out), "-r", "8000", "--json"], env)
     assert result.returncode == 0, result.stderr.decode()
-    pcm_seconds = len(reference(server, TEXT, "pcm")) / 48000
-    seconds = json.loads(result.stdout)["audio_seconds"]
-    assert pcm_seconds <= seconds < pcm_seconds + 0.1
-    frames = (tmp_path / "a.mp3").read_bytes().count(bytes.fromhex("fff384"))  # 64 kbit/s, 24 kHz
-    assert seconds == pytest.approx(frames * 576 / 24000, abs=0.001)
+    stats = json.loads(result.stdout)
+    assert stats["segments"] > 1 and stats["output_format"] == "mp3"
+    frame = 576 / 8000  # MPEG-2.5 layer III at 8 kHz
+    assert stats["audio_seconds"] <= mp3_seconds(out.read_bytes()) <= stats["audio_seconds"] + 3 * frame
 
 
 def test_json_output_format_is_the_files(server: Server, env: dict[str, str], tmp_path: Path) -> None:
-    """-o x.wav writes WAV though the server is asked for pcm; playing only reports pcm."""
-    result = run_cli(["speak", "Hello.", "-o", str(tmp_path / "x.wav"), "--json"], env)
+    """-o x.mp3 writes MP3 made from the PCM on the wire; --json names the file's format."""
+    result = run_cli(["speak", "Hello.", "-o", str(tmp_path / "x.mp3"), "--json"], env)
     assert result.returncode == 0, result.stderr.decode()
-    stats = json.loads(result.stdout)
-    assert (stats["output_format"], stats["server_format"]) == ("wav", "pcm")
+    assert json.loads(result.stdout)["output_format"] == "mp3"
+    assert last_body_with(server, "Hello.")["output_format"] == "pcm"
 
 
 def test_json_goes_to_stderr_when_stdout_carries_audio(server: Server, env: dict[str, str]) -> None:

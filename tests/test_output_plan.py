@@ -11,23 +11,28 @@ from smallest_cli.output.plan import format_from_extension, plan_output
 @pytest.mark.parametrize(
     ("output", "fmt", "play", "expected"),
     [
-        (None, None, None, (None, False, None, "pcm", True)),
-        ("a.wav", None, None, ("a.wav", False, "wav", "pcm", False)),
-        ("a.mp3", None, None, ("a.mp3", False, "mp3", "mp3", False)),
-        ("a.ulaw", None, True, ("a.ulaw", False, "ulaw", "ulaw", True)),
-        ("a.raw", None, None, ("a.raw", False, "pcm", "pcm", False)),
-        ("t.mu", None, None, ("t.mu", False, "ulaw", "ulaw", False)),
-        ("a.bin", None, None, ("a.bin", False, "wav", "pcm", False)),
-        ("a.bin", "alaw", None, ("a.bin", False, "alaw", "alaw", False)),
-        ("-", None, None, (None, True, "wav", "pcm", False)),
-        ("-", "mp3", None, (None, True, "mp3", "mp3", False)),
-        (None, "mp3", None, (None, False, None, "mp3", True)),
+        (None, None, None, (None, False, None, True)),
+        ("a.wav", None, None, ("a.wav", False, "wav", False)),
+        ("a.mp3", None, None, ("a.mp3", False, "mp3", False)),
+        ("a.ulaw", None, True, ("a.ulaw", False, "ulaw", True)),
+        ("a.raw", None, None, ("a.raw", False, "pcm", False)),
+        ("t.mu", None, None, ("t.mu", False, "ulaw", False)),
+        ("a.bin", None, None, ("a.bin", False, "wav", False)),
+        ("a.bin", "alaw", None, ("a.bin", False, "alaw", False)),
+        ("-", None, None, (None, True, "wav", False)),
+        ("-", "mp3", None, (None, True, "mp3", False)),
     ],
 )
 def test_output_plan(output, fmt, play, expected) -> None:  # type: ignore[no-untyped-def]
     plan = plan_output(output, fmt, play)
     path = str(plan.path) if plan.path else None
-    assert (path, plan.to_stdout, plan.file_format, plan.server_format, plan.play) == expected
+    assert (path, plan.to_stdout, plan.file_format, plan.play) == expected
+
+
+def test_a_format_without_an_output_is_refused() -> None:
+    """Playing takes the PCM the server sends: --format only chooses what -o writes."""
+    with pytest.raises(UsageError, match="--format chooses the format of the audio written with -o"):
+        plan_output(None, "mp3", None)
 
 
 def test_unknown_format_is_usage_error() -> None:

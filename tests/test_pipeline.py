@@ -22,9 +22,10 @@ from smallest_cli.run.pipeline import (
 RATE = 8000
 
 
-def audio_for(text: str) -> bytes:
-    """Deterministic 'speech': 2 bytes per character per 100 samples, content derived from the text."""
-    pattern = text.encode()
+def audio_for(text: str, take: int = 0) -> bytes:
+    """Deterministic 'speech': 2 bytes per character per 100 samples, content derived from the text
+    (and from the take: a neural service renders the same text differently each time)."""
+    pattern = text.encode() + bytes([take])
     return (pattern * (len(text) * 200 // len(pattern) + 1))[: len(text) * 200]
 
 
@@ -34,14 +35,16 @@ class ScriptedTransport:
 
     name = "fake"
 
-    def __init__(self, failures: list[tuple[Exception, int]] | None = None) -> None:
+    def __init__(self, failures: list[tuple[Exception, int]] | None = None, varied: bool = False) -> None:
         self.failures = list(failures or [])
         self.bodies: list[dict[str, Any]] = []
+        #: Every request renders a different take of its text.
+        self.varied = varied
 
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
         self.bodies.append(body)
         fail = self.failures.pop(0) if self.failures else None
-        data = audio_for(body["text"])
+        data = audio_for(body["text"], len(self.bodies) if self.varied else 0)
         for i in range(0, len(data), 100):
             if fail is not None and i // 100 == fail[1]:
                 raise fail[0]
@@ -64,12 +67,29 @@ class MemorySink:
     def write(self, data: bytes) -> None:
         self.data += data
 
+    def begin_segment(self, retryable: bool) -> None:
+        self.mark = len(self.data)
+
+    def rollback(self) -> bool:
+        return False  # like stdout and the speakers
+
+    def end_segment(self) -> None:
+        pass
+
     def close(self) -> None:
         self.closed = True
 
     def abort(self) -> str | None:
         self.aborted = True
         return "partial output removed"
+
+
+class RewindingSink(MemorySink):
+    """Rolls back to the segment's start, like a file."""
+
+    def rollback(self) -> bool:
+        del self.data[self.mark :]
+        return True
 
 
 class Recorder:
@@ -124,6 +144,22 @@ def test_retry_resumes_without_gap_or_duplicate(after: int) -> None:
     assert [w.id for w in rec.words] == sorted({w.id for w in rec.words})
 
 
+def test_a_retry_is_a_new_take_a_file_keeps_whole_a_stream_resumes() -> None:
+    """Nothing says two renders of one text are equal: the file rolls back and keeps the retry's
+    take whole; stdout and the speakers cannot take bytes back and continue at the same offset."""
+    transport = ScriptedTransport([None, (NetworkError("dropped"), 3)], varied=True)  # type: ignore[list-item]
+    rewinding, streaming = RewindingSink(), MemorySink()
+    pipe = Pipeline(transport=transport, options=SynthesisOptions(voice_id="magnus", sample_rate=RATE),
+                    sinks=[rewinding, streaming], sleep=lambda s: None)
+    stats = pipe.run(["first words", "hello there"])
+    first = audio_for("first words", 1)
+    take_1, take_2 = audio_for("hello there", 2), audio_for("hello there", 3)
+    assert take_1 != take_2
+    assert bytes(rewinding.data) == first + take_2
+    assert bytes(streaming.data) == first + take_1[:300] + take_2[300:]
+    assert stats.retries == 1 and stats.audio_bytes == len(first + take_2)
+
+
 def test_word_times_are_offset_by_earlier_segments() -> None:
     pipe, _, rec, _ = make(ScriptedTransport())
     pipe.run(["abcd", "efgh"])
@@ -162,7 +198,7 @@ def test_non_retryable_error_fails_at_once() -> None:
 
 
 class FailingSink(MemorySink):
-    """Fails like the player's MP3 decoder on bad data: a (retryable) ProtocolError, at write `at`."""
+    """Fails with a (retryable) ProtocolError at write `at`: a sink's own failure."""
 
     def __init__(self, at: int) -> None:
         super().__init__()
@@ -171,7 +207,7 @@ class FailingSink(MemorySink):
     def write(self, data: bytes) -> None:
         self.writes += 1
         if self.writes == self.at:
-            raise ProtocolError("cannot decode the mp3 audio")
+            raise ProtocolError("cannot write the audio")
         super().write(data)
 
 
@@ -181,16 +217,16 @@ def test_a_failing_sink_is_not_retried_so_no_sink_gets_audio_twice() -> None:
     options = SynthesisOptions(voice_id="magnus", sample_rate=RATE)
     pipe = Pipeline(transport=transport, options=options, sinks=[first, failing],
                     sleep=sleeps.append)
-    with pytest.raises(ProtocolError, match="cannot decode"):
+    with pytest.raises(ProtocolError, match="cannot write"):
         pipe.run(["hello there"])
     assert sleeps == [] and len(transport.bodies) == 1
     assert bytes(first.data) == audio_for("hello there")[:300] and first.aborted
 
 
-def test_stats_report_the_files_format_and_the_servers() -> None:
-    opts = SynthesisOptions(voice_id="magnus", sample_rate=RATE, output_format="pcm")
+def test_stats_report_the_files_format() -> None:
+    opts = SynthesisOptions(voice_id="magnus", sample_rate=RATE)
     stats = Pipeline(transport=ScriptedTransport(), options=opts, sinks=[], file_format="wav").run(["hi"])
-    assert (stats.output_format, stats.server_format) == ("wav", "pcm")
+    assert stats.output_format == "wav"
     stats = Pipeline(transport=ScriptedTransport(), options=opts, sinks=[]).run(["hi"])
     assert stats.output_format == "pcm"
 

@@ -32,9 +32,9 @@ def test_flag_beats_environment_beats_config_beats_default() -> None:
 
 
 def test_config_numbers_and_defaults() -> None:
-    opts = resolve_synthesis(dict(), {}, CONFIG, output_format="mp3")
-    assert (opts.sample_rate, opts.speed, opts.model, opts.language, opts.output_format) == (
-        16000, 1.5, "lightning_v3.1_pro", "hi", "mp3")
+    opts = resolve_synthesis(dict(), {}, CONFIG)
+    assert (opts.sample_rate, opts.speed, opts.model, opts.language) == (
+        16000, 1.5, "lightning_v3.1_pro", "hi")
     opts = resolve_synthesis(dict(sample_rate=8000, speed=0.5), {}, CONFIG)
     assert (opts.sample_rate, opts.speed) == (8000, 0.5)
     opts = resolve_synthesis(dict(), {}, {})

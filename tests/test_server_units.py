@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from smallest_cli.server.codecs import encode, pcm_to_alaw, pcm_to_ulaw
+from smallest_cli.protocol.audio_formats import encode, pcm_to_alaw, pcm_to_ulaw
 from smallest_cli.server.engines.base import VoiceInfo, WordTiming
 from smallest_cli.server.engines.tones import ToneEngine
 from smallest_cli.server.faults import FaultQueue, FaultSpecError, parse_faults

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from smallest_cli.errors import UsageError
-from smallest_cli.output.codecs import make_decoder
 from smallest_cli.output.sinks import FileSink, PlayerSink, StdoutSink
+from smallest_cli.protocol.audio_formats import encode
 from smallest_cli.protocol.wav import wav_header
 
 from .helpers import ROOT
@@ -61,12 +61,47 @@ def test_abort_with_nothing_received_leaves_nothing(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["pcm", "mp3", "ulaw", "alaw"])
-def test_raw_formats_written_as_received(tmp_path: Path, fmt: str) -> None:
+def test_formats_are_encoded_from_the_pcm_as_it_streams(tmp_path: Path, fmt: str) -> None:
     out = tmp_path / f"a.{fmt}"
     sink = FileSink(out, fmt, 8000)
-    _write_in_pieces(sink, PCM[:-1], 7)
+    _write_in_pieces(sink, PCM[:-1], 7)  # odd pieces; the dangling last byte is no sample
     sink.close()
-    assert out.read_bytes() == PCM[:-1]
+    assert out.read_bytes() == encode(PCM[:-2], fmt, 8000)
+
+
+SEGMENT_A, TAKE_1, TAKE_2 = PCM[:600], PCM[600:1400], PCM[1400:]
+
+
+@pytest.mark.parametrize("fmt", ["wav", "pcm", "mp3", "ulaw", "alaw"])
+def test_a_retried_segment_is_rolled_back_and_kept_whole(tmp_path: Path, fmt: str) -> None:
+    """A failed take's audio is taken back; the file holds the retry's audio, never a splice."""
+    out = tmp_path / f"a.{fmt}"
+    sink = FileSink(out, fmt, 8000)
+    sink.begin_segment(retryable=True)
+    _write_in_pieces(sink, SEGMENT_A)
+    sink.end_segment()
+    sink.begin_segment(retryable=True)
+    _write_in_pieces(sink, TAKE_1, 101)
+    assert sink.rollback() is True
+    _write_in_pieces(sink, TAKE_2, 99)
+    sink.end_segment()
+    sink.close()
+    expected = encode(SEGMENT_A + TAKE_2, fmt, 8000)
+    assert out.read_bytes() == expected
+
+
+def test_an_aborted_mp3_keeps_all_the_audio_received(tmp_path: Path) -> None:
+    """mp3 holds a retryable segment's PCM until it is whole; an abort (Ctrl-C, a failure) still
+    keeps everything received, the unfinished segment too, as one valid MP3 stream."""
+    out = tmp_path / "a.mp3"
+    sink = FileSink(out, "mp3", 8000)
+    sink.begin_segment(retryable=True)
+    sink.write(SEGMENT_A)
+    sink.end_segment()
+    sink.begin_segment(retryable=True)
+    sink.write(TAKE_1)
+    assert sink.abort() == str(tmp_path / "a.mp3.part")
+    assert (tmp_path / "a.mp3.part").read_bytes() == encode(SEGMENT_A + TAKE_1, "mp3", 8000)
 
 
 def test_close_replaces_existing_file(tmp_path: Path) -> None:
@@ -149,10 +184,13 @@ def test_stdout_sink_raw_pcm(tmp_path: Path) -> None:
     sink = StdoutSink("pcm", 24000, stream=buf)
     sink.write(b"\x01\x02\x03")
     sink.close()
-    assert buf.getvalue() == b"\x01\x02\x03"
+    assert buf.getvalue() == b"\x01\x02"  # whole samples only
+    assert sink.rollback() is False  # bytes on stdout cannot be taken back
 
 
 class FakePlayer:
+    sample_rate = 8000
+
     def __init__(self) -> None:
         self.data = bytearray()
         self.drained = False
@@ -169,18 +207,20 @@ class FakePlayer:
         self.closed = True
 
 
-def test_player_sink_decodes_and_drains() -> None:
+def test_player_sink_plays_whole_samples_and_drains() -> None:
     player = FakePlayer()
-    sink = PlayerSink(player, make_decoder("ulaw", 8000))  # type: ignore[arg-type]
-    sink.write(b"\x00\xff")
+    sink = PlayerSink(player)  # type: ignore[arg-type]
+    sink.write(b"\x00\xff\x01")
+    sink.write(b"\x02")
     sink.close()
-    assert bytes(player.data) == struct.pack("<2h", -32124, 0)
+    assert bytes(player.data) == b"\x00\xff\x01\x02"
     assert player.drained and player.closed
+    assert sink.rollback() is False
 
 
 def test_player_sink_abort_closes_without_draining() -> None:
     player = FakePlayer()
-    sink = PlayerSink(player, make_decoder("pcm", 8000))  # type: ignore[arg-type]
+    sink = PlayerSink(player)  # type: ignore[arg-type]
     sink.write(b"\x01\x02")
     assert sink.abort() is None
     assert player.closed and not player.drained

@@ -54,10 +54,9 @@ def resolve_synthesis(
     environ: Mapping[str, str],
     config: Mapping[str, str],
     *,
-    output_format: str = "pcm",
     word_timestamps: bool = False,
 ) -> SynthesisOptions:
-    """The request options; `output_format` is what the server is asked for (see output.plan)."""
+    """The request options."""
 
     def get(field: str) -> Any:
         return setting(field, flags, environ, config)
@@ -68,7 +67,6 @@ def resolve_synthesis(
         sample_rate=int(get("sample_rate")),
         speed=float(get("speed")),
         language=get("language"),
-        output_format=output_format,
         word_timestamps=word_timestamps,
     )
 

@@ -27,8 +27,6 @@ EXTENSION_FORMATS: Mapping[str, str] = {
     "alaw": "alaw",
     "al": "alaw",
 }
-#: Formats whose bytes the server sends as PCM (the CLI writes the WAV header itself).
-PCM_FORMATS = frozenset({"pcm", "wav"})
 
 
 def check_output_path(path: Path) -> None:
@@ -53,10 +51,9 @@ class OutputPlan:
     path: Path | None
     #: True when the audio bytes go to stdout (`-o -`).
     to_stdout: bool
-    #: The format written to the file or stdout (None when only playing).
+    #: The format written to the file or stdout (None when only playing), made from the PCM that
+    #: every transport carries.
     file_format: str | None
-    #: The format asked of the server: pcm for pcm/wav/playing only, else the file's format.
-    server_format: str
     play: bool
 
     @property
@@ -88,11 +85,9 @@ def plan_output(
     if output is None and not play:
         raise UsageError("nothing to do: give -o FILE or --play")
     if output is None:
+        if fmt is not None:
+            raise UsageError("--format chooses the format of the audio written with -o; playing needs none")
         file_format = None
-        server_format = fmt if (fmt is not None and fmt not in PCM_FORMATS) else "pcm"
     else:
         file_format = fmt or (format_from_extension(output) if path is not None else None) or DEFAULT_FORMAT
-        server_format = "pcm" if file_format in PCM_FORMATS else file_format
-    return OutputPlan(
-        path=path, to_stdout=to_stdout, file_format=file_format, server_format=server_format, play=play
-    )
+    return OutputPlan(path=path, to_stdout=to_stdout, file_format=file_format, play=play)

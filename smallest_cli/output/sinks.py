@@ -1,8 +1,14 @@
 """Where received audio goes: a file, stdout, or the speakers.
 
-Every sink takes audio chunks in the format it was built for and either finishes cleanly
-(`close`) or keeps what was received in a valid form (`abort`, on failure or Ctrl-C).
-FileSink and StdoutSink need no audio library at all (no numpy, no sounddevice).
+Every sink takes 16-bit PCM (what every transport carries), encodes it to its own format as it
+streams in (`protocol.audio_formats`), and either finishes cleanly (`close`) or keeps what was
+received in a valid form (`abort`, on failure or Ctrl-C). Writing a file needs no audio device
+library (no sounddevice); μ-law and A-law use numpy, mp3 lameenc.
+
+A request that fails midway is sent again, and nothing says the service renders the same text the
+same way twice: the file sink rolls back to the start of the segment (`rollback`) and keeps the
+retry's audio whole, never a splice of two takes. Stdout and the speakers cannot take bytes back;
+the pipeline resumes them at the same time offset instead.
 """
 
 from __future__ import annotations
@@ -15,18 +21,28 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from smallest_cli.errors import UsageError
 from smallest_cli.output.plan import check_output_path
+from smallest_cli.protocol.audio_formats import encoder
 from smallest_cli.protocol.contract import check_format
 from smallest_cli.protocol.wav import UNKNOWN_SIZE, wav_header
 
 if TYPE_CHECKING:
-    from smallest_cli.output.codecs import Decoder
     from smallest_cli.output.player import Player
 
 
 class AudioSink(Protocol):
-    """Receives audio chunks; `close` on success, `abort` on failure or interruption."""
+    """Receives PCM; `close` on success, `abort` on failure or interruption."""
 
     def write(self, data: bytes) -> None: ...
+
+    def begin_segment(self, retryable: bool) -> None:
+        """A request starts; `retryable` when it may be sent again (live input cannot)."""
+
+    def rollback(self) -> bool:
+        """Forget the current segment's audio (its request is sent again); False when this sink
+        cannot take bytes back."""
+
+    def end_segment(self) -> None:
+        """The current segment's audio is whole."""
 
     def close(self) -> None:
         """Finalize: everything written is complete and in place."""
@@ -40,22 +56,14 @@ def _wav_sizes_header(sample_rate: int, data_bytes: int) -> bytes:
     return wav_header(sample_rate, data_bytes if data_bytes <= UNKNOWN_SIZE - 36 else None)
 
 
-def _whole_samples(carry: bytes, data: bytes) -> tuple[bytes, bytes]:
-    """(the byte to carry into the next write, the bytes to write now): a WAV's 16-bit samples are
-    never split, so an odd byte waits for its partner."""
-    if carry:
-        data = carry + data
-    if len(data) % 2:
-        return data[-1:], data[:-1]
-    return b"", data
-
-
 class FileSink:
     """Streams to `PATH.part`, then renames it to PATH on `close`.
 
-    wav: a header with unknown sizes first, patched with the true sizes on close and on abort
-    (so the .part is a valid WAV of everything received); whole samples only. pcm: raw int16
-    LE samples. mp3/ulaw/alaw: the bytes as received.
+    wav: a header with unknown sizes first, patched with the true sizes on close and on abort (so
+    the .part is a valid WAV of everything received). Sample formats (wav, pcm, μ-law, A-law) are
+    written as they come and rolled back by truncating the file. mp3 is one continuous stream (no
+    joins between segments): its encoder cannot forget what it was fed, so a retryable segment's
+    PCM is held until the segment is whole (one request's audio at most).
     """
 
     def __init__(self, path: Path, fmt: str, sample_rate: int) -> None:
@@ -64,14 +72,20 @@ class FileSink:
         self.sample_rate = sample_rate
         self.part_path = self.path.with_name(self.path.name + ".part")
         check_output_path(self.path)
+        self._encoder = encoder(self.fmt, sample_rate)
         try:
             self._file: BinaryIO | None = open(self.part_path, "wb")  # noqa: SIM115 - closed in close/abort
         except OSError as err:
             raise UsageError(f"cannot write {self.path}: {err.strerror or err}") from None
         self._data_bytes = 0
-        self._carry = b""
+        self._header_bytes = 0
         if self.fmt == "wav":
+            self._header_bytes = len(wav_header(sample_rate, None))
             self._write_raw(wav_header(sample_rate, None))
+        #: Data bytes in the file when the current segment began.
+        self._mark = 0
+        #: The current segment's PCM, while it may still be rolled back (mp3 only).
+        self._held: bytearray | None = None
 
     def _write_raw(self, data: bytes) -> None:
         assert self._file is not None
@@ -80,18 +94,49 @@ class FileSink:
         except OSError as err:
             raise UsageError(f"cannot write {self.part_path}: {err.strerror or err}") from None
 
+    def _write_encoded(self, data: bytes) -> None:
+        if data:
+            self._write_raw(data)
+            self._data_bytes += len(data)
+
     def write(self, data: bytes) -> None:
         if self._file is None or not data:
             return
-        if self.fmt == "wav":
-            self._carry, data = _whole_samples(self._carry, data)
-        self._write_raw(data)
-        self._data_bytes += len(data)
+        if self._held is not None:
+            self._held += data
+        else:
+            self._write_encoded(self._encoder.feed(data))
+
+    def begin_segment(self, retryable: bool) -> None:
+        self._mark = self._data_bytes
+        self._held = bytearray() if retryable and self.fmt == "mp3" else None
+
+    def rollback(self) -> bool:
+        if self._file is None:
+            return True
+        if self._held is not None:
+            self._held.clear()
+            return True
+        try:
+            self._file.truncate(self._header_bytes + self._mark)
+            self._file.seek(self._header_bytes + self._mark)
+        except OSError as err:
+            raise UsageError(f"cannot write {self.part_path}: {err.strerror or err}") from None
+        self._data_bytes = self._mark
+        self._encoder.finish()  # drops a carried half sample of the abandoned take
+        return True
+
+    def end_segment(self) -> None:
+        held, self._held = self._held, None
+        if held and self._file is not None:
+            self._write_encoded(self._encoder.feed(bytes(held)))
 
     def _finalize_file(self) -> None:
         f = self._file
         if f is None:
             return
+        self.end_segment()
+        self._write_encoded(self._encoder.finish())
         self._file = None
         try:
             if self.fmt == "wav":
@@ -143,7 +188,21 @@ def _patchable_offset(stream: BinaryIO) -> int | None:
         return None
 
 
-class StdoutSink:
+class _Streaming:
+    """A sink whose bytes are gone once written (stdout, the speakers): it cannot roll back, so the
+    pipeline resumes a retried request at the same time offset."""
+
+    def begin_segment(self, retryable: bool) -> None:
+        return None
+
+    def rollback(self) -> bool:
+        return False
+
+    def end_segment(self) -> None:
+        return None
+
+
+class StdoutSink(_Streaming):
     """Writes to stdout's binary buffer, flushed per chunk so a pipe reader gets audio early.
 
     wav: a header with unknown sizes (players accept it); when stdout is a regular file, the
@@ -154,11 +213,11 @@ class StdoutSink:
         self.fmt = check_format(fmt)
         self.sample_rate = sample_rate
         self._stream: BinaryIO = stream if stream is not None else sys.stdout.buffer
+        self._encoder = encoder(self.fmt, sample_rate)
         self._header_at: int | None = None
         self._started = False
         self._closed = False
         self._data_bytes = 0
-        self._carry = b""
 
     def _start(self) -> None:
         self._started = True
@@ -166,23 +225,26 @@ class StdoutSink:
             self._header_at = _patchable_offset(self._stream)
             self._stream.write(wav_header(self.sample_rate, None))
 
+    def _out(self, data: bytes) -> None:
+        if data:
+            self._stream.write(data)
+            self._stream.flush()
+            self._data_bytes += len(data)
+
     def write(self, data: bytes) -> None:
         if self._closed or not data:
             return
         if not self._started:
             self._start()
-        if self.fmt == "wav":
-            self._carry, data = _whole_samples(self._carry, data)
-        self._stream.write(data)
-        self._stream.flush()
-        self._data_bytes += len(data)
+        self._out(self._encoder.feed(data))
 
     def _finish(self) -> None:
         if self._closed:
             return
-        self._closed = True
         if not self._started:
             self._start()
+        self._out(self._encoder.finish())
+        self._closed = True
         self._stream.flush()
         if self._header_at is not None:
             header = _wav_sizes_header(self.sample_rate, self._data_bytes)
@@ -198,22 +260,22 @@ class StdoutSink:
         try:
             self._finish()
         except (OSError, ValueError):
-            pass
+            self._closed = True
         return None
 
 
-class PlayerSink:
-    """Plays audio: decodes each chunk to PCM and queues it on the player."""
+class PlayerSink(_Streaming):
+    """Plays audio: queues whole samples on the player."""
 
-    def __init__(self, player: Player, decoder: Decoder) -> None:
+    def __init__(self, player: Player) -> None:
         self.player = player
-        self.decoder = decoder
+        self._samples = encoder("pcm", player.sample_rate)
         self._done = False
 
     def write(self, data: bytes) -> None:
         if self._done:
             return
-        pcm = self.decoder.feed(data)
+        pcm = self._samples.feed(data)
         if pcm:
             self.player.write(pcm)
 
@@ -223,9 +285,6 @@ class PlayerSink:
             return
         self._done = True
         try:
-            tail = self.decoder.finish()
-            if tail:
-                self.player.write(tail)
             self.player.drain()
         finally:
             self.player.close()
@@ -235,12 +294,7 @@ class PlayerSink:
         if self._done:
             return None
         self._done = True
-        try:
-            close = getattr(self.decoder, "close", None)
-            if callable(close):
-                close()
-        finally:
-            self.player.close()
+        self.player.close()
         return None
 
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from smallest_cli.errors import UsageError
 from smallest_cli.protocol import contract
+
+#: What every transport carries: 16-bit little-endian mono PCM. Files in the other formats are made
+#: by the CLI (`protocol.audio_formats`): the WebSocket message has no `output_format` at all, and
+#: long text encoded per request would be a string of separate MP3s, not one.
+WIRE_FORMAT = "pcm"
+#: Client-chosen ids the service echoes back: 1 to 128 of these characters.
+ID_PATTERN = r"[A-Za-z0-9_.-]{1,128}"
 
 
 @dataclass(frozen=True)
@@ -18,9 +26,14 @@ class SynthesisOptions:
     model: str = contract.DEFAULT_MODEL
     speed: float = 1.0
     language: str | None = None
-    #: The format requested from the server (the CLI asks for pcm when it writes wav itself).
-    output_format: str = "pcm"
     word_timestamps: bool = False
+    #: Pronunciation dictionary ids (sync and SSE; the WebSocket message has no such field).
+    pronunciation_dicts: tuple[str, ...] = ()
+    math_notation: bool = False
+    #: The language numbers are read in (`number_pronunciation_language`).
+    number_language: str | None = None
+    request_id: str | None = None
+    session_id: str | None = None
 
 
 def validate_options(opts: SynthesisOptions) -> None:
@@ -32,9 +45,13 @@ def validate_options(opts: SynthesisOptions) -> None:
         raise UsageError(f"sample rate {opts.sample_rate} is not supported; choose one of: {rates}")
     if not (contract.SPEED_MIN <= opts.speed <= contract.SPEED_MAX):
         raise UsageError(f"speed {opts.speed} is outside {contract.SPEED_MIN}–{contract.SPEED_MAX}")
-    contract.check_format(opts.output_format)
     if not opts.voice_id.strip():
         raise UsageError("the voice id is empty")
+    for name, value in (("--request-id", opts.request_id), ("--session-id", opts.session_id)):
+        if value is not None and not re.fullmatch(ID_PATTERN, value):
+            raise UsageError(f"{name} must be 1 to 128 of A-Z a-z 0-9 _ . -, not {value!r}")
+    if any(not d.strip() for d in opts.pronunciation_dicts):
+        raise UsageError("a pronunciation dictionary id is empty")
 
 
 def build_request(text: str, opts: SynthesisOptions, **extra: Any) -> dict[str, Any]:
@@ -45,12 +62,18 @@ def build_request(text: str, opts: SynthesisOptions, **extra: Any) -> dict[str, 
         "model": opts.model,
         "sample_rate": opts.sample_rate,
         "speed": opts.speed,
-        "output_format": opts.output_format,
+        "output_format": WIRE_FORMAT,
     }
-    if opts.language:
-        body["language"] = opts.language
-    if opts.word_timestamps:
-        body["word_timestamps"] = True
+    optional = {
+        "language": opts.language,
+        "word_timestamps": opts.word_timestamps or None,
+        "pronunciation_dicts": list(opts.pronunciation_dicts) or None,
+        "math_notation": opts.math_notation or None,
+        "number_pronunciation_language": opts.number_language,
+        "request_id": opts.request_id,
+        "session_id": opts.session_id,
+    }
+    body.update((k, v) for k, v in optional.items() if v is not None)
     body.update(extra)
     return body
 
@@ -64,9 +87,13 @@ LIVE_PIECE_BACKOFF_MS = contract.COMPLETE_BACKOFF_MS[1]
 LIVE_END_BACKOFF_MS = 250
 
 
+#: Fields of the sync and SSE body that the WebSocket message schema does not have.
+_NOT_IN_WEBSOCKET = ("output_format", "pronunciation_dicts")
+
+
 def websocket_message(body: dict[str, Any]) -> dict[str, Any]:
-    """`body` as a WebSocket message: it says how long to wait for `complete` (a whole text's wait
-    unless the body says otherwise)."""
-    if "complete_backoff_ms" in body:
-        return body
-    return {**body, "complete_backoff_ms": WHOLE_TEXT_BACKOFF_MS}
+    """`body` as a WebSocket message: without the fields the WebSocket schema lacks (its frames are
+    PCM), and saying how long to wait for `complete` (a whole text's wait unless the body says)."""
+    message = {k: v for k, v in body.items() if k not in _NOT_IN_WEBSOCKET}
+    message.setdefault("complete_backoff_ms", WHOLE_TEXT_BACKOFF_MS)
+    return message

@@ -2,8 +2,10 @@
 
 Each segment is one request. Audio bytes go to every sink as they arrive (nothing is accumulated).
 A retryable failure (rate limit, server error or truncation, network) retries the segment with
-exponential backoff; because the server is deterministic, the bytes of that segment already
-delivered are skipped on the retry, so the output has no gap and no duplicate.
+exponential backoff. Nothing says two renders of one text are the same, so a retry is a new take:
+sinks that can (a file) roll back to the segment's start and keep the retry's audio whole; the
+others (stdout, the speakers) cannot take bytes back and resume at the same time offset, skipping
+as many bytes of the retry as they already had.
 """
 
 from __future__ import annotations
@@ -29,7 +31,15 @@ SEGMENTER_FEED_CHARS = 4096
 
 
 class Sink(Protocol):
+    """Takes PCM (see output.sinks.AudioSink)."""
+
     def write(self, data: bytes) -> None: ...
+
+    def begin_segment(self, retryable: bool) -> None: ...
+
+    def rollback(self) -> bool: ...
+
+    def end_segment(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -141,32 +151,9 @@ def first_and_rest(segments: Iterable[str]) -> Iterator[str]:
 # -- audio time -------------------------------------------------------------------------------------
 
 
-class AudioClock:
-    """Seconds of audio in the bytes of one request, for any output format: bytes / byte rate, and
-    for mp3 the frames' durations from their headers (nothing is decoded)."""
-
-    def __init__(self, fmt: str, sample_rate: int) -> None:
-        self._bytes_per_second = {"pcm": 2 * sample_rate, "wav": 2 * sample_rate}.get(fmt, sample_rate)
-        self._bytes = 0
-        self._frames: Any = None
-        self._frame_seconds = 0.0
-        if fmt == "mp3":
-            from smallest_cli.output.codecs import Mp3FrameSplitter
-
-            self._frames = Mp3FrameSplitter()
-
-    def feed(self, data: bytes) -> None:
-        if self._frames is None:
-            self._bytes += len(data)
-            return
-        from smallest_cli.output.codecs import mp3_frame_seconds
-
-        for frame in self._frames.push(data):
-            self._frame_seconds += mp3_frame_seconds(frame)
-
-    @property
-    def seconds(self) -> float:
-        return self._frame_seconds if self._frames is not None else self._bytes / self._bytes_per_second
+def pcm_seconds(audio_bytes: int, sample_rate: int) -> float:
+    """Seconds of 16-bit mono PCM (what every transport carries) in `audio_bytes`."""
+    return audio_bytes / (2 * sample_rate)
 
 
 # -- the run ----------------------------------------------------------------------------------------
@@ -204,7 +191,6 @@ class Pipeline:
             model=self.options.model,
             sample_rate=self.options.sample_rate,
             output_format=self.file_format or "pcm",
-            server_format=self.options.output_format,
             output=self.output,
         )
         try:
@@ -253,7 +239,9 @@ class Pipeline:
     def _segment(self, index: int, item: Prepared, offset: float, stats: RunStats, start: float) -> float:
         """One segment, retried as needed. Returns its audio seconds."""
         body, events = item.body, item.events
-        progress = _SegmentProgress(offset, AudioClock(self.options.output_format, self.options.sample_rate))
+        for sink in self.sinks:
+            sink.begin_segment(retryable=body is not None)
+        progress = _SegmentProgress(offset, whole=[True] * len(self.sinks))
         attempt = 0
         while True:
             try:
@@ -267,9 +255,14 @@ class Pipeline:
                 attempt += 1
                 stats.retries += 1
                 self.observer.on_retry(index, attempt, delay, err)
+                progress.retry([sink.rollback() for sink in self.sinks])
                 self.sleep(delay)
-        stats.audio_seconds += progress.clock.seconds
-        return progress.clock.seconds
+        for sink in self.sinks:
+            sink.end_segment()
+        stats.audio_bytes += progress.taken
+        seconds = pcm_seconds(progress.taken, self.options.sample_rate)
+        stats.audio_seconds += seconds
+        return seconds
 
     def _attempt(
         self,
@@ -279,21 +272,17 @@ class Pipeline:
         start: float,
         events: Iterator[Event] | None = None,
     ) -> None:
-        """One request for a segment (its `events` when already on their way); the audio and words
-        already delivered by earlier attempts are skipped (the server answers the same request with
-        the same bytes)."""
-        skip_bytes, skip_words = progress.delivered, progress.words
+        """One request for a segment (its `events` when already on their way). A retry is a new
+        take: the words already shown are skipped, and so is the audio a sink that could not roll
+        back already has."""
+        skip_words = progress.words
         if events is None:
             assert body is not None
             events = self.transport.stream(body)
         for event in events:
             if isinstance(event, AudioChunk):
-                data = event.data
-                if skip_bytes:
-                    cut = min(skip_bytes, len(data))
-                    data, skip_bytes = data[cut:], skip_bytes - cut
-                if data:
-                    self._deliver(data, progress, stats, start)
+                if event.data:
+                    self._deliver(event.data, progress, stats, start)
             elif isinstance(event, WordTimestamp):
                 if skip_words:
                     skip_words -= 1
@@ -307,31 +296,41 @@ class Pipeline:
             # Done: the transport ends the stream right after it.
 
     def _deliver(self, data: bytes, progress: _SegmentProgress, stats: RunStats, start: float) -> None:
-        for sink in self.sinks:
+        for sink, whole in zip(self.sinks, progress.whole, strict=True):
+            had = 0 if whole else max(0, progress.streamed - progress.taken)
             try:
-                sink.write(data)
+                if had < len(data):
+                    sink.write(data[had:])
             except SmallestError as err:
-                # A sink's failure (e.g. the player's MP3 decoder) is not the request's: a retry
-                # would give the sinks before it these bytes a second time.
+                # A sink's failure (a full disk, say) is not the request's: a retry would give
+                # the sinks before it these bytes a second time.
                 err.retryable = False
                 raise
         if stats.first_chunk_ms is None:
             stats.first_chunk_ms = (self.clock() - start) * 1000
-        progress.delivered += len(data)
-        progress.clock.feed(data)
+        progress.taken += len(data)
+        progress.streamed = max(progress.streamed, progress.taken)
         stats.chunks += 1
-        stats.audio_bytes += len(data)
-        self.observer.on_audio(stats.chunks, stats.audio_bytes, stats.audio_seconds + progress.clock.seconds)
+        running = stats.audio_bytes + progress.taken
+        self.observer.on_audio(stats.chunks, running, pcm_seconds(running, self.options.sample_rate))
 
 
 @dataclass
 class _SegmentProgress:
-    """What one segment has delivered so far, across its attempts."""
+    """What one segment has delivered so far, across its attempts (takes)."""
 
     offset: float
-    clock: AudioClock
-    delivered: int = 0
+    #: Per sink: whether it gets this take whole (it has none of an earlier one: it rolled back).
+    whole: list[bool]
+    #: Bytes of this take so far.
+    taken: int = 0
+    #: The most bytes of this segment a sink that cannot roll back has been given.
+    streamed: int = 0
     words: int = 0
+
+    def retry(self, rolled_back: list[bool]) -> None:
+        self.whole = rolled_back
+        self.taken = 0
 
 
 def backoff_delay(attempt: int, retry_after: float | None = None) -> float:

@@ -91,8 +91,7 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
     plan = plan_output(args.output, args.fmt, args.play, stdout_is_tty=is_tty(sys.stdout))
     captions = _caption_path(transport_name, args.captions)
     options = resolve_synthesis(
-        args, os.environ, config, output_format=plan.server_format,
-        word_timestamps=args.word_timestamps or captions is not None,
+        args, os.environ, config, word_timestamps=args.word_timestamps or captions is not None
     )
     validate_options(options)
     if options.word_timestamps:
@@ -229,13 +228,12 @@ def _open_outputs(plan: OutputPlan, sample_rate: int, device: str | None) -> Out
         elif plan.to_stdout:
             opened.append(sink_mod.StdoutSink(plan.file_format, sample_rate))
         if plan.play:
-            from smallest_cli.output.codecs import make_decoder
             from smallest_cli.output.devices import ensure_portaudio, resolve_device
             from smallest_cli.output.player import Player
 
             ensure_portaudio()
             player = Player(sample_rate, device=resolve_device(device))
-            opened.append(sink_mod.PlayerSink(player, make_decoder(plan.server_format, sample_rate)))
+            opened.append(sink_mod.PlayerSink(player))
     except (SmallestError, KeyboardInterrupt):
         for sink in opened:
             sink.abort()

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, replace
 from functools import partial
 
-from smallest_cli.server.codecs import encode
+from smallest_cli.protocol.audio_formats import encode
 from smallest_cli.server.engines.base import Engine, VoiceInfo, WordTiming
 from smallest_cli.server.stream_plan import PlanItem, WordItem, plan_unit
 from smallest_cli.server.validation import TtsRequest

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smallest_cli.server.codecs import bytes_per_sample, mp3_bitrate
+from smallest_cli.protocol.audio_formats import bytes_per_sample, mp3_bitrate
 from smallest_cli.server.engines.base import WordTiming
 
 

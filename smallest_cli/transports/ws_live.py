@@ -20,6 +20,7 @@ from websockets.sync.client import ClientConnection
 from smallest_cli.errors import ProtocolError
 from smallest_cli.events import Done, Event
 from smallest_cli.protocol.frames import parse_ws_frame
+from smallest_cli.protocol.request import websocket_message
 from smallest_cli.transports.base import stall_error
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class _Sender(threading.Thread):
             for message in self._messages:
                 if self._stop.is_set():
                     return
-                payload = json.dumps(message)
+                payload = json.dumps(websocket_message(message))
                 if self._log is not None:
                     self._log.sent(payload)
                 self._ws.send(payload)
