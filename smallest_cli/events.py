@@ -25,9 +25,13 @@ class WordTimestamp:
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """The request completed (sync body complete, SSE `done`, WS `complete`)."""
+    """The request completed (sync body complete, SSE `done`, WS `complete`), with the ids the
+    service gave it and the client's own ids it echoed (`--request-id`, `--session-id`)."""
 
     request_id: str | None = None
+    session_id: str | None = None
+    external_request_id: str | None = None
+    external_session_id: str | None = None
 
 
 Event = AudioChunk | WordTimestamp | Done
@@ -57,6 +61,11 @@ class RunStats:
     underruns: int = 0
     #: The output file, "-" for stdout, None when only playing.
     output: str | None = None
+    #: The service's ids of the last request, and the client's own ids as the service echoed them.
+    request_id: str | None = None
+    session_id: str | None = None
+    external_request_id: str | None = None
+    external_session_id: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -49,3 +50,48 @@ def test_a_whole_text_over_websocket_asks_for_no_wait_before_complete(
     result = run_cli(["stream-ws", text, "-o", str(tmp_path / "out.wav")], env)
     assert result.returncode == 0, result.stderr.decode()
     assert last_body_with(server, text)["complete_backoff_ms"] == 0
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
+def test_documented_request_fields_reach_the_wire(
+    command: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The reference's optional fields, with literal values (tts-openapi.yaml and tts-ws.yaml:
+    pronunciation_dicts (sync and SSE only), math_notation, number_pronunciation_language,
+    request_id, session_id); the ids the service echoes are in --json."""
+    text = f"Documented {uuid.uuid4().hex[:8]} fields."
+    args = [command, text, "-o", str(tmp_path / "out.wav"), "--json", "--math-notation",
+            "--number-language", "hi", "--request-id", "req-1.a_B", "--session-id", "sess_2"]
+    if command != "stream-ws":
+        args += ["--pronunciation-dict", "dict-one", "--pronunciation-dict", "dict-two"]
+    result = run_cli(args, env)
+    assert result.returncode == 0, result.stderr.decode()
+    body = last_body_with(server, text)
+    assert body["math_notation"] is True and body["number_pronunciation_language"] == "hi"
+    assert (body["request_id"], body["session_id"]) == ("req-1.a_B", "sess_2")
+    if command == "stream-ws":
+        assert "pronunciation_dicts" not in body and "output_format" not in body
+    else:
+        assert body["pronunciation_dicts"] == ["dict-one", "dict-two"] and body["output_format"] == "pcm"
+    stats = json.loads(result.stdout)
+    assert (stats["external_request_id"], stats["external_session_id"]) == ("req-1.a_B", "sess_2")
+    assert stats["request_id"] and stats["session_id"]
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "x" * 129, "semi;colon"])
+def test_a_bad_request_id_is_refused_before_any_request(
+    bad: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    text = f"Refused {uuid.uuid4().hex[:8]}."
+    result = run_cli(["stream-ws", text, "-o", str(tmp_path / "out.wav"), "--request-id", bad], env)
+    assert result.returncode == 2
+    assert b"--request-id must be 1 to 128 of" in result.stderr
+    assert not (tmp_path / "out.wav").exists()
+    with pytest.raises(AssertionError, match="no request with text"):
+        last_body_with(server, text)
+
+
+def test_pronunciation_dicts_are_not_a_websocket_option(env: dict[str, str]) -> None:
+    """The WebSocket message has no pronunciation_dicts field: stream-ws does not offer it."""
+    result = run_cli(["stream-ws", "Hi.", "-o", "-", "--pronunciation-dict", "d"], env)
+    assert result.returncode == 2 and b"--pronunciation-dict" in result.stderr

@@ -17,10 +17,11 @@ def with_options(
     row of the option table (`options.table`) that `command` has. `body` gets every value as Args."""
     import typer
 
-    kinds = {"str": str, "int": int, "float": float, "flag": bool, "switch": bool}
+    kinds = {"str": str, "int": int, "float": float, "multi": list[str], "flag": bool, "switch": bool}
     params = list(arguments)
     for option in options_for(command):
-        unset = option.unset()
+        # A repeated option's "not given" is None to typer, turned into the table's () below.
+        unset = None if option.kind == "multi" else option.unset()
         annotation: Any = kinds[option.kind]
         declarations = ["/".join(option.spellings)] if option.kind == "switch" else list(option.spellings)
         info = typer.Option(
@@ -36,8 +37,11 @@ def with_options(
             annotation=annotation | None if unset is None else annotation,
         ))
 
+    multi = [o.field for o in options_for(command) if o.kind == "multi"]
+
     def run(**values: Any) -> None:
-        body(Args(values))
+        # typer hands a repeated option over as a list (or None): the parsers agree on a tuple.
+        body(Args({**values, **{field: tuple(values[field] or ()) for field in multi}}))
 
     run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     return run

@@ -85,6 +85,9 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Fast
             value = _convert(inline, option.kind)
             if value is None:
                 return None
+        if option.kind == "multi":
+            values[option.field] = (*values.get(option.field, ()), value)
+            continue
         if option.field in values:
             return None
         values[option.field] = value

@@ -7,6 +7,7 @@ every rule is testable without a process.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from smallest_cli.errors import UsageError
 from smallest_cli.options.security import CMDLINE_KEY_WARNING, check_key_transport
 from smallest_cli.options.settings import ConnectionOptions, Secret
 from smallest_cli.options.table import BY_FIELD, Option
-from smallest_cli.protocol.request import SynthesisOptions
+from smallest_cli.protocol.request import ID_PATTERN, SynthesisOptions
 
 MISSING_KEY_MESSAGE = (
     "no API key: set SMALLEST_API_KEY (export SMALLEST_API_KEY=sk_...), "
@@ -61,6 +62,11 @@ def resolve_synthesis(
     def get(field: str) -> Any:
         return setting(field, flags, environ, config)
 
+    for field in ("request_id", "session_id"):
+        value = flags.get(field)
+        if value is not None and not re.fullmatch(ID_PATTERN, value):
+            spelling = BY_FIELD[field].spellings[0]
+            raise UsageError(f"{spelling} must be 1 to 128 of A-Z a-z 0-9 _ . -, not {value!r}")
     return SynthesisOptions(
         voice_id=str(get("voice")).strip(),
         model=get("model"),
@@ -68,6 +74,11 @@ def resolve_synthesis(
         speed=float(get("speed")),
         language=get("language"),
         word_timestamps=word_timestamps,
+        pronunciation_dicts=tuple(flags.get("pronunciation_dicts") or ()),
+        math_notation=bool(flags.get("math_notation")),
+        number_language=flags.get("number_language"),
+        request_id=flags.get("request_id"),
+        session_id=flags.get("session_id"),
     )
 
 

@@ -34,8 +34,9 @@ class Option(NamedTuple):
     field: str
     #: Long spelling first; for a switch, the "off" spelling comes last.
     spellings: tuple[str, ...]
-    #: "str", "int", "float" take a value; "flag" is True when given; "switch" has an on and an off
-    #: spelling (`--play/--no-play`) and is None when neither is given.
+    #: "str", "int", "float" take a value; "multi" takes one each time it is given (a tuple, empty
+    #: when it is not); "flag" is True when given; "switch" has an on and an off spelling
+    #: (`--play/--no-play`) and is None when neither is given.
     kind: str
     help: str
     commands: frozenset[str]
@@ -62,6 +63,8 @@ class Option(NamedTuple):
         for a switch; else the fallback itself."""
         if self.kind == "flag":
             return False
+        if self.kind == "multi":
+            return ()
         if self.kind == "switch" or self.env is not None or self.config is not None:
             return None
         return self.fallback
@@ -130,6 +133,20 @@ OPTIONS: tuple[Option, ...] = (
            "Read stdin as it arrives (e.g. from an LLM) and start speaking before it ends: pieces sent "
            "with continue, flushed at sentence ends and at EOF.", _WS,
            shown_default="live when stdin is a pipe that keeps delivering text"),
+    Option("pronunciation_dicts", ("--pronunciation-dict",), "multi",
+           "A pronunciation dictionary to apply, by id; repeat for several.",
+           frozenset({"speak", "stream-sse"}), metavar="ID"),
+    Option("math_notation", ("--math-notation",), "flag", "Read formulas and math notation as math.",
+           _SYNTH),
+    Option("number_language", ("--number-language",), "str",
+           "Read numbers in this language (ISO 639-1 code), whatever --language says.", _SYNTH,
+           metavar="CODE"),
+    Option("request_id", ("--request-id",), "str",
+           "Your id for each request, echoed by the service (1 to 128 of A-Z a-z 0-9 _ . -).", _SYNTH,
+           metavar="ID"),
+    Option("session_id", ("--session-id",), "str",
+           "Your id for the session, echoed by the service (1 to 128 of A-Z a-z 0-9 _ . -).", _SYNTH,
+           metavar="ID"),
     # -- voices ----------------------------------------------------------------------------------------
     Option("gender", ("--gender",), "str", "female or male.", _VOICES),
     Option("accent", ("--accent",), "str", "american, british, indian, ...", _VOICES),

@@ -66,6 +66,17 @@ def _number(value: Any, name: str, request_id: str | None) -> float:
     return float(value)
 
 
+def done_with_ids(ids: Mapping[str, Any], request_id: str | None) -> Done:
+    """The end of a request, with the ids a `complete` frame (or a response's headers, mapped to
+    the same names) carries."""
+    return Done(
+        request_id=request_id,
+        session_id=_str_or_none(ids.get("session_id")),
+        external_request_id=_str_or_none(ids.get("external_request_id")),
+        external_session_id=_str_or_none(ids.get("external_session_id")),
+    )
+
+
 def parse_ws_frame(text: str | bytes) -> Event | None:
     """One server frame → an event; None for frames to ignore (unknown status).
 
@@ -98,14 +109,14 @@ def parse_ws_frame(text: str | bytes) -> Event | None:
         end = _number(data.get("end"), "end", request_id)
         return WordTimestamp(id=word_id, word=word, start=start, end=end)
     if status == "complete":
-        return Done(request_id=request_id)
+        return done_with_ids(frame, request_id)
     if status == "error":
         raise error_from_payload(frame, request_id=request_id)
     if status is None and ("error" in frame) and "data" not in frame:
         # An error object without a status (some gateways): still an error.
         raise error_from_payload(frame, request_id=request_id)
     if status is None and frame.get("done") is True:
-        return Done(request_id=request_id)
+        return done_with_ids(frame, request_id)
     if status is None:
         raise ProtocolError(f"malformed WebSocket frame: no status: {_preview(str(text))!r}")
     return None

@@ -47,7 +47,7 @@ def validate_options(opts: SynthesisOptions) -> None:
         raise UsageError(f"speed {opts.speed} is outside {contract.SPEED_MIN}–{contract.SPEED_MAX}")
     if not opts.voice_id.strip():
         raise UsageError("the voice id is empty")
-    for name, value in (("--request-id", opts.request_id), ("--session-id", opts.session_id)):
+    for name, value in (("request_id", opts.request_id), ("session_id", opts.session_id)):
         if value is not None and not re.fullmatch(ID_PATTERN, value):
             raise UsageError(f"{name} must be 1 to 128 of A-Z a-z 0-9 _ . -, not {value!r}")
     if any(not d.strip() for d in opts.pronunciation_dicts):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from smallest_cli.errors import Interrupted, SmallestError, UsageError
-from smallest_cli.events import AudioChunk, Event, RunStats, WordTimestamp
+from smallest_cli.events import AudioChunk, Done, Event, RunStats, WordTimestamp
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.request import SynthesisOptions, build_request
 from smallest_cli.transports.base import Transport
@@ -293,7 +293,11 @@ class Pipeline:
                 self.observer.on_word(shifted)
                 for word_sink in self.word_sinks:
                     word_sink.add(shifted)
-            # Done: the transport ends the stream right after it.
+            elif isinstance(event, Done):
+                # The transport ends the stream right after it.
+                stats.request_id, stats.session_id = event.request_id, event.session_id
+                stats.external_request_id = event.external_request_id
+                stats.external_session_id = event.external_session_id
 
     def _deliver(self, data: bytes, progress: _SegmentProgress, stats: RunStats, start: float) -> None:
         for sink, whole in zip(self.sinks, progress.whole, strict=True):

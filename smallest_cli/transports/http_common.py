@@ -6,15 +6,16 @@ Imports `requests` at module level: import this module only on the code path tha
 from __future__ import annotations
 
 import http.client
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import requests
 import urllib3.exceptions
 
 from smallest_cli.errors import ProtocolError, SmallestError, UsageError
-from smallest_cli.events import Event
+from smallest_cli.events import Done, Event
 from smallest_cli.options.settings import ConnectionOptions
+from smallest_cli.protocol.frames import done_with_ids
 from smallest_cli.protocol.http_errors import error_from_http
 from smallest_cli.transports.base import exception_chain, stall_error, unreachable_error
 
@@ -161,3 +162,15 @@ def _short(exc: BaseException) -> str:
         if isinstance(cur, ConnectionResetError):
             return "the connection was reset"
     return " ".join(str(exc).split())[:160] or type(exc).__name__
+
+
+def done_from_headers(headers: Mapping[str, str], request_id: str | None) -> Done:
+    """The end of an HTTP request, with the ids its response headers carry."""
+    return done_with_ids(
+        {
+            "session_id": headers.get("X-Session-Id"),
+            "external_request_id": headers.get("X-External-Request-Id"),
+            "external_session_id": headers.get("X-External-Session-Id"),
+        },
+        request_id or headers.get("X-Request-Id"),
+    )

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from smallest_cli.errors import ProtocolError
-from smallest_cli.events import AudioChunk, Done, Event
+from smallest_cli.events import AudioChunk, Event
 from smallest_cli.protocol import contract
-from smallest_cli.transports.http_common import HttpTransport, iter_body
+from smallest_cli.transports.http_common import HttpTransport, done_from_headers, iter_body
 
 
 class SyncHttpTransport(HttpTransport):
@@ -33,7 +33,7 @@ class SyncHttpTransport(HttpTransport):
             raise ProtocolError(
                 f"the response ended after {received} of {expected} bytes (truncated)", request_id=request_id
             )
-        yield Done(request_id=request_id)
+        yield done_from_headers(resp.headers, request_id)
 
 
 def _content_length(value: str | None) -> int | None:

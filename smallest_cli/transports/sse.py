@@ -9,7 +9,7 @@ from smallest_cli.errors import ProtocolError, SmallestError
 from smallest_cli.events import Done, Event
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.sse import SseParser, sse_events
-from smallest_cli.transports.http_common import HttpTransport, finish_body, iter_body
+from smallest_cli.transports.http_common import HttpTransport, done_from_headers, finish_body, iter_body
 
 
 class SseTransport(HttpTransport):
@@ -30,7 +30,7 @@ class SseTransport(HttpTransport):
                     for event in sse_events(msg, request_id=request_id):
                         if isinstance(event, Done):
                             finish_body(resp)  # before yielding: the consumer may stop at Done
-                            yield event
+                            yield done_from_headers(resp.headers, event.request_id)
                             return
                         yield event
         except SmallestError as err:
