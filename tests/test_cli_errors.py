@@ -199,3 +199,33 @@ def test_stall_times_out_with_exit_6(
     result = run_cli(args, env)
     assert result.returncode == 6
     assert "no data from the server for 0.5 s" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize("live", [[], ["--live"]], ids=["piped", "live"])
+def test_bad_stdin_never_reaches_the_server(live: list[str], server: Server, tmp_path: Path) -> None:
+    """Non-UTF-8 input is refused before any connection carries the key: no handshake at all."""
+    before = ws_connection_count(server)
+    env = cli_env(server, tmp_path)
+    bad = b"Hello \xff\xfe there.\n"
+    result = run_cli(["stream-ws", *live, "-o", str(tmp_path / "x.wav")], env, input=bad)
+    assert result.returncode == 2
+    assert one_line(result.stderr) == "smallest: error: stdin is not UTF-8 text: invalid start byte at byte 6"
+    assert ws_connection_count(server) == before
+
+
+def test_a_bad_byte_after_the_first_request_stops_with_what_was_received(
+    server: Server, tmp_path: Path
+) -> None:
+    """stdin is read as it is spoken: a bad byte far into it is found after the first requests
+    went out; the run stops with exit 2 and keeps the audio received as FILE.part."""
+    good = "".join(f"Line {i} of the input is plain text, read a line at a time.\n" for i in range(100))
+    env = cli_env(server, tmp_path)
+    out = tmp_path / "x.wav"
+    # --no-live: read line by line (the sniffer would read the whole pipe at once).
+    result = run_cli(["stream-ws", "--no-live", "-o", str(out)], env, input=good.encode() + b"bad \xff byte\n")
+    assert result.returncode == 2
+    where = len(good.encode()) + 4
+    assert f"stdin is not UTF-8 text: invalid start byte at byte {where}" in one_line(result.stderr)
+    assert not out.exists()
+    part = tmp_path / "x.wav.part"
+    assert part.read_bytes()[:4] == b"RIFF" and part.stat().st_size > 44

@@ -153,31 +153,36 @@ def test_live_input_may_pause_longer_than_the_idle_timeout(tmp_path: Path) -> No
         assert audio == reference(srv, "Before the pause.  After the pause.", "pcm", voice="avery")
 
 
-def test_input_slower_than_the_idle_timeout_reconnects_quietly(tmp_path: Path) -> None:
-    """The background preconnection goes stale while stdin is silent (the server closes it after
-    its idle timeout): the first request reconnects without spending a retry."""
-    with running_server("--idle-timeout", "0.5") as srv:
-        env = cli_env(srv, tmp_path)
-        out_path = tmp_path / "out.wav"
-        args = ["stream-ws", "--no-live", "--retries", "0", "-o", str(out_path), "--no-play"]
-        with cli(args, env) as (proc, _):
+#: The number of the read system call, for /proc/PID/syscall.
+READ_SYSCALL = {"x86_64": 0, "aarch64": 63}.get(os.uname().machine)
 
-            def counters() -> dict:
-                return requests.get(srv.url + "/_smallest/requests", timeout=10).json()["counters"]
 
-            wait_until(
-                lambda: counters()["ws_connections"] == 1 and counters()["ws_open"] == 0,
-                timeout=15, message="the server to close the idle preconnection",
-            )
-            assert proc.stdin is not None
-            proc.stdin.write(b"Late input.")
-            proc.stdin.close()
-            assert proc.wait(timeout=30) == 0
-            assert proc.stderr is not None
-            stderr = proc.stderr.read().decode()
-        assert "retry" not in stderr, stderr
-        assert counters()["ws_connections"] == 2
-        assert out_path.read_bytes() == reference(srv, "Late input.", "wav")
+def reads_stdin(pid: int) -> bool:
+    """Whether process `pid` is blocked in read(0, ...) (Linux: /proc/PID/syscall)."""
+    try:
+        fields = Path(f"/proc/{pid}/syscall").read_text().split()
+    except OSError:
+        return False
+    return len(fields) > 1 and fields[0] == str(READ_SYSCALL) and int(fields[1], 16) == 0
+
+
+@pytest.mark.skipif(READ_SYSCALL is None, reason="needs /proc/PID/syscall numbers for this machine")
+@pytest.mark.parametrize("flag", ["--no-live", "--live"])
+def test_no_connection_carries_the_key_before_the_input_arrives(
+    flag: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The key leaves the machine only once the input is known to be good: while stdin is silent,
+    the CLI waits for it with no connection open; then it makes exactly one."""
+    before = ws_connection_count(server)
+    with cli(["stream-ws", flag, "-o", str(tmp_path / "out.wav"), "--no-play"], env) as (proc, _):
+        wait_until(lambda: reads_stdin(proc.pid), timeout=15, message="the CLI to wait for stdin")
+        assert ws_connection_count(server) == before
+        assert proc.stdin is not None
+        proc.stdin.write(b"Late input.")
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    assert ws_connection_count(server) == before + 1
+    assert (tmp_path / "out.wav").read_bytes() == reference(server, "Late input.", "wav")
 
 
 def test_live_with_text_argument_is_a_usage_error(env: dict[str, str]) -> None:

@@ -29,7 +29,7 @@ from smallest_cli.transports.base import Transport
 
 if TYPE_CHECKING:
     from smallest_cli.run.pipeline import Prefetch, Prepared
-    from smallest_cli.source.text import TextSource
+    from smallest_cli.source.text import Text
 
 
 def run_synth(command: str, args: Args) -> None:
@@ -60,21 +60,21 @@ def _run(transport_name: str, args: Args, config: dict[str, str], started: float
 
     settings = _settings(transport_name, args, config)
     live = args.live if transport_name == "websocket" else False
-    source = TextSource(args.text, args.file, live, sys.stdin)
+    text = TextSource(args.text, args.file, live, sys.stdin).read()
     log = _debug_log(args.debug)
     transport = open_transport(transport_name, settings.conn, log)
-    if args.concurrency == 1:
-        # The connection opens in the background while the input is read and the outputs and the
-        # display are set up; the first request takes it over.
-        transport.preconnect(live=source.may_be_live)
     prefetch = None
     try:
-        live, segments = _segments(source, transport, settings.options)
-        outputs = _open_outputs(settings.plan, settings.options.sample_rate, args.device)
-        if args.concurrency > 1 and not live:
+        # The first request's text is read and checked here, before any connection carries the key.
+        segments = _segments(text, transport, settings.options)
+        if args.concurrency > 1 and not text.live:
             from smallest_cli.run.scheduler import Scheduler
 
             prefetch = Scheduler(lambda: open_transport(transport_name, settings.conn, log), args.concurrency)
+        else:
+            # Connects in the background while the outputs and the display are set up.
+            transport.preconnect(live=text.live)
+        outputs = _open_outputs(settings.plan, settings.options.sample_rate, args.device)
         _stream(args, settings, transport, segments, outputs, prefetch, started)
     finally:
         if prefetch is not None:
@@ -108,21 +108,19 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
     return Settings(plan, captions, options, conn)
 
 
-def _segments(
-    source: TextSource, transport: Transport, options: SynthesisOptions
-) -> tuple[bool, Iterable[str | Prepared]]:
-    """Whether the text is live, and the requests to make: plain text segmented (a UsageError when
-    it is empty), or live text as one request whose messages are sent as the text arrives."""
+def _segments(text: Text, transport: Transport, options: SynthesisOptions) -> Iterable[str | Prepared]:
+    """The requests to make, once the first one's text has arrived: plain text segmented (a
+    UsageError when it is empty), or live text as one request whose messages are sent as the text
+    arrives."""
     from smallest_cli.run.pipeline import Prepared, first_and_rest, segments_from_chunks
 
-    text = source.read()
     if not text.live:
-        return False, first_and_rest(segments_from_chunks(text.pieces))
+        return first_and_rest(segments_from_chunks(text.pieces))
     from smallest_cli.protocol.live import live_messages
     from smallest_cli.source.live import first_text
 
     pieces = first_text(text.pieces)
-    return True, [Prepared(None, transport.stream_live(live_messages(pieces, options)))]
+    return [Prepared(None, transport.stream_live(live_messages(pieces, options)))]
 
 
 def _stream(

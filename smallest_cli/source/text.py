@@ -36,11 +36,6 @@ class TextSource:
         self._live = live if stdin_text else False
         self._plain = None if live is True else text_chunks(text, file, stdin)
 
-    @property
-    def may_be_live(self) -> bool:
-        """Whether `read()` may decide on live text (a connection can be opened for it meanwhile)."""
-        return self._live is not False
-
     def read(self) -> Text:
         if self._live is not False:
             from smallest_cli.source.live import choose_input
