@@ -15,6 +15,14 @@ def server() -> Iterator[Server]:
         yield srv
 
 
+@pytest.fixture(scope="session")
+def keep_open_server() -> Iterator[Server]:
+    """A `smallest serve --keep-open`: its WebSocket stays open after `complete` for more requests,
+    as an older documentation page describes (the reference, and `server`, close it)."""
+    with running_server("--keep-open") as srv:
+        yield srv
+
+
 @pytest.fixture
 def env(server: Server, tmp_path: Path) -> dict[str, str]:
     """CLI environment pointed at the shared server, with an isolated config directory."""

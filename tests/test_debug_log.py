@@ -50,7 +50,7 @@ def test_http_commands_log_request_body_and_response(
     if command == "stream-sse":
         audio = [line for line in lines if line.startswith("recv audio: ")]
         assert audio and all(line.endswith(" bytes of audio") for line in audio)
-        assert lines[-1] == 'recv message: {"done": true}'
+        assert lines[-1] == 'recv message: {"status": "200", "done": true}'
 
 
 def test_websocket_logs_messages_and_frames(key_server: Server, tmp_path: Path) -> None:

@@ -211,3 +211,40 @@ def test_words_without_speech_get_zero_length(engine: EspeakEngine) -> None:
     assert [w.word for w in out.words] == ["Yes", "—", "no"]
     dash = out.words[1]
     assert dash.start == dash.end == out.words[2].start
+
+
+def test_pro_languages_map_to_espeak_voices_and_every_request_language_speaks(engine: EspeakEngine) -> None:
+    from smallest_cli.protocol.voices import LANGUAGE_CODES, REQUEST_LANGUAGES, voices
+
+    renamed = {"zh": "cmn", "no": "nb"}  # eSpeak NG's names for Mandarin and Norwegian Bokmål
+    for voice in voices():
+        tag = voice.languages[0]
+        if tag not in ("english", "hindi"):
+            code = LANGUAGE_CODES[tag]
+            own = voice_names(VoiceInfo(voice.voice_id, voice.gender, voice.languages), "auto")[0]
+            assert own.split("+")[0] == renamed.get(code, code), voice.voice_id
+    for language in REQUEST_LANGUAGES:
+        names = voice_names(AVERY, language)
+        assert names[-1].startswith("en-us+")  # English when eSpeak lacks a language
+        out = speak(engine, "One two.", AVERY, sample_rate=8000, language=language)
+        assert rms(samples(out)) > 300, language
+
+
+def test_cloned_voices_speak_english(engine: EspeakEngine) -> None:
+    from smallest_cli.server.state import cloned_voice
+
+    clone = cloned_voice("voice_Ab12")
+    assert voice_names(clone, None)[0].startswith("en-us+")
+    assert rms(samples(speak(engine, "One two.", clone, sample_rate=8000))) > 300
+
+
+def test_takes_differ_and_take_zero_is_the_canonical_render(engine: EspeakEngine) -> None:
+    text = "Every take is a little different."
+    canonical = speak(engine, text, MEHER, language=None)
+    assert engine.synthesize(text, voice=MEHER, sample_rate=24000, speed=1.0, language=None,
+                             take=0).pcm == canonical.pcm
+    takes = [engine.synthesize(text, voice=MEHER, sample_rate=24000, speed=1.0, language=None, take=n)
+             for n in (11, 12, 11)]
+    assert takes[0].pcm != canonical.pcm and takes[0].pcm != takes[1].pcm
+    assert takes[0].pcm == takes[2].pcm  # one take is reproducible
+    assert [w.word for w in takes[0].words] == text.split()

@@ -38,7 +38,8 @@ async def stream_pcm(server: Server, body: dict) -> tuple[bytes, list[dict]]:
     audio = bytearray()
     words: list[dict] = []
     async with connect(f"{server.ws_url}/waves/v1/tts/live", additional_headers=server.headers) as ws:
-        await ws.send(json.dumps({**body, "word_timestamps": True}))
+        # complete_backoff_ms 0: `complete` right after the last chunk, not the reference's 4 s later
+        await ws.send(json.dumps({**body, "word_timestamps": True, "complete_backoff_ms": 0}))
         async for message in ws:
             frame = json.loads(message)
             if frame["status"] == "chunk":

@@ -93,7 +93,7 @@ def test_http_paths_survive_random_bodies(path: str, fuzz_server: Server) -> Non
         if resp.status_code != 200:
             assert isinstance(resp.json(), dict)  # a JSON error body, never a stack trace
         elif path.endswith("live"):
-            assert resp.text.rstrip().endswith('data: {"done": true}')
+            assert resp.text.rstrip().endswith('data: {"status": "200", "done": true}')
 
     one()
     _still_healthy(fuzz_server)

@@ -108,6 +108,7 @@ def test_serve_help_imports_no_heavy_modules() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip().splitlines()[-1] == "[]"
     assert "--max-concurrency" in out.stdout and "--first-chunk-ms" in out.stdout
+    assert "--keep-open" in out.stdout and "--varied-takes" in out.stdout
 
 
 def test_stops_promptly_with_open_and_stalled_streams() -> None:

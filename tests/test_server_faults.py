@@ -24,6 +24,7 @@ from tests.test_server_helpers import (
     parse_sse,
     post_sse,
     post_sync,
+    ws_body,
     ws_collect,
     ws_connect,
     ws_request,
@@ -74,7 +75,7 @@ def test_status_fault_on_ws_is_an_error_frame_and_the_socket_stays(srv: Server, 
             },
             "session_id": err["session_id"],
         }
-        ws.send(json.dumps(body()))
+        ws.send(json.dumps(ws_body()))
         assert ws_collect(ws).last["status"] == "complete"
 
 
@@ -95,7 +96,7 @@ def test_ws_connect_fault_refuses_the_upgrade(srv: Server) -> None:
     with pytest.raises(InvalidStatus) as info:
         connect(srv.ws_url + LIVE, additional_headers=srv.headers, open_timeout=10)
     assert info.value.response.status_code == 403
-    assert ws_request(srv, body()).last["status"] == "complete"
+    assert ws_request(srv, ws_body()).last["status"] == "complete"
 
 
 # --- stream faults -------------------------------------------------------------------------------
@@ -218,7 +219,7 @@ def test_malformed_sync_body(srv: Server) -> None:
 def test_stall_on_ws_then_resume(srv: Server) -> None:
     add_faults(srv, {"kind": "stall", "after_chunks": 2, "stall_ms": 1500, "transport": "ws"})
     with ws_connect(srv) as ws:
-        ws.send(json.dumps(body()))
+        ws.send(json.dumps(ws_body()))
         for _ in range(2):
             assert json.loads(ws.recv(timeout=10))["status"] == "chunk"
         with pytest.raises(TimeoutError):
@@ -295,7 +296,7 @@ def test_inspection_records_bodies_connections_and_counters(srv: Server) -> None
         for text in ("first", "second"):
             session.post(srv.url + TTS, json=body(text), headers=srv.headers, timeout=10)
     post_sse(srv, body("third"))
-    ws_request(srv, body("fourth"))
+    ws_request(srv, ws_body("fourth"))
     snap = inspect(srv)
     entries = snap["requests"]
     assert [e["body"]["text"] for e in entries] == ["first", "second", "third", "fourth"]
@@ -333,7 +334,7 @@ def test_concurrency_limit_429_with_retry_after_across_transports() -> None:
             assert resp.status_code == 429 and float(resp.headers["Retry-After"]) > 0
             assert resp.headers["X-Request-Id"]
             assert post_sse(srv, body())[0].status_code == 429
-            err = ws_request(srv, body()).last
+            err = ws_request(srv, ws_body()).last
             assert err["status"] == "error" and err["error"]["code"] == "429"
             busy.close()
         wait_until(lambda: inspect(srv)["counters"]["active_requests"] == 0, message="slot to be released")
@@ -346,7 +347,7 @@ def test_pacing_first_chunk_latency_and_rtf() -> None:
         text = "pacing makes this stream take a while"  # ~2.3 s of audio
         with ws_connect(srv) as ws:
             started = time.monotonic()
-            ws.send(json.dumps(body(text)))
+            ws.send(json.dumps(ws_body(text)))
             first = json.loads(ws.recv(timeout=10))
             first_at = time.monotonic() - started
             assert first["status"] == "chunk"

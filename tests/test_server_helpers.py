@@ -20,6 +20,12 @@ def body(text: str = "Hello there, small world.", **fields: Any) -> dict[str, An
     return {"text": text, "voice_id": "avery", "sample_rate": 24000, **fields}
 
 
+def ws_body(text: str = "Hello there, small world.", **fields: Any) -> dict[str, Any]:
+    """A WebSocket message that asks for `complete` right after the last chunk: without
+    `complete_backoff_ms` the server waits the reference's default 4 s first."""
+    return body(text, **{"complete_backoff_ms": 0, **fields})
+
+
 def post_sync(server: Server, payload: Any, **kw: Any) -> requests.Response:
     return requests.post(server.url + TTS, json=payload, headers=server.headers, timeout=30, **kw)
 

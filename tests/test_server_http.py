@@ -38,8 +38,9 @@ def test_get_voices_returns_catalog_with_tags(server: Server) -> None:
     assert avery["tags"]["accent"] == "american"
 
 
-def test_unknown_catalog_model_is_404_json(server: Server) -> None:
-    resp = requests.get(server.url + "/waves/v1/lightning-v9/get_voices", headers=server.headers, timeout=10)
+@pytest.mark.parametrize("model", ["lightning-v9", "lightning-v3.1-pro", "lightning_v3.1"])
+def test_other_catalog_paths_are_404_json(server: Server, model: str) -> None:
+    resp = requests.get(server.url + f"/waves/v1/{model}/get_voices", headers=server.headers, timeout=10)
     assert resp.status_code == 404 and "error" in resp.json()
 
 
@@ -146,7 +147,7 @@ def test_sse_stream_concatenates_to_the_sync_body(server: Server, fmt: str) -> N
     assert resp.headers["Content-Type"].startswith("text/event-stream")
     assert resp.headers["X-Request-Id"]
     assert result.done
-    assert result.events[-1] == ("message", {"done": True})
+    assert result.events[-1] == ("message", {"status": "200", "done": True})
     for name, obj in result.events[:-1]:
         assert name == "audio" and set(obj) == {"audio", "done", "status"}
         assert obj["done"] is False and obj["status"] == "206"
@@ -157,7 +158,7 @@ def test_sse_framing_is_exact(server: Server) -> None:
     resp = requests.post(server.url + LIVE, json=body("Hi"), headers=server.headers, timeout=10)
     text = resp.content.decode()
     assert text.startswith("event: audio\ndata: {")
-    assert text.endswith('\n\ndata: {"done": true}\n\n')
+    assert text.endswith('\n\ndata: {"status": "200", "done": true}\n\n')
 
 
 def test_sse_chunks_carry_chunk_ms_of_audio(server: Server) -> None:

@@ -10,14 +10,14 @@ import time
 from websockets.asyncio.client import connect
 
 from tests.helpers import Server
-from tests.test_server_helpers import LIVE, body, inspect, post_sync
+from tests.test_server_helpers import LIVE, inspect, post_sync, ws_body
 
 STREAMS = 100
 FORMATS = ("pcm", "wav", "mp3", "ulaw", "alaw")
 
 
 def _payload(n: int) -> dict:
-    return body(
+    return ws_body(
         f"Stream number {n % 10} says hello to the load test.",
         output_format=FORMATS[n % len(FORMATS)],
         sample_rate=(8000, 16000, 24000, 44100)[n % 4],

@@ -164,3 +164,90 @@ def test_fault_queue_matching_and_counts() -> None:
 def test_fault_spec_errors(spec) -> None:
     with pytest.raises(FaultSpecError):
         parse_faults(spec)
+
+
+# --- catalogs, voice ids, languages and takes ------------------------------------------------------
+
+
+def test_catalog_is_the_union_without_pools() -> None:
+    from smallest_cli.protocol import voices
+
+    listed = [v["voiceId"] for v in voices.catalog()]
+    assert len(listed) == len(set(listed)) == len(voices.voices())
+    assert set(listed) == voices.voice_ids()
+    assert all(set(v) == {"voiceId", "displayName", "tags"} for v in voices.catalog())
+    assert voices.pool_of("avery") == voices.STANDARD and voices.pool_of("rhea") == voices.PRO
+    # listed by the Pro card too, but a standard voice first (Pro shares the base voices)
+    assert voices.pool_of("meher") == voices.STANDARD
+    assert voices.pool_of("voice_abc") is None and voices.pool_of("nobody") is None
+    henry = voices.find("henry")
+    assert henry is not None and henry.accent == "british"  # the card's first listing
+
+
+def test_every_catalog_language_is_a_request_language() -> None:
+    from smallest_cli.protocol import voices
+
+    for voice in voices.voices():
+        for tag in voice.languages:
+            assert voices.LANGUAGE_CODES[tag] in voices.REQUEST_LANGUAGES, (voice.voice_id, tag)
+    assert len(set(voices.REQUEST_LANGUAGES)) == len(voices.REQUEST_LANGUAGES) == 33
+
+
+@pytest.mark.parametrize(
+    ("voice_id", "ok"),
+    [("voice_a1B2", True), ("voice_", False), ("voice_a b", False), ("xvoice_a", False), ("rhea", False)],
+)
+def test_validation_accepts_cloned_voice_ids(voice_id: str, ok: bool) -> None:
+    payload = {"text": "hi", "voice_id": voice_id}
+    if ok:
+        assert parse_tts_body(payload, VOICES).voice_id == voice_id
+    else:
+        with pytest.raises(ValidationFailed):
+            parse_tts_body(payload, VOICES)
+
+
+def test_validation_of_languages() -> None:
+    for language in ("auto", "he", "ja", "no", "en"):
+        assert parse_tts_body({"text": "hi", "voice_id": "avery", "language": language}, VOICES).language
+    for field in ("language", "number_pronunciation_language"):
+        with pytest.raises(ValidationFailed) as info:
+            parse_tts_body({"text": "hi", "voice_id": "avery", field: "en-US"}, VOICES)
+        (issue,) = info.value.issues
+        assert issue["code"] == "invalid_enum_value" and issue["path"] == [field]
+
+
+def test_continuation_inherits_complete_backoff_ms() -> None:
+    opening = {"text": "a", "voice_id": "avery", "continue": True, "complete_backoff_ms": 10}
+    first = parse_tts_body(opening, VOICES)
+    assert first.complete_backoff_ms == 10
+    end = parse_tts_body({"text": "", "flush": True}, VOICES, allow_empty_text=True, defaults=first)
+    assert end.complete_backoff_ms == 10
+    assert parse_tts_body({"text": "a", "voice_id": "avery"}, VOICES).complete_backoff_ms == 4000
+
+
+def test_state_knows_cloned_voices() -> None:
+    from smallest_cli.server.state import ServerConfig, ServerState
+
+    state = ServerState(config=ServerConfig(), engine=ToneEngine())
+    clone = state.voice("voice_Xy9")
+    assert clone.voice_id == "voice_Xy9" and clone.gender in ("female", "male")
+    assert state.voice("voice_Xy9") == clone and state.voice("rhea").accent == "indian"
+    with pytest.raises(KeyError):
+        state.voice("nobody")
+
+
+def take(text: str, n: int, voice: VoiceInfo = AVERY) -> bytes:
+    return ToneEngine().synthesize(text, voice=voice, sample_rate=16000, speed=1.0, language=None, take=n).pcm
+
+
+def test_tone_takes_differ_but_keep_length_timings_and_splits() -> None:
+    text = "Hello there, big world. Again"
+    canonical = synth(text, rate=16000)
+    assert take(text, 0) == canonical.pcm
+    takes = {take(text, n) for n in (1, 2, 3, 123456789)}
+    assert len(takes) == 4 and canonical.pcm not in takes
+    assert {len(t) for t in takes} == {len(canonical.pcm)}
+    timed = ToneEngine().synthesize(text, voice=AVERY, sample_rate=16000, speed=1.0, language=None, take=7)
+    assert timed.words == canonical.words
+    assert take(text, 7) == take(text, 7)  # a take is reproducible
+    assert take(text, 7) == take("Hello there,", 7) + take("big world. Again", 7)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -10,9 +11,25 @@ from websockets.sync.client import connect
 
 from smallest_cli.protocol.voices import WORD_TIMESTAMP_VOICES
 from tests.helpers import Server, running_server
-from tests.test_server_helpers import LIVE, body, inspect, post_sync, ws_collect, ws_connect, ws_request
+from tests.test_server_helpers import (
+    LIVE,
+    body,
+    inspect,
+    post_sync,
+    ws_body,
+    ws_collect,
+    ws_connect,
+    ws_request,
+)
 
 FORMATS = ("pcm", "wav", "mp3", "ulaw", "alaw")
+
+
+@pytest.fixture(scope="module")
+def keep_open() -> Iterator[Server]:
+    """A server that keeps each socket open after `complete`, for several requests per socket."""
+    with running_server("--keep-open") as srv:
+        yield srv
 
 
 def test_handshake_requires_the_key(server: Server) -> None:
@@ -24,14 +41,14 @@ def test_handshake_requires_the_key(server: Server) -> None:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_chunks_concatenate_to_the_sync_body(server: Server, fmt: str) -> None:
-    payload = body(output_format=fmt)
+    payload = ws_body(output_format=fmt)
     result = ws_request(server, payload)
     assert result.last["status"] == "complete"
     assert result.audio == post_sync(server, payload).content
 
 
 def test_frame_shapes(server: Server) -> None:
-    result = ws_request(server, body(request_id="ext-1", session_id="s.1", word_timestamps=True))
+    result = ws_request(server, ws_body(request_id="ext-1", session_id="s.1", word_timestamps=True))
     chunks = [f for f in result.frames if f["status"] == "chunk"]
     assert chunks
     for f in chunks:
@@ -47,26 +64,32 @@ def test_frame_shapes(server: Server) -> None:
         assert f["external_request_id"] == "ext-1" and f["external_session_id"] == "s.1"
     assert len({f["request_id"] for f in result.frames}) == 1
     done = result.last
-    assert done["status"] == "complete" and done["message"] == "All chunks sent" and done["done"] is True
+    assert done == {
+        "status": "complete",
+        "session_id": chunks[0]["session_id"],
+        "request_id": chunks[0]["request_id"],
+        "external_request_id": "ext-1",
+        "external_session_id": "s.1",
+    }
     for w in result.words:
         assert set(w) == {"id", "word", "start", "end"}
 
 
 def test_chunk_size_is_chunk_ms_of_audio(server: Server) -> None:
-    result = ws_request(server, body(sample_rate=16000, output_format="ulaw"))
+    result = ws_request(server, ws_body(sample_rate=16000, output_format="ulaw"))
     sizes = [len(__import__("base64").b64decode(f["data"]["audio"])) for f in result.frames[:-1]]
     assert set(sizes[:-1]) == {320} and sizes[-1] <= 320
 
 
 def test_wav_header_is_at_the_start_of_the_first_chunk(server: Server) -> None:
-    result = ws_request(server, body(output_format="wav"))
+    result = ws_request(server, ws_body(output_format="wav"))
     first = __import__("base64").b64decode(result.frames[0]["data"]["audio"])
     assert first.startswith(b"RIFF") and len(first) == 44 + 960
 
 
 def test_word_timestamps_are_exact_and_interleaved(server: Server) -> None:
     text = "Hello there, $100 is   a lot! Really."
-    result = ws_request(server, body(text, word_timestamps=True, voice_id="liam", sample_rate=24000))
+    result = ws_request(server, ws_body(text, word_timestamps=True, voice_id="liam", sample_rate=24000))
     words = result.words
     assert [w["word"] for w in words] == text.split()
     assert [w["id"] for w in words] == list(range(len(words)))
@@ -94,42 +117,51 @@ def test_word_timestamps_are_exact_and_interleaved(server: Server) -> None:
 @pytest.mark.parametrize("voice", ["magnus", "daniella"])
 def test_no_word_frames_for_other_voices(server: Server, voice: str) -> None:
     assert voice not in WORD_TIMESTAMP_VOICES
-    result = ws_request(server, body(voice_id=voice, word_timestamps=True))
+    result = ws_request(server, ws_body(voice_id=voice, word_timestamps=True))
     assert result.words == [] and result.last["status"] == "complete"
 
 
 def test_no_word_frames_unless_asked(server: Server) -> None:
-    assert ws_request(server, body(voice_id="meher")).words == []
+    assert ws_request(server, ws_body(voice_id="meher")).words == []
 
 
-def test_several_requests_on_one_socket(server: Server) -> None:
-    with ws_connect(server) as ws:
+def test_several_requests_on_one_socket_with_keep_open(keep_open: Server) -> None:
+    with ws_connect(keep_open) as ws:
         seen = []
         for fmt in ("pcm", "mp3", "wav"):
-            payload = body(f"Request in {fmt} now", output_format=fmt)
+            payload = ws_body(f"Request in {fmt} now", output_format=fmt)
             ws.send(json.dumps(payload))
             result = ws_collect(ws)
             assert result.last["status"] == "complete"
-            assert result.audio == post_sync(server, payload).content
+            assert result.audio == post_sync(keep_open, payload).content
             seen.append(result.last["request_id"])
         assert len(set(seen)) == 3
 
 
-def test_pipelined_requests_are_answered_in_order(server: Server) -> None:
-    with ws_connect(server) as ws:
+def test_pipelined_requests_are_answered_in_order_with_keep_open(keep_open: Server) -> None:
+    with ws_connect(keep_open) as ws:
         texts = ["first one", "second one here", "third"]
         for t in texts:
-            ws.send(json.dumps(body(t)))
+            ws.send(json.dumps(ws_body(t)))
         for t in texts:
             result = ws_collect(ws)
-            assert result.audio == post_sync(server, body(t)).content
+            assert result.audio == post_sync(keep_open, body(t)).content
+
+
+def test_the_socket_closes_after_complete_by_default(server: Server) -> None:
+    with ws_connect(server) as ws:
+        ws.send(json.dumps(ws_body("only one request")))
+        assert ws_collect(ws).last["status"] == "complete"
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=10)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1000
 
 
 def test_streaming_input_continue_and_flush(server: Server) -> None:
     pieces = ["Hel", "lo the", "re, how ", "are you"]
     with ws_connect(server) as ws:
         for p in pieces:
-            ws.send(json.dumps(body(p, **{"continue": True}, word_timestamps=True)))
+            ws.send(json.dumps(ws_body(p, **{"continue": True}, word_timestamps=True)))
         ws.send(json.dumps({"text": "", "flush": True}))
         result = ws_collect(ws)
     assert result.last["status"] == "complete"
@@ -140,9 +172,8 @@ def test_streaming_input_continue_and_flush(server: Server) -> None:
 
 def test_streaming_input_flushes_units_on_the_request_timeline(server: Server) -> None:
     with ws_connect(server) as ws:
-        ws.send(
-            json.dumps(body("One two. Three", **{"continue": True}, word_timestamps=True, voice_id="meher"))
-        )
+        opening = ws_body("One two. Three", **{"continue": True}, word_timestamps=True, voice_id="meher")
+        ws.send(json.dumps(opening))
         ws.send(json.dumps({"text": " four", "continue": True, "flush": True}))
         ws.send(json.dumps({"text": "five six", "continue": False}))
         result = ws_collect(ws)
@@ -158,7 +189,7 @@ def test_streaming_input_flushes_units_on_the_request_timeline(server: Server) -
 
 def test_streaming_wav_has_one_header_with_unknown_size(server: Server) -> None:
     with ws_connect(server) as ws:
-        ws.send(json.dumps(body("First part. ", **{"continue": True}, output_format="wav")))
+        ws.send(json.dumps(ws_body("First part. ", **{"continue": True}, output_format="wav")))
         ws.send(json.dumps({"text": " Second part", "flush": True}))
         audio = ws_collect(ws).audio
     assert audio.startswith(b"RIFF") and audio.count(b"RIFF") == 1
@@ -167,7 +198,7 @@ def test_streaming_wav_has_one_header_with_unknown_size(server: Server) -> None:
 
 def test_max_buffer_flush_ms_synthesizes_after_quiet_input(server: Server) -> None:
     with ws_connect(server) as ws:
-        ws.send(json.dumps(body("waiting for more ", **{"continue": True}, max_buffer_flush_ms=50)))
+        ws.send(json.dumps(ws_body("waiting for more ", **{"continue": True}, max_buffer_flush_ms=50)))
         frame = json.loads(ws.recv(timeout=10))  # audio comes before any further input
         assert frame["status"] == "chunk"
         ws.send(json.dumps({"text": "", "flush": True}))
@@ -179,7 +210,8 @@ def test_empty_flush_without_open_request_completes(server: Server) -> None:
         ws.send(json.dumps({"text": "", "flush": True, "voice_id": "avery"}))
         frames = ws_collect(ws).frames
     assert len(frames) == 1
-    assert frames[0]["status"] == "complete" and frames[0]["done"] is True
+    assert frames[0]["status"] == "complete" and "done" not in frames[0]
+    assert set(frames[0]) == {"status", "session_id", "request_id"}
 
 
 def test_validation_error_frame_keeps_the_socket_open(server: Server) -> None:
@@ -189,7 +221,7 @@ def test_validation_error_frame_keeps_the_socket_open(server: Server) -> None:
         assert err["status"] == "error" and err["message"]
         assert err["error"]["code"] == "400"
         assert {tuple(i["path"]) for i in err["error"]["issues"]} == {("voice_id",), ("output_format",)}
-        ws.send(json.dumps(body()))
+        ws.send(json.dumps(ws_body()))
         assert ws_collect(ws).last["status"] == "complete"
 
 
@@ -200,7 +232,7 @@ def test_malformed_and_binary_messages_get_error_frames(server: Server) -> None:
         assert err["status"] == "error" and err["error"]["code"] == "invalid_json"
         ws.send(b"\x00\x01")
         assert ws_collect(ws).last["error"]["code"] == "invalid_message"
-        ws.send(json.dumps(body("still alive")))
+        ws.send(json.dumps(ws_body("still alive")))
         assert ws_collect(ws).last["status"] == "complete"
 
 
@@ -209,7 +241,7 @@ def test_oversized_message_gets_an_error_frame(server: Server) -> None:
         ws.send(json.dumps(body("x" * (65 * 1024))))
         err = ws_collect(ws).last
         assert err["status"] == "error" and err["error"]["code"] == "message_too_large"
-        ws.send(json.dumps(body("ok")))
+        ws.send(json.dumps(ws_body("ok")))
         assert ws_collect(ws).last["status"] == "complete"
 
 
@@ -222,7 +254,7 @@ def test_huge_message_closes_with_1009_not_a_crash(server: Server) -> None:
             ws.recv(timeout=10)
         if isinstance(info.value, ConnectionClosed) and info.value.rcvd is not None:
             assert info.value.rcvd.code == 1009
-    assert ws_request(server, body("after")).last["status"] == "complete"
+    assert ws_request(server, ws_body("after")).last["status"] == "complete"
 
 
 def test_idle_timeout_query(server: Server) -> None:
@@ -235,9 +267,10 @@ def test_idle_timeout_query(server: Server) -> None:
 
 
 def test_idle_clock_is_reset_by_messages_and_not_run_while_busy() -> None:
-    with running_server("--rtf", "2") as srv:  # a 1.5 s utterance takes ~0.75 s to stream
+    # a 1.5 s utterance takes ~0.75 s to stream; the socket stays open after it for the idle clock
+    with running_server("--rtf", "2", "--keep-open") as srv:
         with ws_connect(srv, query="?timeout=0.5") as ws:
-            ws.send(json.dumps(body("one two three four five six")))
+            ws.send(json.dumps(ws_body("one two three four five six")))
             assert ws_collect(ws).last["status"] == "complete"
             frame = json.loads(ws.recv(timeout=10))
             assert frame["status"] == "error" and "inactivity" in frame["message"]
@@ -252,7 +285,7 @@ def test_bad_timeout_query_is_400(server: Server) -> None:
 def test_messages_are_journaled_in_order(server: Server) -> None:
     marker = "journal marker words"
     with ws_connect(server) as ws:
-        ws.send(json.dumps(body(marker, **{"continue": True})))
+        ws.send(json.dumps(ws_body(marker, **{"continue": True})))
         ws.send(json.dumps({"text": "", "flush": True}))
         ws_collect(ws)
     entries = [e for e in inspect(server)["requests"] if e["transport"] == "ws"]

@@ -23,6 +23,8 @@ Examples:
   smallest speak "Spoken by the local server"
 
   smallest serve --port 0 --first-chunk-ms 100 --rtf 3.3
+
+  smallest serve --port 0 --keep-open --varied-takes
 """
 
 
@@ -57,6 +59,8 @@ def serve(args: Args) -> None:
             max_concurrency=args.max_concurrency,
             idle_timeout=args.idle_timeout,
             access_log=args.access_log,
+            keep_open=args.keep_open,
+            varied_takes=args.varied_takes,
         )
         try:
             run(config, load_engine(engine))

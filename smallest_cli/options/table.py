@@ -169,6 +169,12 @@ OPTIONS: tuple[Option, ...] = (
            "WebSocket idle timeout in seconds (a client's ?timeout=N overrides).", _SERVE,
            fallback=60.0),
     Option("access_log", ("--access-log",), "flag", "Log every HTTP request to stderr.", _SERVE),
+    Option("keep_open", ("--keep-open",), "flag",
+           "Keep a WebSocket open after `complete` for further requests (by default it is closed, "
+           "as the API reference says).", _SERVE),
+    Option("varied_takes", ("--varied-takes",), "flag",
+           "Render every request as a new take, slightly different audio each time, as a neural "
+           "service does (by default the same request gives the same bytes).", _SERVE),
 )
 
 BY_FIELD: Mapping[str, Option] = {o.field: o for o in OPTIONS}

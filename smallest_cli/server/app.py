@@ -29,6 +29,6 @@ def build_app(state: ServerState) -> web.Application:
     app.router.add_post(contract.LIVE_PATH, sse_tts)
     app.router.add_get(contract.LIVE_PATH, ws_tts)
     app.router.add_get(contract.HEALTH_PATH, health)
-    app.router.add_get("/waves/v1/{model}/get_voices", get_voices)
+    app.router.add_get(contract.VOICES_PATH, get_voices)
     control.add_routes(app)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 
 from aiohttp import web
 
@@ -16,27 +17,34 @@ from smallest_cli.server.http_common import (
     get_state,
     rate_limited,
     read_json,
+    request_id,
     stall,
     status_fault_response,
 )
 from smallest_cli.server.pacing import Pacer
-from smallest_cli.server.render import RenderedUnit, render, unit_plan
+from smallest_cli.server.render import RenderedUnit, new_take, render, unit_plan
 from smallest_cli.server.stream_plan import ChunkItem
 from smallest_cli.server.validation import TtsRequest, ValidationFailed, parse_tts_body
 
-SSE_DONE = b'data: {"done": true}\n\n'
+#: The end of an SSE stream. tts-openapi.yaml documents `data: {"done": true}`; the live service
+#: sends `{"status": "200", "done": true}` (its chunks carry `"done": false, "status": "206"`). This
+#: one frame is both.
+SSE_DONE = b'data: {"status": "200", "done": true}\n\n'
 #: What a `malformed` fault sends instead of a well-formed SSE event.
 SSE_MALFORMED = b'event: audio\ndata: {"audio": "%%%not base64, and the JSON never ends\n\n'
 SYNC_MALFORMED = b"<html><body><h1>502 Bad Gateway</h1></body></html>\n"
 
 
-def echo_headers(req: TtsRequest) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if req.request_id:
-        headers["X-External-Request-Id"] = req.request_id
-    if req.session_id:
-        headers["X-External-Session-Id"] = req.session_id
-    return headers
+def tts_headers(request: web.Request, req: TtsRequest) -> dict[str, str]:
+    """The ids a sync or SSE answer carries (tts-openapi.yaml, 200 `headers`): the server's own
+    session and request ids, and the client's `session_id` / `request_id` echoed (empty if not
+    given)."""
+    return {
+        "X-Session-Id": uuid.uuid4().hex,
+        "X-Request-Id": request_id(request),
+        "X-External-Session-Id": req.session_id or "",
+        "X-External-Request-Id": req.request_id or "",
+    }
 
 
 async def _admit(request: web.Request, transport: str) -> tuple[TtsRequest, Fault | None]:
@@ -61,7 +69,8 @@ async def _admit(request: web.Request, transport: str) -> tuple[TtsRequest, Faul
 
 async def _render(request: web.Request, req: TtsRequest) -> RenderedUnit:
     state = get_state(request)
-    return await render(state.engine, state.voices[req.voice_id], req, req.text)
+    take = new_take(state.config.varied_takes)
+    return await render(state.engine, state.voice(req.voice_id), req, req.text, take=take)
 
 
 async def sync_tts(request: web.Request) -> web.StreamResponse:
@@ -70,7 +79,7 @@ async def sync_tts(request: web.Request) -> web.StreamResponse:
     try:
         unit = await _render(request, req)
         await Pacer(state.config.pacing).wait(unit.duration)
-        headers = {"Content-Type": "audio/wav", **echo_headers(req)}
+        headers = {"Content-Type": "audio/wav", **tts_headers(request, req)}
         if fault is not None and fault.kind == "malformed":
             return web.Response(body=SYNC_MALFORMED, headers={**headers, "Content-Type": "text/html"})
         body = unit.body
@@ -125,7 +134,11 @@ async def sse_tts(request: web.Request) -> web.StreamResponse:
         ]
         response = web.StreamResponse(
             status=200,
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **echo_headers(req)},
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                **tts_headers(request, req),
+            },
         )
         await response.prepare(request)
         for n, chunk in enumerate(chunks):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -28,10 +29,16 @@ class RenderedUnit:
 
 
 def _render_sync(
-    engine: Engine, voice: VoiceInfo, req: TtsRequest, text: str, wav_header: bool, wav_size_known: bool
+    engine: Engine,
+    voice: VoiceInfo,
+    req: TtsRequest,
+    text: str,
+    wav_header: bool,
+    wav_size_known: bool,
+    take: int,
 ) -> RenderedUnit:
     synth = engine.synthesize(
-        text, voice=voice, sample_rate=req.sample_rate, speed=req.speed, language=req.language
+        text, voice=voice, sample_rate=req.sample_rate, speed=req.speed, language=req.language, take=take
     )
     if req.output_format == "wav":
         full = encode(
@@ -51,12 +58,19 @@ async def render(
     *,
     wav_header: bool = True,
     wav_size_known: bool = True,
+    take: int = 0,
 ) -> RenderedUnit:
-    """Run the engine in a worker thread so the event loop never blocks."""
+    """Run the engine in a worker thread so the event loop never blocks. `take`: see `new_take`."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(
-        None, partial(_render_sync, engine, voice, req, text, wav_header, wav_size_known)
+        None, partial(_render_sync, engine, voice, req, text, wav_header, wav_size_known, take)
     )
+
+
+def new_take(varied: bool) -> int:
+    """The take of a new request: 0 (the canonical render) unless takes are varied, then a random
+    nonzero one; every unit of one request uses the request's take."""
+    return secrets.randbelow(2**31 - 1) + 1 if varied else 0
 
 
 def unit_plan(

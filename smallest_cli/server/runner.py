@@ -51,13 +51,15 @@ async def serve(config: ServerConfig, engine: Engine, ready: Callable[[str], Non
             except (RuntimeError, NotImplementedError):  # not the main thread (embedded use)
                 break
         log.info(
-            "serving %s (engine %s, max concurrency %s, first chunk %g ms, rtf %g, chunk %g ms)",
+            "serving %s (engine %s, max concurrency %s, first chunk %g ms, rtf %g, chunk %g ms%s%s)",
             url,
             engine.name,
             config.max_concurrency or "unlimited",
             config.pacing.first_chunk_ms,
             config.pacing.rtf,
             config.pacing.chunk_ms,
+            ", WebSockets kept open" if config.keep_open else "",
+            ", varied takes" if config.varied_takes else "",
         )
         ready(url)
         await stop.wait()

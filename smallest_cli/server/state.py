@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import weakref
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from smallest_cli.protocol import contract
-from smallest_cli.protocol.voices import catalog
+from smallest_cli.protocol.voices import is_cloned_voice, voices
 from smallest_cli.server.engines.base import Engine, VoiceInfo
 from smallest_cli.server.faults import FaultQueue
 from smallest_cli.server.journal import Journal
@@ -28,18 +29,25 @@ class ServerConfig:
     max_concurrency: int = 0
     idle_timeout: float = contract.DEFAULT_IDLE_TIMEOUT_S
     access_log: bool = False
+    #: Keep a WebSocket open after `complete` for further requests (the reference closes it).
+    keep_open: bool = False
+    #: Render every request as a new take (slightly different audio each time), as a neural service
+    #: does, instead of the same bytes for the same request.
+    varied_takes: bool = False
 
 
 def catalog_voices() -> dict[str, VoiceInfo]:
-    voices: dict[str, VoiceInfo] = {}
-    for v in catalog():
-        tags = v.get("tags", {})
-        voices[v["voiceId"]] = VoiceInfo(
-            voice_id=v["voiceId"],
-            gender=str(tags.get("gender", "female")),
-            languages=tuple(tags.get("language", ())),
-        )
-    return voices
+    return {
+        v.voice_id: VoiceInfo(voice_id=v.voice_id, gender=v.gender, languages=v.languages, accent=v.accent)
+        for v in voices()
+    }
+
+
+def cloned_voice(voice_id: str) -> VoiceInfo:
+    """A cloned voice: the id alone picks its gender (stably); it speaks English, the language the
+    engines fall back to."""
+    gender = ("female", "male")[zlib.crc32(voice_id.encode()) % 2]
+    return VoiceInfo(voice_id=voice_id, gender=gender, languages=())
 
 
 @dataclass
@@ -57,3 +65,12 @@ class ServerState:
 
     def __post_init__(self) -> None:
         self.limiter = ConcurrencyLimiter(self.config.max_concurrency)
+
+    def voice(self, voice_id: str) -> VoiceInfo:
+        """What the engine needs of an accepted voice id (a catalog or a cloned voice)."""
+        known = self.voices.get(voice_id)
+        if known is not None:
+            return known
+        if is_cloned_voice(voice_id):
+            return cloned_voice(voice_id)
+        raise KeyError(voice_id)

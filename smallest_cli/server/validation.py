@@ -9,10 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from smallest_cli.protocol import contract
+from smallest_cli.protocol.voices import REQUEST_LANGUAGES, is_cloned_voice
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 Issue = dict[str, Any]
+
+#: tts-ws.yaml, `complete_backoff_ms`: "Default is 4000ms".
+DEFAULT_COMPLETE_BACKOFF_MS = 4000
 
 
 class ValidationFailed(Exception):
@@ -39,7 +43,7 @@ class TtsRequest:
     cont: bool = False
     flush: bool = False
     max_buffer_flush_ms: int = 0
-    complete_backoff_ms: int = 4000
+    complete_backoff_ms: int = DEFAULT_COMPLETE_BACKOFF_MS
 
 
 def _type_name(value: Any) -> str:
@@ -171,6 +175,15 @@ def _text(check: _Checker, body: Mapping[str, Any], *, may_be_empty: bool) -> st
     return text
 
 
+def _language(check: _Checker, name: str) -> str | None:
+    """A language field: a code of the reference's enum (or absent)."""
+    value = check.string(name)
+    if value is not None and value not in REQUEST_LANGUAGES:
+        check.issues.append(_enum_issue(name, value, REQUEST_LANGUAGES))
+        return None
+    return value
+
+
 def _sample_rate(check: _Checker, raw: Any) -> int:
     """The `sample_rate` field, or the server's default when it is left out."""
     if raw is None:
@@ -183,6 +196,32 @@ def _sample_rate(check: _Checker, raw: Any) -> int:
     else:
         return int(raw)
     return contract.SERVER_DEFAULT_SAMPLE_RATE
+
+
+def _inherit(body: Mapping[str, Any], defaults: TtsRequest) -> dict[str, Any]:
+    """`body` with the fields it leaves out taken from the request it continues."""
+    inherited = {
+        "voice_id": defaults.voice_id,
+        "model": defaults.model,
+        "sample_rate": defaults.sample_rate,
+        "speed": defaults.speed,
+        "language": defaults.language,
+        "output_format": defaults.output_format,
+        "complete_backoff_ms": defaults.complete_backoff_ms,
+    }
+    return {**{k: v for k, v in inherited.items() if v is not None}, **body}
+
+
+def _client_ids(check: _Checker) -> dict[str, str | None]:
+    """`session_id` and `request_id`: the client's correlation ids, echoed back."""
+    ids: dict[str, str | None] = {}
+    for name in ("session_id", "request_id"):
+        value = check.string(name)
+        if value is not None and not _ID_RE.match(value):
+            check.issues.append(_custom(name, f"{name} must be 1-128 characters of A-Z a-z 0-9 _ . -"))
+            value = None
+        ids[name] = value
+    return ids
 
 
 def parse_tts_body(
@@ -200,37 +239,26 @@ def parse_tts_body(
     if not isinstance(body, Mapping):
         raise ValidationFailed([{**_invalid_type("", "object", body), "path": []}])
     if defaults is not None:
-        inherited = {
-            "voice_id": defaults.voice_id,
-            "model": defaults.model,
-            "sample_rate": defaults.sample_rate,
-            "speed": defaults.speed,
-            "language": defaults.language,
-            "output_format": defaults.output_format,
-        }
-        body = {**{k: v for k, v in inherited.items() if v is not None}, **body}
+        body = _inherit(body, defaults)
     check = _Checker(body)
     cont = check.boolean("continue", False)
     flush = check.boolean("flush", False)
     text = _text(check, body, may_be_empty=allow_empty_text and (cont or flush))
     voice_id = check.string("voice_id", required=True)
-    if voice_id is not None and voice_id not in voice_ids:
+    if voice_id is not None and voice_id not in voice_ids and not is_cloned_voice(voice_id):
         check.issues.append(_custom("voice_id", "Invalid Voice ID"))
     model = check.enum("model", contract.DEFAULT_MODEL, contract.MODELS)
     output_format = check.enum("output_format", "pcm", contract.OUTPUT_FORMATS)
     sample_rate = _sample_rate(check, body.get("sample_rate"))
     speed = check.number("speed", 1.0, contract.SPEED_MIN, contract.SPEED_MAX)
-    language = check.string("language")
+    language = _language(check, "language")
+    _language(check, "number_pronunciation_language")
     word_timestamps = check.boolean("word_timestamps", False)
     max_flush = check.number("max_buffer_flush_ms", 0, *contract.MAX_BUFFER_FLUSH_MS)
-    backoff = check.number("complete_backoff_ms", 4000, *contract.COMPLETE_BACKOFF_MS)
-    ids: dict[str, str | None] = {}
-    for name in ("session_id", "request_id"):
-        value = check.string(name)
-        if value is not None and not _ID_RE.match(value):
-            check.issues.append(_custom(name, f"{name} must be 1-128 characters of A-Z a-z 0-9 _ . -"))
-            value = None
-        ids[name] = value
+    backoff = check.number(
+        "complete_backoff_ms", DEFAULT_COMPLETE_BACKOFF_MS, *contract.COMPLETE_BACKOFF_MS
+    )
+    ids = _client_ids(check)
     dicts = body.get("pronunciation_dicts")
     if dicts is not None and not (isinstance(dicts, list) and all(isinstance(d, str) for d in dicts)):
         check.issues.append(_invalid_type("pronunciation_dicts", "array", dicts))

@@ -4,7 +4,10 @@ One reader task receives messages (journaling them and keeping the idle clock), 
 handles them in order, so several requests can follow each other on one socket. Streaming input:
 pieces with `continue: true` are buffered; a unit is synthesized on `flush`, at a sentence end,
 when the buffer would pass the text limit, after `max_buffer_flush_ms` without input, or with the
-final message (`continue` false), which also ends the request with `complete`.
+final message (`continue` false), which also ends the request with `complete`, sent
+`complete_backoff_ms` after the last chunk. After `complete` the server closes the socket, as the
+reference says (tts-ws.yaml: "the server closes the WebSocket after this"), unless the server runs
+with `keep_open`, the older reading in which one socket serves request after request.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from smallest_cli.server.http_common import (
     status_fault_response,
 )
 from smallest_cli.server.pacing import Pacer
-from smallest_cli.server.render import render, unit_plan
+from smallest_cli.server.render import new_take, render, unit_plan
 from smallest_cli.server.state import ServerState
 from smallest_cli.server.stream_plan import ChunkItem, WordItem
 from smallest_cli.server.validation import TtsRequest, ValidationFailed, parse_tts_body
@@ -59,6 +62,8 @@ class _OpenRequest:
     req: TtsRequest
     request_id: str
     fault: Fault | None
+    #: The take every unit of this request is rendered with (see `render.new_take`).
+    take: int = 0
     buffer: str = ""
     units: int = 0
     time_offset: float = 0.0
@@ -214,13 +219,18 @@ class WsSession:
             raise _Closed from err
 
     def _ids(self, open_req: _OpenRequest | None) -> dict[str, Any]:
-        ids: dict[str, Any] = {"session_id": self.session_id}
-        if open_req is not None:
-            ids["request_id"] = open_req.request_id
-            if open_req.req.request_id:
-                ids["external_request_id"] = open_req.req.request_id
-            if open_req.req.session_id:
-                ids["external_session_id"] = open_req.req.session_id
+        if open_req is None:
+            return {"session_id": self.session_id}
+        return self._request_ids(open_req.request_id, open_req.req)
+
+    def _request_ids(self, request_id: str, req: TtsRequest) -> dict[str, Any]:
+        """The ids every frame of a request carries; the client's own ones only when it sent them
+        (tts-ws.yaml: "omitted if not provided")."""
+        ids: dict[str, Any] = {"session_id": self.session_id, "request_id": request_id}
+        if req.request_id:
+            ids["external_request_id"] = req.request_id
+        if req.session_id:
+            ids["external_session_id"] = req.session_id
         return ids
 
     async def _send_error(self, message: str, code: str, extra: dict[str, Any] | None = None) -> None:
@@ -250,9 +260,8 @@ class WsSession:
             return
         if self.open is None:
             if not req.text and not req.cont:
-                await self._send(
-                    {"status": "complete", "message": "All chunks sent", "done": True, **self._ids(None)}
-                )
+                # Nothing to say: the request ends at once, with no chunk to wait after.
+                await self._send_complete(self._request_ids(uuid.uuid4().hex, req))
                 return
             if not await self._start(req):
                 return
@@ -261,7 +270,7 @@ class WsSession:
         self.open.last_input = time.monotonic()
         if not req.cont:
             await self._flush(final=True)
-            await self._complete()
+            await self._complete(req.complete_backoff_ms)
         elif req.flush:
             await self._flush(final=False)
         else:
@@ -284,7 +293,12 @@ class WsSession:
             state.journal.bump("rejected_429")
             await self._send_error(STATUS_MESSAGES[429], "429", {"retry_after": 1.0})
             return False
-        self.open = _OpenRequest(req=req, request_id=uuid.uuid4().hex, fault=fault)
+        self.open = _OpenRequest(
+            req=req,
+            request_id=uuid.uuid4().hex,
+            fault=fault,
+            take=new_take(state.config.varied_takes),
+        )
         return True
 
     def _end_request(self) -> None:
@@ -292,7 +306,9 @@ class WsSession:
             self.open = None
             self.state.limiter.release()
 
-    async def _complete(self) -> None:
+    async def _complete(self, backoff_ms: int) -> None:
+        """End the open request: `complete` `backoff_ms` after its last chunk (tts-ws.yaml,
+        `complete_backoff_ms`), then close unless the server keeps sockets open."""
         open_req = self.open
         assert open_req is not None
         fault = open_req.fault
@@ -304,7 +320,17 @@ class WsSession:
         if fault is not None and fault.kind == "no_terminator":
             self.close_code, self.close_message = 1000, ""
             raise _Closed
-        await self._send({"status": "complete", "message": "All chunks sent", "done": True, **ids})
+        if open_req.chunks_sent and backoff_ms:
+            await stall(self.state, lambda: self.ws.closed or self.dropped, backoff_ms)
+        await self._send_complete(ids)
+
+    async def _send_complete(self, ids: dict[str, Any]) -> None:
+        """The reference's `complete` frame (tts-ws.yaml `CompletionStatus`: status and ids, never
+        `done`), then the close that follows it unless the server keeps sockets open."""
+        await self._send({"status": "complete", **ids})
+        if not self.state.config.keep_open:
+            self.close_code, self.close_message = 1000, ""
+            raise _Closed
 
     # --- streaming input -----------------------------------------------------------------------
 
@@ -357,11 +383,12 @@ class WsSession:
         single = final and open_req.units == 0
         unit = await render(
             self.state.engine,
-            self.state.voices[req.voice_id],
+            self.state.voice(req.voice_id),
             req,
             text,
             wav_header=open_req.units == 0,
             wav_size_known=single,
+            take=open_req.take,
         )
         items = unit_plan(
             unit, req, self.state.config.pacing.chunk_ms, open_req.time_offset, open_req.word_offset

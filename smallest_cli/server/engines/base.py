@@ -37,14 +37,24 @@ class VoiceInfo:
     voice_id: str
     gender: str  # "female" | "male"
     languages: tuple[str, ...]  # catalog tags, e.g. ("hindi", "english")
+    accent: str = ""  # catalog tag, e.g. "british"; empty when the catalog has none
 
 
 class Engine(Protocol):
     name: str
 
     def synthesize(
-        self, text: str, *, voice: VoiceInfo, sample_rate: int, speed: float, language: str | None
+        self,
+        text: str,
+        *,
+        voice: VoiceInfo,
+        sample_rate: int,
+        speed: float,
+        language: str | None,
+        take: int = 0,
     ) -> Synthesis:
-        """Deterministic: the same arguments give byte-identical PCM. Must be safe to call from
+        """Deterministic: the same arguments give byte-identical PCM. `take` 0 is the canonical
+        render; any other value gives a slightly different one of the same words, as two renders
+        of a neural service differ (timings may shift a little too). Must be safe to call from
         several threads at once (serialize internally if the engine is not)."""
         ...

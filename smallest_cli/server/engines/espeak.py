@@ -8,6 +8,10 @@ The C library keeps one global state per process (voice, parameters, callback), 
 library is a per-process singleton guarded by its own lock; every engine object shares it.
 Word timings come from eSpeak's WORD events, whose `text_position` (1-based, in characters) is
 mapped back to the verbatim whitespace-separated input words.
+
+Every language a request may name and every catalog language has an eSpeak NG voice (Mandarin
+and Norwegian under other names); a voice whose language eSpeak lacks, and a cloned voice, speak
+English. A nonzero take moves eSpeak's pitch parameter a few steps and the level a few percent.
 """
 
 from __future__ import annotations
@@ -42,14 +46,16 @@ _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _ENDPAUSE = 0x1000
 _PARAM_RATE = 1
+_PARAM_PITCH = 3
 _EVENT_LIST_TERMINATED = 0
 _EVENT_WORD = 1
 
-#: eSpeak voice for each catalog language tag (the voice's own language when `language` is auto).
-_TAG_VOICES: dict[str, str] = {
-    "hindi": "hi", "spanish": "es", "tamil": "ta", "malayalam": "ml",
-    "telugu": "te", "marathi": "mr", "gujarati": "gu", "kannada": "kn",
-}
+#: eSpeak's names for the ISO 639-1 codes it knows by another name; every other code of
+#: `REQUEST_LANGUAGES` is an eSpeak NG voice name as it is.
+_ESPEAK_ALIASES: dict[str, str] = {"zh": "cmn", "no": "nb"}
+#: Where eSpeak has no voice for a language, it speaks English (as the service does for a language
+#: a voice was not trained on).
+_FALLBACK = "en-us"
 #: English by catalog accent; eSpeak's plain "en" is British English.
 _ENGLISH_BY_ACCENT: dict[str, str] = {"american": "en-us", "british": "en", "indian": "en"}
 #: eSpeak voice variants (pitch and formants) per gender; a voice id picks one stably.
@@ -68,13 +74,21 @@ def words_per_minute(speed: float) -> int:
     return max(MIN_WPM, min(MAX_WPM, round(BASE_WPM * speed)))
 
 
-def _catalog_accent(voice_id: str) -> str:
-    from smallest_cli.protocol.voices import catalog
+def _catalog_accent(voice: VoiceInfo) -> str:
+    if voice.accent:
+        return voice.accent
+    from smallest_cli.protocol.voices import find
 
-    for entry in catalog():
-        if entry["voiceId"] == voice_id:
-            return str(entry.get("tags", {}).get("accent", ""))
-    return ""
+    entry = find(voice.voice_id)
+    return entry.accent if entry else ""
+
+
+def _tag_voice(tag: str) -> str | None:
+    """The eSpeak voice for a catalog language tag (e.g. "tamil" → "ta"), or None."""
+    from smallest_cli.protocol.voices import LANGUAGE_CODES
+
+    code = LANGUAGE_CODES.get(tag)
+    return _ESPEAK_ALIASES.get(code, code) if code else None
 
 
 def _default_language(voice: VoiceInfo) -> str:
@@ -86,13 +100,14 @@ def _default_language(voice: VoiceInfo) -> str:
     for tag in tags:
         if tag == "english":
             return _english_voice(voice)
-        if tag in _TAG_VOICES:
-            return _TAG_VOICES[tag]
-    return "en-us"
+        name = _tag_voice(tag)
+        if name:
+            return name
+    return _FALLBACK
 
 
 def _english_voice(voice: VoiceInfo) -> str:
-    return _ENGLISH_BY_ACCENT.get(_catalog_accent(voice.voice_id), "en-us")
+    return _ENGLISH_BY_ACCENT.get(_catalog_accent(voice), _FALLBACK)
 
 
 def _language_voice(code: str, voice: VoiceInfo) -> str | None:
@@ -102,7 +117,7 @@ def _language_voice(code: str, voice: VoiceInfo) -> str | None:
         return None
     if code == "en":
         return _english_voice(voice)
-    return code
+    return _ESPEAK_ALIASES.get(code, code)
 
 
 def _variant(voice: VoiceInfo) -> str:
@@ -113,16 +128,34 @@ def _variant(voice: VoiceInfo) -> str:
 
 
 def voice_names(voice: VoiceInfo, language: str | None) -> tuple[str, ...]:
-    """eSpeak voice names to try in order: the request language (if any), then the voice's own."""
+    """eSpeak voice names to try in order: the request language (if any), then the voice's own,
+    then English."""
     variant = _variant(voice)
     names: list[str] = []
     requested = _language_voice(language, voice) if language else None
     if requested:
         names.append(requested + variant)
-    default = _default_language(voice) + variant
-    if default not in names:
-        names.append(default)
+    for name in (_default_language(voice) + variant, _FALLBACK + variant):
+        if name not in names:
+            names.append(name)
     return tuple(names)
+
+
+def take_pitch(take: int) -> int:
+    """eSpeak's pitch parameter (0-100, 50 = the voice's own) for a take: a few steps off 50 for
+    any take but the canonical one."""
+    if not take:
+        return 50
+    step = take % 10 - 5  # -5..4
+    return 50 + (step if step < 0 else step + 1)
+
+
+def take_level(take: int) -> float:
+    """The gain of a take: 1 for the canonical one, else within ±5 % (never exactly 1)."""
+    if not take:
+        return 1.0
+    fraction = (zlib.crc32(take.to_bytes(8, "little", signed=True)) % 1000 + 1) / 1001  # (0, 1)
+    return 0.95 + 0.1 * fraction
 
 
 # --- eSpeak output → word timings (pure) ---------------------------------------------------------
@@ -304,8 +337,9 @@ class EspeakLibrary:
             return 1
         return 0
 
-    def synthesize(self, text: str, voice_names: Sequence[str], wpm: int) -> RawSpeech:
-        """Speak `text` with the first voice name eSpeak accepts, at `wpm` words per minute."""
+    def synthesize(self, text: str, voice_names: Sequence[str], wpm: int, pitch: int = 50) -> RawSpeech:
+        """Speak `text` with the first voice name eSpeak accepts, at `wpm` words per minute and
+        `pitch` (eSpeak's parameter: 50 is the voice's own)."""
         data = text.replace("\x00", " ").encode("utf-8") + b"\x00"
         with self._lock:
             lib = self._load()
@@ -314,6 +348,8 @@ class EspeakLibrary:
                 if not any(lib.espeak_SetVoiceByName(name.encode()) == 0 for name in voice_names):
                     raise UsageError(f"eSpeak NG has none of the voices {', '.join(voice_names)}")
                 lib.espeak_SetParameter(_PARAM_RATE, wpm, 0)
+                if pitch != 50:
+                    lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
                 sink = self._sink = _Sink()
                 status = lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE,
                                           None, None)
@@ -360,7 +396,14 @@ class EspeakEngine:
         return self._library.sample_rate
 
     def synthesize(
-        self, text: str, *, voice: VoiceInfo, sample_rate: int, speed: float, language: str | None
+        self,
+        text: str,
+        *,
+        voice: VoiceInfo,
+        sample_rate: int,
+        speed: float,
+        language: str | None,
+        take: int = 0,
     ) -> Synthesis:
         import numpy as np
 
@@ -371,9 +414,14 @@ class EspeakEngine:
         words = split_words(text)
         if not words:
             return Synthesis(pcm=b"", sample_rate=sample_rate, words=[])
-        raw = self._library.synthesize(text, voice_names(voice, language), words_per_minute(speed))
+        raw = self._library.synthesize(
+            text, voice_names(voice, language), words_per_minute(speed), take_pitch(take)
+        )
         samples = np.frombuffer(raw.pcm, dtype="<i2")
         timings = word_timings(words, first_samples(words, raw.word_events), speech_end(samples),
                                raw.sample_rate)
         pcm = resample_int16(raw.pcm, raw.sample_rate, sample_rate)
+        if take:
+            scaled = np.frombuffer(pcm, dtype="<i2").astype(np.float64) * take_level(take)
+            pcm = np.clip(np.round(scaled), -32768, 32767).astype("<i2").tobytes()
         return Synthesis(pcm=pcm, sample_rate=sample_rate, words=timings)

@@ -5,6 +5,10 @@ few harmonics and soft edges) whose pitch depends on the word and the voice, fol
 (longer after punctuation). Durations grow with the word's length and are divided by `speed`. The
 pitch depends only on the word text and the voice, so the audio of "a b" is exactly the audio of "a"
 followed by the audio of "b": splitting a text into units does not change the samples.
+
+A nonzero `take` (`smallest serve --varied-takes`) shifts the pitch, starting phase and level of
+the whole render by small amounts drawn from it: another take of the same text has other bytes but
+the same word timings, and the units of one request (rendered with one take) still join seamlessly.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ GAP_SENTENCE = 0.28
 LEVEL = 0.35
 EDGE_SECONDS = 0.008
 _HARMONICS = ((1.0, 1.0), (2.0, 0.45), (3.0, 0.2), (4.0, 0.08))
+#: Largest relative pitch and level shifts of a varied take: audible as another render, never
+#: as another voice.
+TAKE_PITCH_SPREAD = 0.02
+TAKE_LEVEL_SPREAD = 0.05
 
 
 def _crc(text: str) -> int:
@@ -55,14 +63,36 @@ def burst_seconds(word: str) -> float:
     return SECONDS_PER_WORD + SECONDS_PER_CHAR * min(len(word), 24)
 
 
-def _burst(n: int, sample_rate: int, f0: float):  # -> numpy array of float64 in [-1, 1]
+@dataclass(frozen=True)
+class Take:
+    """How one render departs from the canonical one (take 0: not at all)."""
+
+    pitch: float = 1.0
+    phase: float = 0.0
+    level: float = 1.0
+
+    @classmethod
+    def of(cls, take: int) -> Take:
+        if not take:
+            return cls()
+        import numpy as np
+
+        rng = np.random.default_rng(take)
+        return cls(
+            pitch=1.0 + rng.uniform(-TAKE_PITCH_SPREAD, TAKE_PITCH_SPREAD),
+            phase=rng.uniform(0.0, 2.0 * np.pi),
+            level=1.0 + rng.uniform(-TAKE_LEVEL_SPREAD, TAKE_LEVEL_SPREAD),
+        )
+
+
+def _burst(n: int, sample_rate: int, f0: float, phase0: float = 0.0):  # -> float64 array in [-1, 1]
     import numpy as np
 
     t = np.arange(n, dtype=np.float64) / sample_rate
     duration = max(n / sample_rate, 1e-9)
     # A gentle falling glide, like a declarative syllable.
     freq = f0 * (1.06 - 0.12 * (t / duration))
-    phase = 2.0 * np.pi * np.cumsum(freq) / sample_rate
+    phase = phase0 + 2.0 * np.pi * np.cumsum(freq) / sample_rate
     wave = np.zeros(n, dtype=np.float64)
     nyquist = sample_rate / 2.0
     for mult, amp in _HARMONICS:
@@ -84,10 +114,18 @@ class ToneEngine:
     name: str = "tones"
 
     def synthesize(
-        self, text: str, *, voice: VoiceInfo, sample_rate: int, speed: float, language: str | None
+        self,
+        text: str,
+        *,
+        voice: VoiceInfo,
+        sample_rate: int,
+        speed: float,
+        language: str | None,
+        take: int = 0,
     ) -> Synthesis:
         import numpy as np
 
+        variation = Take.of(take)
         pieces: list[np.ndarray] = []
         words: list[WordTiming] = []
         position = 0
@@ -95,7 +133,8 @@ class ToneEngine:
             word = match.group()
             n_burst = max(1, round(burst_seconds(word) / speed * sample_rate))
             n_gap = max(1, round(gap_seconds(word) / speed * sample_rate))
-            pieces.append(_burst(n_burst, sample_rate, word_pitch(word, voice)))
+            f0 = word_pitch(word, voice) * variation.pitch
+            pieces.append(_burst(n_burst, sample_rate, f0, variation.phase))
             pieces.append(np.zeros(n_gap, dtype=np.float64))
             words.append(
                 WordTiming(
@@ -105,6 +144,6 @@ class ToneEngine:
             position += n_burst + n_gap
         if not pieces:
             return Synthesis(pcm=b"", sample_rate=sample_rate, words=[])
-        samples = np.concatenate(pieces) * (LEVEL * 32767.0)
+        samples = np.concatenate(pieces) * (LEVEL * variation.level * 32767.0)
         pcm = np.round(samples).astype("<i2").tobytes()
         return Synthesis(pcm=pcm, sample_rate=sample_rate, words=words)
