@@ -65,18 +65,26 @@ def test_5000_characters_equal_the_concatenated_segments(
     assert stats["audio_bytes"] == len(expected_5k)
 
 
-def test_websocket_sends_every_segment_on_one_connection(
-    server: Server, env: dict[str, str], tmp_path: Path
+@pytest.mark.parametrize("keep_open", [True, False], ids=["keep-open", "close-after-complete"])
+def test_websocket_segments_and_their_connections(
+    keep_open: bool, server: Server, keep_open_server: Server, tmp_path: Path
 ) -> None:
-    marker = "Zebra marker one."
+    """Every segment in order; on one connection while the server keeps it open, else each on its
+    own, opened while the segment before it streamed (the last of them, for no segment, unused)."""
+    srv = keep_open_server if keep_open else server
+    marker = f"Zebra marker {keep_open}."
     text = marker + " " + long_text(1200, seed=3)
-    result = run_cli(["stream-ws", text, "-o", str(tmp_path / "o.pcm")], env)
+    requests.delete(srv.url + "/_smallest/requests", timeout=10)
+    result = run_cli(["stream-ws", text, "-o", str(tmp_path / "o.pcm")], cli_env(srv, tmp_path))
     assert result.returncode == 0, result.stderr.decode()
-    entries = journal(server)
-    first = max(i for i, e in enumerate(entries) if marker in (e.get("body") or {}).get("text", ""))
-    ours = entries[first : first + len(segment_text(text))]
+    ours = journal(srv)
     assert [e["body"]["text"] for e in ours] == segment_text(text)
-    assert {e["connection_id"] for e in ours} == {ours[0]["connection_id"]}
+    connections = [e["connection_id"] for e in ours]
+    opened = requests.get(srv.url + "/_smallest/requests", timeout=10).json()["counters"]["ws_connections"]
+    if keep_open:
+        assert len(set(connections)) == 1
+    else:
+        assert len(set(connections)) == len(connections) and opened == len(connections) + 1
 
 
 @pytest.mark.parametrize("command", ["speak", "stream-sse"])
@@ -108,7 +116,10 @@ def test_concurrency_runs_requests_ahead_in_order(tmp_path: Path) -> None:
         assert out.read_bytes() == expected
         counters = requests.get(srv.url + "/_smallest/requests", timeout=10).json()["counters"]
         assert counters["peak_active_requests"] >= 2
-        assert 2 <= counters["ws_connections"] <= 3
+        # The server closes each socket after `complete`: a connection per request, and at most
+        # one unused spare per transport of the three.
+        segments = len(segment_text(text))
+        assert segments <= counters["ws_connections"] <= segments + 3
 
 
 def test_concurrency_must_be_positive(env: dict[str, str]) -> None:

@@ -14,7 +14,7 @@ from smallest_cli.events import AudioChunk, Done, Event
 from smallest_cli.options.settings import ConnectionOptions, Secret
 from smallest_cli.protocol.request import SynthesisOptions, build_request
 from smallest_cli.transports import TRANSPORTS, open_transport
-from tests.helpers import Server
+from tests.helpers import Server, running_server, wait_until
 from tests.test_cli_support import TEXT, reference
 
 
@@ -66,9 +66,57 @@ def ws_connections_for(server: Server, texts: tuple[str, ...], preconnect: bool 
     return _ws_connections(server)
 
 
-def test_websocket_is_reused_across_requests(server: Server) -> None:
-    ids = ws_connections_for(server, ("First request.", "Second request.", "Third request."))
+THREE = ("First request.", "Second request.", "Third request.")
+
+
+def test_websocket_is_reused_while_the_server_keeps_it_open(keep_open_server: Server) -> None:
+    ids = ws_connections_for(keep_open_server, THREE)
     assert len(ids) == 3 and len(set(ids)) == 1
+
+
+def test_websocket_reconnects_when_the_server_closes_after_complete(server: Server) -> None:
+    """The reference: the server closes the socket after `complete`; each request gets a new one,
+    and from the second on it was opened while the one before it streamed."""
+    ids = ws_connections_for(server, THREE)
+    assert len(ids) == 3 and len(set(ids)) == 3
+
+
+def _stream_watching_connections(
+    srv: Server, transport: object, text: str, opened_before_end: int
+) -> list[str]:
+    """Speak `text`; before its audio ends, wait until the server has seen `opened_before_end`
+    WebSocket connections in all (the next request's is opened while this one streams)."""
+    events = iter(transport.stream(body(text)))  # type: ignore[attr-defined]
+    first = next(events)
+    assert isinstance(first, AudioChunk)
+    wait_until(lambda: ws_opened(srv) >= opened_before_end, timeout=10, message="the next connection")
+    rest = list(events)
+    assert isinstance(rest[-1], Done)
+    return _ws_connections(srv)
+
+
+def ws_opened(srv: Server) -> int:
+    return requests.get(srv.url + "/_smallest/requests", timeout=10).json()["counters"]["ws_connections"]
+
+
+@pytest.mark.parametrize("hinted", [True, False], ids=["expect_more", "learned"])
+def test_the_next_connection_is_ready_before_it_is_needed(hinted: bool) -> None:
+    """With a server that closes after `complete` and takes 300 ms to its first chunk, the next
+    request's connection is opened while a request streams: told that more requests follow, from
+    the first request on; else once the server was seen closing one."""
+    with running_server("--first-chunk-ms", "300") as srv:
+        transport = open_transport("websocket", conn_for(srv))
+        try:
+            if hinted:
+                transport.expect_more()
+                assert _stream_watching_connections(srv, transport, "One.", 2) == ["ws-1"]
+            else:
+                assert collect(transport.stream(body("One.")))[0] == reference(srv, "One.")
+                assert ws_opened(srv) == 1
+            assert _stream_watching_connections(srv, transport, "Two.", 3)[-1] == "ws-2"
+            assert _stream_watching_connections(srv, transport, "Three.", 4)[-1] == "ws-3"
+        finally:
+            transport.close()
 
 
 @pytest.mark.parametrize("name", TRANSPORTS)

@@ -20,8 +20,8 @@ def _connect_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "smallest-ws-connect"]
 
 
-def test_first_request_uses_the_preconnected_socket(server: Server) -> None:
-    ids = ws_connections_for(server, (TEXT, "Second request."), preconnect=True)
+def test_first_request_uses_the_preconnected_socket(keep_open_server: Server) -> None:
+    ids = ws_connections_for(keep_open_server, (TEXT, "Second request."), preconnect=True)
     assert len(ids) == 2 and len(set(ids)) == 1
 
 

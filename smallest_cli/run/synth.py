@@ -24,6 +24,7 @@ from smallest_cli.options.parse import Args
 from smallest_cli.options.settings import ConnectionOptions
 from smallest_cli.options.table import SYNTH_COMMANDS
 from smallest_cli.output.plan import OutputPlan
+from smallest_cli.protocol.contract import MAX_TEXT_CHARS
 from smallest_cli.protocol.request import SynthesisOptions
 from smallest_cli.transports.base import Transport
 
@@ -74,6 +75,8 @@ def _run(transport_name: str, args: Args, config: dict[str, str], started: float
         else:
             # Connects in the background while the outputs and the display are set up.
             transport.preconnect(live=text.live)
+            if text.size is not None and text.size > MAX_TEXT_CHARS:
+                transport.expect_more()
         outputs = _open_outputs(settings.plan, settings.options.sample_rate, args.device)
         _stream(args, settings, transport, segments, outputs, prefetch, started)
     finally:

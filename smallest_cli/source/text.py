@@ -7,6 +7,8 @@ Files and stdin are read lazily (`source.textinput`, `source.live`), imported on
 from __future__ import annotations
 
 import io
+import os
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, NamedTuple
@@ -20,6 +22,8 @@ class Text(NamedTuple):
 
     live: bool
     pieces: Iterator[str]
+    #: Its length when known before reading it (TEXT: characters; a regular file: bytes).
+    size: int | None = None
 
 
 class TextSource:
@@ -35,6 +39,7 @@ class TextSource:
         #: None: piped stdin, live if text keeps arriving (see `source.live.sniff`).
         self._live = live if stdin_text else False
         self._plain = None if live is True else text_chunks(text, file, stdin)
+        self._size = _known_size(text, file)
 
     def read(self) -> Text:
         if self._live is not False:
@@ -44,7 +49,19 @@ class TextSource:
             if choice.chunks is not None:
                 return Text(choice.live, iter(choice.chunks))
         assert self._plain is not None
-        return Text(False, iter(self._plain))
+        return Text(False, iter(self._plain), self._size)
+
+
+def _known_size(text: str | None, file: str | None) -> int | None:
+    if text not in (None, "-"):
+        return len(text)
+    if file not in (None, "-"):
+        try:
+            info = os.stat(file)
+        except OSError:
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
+    return None
 
 
 def from_stdin(text: str | None, file: str | None) -> bool:

@@ -29,6 +29,9 @@ class Transport(Protocol):
     def stream_live(self, messages: Iterable[dict[str, Any]]) -> Iterator[Event]:
         """One request whose text arrives over time (`protocol.live`); only the WebSocket has it."""
 
+    def expect_more(self) -> None:
+        """More requests will follow: get the next one's connection ready while one streams."""
+
     def close(self) -> None: ...
 
 

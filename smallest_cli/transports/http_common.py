@@ -89,6 +89,9 @@ class HttpTransport:
     def preconnect(self, live: bool = False) -> None:
         """Nothing to do before the first request: the session connects then."""
 
+    def expect_more(self) -> None:
+        """Nothing to do: the session keeps its connection alive between requests."""
+
     def stream_live(self, messages: Iterable[dict[str, Any]]) -> Iterator[Event]:
         raise UsageError("live input needs the WebSocket endpoint: use `smallest stream-ws --live`")
 

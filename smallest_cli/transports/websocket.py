@@ -1,8 +1,11 @@
 """The WebSocket endpoint (`/waves/v1/tts/live`): one JSON message per request, JSON frames back.
 
-The socket stays open between requests and is reused; when the server closed it (after `complete`,
-or after its idle timeout) the next request reconnects. `preconnect()` opens the first connection
-in a background thread while the command finishes setting up. Imports `websockets` at module level.
+The API reference says the server closes the socket after `complete`; an older page says it may be
+reused. Both are handled: an open socket is reused, a closed one replaced. `preconnect()` opens the
+first connection in a background thread while the command finishes setting up; and once the server
+is seen closing after `complete` (or `expect_more()` says more requests follow), each request opens
+the next request's connection in the background while its own audio streams, so that long text has
+no handshake between segments. Imports `websockets` at module level.
 """
 
 from __future__ import annotations
@@ -56,6 +59,12 @@ class WebSocketTransport:
         self._pending: _Pending | None = None
         #: The pending connection is for a live session (opened with its idle timeout).
         self._pending_live = False
+        #: Open the next request's connection while a request streams (see the module docstring).
+        self._spare = False
+
+    def expect_more(self) -> None:
+        """More requests will follow this one: keep the next connection ready while one streams."""
+        self._spare = True
 
     def preconnect(self, live: bool = False) -> None:
         """Start opening the connection now, in a background thread, so that the TCP and WebSocket
@@ -73,13 +82,16 @@ class WebSocketTransport:
         try:
             reused = self._is_open()
             if not reused:
-                # A preconnected socket may have waited for the input past the server's idle
+                # The server closed the last request's socket: it does so after `complete`.
+                self._spare = self._spare or self._ws is not None
+                # A connection opened in the background may have waited past the server's idle
                 # timeout: like a reused one, it may be closed before this request gets a frame.
                 reused = self._pending is not None
                 self._ws = self._connect(live=False)
             try:
                 yield from self._exchange(payload, reused=reused)
             except _StaleConnection:
+                self._spare = True
                 self._drop()
                 self._ws = self._connect(live=False)
                 yield from self._exchange(payload, reused=False)
@@ -194,6 +206,9 @@ class WebSocketTransport:
             if reused:
                 raise _StaleConnection from None
             raise NetworkError(f"the server closed the connection to {self._url}") from None
+        if self._spare and self._pending is None:
+            self._pending = _Pending(lambda stack, abandoned: self._open(stack, self._url, abandoned))
+            self._pending_live = False
         got_frame = False
         #: The last frame that parsed, kept to name the request id in an error (read only then).
         last_good: str | bytes | None = None
