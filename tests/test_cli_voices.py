@@ -14,11 +14,14 @@ def ids(env: dict[str, str], *args: str) -> list[str]:
     return result.stdout.decode().split()
 
 
+STANDARD = ["--model", "lightning_v3.1"]
+
+
 def test_table_lists_the_catalog(env: dict[str, str]) -> None:
     result = run_cli(["voices"], env)
     assert result.returncode == 0, result.stderr.decode()
     out = result.stdout.decode()
-    for header in ("id", "name", "gender", "accent", "languages", "use cases"):
+    for header in ("id", "name", "pool", "gender", "accent", "languages", "use cases"):
         assert header in out
     assert "magnus" in out and "Magnus" in out and "british" in out
 
@@ -29,19 +32,34 @@ def test_json_is_the_catalog(env: dict[str, str]) -> None:
     voices = json.loads(result.stdout)["voices"]
     magnus = next(v for v in voices if v["voiceId"] == "magnus")
     assert magnus["displayName"] == "Magnus" and magnus["tags"]["gender"] == "male"
+    assert magnus["pool"] == "standard"
     assert len(voices) == len(ids(env))
 
 
 def test_filters(env: dict[str, str]) -> None:
-    assert ids(env, "--accent", "british") == ["liam"]
-    assert set(ids(env, "--language", "hi", "--gender", "female")) == {
+    assert ids(env, *STANDARD, "--accent", "british") == ["liam"]
+    assert set(ids(env, *STANDARD, "--language", "hi", "--gender", "female")) == {
         "maithili", "sameera", "sakshi", "srishti", "meher"
     }
-    assert set(ids(env, "--language", "tamil")) == {"rajeshwari", "jeevan"}
+    assert set(ids(env, *STANDARD, "--language", "tamil")) == {"rajeshwari", "jeevan"}
     assert ids(env, "--search", "MAGN") == ["magnus"]
     assert ids(env, "--language", "klingon") == []
-    english_male = set(ids(env, "--language", "en", "--gender", "male", "--accent", "american"))
+    english_male = set(ids(env, *STANDARD, "--language", "en", "--gender", "male", "--accent", "american"))
     assert english_male == {"magnus", "daniel"}
+
+
+def test_one_request_lists_both_catalogs_and_model_picks_a_pool(server: Server, env: dict[str, str]) -> None:
+    """The one voices path lists the standard and Pro voices together (get-voices-openapi.yaml);
+    the Pro model card says which are Pro. `meher` is on both cards."""
+    debug = run_cli(["voices", "--ids", "--model", "lightning_v3.1_pro", "--debug"], env)
+    requests_made = [line for line in debug.stderr.decode().splitlines() if "GET " in line]
+    assert len(requests_made) == 1 and requests_made[0].endswith("/waves/v1/lightning-v3.1/get_voices")
+    every = set(ids(env))
+    pro = set(ids(env, "--model", "lightning_v3.1_pro"))
+    standard = set(ids(env, *STANDARD))
+    assert {"rhea", "sophie", "meher"} <= pro and "magnus" not in pro
+    assert {"magnus", "meher"} <= standard and "rhea" not in standard
+    assert every == pro | standard and len(every) > 100
 
 
 def test_model_flag_and_errors(server: Server, env: dict[str, str], tmp_path: Path) -> None:

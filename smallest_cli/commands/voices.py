@@ -14,7 +14,7 @@ from smallest_cli.commands.common import with_options
 from smallest_cli.errors import EXIT_CODES_HELP, ProtocolError, UsageError, eprint, guarded
 from smallest_cli.options.parse import Args
 
-HELP = f"""List the voices of a model, from the server's catalog.
+HELP = f"""List the voices, from the server's catalog (standard and Pro together; --model picks one).
 
 Examples:
 
@@ -44,7 +44,8 @@ def show_voices(args: Args) -> None:
         with guarded(args.debug, secrets=secrets):
             catalog = fetch_catalog(args, config)
             chosen = filter_voices(
-                catalog, language=args.language, gender=args.gender, accent=args.accent, search=args.search
+                catalog, language=args.language, gender=args.gender, accent=args.accent, search=args.search,
+                model=args.model,
             )
             if args.json_output:
                 print(json.dumps({"voices": chosen}, indent=2, ensure_ascii=False))
@@ -56,22 +57,23 @@ def show_voices(args: Args) -> None:
 
 
 def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[dict[str, Any]]:
-    """GET the catalog for the model (flag > config > default); the list under "voices".
-    With --debug, the request and response are logged on stderr (key redacted)."""
+    """GET the catalog (one path lists the standard and the Pro voices together); the list under
+    "voices", each with its pool. With --debug, the request and response are logged on stderr
+    (key redacted)."""
     import requests
 
-    from smallest_cli.options.resolve import key_warnings, resolve_connection, setting
+    from smallest_cli.options.resolve import key_warnings, resolve_connection
     from smallest_cli.protocol import contract
     from smallest_cli.protocol.http_errors import error_from_http
     from smallest_cli.transports.base import stall_error, unreachable_error
 
+    model = args.get("model")
+    if model is not None and model not in contract.MODELS:
+        raise UsageError(f"unknown model {model!r}; choose one of: {', '.join(contract.MODELS)}")
     conn = resolve_connection(args, os.environ, config)
     for warning in key_warnings(flag_key=args.get("api_key"), environ=os.environ, config=config):
         eprint(warning)
-    chosen_model = setting("model", args, os.environ, config)
-    if chosen_model not in contract.MODELS:
-        raise UsageError(f"unknown model {chosen_model!r}; choose one of: {', '.join(contract.MODELS)}")
-    url = conn.base_url + contract.voices_path(chosen_model)
+    url = conn.base_url + contract.VOICES_PATH
     log = None
     if args.get("debug"):
         from smallest_cli.transports.debuglog import DebugLog
@@ -95,7 +97,15 @@ def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[di
     voices = data.get("voices") if isinstance(data, dict) else data
     if not isinstance(voices, list):
         raise ProtocolError(f"the voice catalog from {url} has no voices list")
-    return [v for v in voices if isinstance(v, dict)]
+    return [{**v, "pool": pool_names(str(v.get("voiceId", "")))} for v in voices if isinstance(v, dict)]
+
+
+def pool_names(voice_id: str) -> str:
+    """The pools a voice is in, as the table shows them: the API lists both catalogs with no pool
+    flag, so the model cards' catalogs (`protocol.voices`) tell."""
+    from smallest_cli.protocol.voices import pools_of
+
+    return ", ".join(sorted(pools_of(voice_id)))
 
 
 def _tags(voice: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -127,10 +137,17 @@ def filter_voices(
     gender: str | None = None,
     accent: str | None = None,
     search: str | None = None,
+    model: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The voices matching every filter given (case-insensitive; language by name or ISO code)."""
+    """The voices matching every filter given (case-insensitive; language by name or ISO code;
+    `model` by the voice's pool)."""
+    from smallest_cli.protocol.voices import MODEL_POOLS, pools_of
+
+    pool = None if model is None else MODEL_POOLS[model]
     out = []
     for voice in voices:
+        if pool is not None and pool not in pools_of(str(voice.get("voiceId", ""))):
+            continue
         tags = _tags(voice)
         if language and not _language_names(language) & {x.lower() for x in _as_list(tags.get("language"))}:
             continue
@@ -154,13 +171,14 @@ def print_table(voices: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(show_edge=False, header_style="bold")
-    for column in ("id", "name", "gender", "accent", "languages", "use cases"):
+    for column in ("id", "name", "pool", "gender", "accent", "languages", "use cases"):
         table.add_column(column)
     for voice in voices:
         tags = _tags(voice)
         table.add_row(
             str(voice.get("voiceId", "")),
             str(voice.get("displayName", "")),
+            str(voice.get("pool", "")),
             str(tags.get("gender", "") or ""),
             str(tags.get("accent", "") or ""),
             ", ".join(_as_list(tags.get("language"))),

@@ -6,8 +6,6 @@ from smallest_cli.errors import UsageError
 
 MODELS: tuple[str, ...] = ("lightning_v3.1", "lightning_v3.1_pro")
 DEFAULT_MODEL = "lightning_v3.1"
-#: get_voices uses the hyphen form of the model name in its path.
-CATALOG_MODEL_PATH = {"lightning_v3.1": "lightning-v3.1", "lightning_v3.1_pro": "lightning-v3.1-pro"}
 SAMPLE_RATES: tuple[int, ...] = (8000, 16000, 24000, 44100)
 SERVER_DEFAULT_SAMPLE_RATE = 44100
 #: Order as the server lists them in its invalid_enum_value message.
@@ -26,6 +24,9 @@ MAX_MESSAGE_BYTES = 64 * 1024
 TTS_PATH = "/waves/v1/tts"
 LIVE_PATH = "/waves/v1/tts/live"
 HEALTH_PATH = "/waves/v1/health"
+#: The one voice catalog path: it lists the standard and the Pro voices together. Its segment is
+#: the model's hyphen form; there is no `lightning-v3.1-pro` path.
+VOICES_PATH = "/waves/v1/lightning-v3.1/get_voices"
 DEFAULT_BASE_URL = "https://api.smallest.ai"
 
 
@@ -35,10 +36,6 @@ def check_format(fmt: str) -> str:
     if name not in OUTPUT_FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(OUTPUT_FORMATS)}")
     return name
-
-
-def voices_path(model: str = DEFAULT_MODEL) -> str:
-    return f"/waves/v1/{CATALOG_MODEL_PATH.get(model, model.replace('_', '-'))}/get_voices"
 
 
 def ws_url(base_url: str) -> str:
