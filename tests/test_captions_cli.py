@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import requests
+import srt  # independent parsers of what the CLI writes: dev dependencies, never skipped
+import webvtt
 
 from smallest_cli.events import WordTimestamp
 from smallest_cli.output.captions import CaptionFile
@@ -17,8 +19,13 @@ from smallest_cli.protocol.segment import segment_text
 from tests.helpers import Server, run_cli
 from tests.test_cli_support import reference
 
-srt = pytest.importorskip("srt")
-webvtt = pytest.importorskip("webvtt")
+
+@pytest.fixture(params=["close-after-complete", "keep-open"])
+def server(request: pytest.FixtureRequest, server: Server, keep_open_server: Server) -> Server:
+    """Each test against a server that closes the WebSocket after `complete` (the reference) and
+    against one that keeps it open (an older page): the CLI must work with both."""
+    return server if request.param == "close-after-complete" else keep_open_server
+
 
 TEXT = " ".join(
     f"Caption sentence {word} tells a short story, with a pause here and there." for word in

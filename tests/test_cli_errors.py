@@ -222,7 +222,8 @@ def test_a_bad_byte_after_the_first_request_stops_with_what_was_received(
     env = cli_env(server, tmp_path)
     out = tmp_path / "x.wav"
     # --no-live: read line by line (the sniffer would read the whole pipe at once).
-    result = run_cli(["stream-ws", "--no-live", "-o", str(out)], env, input=good.encode() + b"bad \xff byte\n")
+    piped = good.encode() + b"bad \xff byte\n"
+    result = run_cli(["stream-ws", "--no-live", "-o", str(out)], env, input=piped)
     assert result.returncode == 2
     where = len(good.encode()) + 4
     assert f"stdin is not UTF-8 text: invalid start byte at byte {where}" in one_line(result.stderr)

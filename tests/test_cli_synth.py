@@ -15,6 +15,14 @@ from tests.helpers import Server, run_cli
 from tests.test_cli_request_fields import last_body_with
 from tests.test_cli_support import TEXT, reference
 
+
+@pytest.fixture(params=["close-after-complete", "keep-open"])
+def server(request: pytest.FixtureRequest, server: Server, keep_open_server: Server) -> Server:
+    """Each test against a server that closes the WebSocket after `complete` (the reference) and
+    against one that keeps it open (an older page): the CLI must work with both."""
+    return server if request.param == "close-after-complete" else keep_open_server
+
+
 COMMANDS = ("speak", "stream-sse", "stream-ws")
 
 

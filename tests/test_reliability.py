@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import uuid
 import wave
 from collections.abc import Iterator
@@ -63,12 +64,17 @@ def test_429_honours_retry_after_then_succeeds(
         server, kind="status", status=429, retry_after=0.3, count=2, transport=transport, text_contains=text
     )
     out = tmp_path / "r.wav"
+    started = time.monotonic()
     result = run_cli([command, text, "-o", str(out), "--json"], env)
+    elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr.decode()
     assert out.read_bytes() == reference(server, text, "wav")
     err = result.stderr.decode()
     assert "retry 1 in 0.3 s" in err and "retry 2 in 0.3 s" in err
     assert '"retries": 2' in result.stdout.decode()
+    # The waits are real, not only announced: two of 0.3 s take at least 0.6 s (a lower bound,
+    # however slow the machine).
+    assert elapsed >= 0.6
 
 
 def test_429_on_websocket_after_retries_exits_4(server: Server, env: dict[str, str], tmp_path: Path) -> None:
@@ -249,6 +255,10 @@ def test_ctrl_c_mid_stream_keeps_a_valid_part_and_exits_130(
     assert proc.returncode == 130
     assert one_line(stderr) == f"smallest: interrupted; the audio received so far is in {part}"
     assert not out.exists() and wav_frames(part) > 0
+    # The .part holds the server's own samples, from the start: a prefix of its audio.
+    with wave.open(str(part)) as w:
+        kept = w.readframes(w.getnframes())
+    assert reference(server, text, "pcm").startswith(kept)
 
     # The socket was closed: the server sees the request end (its stall lasts 30 s otherwise).
     def closed() -> bool:
@@ -310,7 +320,7 @@ def test_closed_stdout_pipe_ends_quietly(command: str, env: dict[str, str]) -> N
     stderr = proc.stderr.read()
     proc.wait(timeout=30)
     assert len(head) == 1000
-    assert proc.returncode in (0, 141, -signal.SIGPIPE), stderr.decode()
+    assert proc.returncode == 0, stderr.decode()  # the README promises 0 when the reader goes away
     assert stderr.strip() == b"", stderr.decode()
 
 
@@ -324,7 +334,7 @@ def test_closed_pipe_with_a_real_shell_pipeline(env: dict[str, str]) -> None:
         timeout=60,
     )
     assert result.stdout.strip() == b"1000"
-    assert result.returncode in (0, 141), result.stderr.decode()
+    assert result.returncode == 0, result.stderr.decode()
     assert b"Traceback" not in result.stderr and b"Exception ignored" not in result.stderr
 
 
