@@ -595,10 +595,10 @@ def callgrind_instructions(cmd: Sequence[str], env: dict[str, str]) -> int | Non
     return int(found.group(1)) if proc.returncode == 0 and found else None
 
 
-def bench_tricks(runs: int, home: Path, text_file: Path, log) -> list[Row]:
+def bench_tricks(runs: int, home: Path, text_file: Path, log, count: bool = True) -> list[Row]:
     """stream-ws's time to first audio (ideal server, short text) with every trick, and without each
-    one, interleaved so that load and caches hit every variant alike; and each variant's
-    instruction count (callgrind), which the verdict uses when it is there."""
+    one, interleaved so that load and caches hit every variant alike; and, with `count`, each
+    variant's instruction count (callgrind), which the verdict uses when it is there."""
     rows = {name: Row("tricks", "short", name) for name in TRICKS}
     with running_server("ideal") as server:
         env = client_env(home, server)
@@ -607,7 +607,7 @@ def bench_tricks(runs: int, home: Path, text_file: Path, log) -> list[Row]:
         for _ in range(runs):
             for name in TRICKS:
                 rows[name].runs.append(measure(trick_cmd(name, text_file), env))
-        for name in TRICKS:
+        for name in TRICKS if count else ():
             rows[name].instructions = callgrind_instructions(trick_cmd(name, text_file), env)
     for row in rows.values():
         log(f"  {row.client}: first audio {fmt(row.summary()['ttfa_ms'], 1)} ms, "
@@ -738,7 +738,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log(mode)
                 rows += bench_mode(mode, plan, home, texts, sdk_note, log)
         log("start-up tricks")
-        rows += bench_tricks(max(plan.startup_runs, 15), home, texts["short"], log)
+        tricks_runs = plan.startup_runs if args.quick else max(plan.startup_runs, 15)
+        rows += bench_tricks(tricks_runs, home, texts["short"], log, count=not args.quick)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

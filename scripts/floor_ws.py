@@ -1,8 +1,10 @@
 """The floor: the least a Python client can do to stream Waves TTS over a WebSocket into a file.
 
-Plain `websockets` (sync client), one connection, one JSON request per segment of at most 250
-characters, each `chunk` frame's audio base64-decoded and written as it arrives. No options
-parsing beyond argv, no config, no retries, no display. `scripts/bench.py` runs it beside the CLI.
+Plain `websockets` (sync client), one JSON request per segment of at most 250 characters on a
+connection of its own (the reference's server closes the socket after `complete`), asking for
+`complete` right after the last chunk (`complete_backoff_ms: 0`), each `chunk` frame's audio
+base64-decoded and written as it arrives. No options parsing beyond argv, no config, no retries, no
+display. `scripts/bench.py` runs it beside the CLI.
 
     python scripts/floor_ws.py WS_URL API_KEY TEXT_FILE OUTPUT [SAMPLE_RATE]
 
@@ -44,10 +46,10 @@ def main(argv: list[str]) -> int:
     with open(text_file, encoding="utf-8") as f:
         parts = segments(f.read())
     out = sys.stdout.buffer if output == "-" else open(output, "wb")
-    with connect(url, additional_headers={"Authorization": f"Bearer {key}"}, compression=None) as ws:
-        for text in parts:
-            body = {"text": text, "voice_id": "magnus", "model": "lightning_v3.1", "sample_rate": rate,
-                    "speed": 1.0, "output_format": "pcm"}
+    for text in parts:
+        body = {"text": text, "voice_id": "magnus", "model": "lightning_v3.1", "sample_rate": rate,
+                "speed": 1.0, "complete_backoff_ms": 0}
+        with connect(url, additional_headers={"Authorization": f"Bearer {key}"}, compression=None) as ws:
             ws.send(json.dumps(body))
             while True:
                 frame = json.loads(ws.recv())
