@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -165,3 +166,27 @@ def test_missing_espeak_module_skips_or_fails_when_required(monkeypatch: pytest.
     with pytest.raises(pytest.fail.Exception, match="SMALLEST_REQUIRE_ESPEAK=1"):
         require_module("espeakng_loader", REQUIRE_ESPEAK_ENV)
     assert require_module("json", REQUIRE_ESPEAK_ENV) is json
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses with a listening TCP socket on `port` (Linux: /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc/net/tcp")
+def test_listens_on_loopback_only_by_default() -> None:
+    """The socket itself, not the printed URL: by default nothing outside this machine can connect."""
+    with running_server() as srv:
+        port = int(srv.url.rsplit(":", 1)[1])
+        assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, little-endian hex
