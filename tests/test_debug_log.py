@@ -41,12 +41,13 @@ def _body(lines: list[str], marker: str) -> dict[str, object]:
 def test_http_commands_log_request_body_and_response(
     key_server: Server, tmp_path: Path, command: str, path: str
 ) -> None:
-    lines = _debug_lines(
-        cli_env(key_server, tmp_path), [command, "Hello debug.", "-o", str(tmp_path / "a.wav"), "--debug"]
-    )
+    args = [command, "Hello debug.", "-o", str(tmp_path / "a.wav"), "--debug", "--request-id", "mine.1"]
+    lines = _debug_lines(cli_env(key_server, tmp_path), args)
     assert lines[:2] == [f"POST {key_server.url}{path}", REDACTED]
     assert _body(lines, "body: ")["text"] == "Hello debug."
-    assert any(line.startswith("response 200, X-Request-Id: ") and not line.endswith(" -") for line in lines)
+    response = next(line for line in lines if line.startswith("response 200, X-Request-Id: "))
+    # The service's ids, and the client's own id as the service echoed it.
+    assert ", X-Session-Id: " in response and response.endswith(", X-External-Request-Id: mine.1")
     if command == "stream-sse":
         audio = [line for line in lines if line.startswith("recv audio: ")]
         assert audio and all(line.endswith(" bytes of audio") for line in audio)
