@@ -109,14 +109,14 @@ def test_directory_in_place_of_file_is_a_usage_error(cfg: Path) -> None:
     ("text", "fragment"),
     [
         ('colour = "red"\n', "unknown key 'colour'"),
-        ("sample_rate = 22050\n", "sample_rate must be one of 8000, 16000, 24000, 44100"),
+        ("sample_rate = 22050\n", "sample rate must be one of 8000, 16000, 24000, 44100"),
         ('model = "lightning_v2"\n', "model must be one of"),
         ("speed = 3.0\n", "speed must be a number from 0.5 to 2.0"),
         ('base_url = "ftp://example.com"\n', "base_url must look like"),
         ("voice = true\n", "voice must be a string or a number"),
         ("sample_rate = 24000.5\n", "sample_rate must be a string or a whole number"),
         ("[voice]\nname = 'x'\n", "voice must be a string or a number"),
-        ('language = "english"\n', "language must be an ISO 639-1 code"),
+        ('language = "english"\n', "language must be one of auto, en, hi"),
     ],
 )
 def test_bad_keys_and_values_are_usage_errors_naming_the_file(cfg: Path, text: str, fragment: str) -> None:

@@ -86,7 +86,7 @@ def test_set_get_list_unset_round_trip(tmp_path: Path) -> None:
     ("args", "fragment"),
     [
         (["set", "speed", "3"], "speed must be a number from 0.5 to 2.0"),
-        (["set", "sample_rate", "22050"], "sample_rate must be one of 8000, 16000, 24000, 44100"),
+        (["set", "sample_rate", "22050"], "sample rate must be one of 8000, 16000, 24000, 44100"),
         (["set", "model", "lightning"], "model must be one of lightning_v3.1, lightning_v3.1_pro"),
         (["set", "base_url", "localhost:8123"], "base_url must look like https://host[:port]"),
         (["set", "colour", "red"], "unknown config key 'colour'"),

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from smallest_cli.commands.common import with_options
-from smallest_cli.errors import EXIT_CODES_HELP, ProtocolError, UsageError, eprint, guarded
+from smallest_cli.errors import EXIT_CODES_HELP, ProtocolError, eprint, guarded
 from smallest_cli.options.parse import Args
 
 HELP = f"""List the voices, from the server's catalog (standard and Pro together; --model picks one).
@@ -65,11 +65,11 @@ def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[di
     from smallest_cli.options.resolve import key_warnings, resolve_connection
     from smallest_cli.protocol import contract
     from smallest_cli.protocol.http_errors import error_from_http
+    from smallest_cli.protocol.request import check_model
     from smallest_cli.transports.base import stall_error, unreachable_error
 
-    model = args.get("model")
-    if model is not None and model not in contract.MODELS:
-        raise UsageError(f"unknown model {model!r}; choose one of: {', '.join(contract.MODELS)}")
+    if args.get("model") is not None:
+        check_model(args["model"])
     conn = resolve_connection(args, os.environ, config)
     for warning in key_warnings(flag_key=args.get("api_key"), environ=os.environ, config=config):
         eprint(warning)

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from smallest_cli.errors import UsageError
 from smallest_cli.options.table import OPTIONS
-from smallest_cli.protocol import contract
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 11):
@@ -37,7 +36,9 @@ DIR_MODE = 0o700
 # Patterns, compiled (and cached by `re`) when first used: the synthesis commands load the config
 # before their first request, usually with no file or no such key to check.
 _LINE_RE = r"\(at line (\d+), column (\d+)\)"
-_LANGUAGE_RE = r"^(?:[a-z]{2}|auto)$"
+#: The keys checked as a request's values are (protocol.request), by their check's name.
+_CHECKS = {"sample_rate": "check_sample_rate", "speed": "check_speed", "model": "check_model",
+           "language": "check_language"}
 
 
 class KeyInfo(NamedTuple):
@@ -90,35 +91,13 @@ def validate_value(key: str, value: str) -> str:
     if not raw:
         raise UsageError(f"{key} must not be empty")
     _no_control(key, raw)
-    if key == "sample_rate":
-        try:
-            rate = int(raw)
-        except ValueError:
-            rate = -1
-        if rate not in contract.SAMPLE_RATES:
-            allowed = ", ".join(str(r) for r in contract.SAMPLE_RATES)
-            raise UsageError(f"sample_rate must be one of {allowed}, not {raw!r}")
-        return str(rate)
-    if key == "speed":
-        try:
-            speed = float(raw)
-        except ValueError:
-            speed = math.nan
-        if not (contract.SPEED_MIN <= speed <= contract.SPEED_MAX):
-            bounds = f"{contract.SPEED_MIN} to {contract.SPEED_MAX}"
-            raise UsageError(f"speed must be a number from {bounds}, not {raw!r}")
-        return repr(speed)
-    if key == "model":
-        if raw not in contract.MODELS:
-            raise UsageError(f"model must be one of {', '.join(contract.MODELS)}, not {raw!r}")
-        return raw
+    if key in _CHECKS:
+        from smallest_cli.protocol import request  # the same checks as the flags'
+
+        checked = getattr(request, _CHECKS[key])(raw)
+        return repr(checked) if isinstance(checked, float) else str(checked)
     if key == "base_url":
         return _validate_base_url(raw)
-    if key == "language":
-        lang = raw.lower()
-        if not re.match(_LANGUAGE_RE, lang):
-            raise UsageError(f"language must be an ISO 639-1 code such as en, hi, es (or auto), not {raw!r}")
-        return lang
     if key in ("voice", "api_key"):
         if any(c.isspace() for c in raw):
             raise UsageError(f"{key} must not contain spaces")

@@ -7,8 +7,7 @@ every rule is testable without a process.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,14 @@ from smallest_cli.errors import UsageError
 from smallest_cli.options.security import CMDLINE_KEY_WARNING, check_key_transport
 from smallest_cli.options.settings import ConnectionOptions, Secret
 from smallest_cli.options.table import BY_FIELD, Option
-from smallest_cli.protocol.request import ID_PATTERN, SynthesisOptions
+from smallest_cli.protocol.request import (
+    SynthesisOptions,
+    check_id,
+    check_language,
+    check_model,
+    check_sample_rate,
+    check_speed,
+)
 
 MISSING_KEY_MESSAGE = (
     "no API key: set SMALLEST_API_KEY (export SMALLEST_API_KEY=sk_...), "
@@ -57,29 +63,40 @@ def resolve_synthesis(
     *,
     word_timestamps: bool = False,
 ) -> SynthesisOptions:
-    """The request options."""
+    """The request options, each value checked (protocol.request's checks, the same for a flag, the
+    environment and the config file)."""
 
     def get(field: str) -> Any:
         return setting(field, flags, environ, config)
 
-    for field in ("request_id", "session_id"):
-        value = flags.get(field)
-        if value is not None and not re.fullmatch(ID_PATTERN, value):
-            spelling = BY_FIELD[field].spellings[0]
-            raise UsageError(f"{spelling} must be 1 to 128 of A-Z a-z 0-9 _ . -, not {value!r}")
+    voice = str(get("voice")).strip()
+    if not voice:
+        raise UsageError("the voice id is empty")
+    if any(not d.strip() for d in flags.get("pronunciation_dicts") or ()):
+        raise UsageError("a pronunciation dictionary id is empty")
     return SynthesisOptions(
-        voice_id=str(get("voice")).strip(),
-        model=get("model"),
-        sample_rate=int(get("sample_rate")),
-        speed=float(get("speed")),
-        language=get("language"),
+        voice_id=voice,
+        model=check_model(get("model")),
+        sample_rate=check_sample_rate(get("sample_rate")),
+        speed=check_speed(get("speed")),
+        language=_optional(get("language"), check_language),
         word_timestamps=word_timestamps,
         pronunciation_dicts=tuple(flags.get("pronunciation_dicts") or ()),
         math_notation=bool(flags.get("math_notation")),
-        number_language=flags.get("number_language"),
-        request_id=flags.get("request_id"),
-        session_id=flags.get("session_id"),
+        number_language=_flag(flags, "number_language", check_language),
+        request_id=_flag(flags, "request_id", check_id),
+        session_id=_flag(flags, "session_id", check_id),
     )
+
+
+def _optional(value: Any, check: Callable[[Any], Any]) -> Any:
+    return None if value is None else check(value)
+
+
+def _flag(flags: Mapping[str, Any], field: str, check: Callable[[str, str], str]) -> str | None:
+    """A flag-only value, checked; an error names the flag as the user spelled it."""
+    value = flags.get(field)
+    return None if value is None else check(value, BY_FIELD[field].spellings[0])
 
 
 def resolve_connection(

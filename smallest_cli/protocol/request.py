@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -36,22 +37,52 @@ class SynthesisOptions:
     session_id: str | None = None
 
 
-def validate_options(opts: SynthesisOptions) -> None:
-    """Raise UsageError (exit 2) for options outside the contract, before any request is sent."""
-    if opts.model not in contract.MODELS:
-        raise UsageError(f"unknown model {opts.model!r}; choose one of: {', '.join(contract.MODELS)}")
-    if opts.sample_rate not in contract.SAMPLE_RATES:
-        rates = ", ".join(str(r) for r in contract.SAMPLE_RATES)
-        raise UsageError(f"sample rate {opts.sample_rate} is not supported; choose one of: {rates}")
-    if not (contract.SPEED_MIN <= opts.speed <= contract.SPEED_MAX):
-        raise UsageError(f"speed {opts.speed} is outside {contract.SPEED_MIN}–{contract.SPEED_MAX}")
-    if not opts.voice_id.strip():
-        raise UsageError("the voice id is empty")
-    for name, value in (("request_id", opts.request_id), ("session_id", opts.session_id)):
-        if value is not None and not re.fullmatch(ID_PATTERN, value):
-            raise UsageError(f"{name} must be 1 to 128 of A-Z a-z 0-9 _ . -, not {value!r}")
-    if any(not d.strip() for d in opts.pronunciation_dicts):
-        raise UsageError("a pronunciation dictionary id is empty")
+# -- the checks of each request value: flags, the environment and the config file all use these ------
+
+
+def check_model(value: str) -> str:
+    if value not in contract.MODELS:
+        raise UsageError(f"model must be one of {', '.join(contract.MODELS)}, not {value!r}")
+    return value
+
+
+def check_sample_rate(value: int | str) -> int:
+    try:
+        rate = int(value)
+    except ValueError:
+        rate = -1
+    if rate not in contract.SAMPLE_RATES:
+        allowed = ", ".join(str(r) for r in contract.SAMPLE_RATES)
+        raise UsageError(f"sample rate must be one of {allowed}, not {value!r}")
+    return rate
+
+
+def check_speed(value: float | str) -> float:
+    try:
+        speed = float(value)
+    except ValueError:
+        speed = math.nan
+    if not contract.SPEED_MIN <= speed <= contract.SPEED_MAX:
+        bounds = f"{contract.SPEED_MIN} to {contract.SPEED_MAX}"
+        raise UsageError(f"speed must be a number from {bounds}, not {value!r}")
+    return speed
+
+
+def check_language(value: str, what: str = "language") -> str:
+    """A language code the reference lists (lower case), or UsageError naming them."""
+    from smallest_cli.protocol.voices import REQUEST_LANGUAGES
+
+    code = value.strip().lower()
+    if code not in REQUEST_LANGUAGES:
+        raise UsageError(f"{what} must be one of {', '.join(REQUEST_LANGUAGES)}, not {value!r}")
+    return code
+
+
+def check_id(value: str, what: str) -> str:
+    """A client id (`request_id`, `session_id`) of the reference's pattern."""
+    if not re.fullmatch(ID_PATTERN, value):
+        raise UsageError(f"{what} must be 1 to 128 of A-Z a-z 0-9 _ . -, not {value!r}")
+    return value
 
 
 def build_request(text: str, opts: SynthesisOptions, **extra: Any) -> dict[str, Any]:

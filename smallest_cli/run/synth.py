@@ -88,7 +88,6 @@ def _run(transport_name: str, args: Args, config: dict[str, str], started: float
 def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settings:
     from smallest_cli.options.resolve import key_warnings, resolve_connection, resolve_synthesis
     from smallest_cli.output.plan import plan_output
-    from smallest_cli.protocol.request import validate_options
     from smallest_cli.source.text import is_tty
 
     plan = plan_output(args.output, args.fmt, args.play, stdout_is_tty=is_tty(sys.stdout))
@@ -96,7 +95,6 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
     options = resolve_synthesis(
         args, os.environ, config, word_timestamps=args.word_timestamps or captions is not None
     )
-    validate_options(options)
     if options.word_timestamps:
         from smallest_cli.options.resolve import check_word_voice
 
