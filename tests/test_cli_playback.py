@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Server, run_cli, strip_zeros
-from tests.test_cli_support import TEXT, reference
+from tests.helpers import Server, cli_env, run_cli, running_server, strip_zeros
+from tests.test_cli_support import TEXT, add_fault, reference
 
 ALSA = Path(__file__).parent / "alsa"
 CAPTURE_CONF = (ALSA / "capture.conf").read_text()
@@ -118,3 +118,28 @@ def test_no_audio_device_is_one_line_and_exit_2(env: dict[str, str], tmp_path: P
     lines = [line for line in result.stderr.decode().splitlines() if line.startswith("smallest")]
     assert len(lines) == 1 and "Traceback" not in result.stderr.decode()
     assert "device" in lines[0].lower()
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-ws"])
+def test_a_retry_is_a_new_take_the_file_keeps_it_whole_playback_continues(
+    command: str, tmp_path: Path
+) -> None:
+    """A server whose every render differs (--varied-takes, as a neural service's do) drops the
+    first request after 3 chunks. Playback cannot take bytes back: it has take 1's start and take 2
+    from there on. The file rolls back: it is take 2 whole, so it differs from what was played in
+    its first bytes only, never a splice of two takes."""
+    with running_server("--varied-takes") as srv:
+        env = cli_env(srv, tmp_path)
+        transport = "ws" if command == "stream-ws" else "sync"
+        add_fault(srv, kind="drop", transport=transport, after_chunks=3, count=1)
+        play_env, capture = capture_env(env, tmp_path)
+        out = tmp_path / "take.pcm"
+        result = run_cli([command, TEXT, "-o", str(out), "--play", "--json"], play_env)
+        assert result.returncode == 0, result.stderr.decode()
+        assert '"retries": 1' in result.stdout.decode()
+    written, played = nonzero_samples(out.read_bytes()), nonzero_samples(capture.read_bytes())
+    # 3 chunks of 20 ms at 24 kHz: what take 1 gave before the drop.
+    head = 3 * 960
+    after = nonzero_samples(out.read_bytes()[head:])
+    assert played.endswith(after) and len(after) > len(written) // 2
+    assert written != played
