@@ -1,8 +1,9 @@
 """The body of `speak`, `stream-sse` and `stream-ws`: parsed options in, a finished run out.
 
-The plan, in data-flow order: settings and outputs are resolved and checked (nothing is sent
-before every input is known to be good), the text source is opened, the transport starts
-connecting, the text becomes segments, the pipeline streams them into the outputs and the display.
+The plan, in data-flow order: settings and outputs are resolved and checked, the text is read up
+to the first request's worth (so that no connection carries the key before the input is known to
+be good), the transport starts connecting while the outputs open, and the pipeline streams the
+segments into the outputs and the display.
 
 Live text, captions and --concurrency import their modules only when asked for: every module
 imported before the first audio byte delays it (tests/test_startup.py pins this).
