@@ -180,6 +180,14 @@ def test_backoff_doubles_and_honours_retry_after() -> None:
     assert [backoff_delay(n) for n in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
 
 
+def test_a_long_retry_after_is_capped() -> None:
+    """Retry-After: 600 must not hold a shell or a CI job for ten minutes."""
+    assert backoff_delay(0, 600) == 30
+    assert backoff_delay(0, 600, max_wait=2.0) == 2.0
+    assert backoff_delay(0, 0.3, max_wait=2.0) == 0.3
+    assert backoff_delay(5, None, max_wait=1.5) == 1.5
+
+
 def test_gives_up_after_retries_and_aborts_sinks() -> None:
     transport = ScriptedTransport([(RateLimitError("rate limited (429)"), 2)] * 3)
     pipe, sink, _, sleeps = make(transport, retries=2)

@@ -100,6 +100,23 @@ def test_429_with_default_retries_retries_three_times_then_exits_4(
     assert last_line(result.stderr).startswith("smallest: error: rate limited")
 
 
+def test_a_long_retry_after_is_capped_by_the_timeout(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A Retry-After of 600 s: the CLI waits at most --timeout and says what it is waiting for."""
+    text = unique_text()
+    fault = {"kind": "status", "status": 429, "retry_after": 600, "count": 1, "transport": "sync"}
+    add_fault(server, **fault, text_contains=text)
+    out = tmp_path / "r.wav"
+    started = time.monotonic()
+    result = run_cli(["speak", text, "-o", str(out), "--timeout", "1"], env, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    assert time.monotonic() - started < 60  # far below the 600 s asked for
+    err = result.stderr.decode()
+    assert "retry 1 in 1.0 s (the server asked for 600 s; --timeout caps the wait)" in err
+    assert out.read_bytes() == reference(server, text, "wav")
+
+
 @pytest.mark.parametrize("status", [500, 502, 503])
 def test_5xx_without_retry_after_backs_off_half_a_second(
     status: int, server: Server, env: dict[str, str], tmp_path: Path

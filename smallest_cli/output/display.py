@@ -162,6 +162,8 @@ class Display:
         if self.mode == "quiet":
             return
         message = f"smallest: segment {segment + 1}: {error}; retry {attempt} in {delay:.1f} s"
+        if error.retry_after is not None and error.retry_after > delay:
+            message += f" (the server asked for {error.retry_after:g} s; --timeout caps the wait)"
         from rich.text import Text
 
         self._console().print(Text(message, style="yellow"), soft_wrap=True)  # one line, never wrapped

@@ -169,6 +169,8 @@ class Pipeline:
     sinks: Sequence[Sink]
     observer: Observer = dataclasses.field(default_factory=NullObserver)
     retries: int = 3
+    #: The longest wait before a retry, whatever the server's Retry-After asks (--timeout).
+    max_wait: float = BACKOFF_MAX_S
     output: str | None = None
     #: The run's start on the `clock` (e.g. when the command started).
     started: float | None = None
@@ -251,7 +253,7 @@ class Pipeline:
                 events = None
                 if body is None or not err.retryable or attempt >= self.retries:
                     raise
-                delay = backoff_delay(attempt, err.retry_after)
+                delay = backoff_delay(attempt, err.retry_after, self.max_wait)
                 attempt += 1
                 stats.retries += 1
                 self.observer.on_retry(index, attempt, delay, err)
@@ -337,9 +339,9 @@ class _SegmentProgress:
         self.taken = 0
 
 
-def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
+def backoff_delay(attempt: int, retry_after: float | None = None, max_wait: float = BACKOFF_MAX_S) -> float:
     """Seconds before retry number `attempt + 1`: the server's Retry-After when given, else 0.5 s
-    doubling per attempt up to 30 s."""
-    if retry_after is not None:
-        return max(0.0, retry_after)
-    return min(BACKOFF_MAX_S, BACKOFF_START_S * (2**attempt))
+    doubling per attempt; never more than `max_wait` (a Retry-After of 600 must not hold a shell
+    or a CI job for ten minutes: the retry then tells whether the limit has passed)."""
+    wait = max(0.0, retry_after) if retry_after is not None else BACKOFF_START_S * (2**attempt)
+    return min(wait, BACKOFF_MAX_S, max_wait)

@@ -150,7 +150,8 @@ def _stream(
     )
     pipeline = Pipeline(
         transport=transport, options=settings.options, sinks=outputs.sinks, observer=display,
-        retries=settings.conn.retries, output=plan.output, file_format=plan.file_format, started=started,
+        retries=settings.conn.retries, max_wait=settings.conn.timeout,
+        output=plan.output, file_format=plan.file_format, started=started,
         word_sinks=[_caption_file(settings.captions)] if settings.captions is not None else [],
         prefetch=prefetch,
     )
