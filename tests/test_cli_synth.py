@@ -62,6 +62,22 @@ def test_format_flag_overrides_the_extension(server: Server, env: dict[str, str]
     result = run_cli(["stream-ws", TEXT, "-o", str(out), "--format", "alaw", "-v", "avery"], env)
     assert result.returncode == 0, result.stderr.decode()
     assert out.read_bytes() == reference(server, TEXT, "alaw", voice="avery")
+    # An extension that says another format: written as asked, with a warning.
+    out = tmp_path / "audio.wav"
+    result = run_cli(["stream-ws", TEXT, "-o", str(out), "--format", "alaw", "-v", "avery"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes() == reference(server, TEXT, "alaw", voice="avery")
+    assert b"smallest: warning: writing alaw audio into audio.wav, whose extension says wav" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["a.flac", "a.ogg", "a.m4a", "a.txt"])
+def test_an_unknown_output_extension_is_refused_before_any_request(
+    name: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    result = run_cli(["speak", TEXT, "-o", str(tmp_path / name)], env)
+    assert result.returncode == 2
+    assert result.stderr.decode().startswith(f"smallest: error: cannot tell the audio format of {name}")
+    assert not list(tmp_path.glob(f"{name}*"))
 
 
 @pytest.mark.parametrize(("command", "fmt"), [("speak", "pcm"), ("stream-sse", "mp3"), ("stream-ws", "pcm")])

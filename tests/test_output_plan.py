@@ -17,7 +17,7 @@ from smallest_cli.output.plan import format_from_extension, plan_output
         ("a.ulaw", None, True, ("a.ulaw", False, "ulaw", True)),
         ("a.raw", None, None, ("a.raw", False, "pcm", False)),
         ("t.mu", None, None, ("t.mu", False, "ulaw", False)),
-        ("a.bin", None, None, ("a.bin", False, "wav", False)),
+        ("noext", None, None, ("noext", False, "wav", False)),
         ("a.bin", "alaw", None, ("a.bin", False, "alaw", False)),
         ("-", None, None, (None, True, "wav", False)),
         ("-", "mp3", None, (None, True, "mp3", False)),
@@ -57,3 +57,18 @@ def test_nothing_to_do_and_audio_onto_a_terminal_are_refused() -> None:
         plan_output("-", None, None, stdout_is_tty=True)
     assert plan_output("-", None, None).to_stdout
     assert plan_output("a.wav", None, None, stdout_is_tty=True).path is not None
+
+
+@pytest.mark.parametrize("name", ["a.flac", "a.ogg", "a.m4a", "a.txt", "a.bin"])
+def test_an_extension_that_names_no_format_is_refused(name: str) -> None:
+    """Filling a.flac with WAV bytes would look like success and play as noise."""
+    refused = rf"cannot tell the audio format of {name} from \.\w+: use one of \.wav"
+    with pytest.raises(UsageError, match=refused):
+        plan_output(name, None, None)
+
+
+def test_a_format_that_differs_from_the_extension_is_written_with_a_warning() -> None:
+    plan = plan_output("a.wav", "mp3", None)
+    assert plan.file_format == "mp3"
+    assert plan.warnings == ("smallest: warning: writing mp3 audio into a.wav, whose extension says wav",)
+    assert plan_output("a.mp3", "mp3", None).warnings == ()

@@ -55,6 +55,8 @@ class OutputPlan:
     #: every transport carries.
     file_format: str | None
     play: bool
+    #: What the user should hear of (the --format differs from the file's extension, say).
+    warnings: tuple[str, ...] = ()
 
     @property
     def output(self) -> str | None:
@@ -87,7 +89,27 @@ def plan_output(
     if output is None:
         if fmt is not None:
             raise UsageError("--format chooses the format of the audio written with -o; playing needs none")
-        file_format = None
-    else:
-        file_format = fmt or (format_from_extension(output) if path is not None else None) or DEFAULT_FORMAT
-    return OutputPlan(path=path, to_stdout=to_stdout, file_format=file_format, play=play)
+        return OutputPlan(path=None, to_stdout=False, file_format=None, play=play)
+    if path is None:
+        return OutputPlan(path=None, to_stdout=True, file_format=fmt or DEFAULT_FORMAT, play=play)
+    file_format, warnings = _file_format(path, fmt)
+    return OutputPlan(path=path, to_stdout=False, file_format=file_format, play=play, warnings=warnings)
+
+
+def _file_format(path: Path, fmt: str | None) -> tuple[str, tuple[str, ...]]:
+    """The format for `path`: --format, else its extension (no extension: WAV). An extension that
+    names no format we write (.flac, .ogg, .txt) is refused rather than filled with WAV bytes; a
+    --format that differs from the extension is written, with a warning."""
+    ext = path.suffix.lower().lstrip(".")
+    implied = EXTENSION_FORMATS.get(ext)
+    if fmt is None:
+        if implied is None and ext:
+            known = ", ".join(f".{e}" for e in EXTENSION_FORMATS)
+            raise UsageError(
+                f"cannot tell the audio format of {path.name} from .{ext}: use one of {known}, or --format"
+            )
+        return implied or DEFAULT_FORMAT, ()
+    if implied is not None and implied != fmt:
+        warning = f"smallest: warning: writing {fmt} audio into {path.name}, whose extension says {implied}"
+        return fmt, (warning,)
+    return fmt, ()

@@ -92,6 +92,8 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
     from smallest_cli.source.text import is_tty
 
     plan = plan_output(args.output, args.fmt, args.play, stdout_is_tty=is_tty(sys.stdout))
+    for warning in plan.warnings:
+        eprint(warning)
     captions = _caption_path(transport_name, args.captions)
     options = resolve_synthesis(
         args, os.environ, config, word_timestamps=args.word_timestamps or captions is not None
