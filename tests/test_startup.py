@@ -434,19 +434,39 @@ def test_the_collector_is_off_only_while_the_fast_path_sets_up(
     assert out.stdout.rsplit("RESULT:", 1)[1].split() == expected, out.stderr
 
 
-COLLECTIONS_SET_UP = """
+#: Counts the collections made while a synthesis command sets up: until `streaming_starts`, when
+#: the collector is on again (threads may collect from then on, and rightly so).
+COLLECTIONS_DURING_SET_UP = """
 import contextlib
 import gc
+import sys
 
 from smallest_cli import startup
+from smallest_cli.__main__ import main  # before counting: the console script imports it before main()
 
 if sys.argv.pop(1) == "without":
     startup.collector_paused = contextlib.nullcontext
-    startup.streaming_starts = lambda: None
+    resume = lambda: None
+else:
+    resume = startup.streaming_starts
 collections = []
 gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info["generation"]))
+seen = []
+
+
+def streaming_starts():
+    seen.append(len(collections))
+    resume()
+
+
+startup.streaming_starts = streaming_starts
+sys.argv = ["smallest", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print("RESULT:", code or 0, seen[0] if seen else "never")
 """
-COLLECTIONS_AT_FIRST_BYTE = at_first_byte("len(collections)", "seen[0]", COLLECTIONS_SET_UP)
 
 
 @pytest.mark.parametrize(("trick", "collected"), [("with", False), ("without", True)])
@@ -457,13 +477,13 @@ def test_set_up_collects_garbage_only_without_the_paused_collector(
     no longer triggers a collection (a Python with other thresholds, say), this fails: remove the
     trick (smallest_cli/startup.py)."""
     out = subprocess.run(
-        [sys.executable, "-c", COLLECTIONS_AT_FIRST_BYTE, trick, "stream-ws", "Hello from the shell.",
+        [sys.executable, "-c", COLLECTIONS_DURING_SET_UP, trick, "stream-ws", "Hello from the shell.",
          "-o", str(tmp_path / "out.wav")],
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
     )
-    code, before_first_byte = out.stdout.rsplit("RESULT:", 1)[1].split()
+    code, during_set_up = out.stdout.rsplit("RESULT:", 1)[1].split()
     assert code == "0", out.stderr
-    assert (int(before_first_byte) > 0) is collected, before_first_byte
+    assert (int(during_set_up) > 0) is collected, during_set_up
 
 
 # -- writing a file needs no audio library ------------------------------------------------------------
