@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
+# Not `typing`: this module is imported before the collector is paused (see startup.py), and typing
+# makes enough objects to set it off; collections.abc is already loaded with the interpreter.
+from collections.abc import Mapping
 
 
 def main() -> None:
@@ -13,12 +12,19 @@ def main() -> None:
 
     try:
         _main(sys.argv[1:])
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         # Ctrl-C outside a command's own guard (while importing, say): no traceback either.
-        from smallest_cli.errors import EXIT_INTERRUPTED
+        from smallest_cli.errors import stopped
 
-        print("smallest: interrupted", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+        error = stopped(stop)
+        print(f"smallest: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    from smallest_cli.errors import TerminateSignal
+
+    raise TerminateSignal
 
 
 def _main(argv: list[str]) -> None:
@@ -34,6 +40,11 @@ def _main(argv: list[str]) -> None:
     from smallest_cli import startup
 
     with startup.collector_paused():
+        import signal
+
+        # SIGTERM (`timeout`, a cancelled CI job) stops a run as Ctrl-C does: one line, the
+        # partial audio kept.
+        signal.signal(signal.SIGTERM, _terminate)
         startup.seed_websockets_version()
         # speak / stream-sse / stream-ws with plain arguments run without building the Typer app
         # (the first audio byte is what they are for); everything else goes through typer.

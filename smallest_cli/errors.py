@@ -18,6 +18,7 @@ EXIT_RATE_LIMIT = 4
 EXIT_SERVER = 5
 EXIT_NETWORK = 6
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 #: Every exit code and what it means.
 EXIT_CODES: tuple[tuple[int, str], ...] = (
@@ -28,6 +29,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_SERVER, "server or protocol error (including truncated streams)"),
     (EXIT_NETWORK, "network (unreachable, timeout)"),
     (EXIT_INTERRUPTED, "interrupted"),
+    (EXIT_TERMINATED, "terminated (SIGTERM)"),
 )
 EXIT_CODES_HELP = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "."
 
@@ -102,6 +104,22 @@ class Interrupted(SmallestError):
     exit_code = EXIT_INTERRUPTED
 
 
+class Terminated(Interrupted):
+    """SIGTERM (`timeout`, a CI job cancelled), stopped as Ctrl-C is: `smallest: terminated[; ...]`."""
+
+    exit_code = EXIT_TERMINATED
+
+
+class TerminateSignal(KeyboardInterrupt):
+    """Raised by the SIGTERM handler, so that everything that keeps partial audio on Ctrl-C keeps
+    it on SIGTERM too."""
+
+
+def stopped(signal: KeyboardInterrupt) -> Interrupted:
+    """The error for a Ctrl-C or a SIGTERM."""
+    return Terminated("terminated") if isinstance(signal, TerminateSignal) else Interrupted("interrupted")
+
+
 # -- the one guard: errors → a one-line message and their exit code ---------------------------------
 
 
@@ -147,9 +165,10 @@ def guarded(debug: bool = False, secrets: tuple[str, ...] = ()) -> Iterator[None
         what = "" if isinstance(err, Interrupted) else "error: "
         eprint(_scrub(f"smallest: {what}{err}", secrets))
         raise exit_ from None
-    except KeyboardInterrupt:
-        exit_ = _exit(EXIT_INTERRUPTED)
-        eprint("smallest: interrupted")
+    except KeyboardInterrupt as signal:
+        stop = stopped(signal)
+        exit_ = _exit(stop.exit_code)
+        eprint(f"smallest: {stop}")
         raise exit_ from None
     except BrokenPipeError:
         # The reader went away (`| head -c 1000`): end quietly, without a flush error at exit.

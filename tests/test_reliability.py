@@ -247,9 +247,16 @@ def test_failed_segment_of_long_text_is_retried_without_gap_or_duplicate(
 @pytest.mark.parametrize(
     ("command", "transport"), [("speak", "sync"), ("stream-sse", "sse"), ("stream-ws", "ws")]
 )
-def test_ctrl_c_mid_stream_keeps_a_valid_part_and_exits_130(
-    command: str, transport: str, server: Server, env: dict[str, str], tmp_path: Path
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_ctrl_c_or_sigterm_mid_stream_keeps_a_valid_part(
+    command: str, transport: str, sig: signal.Signals, code: int, word: str, server: Server,
+    env: dict[str, str], tmp_path: Path,
 ) -> None:
+    """Ctrl-C, and SIGTERM from `timeout` or a cancelled CI job: one line, the audio so far kept as
+    a valid FILE.part, the request closed."""
     text = unique_text()
     add_fault(server, kind="stall", transport=transport, after_chunks=5, stall_ms=30000, text_contains=text)
     out = tmp_path / "c.wav"
@@ -263,14 +270,14 @@ def test_ctrl_c_mid_stream_keeps_a_valid_part_and_exits_130(
     )
     try:
         wait_until(lambda: part.exists() and part.stat().st_size > 44, timeout=20, message="audio")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130
-    assert one_line(stderr) == f"smallest: interrupted; the audio received so far is in {part}"
+    assert proc.returncode == code
+    assert one_line(stderr) == f"smallest: {word}; the audio received so far is in {part}"
     assert not out.exists() and wav_frames(part) > 0
     # The .part holds the server's own samples, from the start: a prefix of its audio.
     with wave.open(str(part)) as w:

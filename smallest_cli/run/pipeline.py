@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from smallest_cli.errors import Interrupted, SmallestError, UsageError
+from smallest_cli.errors import SmallestError, UsageError, stopped
 from smallest_cli.events import AudioChunk, Done, Event, RunStats, WordTimestamp
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.request import SynthesisOptions, build_request
@@ -207,8 +207,8 @@ class Pipeline:
                 word_sink.close()
         except SmallestError as err:
             raise self._aborted(err) from None
-        except KeyboardInterrupt:
-            raise self._aborted(Interrupted("interrupted")) from None
+        except KeyboardInterrupt as signal:
+            raise self._aborted(stopped(signal)) from None
         stats.total_ms = (self.clock() - start) * 1000
         synth_s = synth_end - start
         stats.realtime_factor = stats.audio_seconds / synth_s if synth_s > 0 and stats.audio_seconds else None
