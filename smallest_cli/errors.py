@@ -145,7 +145,9 @@ def _scrub(text: str, secrets: tuple[str, ...]) -> str:
 
 @contextmanager
 def guarded(debug: bool = False, secrets: tuple[str, ...] = ()) -> Iterator[None]:
-    """Turn SmallestError, Ctrl-C and closed pipes into a one-line message and an exit code.
+    """Turn SmallestError, Ctrl-C and closed pipes into a one-line message and an exit code; so
+    also an output that cannot be written (stdout on a full disk): stdout is flushed inside the
+    guard, so that its failure is reported here, not as a traceback when the interpreter exits.
 
     With `debug`, the traceback is printed too, with every secret in `secrets` redacted.
     """
@@ -155,6 +157,8 @@ def guarded(debug: bool = False, secrets: tuple[str, ...] = ()) -> Iterator[None
     # meanwhile reaches an outer guard, which then prints the one message.
     try:
         yield
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except SmallestError as err:
         exit_ = _exit(err.exit_code)
         if debug:
@@ -172,12 +176,23 @@ def guarded(debug: bool = False, secrets: tuple[str, ...] = ()) -> Iterator[None
         raise exit_ from None
     except BrokenPipeError:
         # The reader went away (`| head -c 1000`): end quietly, without a flush error at exit.
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except OSError:
-            pass
+        _discard_stdout()
         raise _exit(0) from None
+    except OSError as exc:
+        # Every file and socket of ours reports its own errors: what is left is writing to stdout.
+        exit_ = _exit(EXIT_USAGE)
+        _discard_stdout()
+        eprint(f"smallest: error: cannot write to stdout: {exc.strerror or exc}")
+        raise exit_ from None
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that what is still buffered for it cannot fail at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
 
 
 def _exit(code: int) -> Exception:

@@ -584,3 +584,37 @@ def test_self_signed_tls_certificate_is_rejected(tmp_path: Path) -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["speak", "Hi there.", "-o", "-"],
+        ["stream-ws", "Hi there.", "-o", "-"],
+        ["stream-sse", "Hi there.", "-o", "-"],
+        ["speak", "Hi there.", "-o", "{tmp}/x.wav", "--json"],
+        ["voices"],
+        ["voices", "--json"],
+    ],
+    ids=["speak", "stream-ws", "stream-sse", "json", "voices", "voices-json"],
+)
+def test_stdout_on_a_full_disk_is_one_line_exit_2(
+    args: list[str], env: dict[str, str], tmp_path: Path
+) -> None:
+    """`> /dev/full`: the data cannot be written; one line, exit 2, no traceback."""
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "smallest_cli", *[a.format(tmp=tmp_path) for a in args]],
+            env=env, cwd=ROOT, stdout=full, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=60,
+        )
+    assert result.returncode == 2, result.stderr.decode()
+    assert one_line(result.stderr) == "smallest: error: cannot write to stdout: No space left on device"
+
+
+def test_audio_to_a_closed_stdout_is_refused_before_any_request(env: dict[str, str]) -> None:
+    result = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m smallest_cli speak 'Hi there.' -o - >&-"],
+        env=env, cwd=ROOT, capture_output=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert one_line(result.stderr) == "smallest: error: stdout is closed: -o - has nowhere to write the audio"

@@ -226,10 +226,16 @@ class StdoutSink(_Streaming):
             self._stream.write(wav_header(self.sample_rate, None))
 
     def _out(self, data: bytes) -> None:
-        if data:
+        if not data:
+            return
+        try:
             self._stream.write(data)
             self._stream.flush()
-            self._data_bytes += len(data)
+        except BrokenPipeError:
+            raise  # the reader went away: the command ends quietly
+        except OSError as err:
+            raise UsageError(f"cannot write to stdout: {err.strerror or err}") from None
+        self._data_bytes += len(data)
 
     def write(self, data: bytes) -> None:
         if self._closed or not data:

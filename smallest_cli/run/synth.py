@@ -92,6 +92,8 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
     from smallest_cli.source.text import is_tty
 
     plan = plan_output(args.output, args.fmt, args.play, stdout_is_tty=is_tty(sys.stdout))
+    if plan.to_stdout and sys.stdout is None:
+        raise UsageError("stdout is closed: -o - has nowhere to write the audio")
     for warning in plan.warnings:
         eprint(warning)
     captions = _caption_path(transport_name, args.captions)
