@@ -269,7 +269,8 @@ def test_ctrl_c_or_sigterm_mid_stream_keeps_a_valid_part(
         stderr=subprocess.PIPE,
     )
     try:
-        wait_until(lambda: part.exists() and part.stat().st_size > 44, timeout=20, message="audio")
+        work = tmp_path / f"c.wav.part.{proc.pid}"  # the run's own file while it writes
+        wait_until(lambda: work.exists() and work.stat().st_size > 44, timeout=20, message="audio")
         proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=20)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
 import sys
@@ -34,11 +35,11 @@ def _read_wav(path: Path) -> tuple[int, bytes]:
 def test_wav_file_sink_patches_sizes_and_renames(tmp_path: Path) -> None:
     out = tmp_path / "a.wav"
     sink = FileSink(out, "wav", 24000)
-    part = tmp_path / "a.wav.part"
-    assert part.exists() and not out.exists()
+    work = tmp_path / f"a.wav.part.{os.getpid()}"  # this run's own file while it writes
+    assert work.exists() and not out.exists()
     _write_in_pieces(sink, PCM, 333)  # odd pieces: samples are split across writes
     sink.close()
-    assert out.exists() and not part.exists()
+    assert out.exists() and list(tmp_path.iterdir()) == [out]
     data = out.read_bytes()
     assert data[:44] == wav_header(24000, len(PCM))
     assert _read_wav(out) == (24000, PCM)
@@ -224,3 +225,20 @@ def test_player_sink_abort_closes_without_draining() -> None:
     sink.write(b"\x01\x02")
     assert sink.abort() is None
     assert player.closed and not player.drained
+
+
+def test_two_writers_of_one_output_never_share_a_file(tmp_path: Path) -> None:
+    """`-o same.wav` twice at once: each run writes a file of its own, and whichever renames last
+    leaves a whole file of its own audio (never a splice of both)."""
+    out = tmp_path / "same.wav"
+    script = (
+        "import sys, time; from pathlib import Path; from smallest_cli.output.sinks import FileSink\n"
+        "sink = FileSink(Path(sys.argv[1]), 'wav', 8000)\n"
+        "for _ in range(200): sink.write(bytes([int(sys.argv[2])]) * 400)\n"
+        "sink.close()\n"
+    )
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(out), str(v)], cwd=ROOT) for v in (1, 2)]
+    assert [run.wait(timeout=30) for run in runs] == [0, 0]
+    _, pcm = _read_wav(out)
+    assert len(pcm) == 200 * 400 and len(set(pcm)) == 1  # one run's audio, whole
+    assert list(tmp_path.iterdir()) == [out]

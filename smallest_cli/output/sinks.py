@@ -57,7 +57,8 @@ def _wav_sizes_header(sample_rate: int, data_bytes: int) -> bytes:
 
 
 class FileSink:
-    """Streams to `PATH.part`, then renames it to PATH on `close`.
+    """Streams to a file of this run's own (`PATH.part.PID`), renamed to PATH on `close` and to
+    `PATH.part` on `abort`.
 
     wav: a header with unknown sizes first, patched with the true sizes on close and on abort (so
     the .part is a valid WAV of everything received). Sample formats (wav, pcm, μ-law, A-law) are
@@ -70,11 +71,15 @@ class FileSink:
         self.path = Path(path)
         self.fmt = check_format(fmt)
         self.sample_rate = sample_rate
+        #: Where the audio received is kept when the run fails or is stopped.
         self.part_path = self.path.with_name(self.path.name + ".part")
+        #: This run's own file while it writes: two runs writing one output (`-o same.wav` twice at
+        #: once) never share a file, and each rename puts a whole file in place.
+        self._work_path = self.path.with_name(f"{self.path.name}.part.{os.getpid()}")
         check_output_path(self.path)
         self._encoder = encoder(self.fmt, sample_rate)
         try:
-            self._file: BinaryIO | None = open(self.part_path, "wb")  # noqa: SIM115 - closed in close/abort
+            self._file: BinaryIO | None = open(self._work_path, "wb")  # noqa: SIM115 - closed in close/abort
         except OSError as err:
             raise UsageError(f"cannot write {self.path}: {err.strerror or err}") from None
         self._data_bytes = 0
@@ -92,7 +97,7 @@ class FileSink:
         try:
             self._file.write(data)
         except OSError as err:
-            raise UsageError(f"cannot write {self.part_path}: {err.strerror or err}") from None
+            raise UsageError(f"cannot write {self._work_path}: {err.strerror or err}") from None
 
     def _write_encoded(self, data: bytes) -> None:
         if data:
@@ -121,7 +126,7 @@ class FileSink:
             self._file.truncate(self._header_bytes + self._mark)
             self._file.seek(self._header_bytes + self._mark)
         except OSError as err:
-            raise UsageError(f"cannot write {self.part_path}: {err.strerror or err}") from None
+            raise UsageError(f"cannot write {self._work_path}: {err.strerror or err}") from None
         self._data_bytes = self._mark
         self._encoder.finish()  # drops a carried half sample of the abandoned take
         return True
@@ -145,17 +150,17 @@ class FileSink:
                 f.write(_wav_sizes_header(self.sample_rate, self._data_bytes))
             f.close()
         except OSError as err:
-            raise UsageError(f"cannot write {self.part_path}: {err.strerror or err}") from None
+            raise UsageError(f"cannot write {self._work_path}: {err.strerror or err}") from None
 
     def close(self) -> None:
         if self._file is None:
             return
         self._finalize_file()
         try:
-            os.replace(self.part_path, self.path)
+            os.replace(self._work_path, self.path)
         except OSError as err:
             reason = err.strerror or err
-            raise UsageError(f"cannot rename {self.part_path} to {self.path}: {reason}") from None
+            raise UsageError(f"cannot rename {self._work_path} to {self.path}: {reason}") from None
 
     def abort(self) -> str | None:
         if self._file is None:
@@ -164,12 +169,13 @@ class FileSink:
             self._finalize_file()
         except UsageError:
             return None
-        if self._data_bytes == 0:
-            try:
-                self.part_path.unlink()
-            except OSError:
-                pass
-            return None
+        try:
+            if self._data_bytes == 0:
+                self._work_path.unlink()
+                return None
+            os.replace(self._work_path, self.part_path)
+        except OSError:
+            return None if self._data_bytes == 0 else str(self._work_path)
         return str(self.part_path)
 
 
