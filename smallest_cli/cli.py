@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from smallest_cli import __version__
-from smallest_cli.errors import EXIT_CODES_HELP
+from smallest_cli.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, eprint
 
 if TYPE_CHECKING:
     import typer
@@ -105,4 +105,28 @@ def run() -> None:
     app = build_app()
     if print_help(app, sys.argv[1:], os.environ):
         return
-    app(prog_name="smallest")
+    sys.exit(_invoke(app))
+
+
+def _invoke(app: typer.Typer) -> int:
+    """Run the app; a bad option or value is one `smallest: error:` line and exit 2, like every
+    other mistake, instead of click's usage block."""
+    import typer.main
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="smallest", standalone_mode=False)
+    except typer.Abort:
+        eprint("smallest: interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # click's exceptions live in typer's private copy of click
+        if not hasattr(exc, "format_message") or not hasattr(exc, "exit_code"):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # no command, or a group without its subcommand: the help says what exists
+            return int(exc.exit_code)
+        ctx = getattr(exc, "ctx", None)
+        see = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        eprint(f"smallest: error: {exc.format_message()}{see}")
+        return int(exc.exit_code)
+    return code if isinstance(code, int) else 0

@@ -230,3 +230,23 @@ def test_a_bad_byte_after_the_first_request_stops_with_what_was_received(
     assert not out.exists()
     part = tmp_path / "x.wav.part"
     assert part.read_bytes()[:4] == b"RIFF" and part.stat().st_size > 44
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["speak", "--speed", "abc", "Hi"], "Invalid value for '--speed'"),
+        (["speak", "-r", "abc", "Hi"], "Invalid value for '--sample-rate' / '-r'"),
+        (["stream-ws", "--bogus", "Hi"], "No such option: --bogus"),
+        (["voices", "--model"], "Option '--model' requires an argument."),
+        (["config", "get"], "Missing argument 'key'."),
+        (["bogus"], "No such command 'bogus'."),
+    ],
+)
+def test_a_bad_flag_is_one_error_line_not_a_usage_block(
+    args: list[str], message: str, env: dict[str, str]
+) -> None:
+    result = run_cli(args, env)
+    assert result.returncode == 2 and result.stdout == b""
+    line = one_line(result.stderr)
+    assert line.startswith(f"smallest: error: {message}"), line
