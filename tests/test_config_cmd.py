@@ -45,6 +45,25 @@ def test_path_defaults_to_home_dot_config(tmp_path: Path) -> None:
     assert _out(proc).strip() == str(tmp_path / ".config" / "smallest" / "config.toml")
 
 
+def test_a_key_given_as_an_argument_is_stored_with_a_warning(tmp_path: Path) -> None:
+    """`config set api_key sk_...` put the key in the process list without a word; stdin does not."""
+    proc = run_cli(["config", "set", "api_key", TEST_KEY], cli_env(None, tmp_path))
+    assert proc.returncode == 0, _err(proc)
+    assert _err(proc).strip().splitlines() == [
+        "smallest: warning: the key was visible to other users of this machine (process list, "
+        "shell history); next time give - and the key on stdin: `smallest config set api_key -`"
+    ]
+    assert TEST_KEY not in _err(proc)
+
+
+def test_the_missing_key_error_suggests_stdin(tmp_path: Path) -> None:
+    env = cli_env(None, tmp_path)
+    env["SMALLEST_BASE_URL"] = "http://127.0.0.1:9"
+    proc = run_cli(["speak", "Hi.", "-o", str(tmp_path / "x.wav")], env)
+    assert proc.returncode == 2
+    assert "`smallest config set api_key -` (it reads the key from stdin" in _err(proc)
+
+
 @posix_only
 def test_set_api_key_from_stdin_stores_it_0600_and_never_prints_it(tmp_path: Path) -> None:
     env = cli_env(None, tmp_path)

@@ -11,6 +11,7 @@ import typer
 
 from smallest_cli.errors import UsageError, eprint, guarded
 from smallest_cli.options import config
+from smallest_cli.options.security import CONFIG_KEY_ARG_WARNING
 from smallest_cli.options.settings import Secret
 
 # "\b" keeps the table's lines as written (click rewraps every other paragraph).
@@ -148,6 +149,8 @@ def _set(key: str, value: str) -> None:
     name = config.normalize_key(key)
     if value == "-":
         value = read_stdin_value(name)
+    elif name in config.SECRET_KEYS:
+        eprint(CONFIG_KEY_ARG_WARNING)
     config.set_value(name, value, path)
     _override_note(name, os.environ)
 

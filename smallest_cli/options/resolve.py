@@ -26,7 +26,7 @@ from smallest_cli.protocol.request import (
 
 MISSING_KEY_MESSAGE = (
     "no API key: set SMALLEST_API_KEY (export SMALLEST_API_KEY=sk_...), "
-    "pass --api-key, or save it with `smallest config set api_key sk_...`"
+    "or save it with `smallest config set api_key -` (it reads the key from stdin, out of the process list)"
 )
 
 

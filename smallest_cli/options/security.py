@@ -16,9 +16,14 @@ from typing import NamedTuple
 
 from smallest_cli.errors import UsageError
 
+#: `config set api_key sk_...`: the same exposure as --api-key, once.
+CONFIG_KEY_ARG_WARNING = (
+    "smallest: warning: the key was visible to other users of this machine (process list, shell history); "
+    "next time give - and the key on stdin: `smallest config set api_key -`"
+)
 CMDLINE_KEY_WARNING = (
     "smallest: warning: --api-key is visible to other users of this machine (process list, shell history); "
-    "prefer the SMALLEST_API_KEY environment variable or `smallest config set api_key`"
+    "prefer the SMALLEST_API_KEY environment variable or `smallest config set api_key -` (reads stdin)"
 )
 
 # Compiled (and cached by `re`) when a host name is first checked: IP addresses never need it.
