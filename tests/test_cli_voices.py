@@ -68,3 +68,10 @@ def test_model_flag_and_errors(server: Server, env: dict[str, str], tmp_path: Pa
     assert bad.returncode == 2
     wrong = run_cli(["voices"], cli_env(server, tmp_path, SMALLEST_API_KEY="sk_wrong_key_0000"))
     assert wrong.returncode == 3 and len(wrong.stderr.decode().strip().splitlines()) == 1
+
+
+def test_an_unknown_gender_is_refused_not_an_empty_table(env: dict[str, str]) -> None:
+    result = run_cli(["voices", "--gender", "x"], env)
+    assert result.returncode == 2
+    assert result.stderr.decode().strip() == "smallest: error: --gender must be female or male, not 'x'"
+    assert ids(env, "--gender", "FEMALE") and ids(env, "--gender", "female") == ids(env, "--gender", "FEMALE")

@@ -11,8 +11,12 @@ from typing import Any
 import typer
 
 from smallest_cli.commands.common import with_options
-from smallest_cli.errors import EXIT_CODES_HELP, ProtocolError, eprint, guarded
+from smallest_cli.errors import EXIT_CODES_HELP, ProtocolError, UsageError, eprint, guarded
 from smallest_cli.options.parse import Args
+from smallest_cli.options.table import BY_FIELD
+
+#: The genders the catalog's tags use.
+GENDERS = ("female", "male")
 
 HELP = f"""List the voices, from the server's catalog (standard and Pro together; --model picks one).
 
@@ -42,6 +46,9 @@ def show_voices(args: Args) -> None:
         config = load_config()
         secrets += (config.get("api_key", ""),)
         with guarded(args.debug, secrets=secrets):
+            if args.gender is not None and args.gender.strip().lower() not in GENDERS:
+                spelling = BY_FIELD["gender"].spellings[0]
+                raise UsageError(f"{spelling} must be {' or '.join(GENDERS)}, not {args.gender!r}")
             catalog = fetch_catalog(args, config)
             chosen = filter_voices(
                 catalog, language=args.language, gender=args.gender, accent=args.accent, search=args.search,
