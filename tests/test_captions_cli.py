@@ -71,7 +71,20 @@ def test_webvtt_parses_and_json_holds_every_word(server: Server, env: dict[str, 
     words = doc["words"]
     assert [w["word"] for w in words] == TEXT.split()
     assert all(a["end"] <= b["start"] for a, b in zip(words, words[1:], strict=False))
+    # One timeline, one count: ids run on across segments as the times do.
+    assert [w["id"] for w in words] == list(range(len(words)))
     assert [c["text"].replace("\n", " ") for c in doc["cues"]] == [c.text.replace("\n", " ") for c in cues]
+
+
+def test_json_stats_hold_the_captions_words(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    """--captions implies word timings: --json lists them, rounded to the millisecond."""
+    result = run_cli(["stream-ws", TEXT, "-v", "avery", "-o", str(tmp_path / "a.wav"),
+                      "--captions", str(tmp_path / "a.srt"), "--json"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    words = json.loads(result.stdout)["words"]
+    assert [w["word"] for w in words] == TEXT.split()
+    assert [w["id"] for w in words] == list(range(len(words)))
+    assert all(round(w["start"], 3) == w["start"] and round(w["end"], 3) == w["end"] for w in words)
 
 
 def test_captions_are_listed_only_where_they_work(env: dict[str, str]) -> None:

@@ -196,9 +196,9 @@ class Pipeline:
             output=self.output,
         )
         try:
-            offset = 0.0
+            timeline = _Timeline()
             for index, item in enumerate(self._prepared(segments)):
-                offset += self._segment(index, item, offset, stats, start)
+                self._segment(index, item, timeline, stats, start)
                 stats.segments += 1
             synth_end = self.clock()
             for sink in self.sinks:
@@ -238,12 +238,14 @@ class Pipeline:
         for body, events in self.prefetch.ahead(bodies):
             yield Prepared(body, events)
 
-    def _segment(self, index: int, item: Prepared, offset: float, stats: RunStats, start: float) -> float:
-        """One segment, retried as needed. Returns its audio seconds."""
+    def _segment(
+        self, index: int, item: Prepared, timeline: _Timeline, stats: RunStats, start: float
+    ) -> None:
+        """One segment, retried as needed; `timeline` moves on by its audio and its words."""
         body, events = item.body, item.events
         for sink in self.sinks:
             sink.begin_segment(retryable=body is not None)
-        progress = _SegmentProgress(offset, whole=[True] * len(self.sinks))
+        progress = _SegmentProgress(timeline.seconds, timeline.words, whole=[True] * len(self.sinks))
         attempt = 0
         while True:
             try:
@@ -264,7 +266,8 @@ class Pipeline:
         stats.audio_bytes += progress.taken
         seconds = pcm_seconds(progress.taken, self.options.sample_rate)
         stats.audio_seconds += seconds
-        return seconds
+        timeline.seconds += seconds
+        timeline.words += progress.words
 
     def _attempt(
         self,
@@ -291,7 +294,9 @@ class Pipeline:
                     continue
                 progress.words += 1
                 shift = progress.offset
-                shifted = dataclasses.replace(event, start=event.start + shift, end=event.end + shift)
+                shifted = dataclasses.replace(
+                    event, id=event.id + progress.first_word, start=event.start + shift, end=event.end + shift
+                )
                 self.observer.on_word(shifted)
                 for word_sink in self.word_sinks:
                     word_sink.add(shifted)
@@ -326,6 +331,8 @@ class _SegmentProgress:
     """What one segment has delivered so far, across its attempts (takes)."""
 
     offset: float
+    #: The run-wide id of this segment's first word (the service counts words per request).
+    first_word: int
     #: Per sink: whether it gets this take whole (it has none of an earlier one: it rolled back).
     whole: list[bool]
     #: Bytes of this take so far.
@@ -337,6 +344,14 @@ class _SegmentProgress:
     def retry(self, rolled_back: list[bool]) -> None:
         self.whole = rolled_back
         self.taken = 0
+
+
+@dataclass
+class _Timeline:
+    """Where the run is: seconds of audio and words before the next segment."""
+
+    seconds: float = 0.0
+    words: int = 0
 
 
 def backoff_delay(attempt: int, retry_after: float | None = None, max_wait: float = BACKOFF_MAX_S) -> float:

@@ -150,7 +150,7 @@ def _stream(
         word_stream=None if args.json_output or not args.word_timestamps else (
             sys.stderr if plan.to_stdout else sys.stdout
         ),
-        collect_words=args.json_output and args.word_timestamps,
+        collect_words=args.json_output and settings.options.word_timestamps,
     )
     pipeline = Pipeline(
         transport=transport, options=settings.options, sinks=outputs.sinks, observer=display,
@@ -167,7 +167,7 @@ def _stream(
         display.summary(stats)
         return
     record: dict[str, Any] = stats.as_dict()
-    if args.word_timestamps:
+    if settings.options.word_timestamps:  # --word-timestamps, or --captions
         record["words"] = display.words
     print(json.dumps(record), file=sys.stderr if plan.to_stdout else sys.stdout, flush=True)
 
