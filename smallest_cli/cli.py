@@ -46,7 +46,7 @@ def _version_callback(value: bool) -> None:
 
 def build_app() -> typer.Typer:
     # typer is imported here, not at module level: `smallest_cli.__main__` runs the synthesis
-    # commands without it when their arguments are plain (see smallest_cli/fastpath.py).
+    # commands without it when their arguments are plain (see smallest_cli/options/parse.py).
     import typer
 
     app = typer.Typer(
