@@ -83,6 +83,13 @@ def test_403_mentions_permission_or_limit() -> None:
     assert "Usage limit exceeded" in str(err)
 
 
+def test_a_403_detail_that_only_repeats_the_message_is_said_once() -> None:
+    """The server's "Forbidden: the API key lacks permission ..." would repeat the CLI's own words."""
+    detail = "Forbidden: the API key lacks permission or the usage limit is reached"
+    err = error_from_http(403, body({"error": detail}), {})
+    assert str(err) == "access denied (403): the API key lacks permission or the usage limit is reached"
+
+
 def test_429_retry_after_seconds() -> None:
     err = error_from_http(429, body({"message": "Too many requests"}), {"retry-after": "3"})
     assert type(err) is RateLimitError and err.exit_code == EXIT_RATE_LIMIT

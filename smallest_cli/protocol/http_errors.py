@@ -241,6 +241,13 @@ def _body_text(body: bytes) -> tuple[str, str | None, str | None]:
     return one_line(message), code, rid if isinstance(rid, str) and rid else None
 
 
+def _adds(detail: str, message: str) -> str:
+    """`: detail` when the server's detail says more than `message`; "" when it only says the same
+    (after its own reason phrase, as in "Forbidden: the API key lacks permission ...")."""
+    said = detail.split(": ", 1)[-1].strip().rstrip(".").lower()
+    return "" if not said or said in message.lower() else f": {detail}"
+
+
 def error_from_http(
     status: int, body: bytes, headers: Mapping[str, str], *, now: float | None = None
 ) -> SmallestError:
@@ -254,10 +261,8 @@ def error_from_http(
             msg += f": {detail}"
         return AuthError(msg, request_id=request_id)
     if status == 403:
-        return AuthError(
-            "access denied (403): the API key lacks permission or the usage limit is reached" + suffix,
-            request_id=request_id,
-        )
+        denied = "access denied (403): the API key lacks permission or the usage limit is reached"
+        return AuthError(denied + _adds(detail, denied), request_id=request_id)
     if status == 429:
         return RateLimitError(
             "rate limited (429): over the account's concurrency limit" + suffix,
