@@ -33,9 +33,23 @@ def test_mode() -> None:
 def test_plain_summary_is_one_line_with_the_numbers() -> None:
     line = summary_line(STATS)
     assert "\n" not in line
-    for part in ("1.94 s of audio", "first chunk 73 ms", "total 80 ms", "25.7x", "93120 bytes", "97 chunks",
-                 "sse", "avery", "out.wav"):
+    for part in ("1.94 s of audio", "first chunk 73 ms", "total 80 ms", "made 25.7x faster than real time",
+                 "93120 bytes", "97 chunks", "sse", "avery", "out.wav"):
         assert part in line
+
+
+def test_the_terminal_summary_wraps_between_figures_never_inside_one() -> None:
+    """On an 80-column terminal the figures wrap as whole phrases."""
+    err = io.StringIO()
+    display = Display(mode="live", transport="sse", voice="avery",
+                      console=Console(file=err, color_system=None, width=80, force_terminal=True))
+    stats = RunStats(**{**STATS.__dict__, "retries": 2, "underruns": 1, "audio_bytes": 123456789})
+    display.summary(stats)
+    lines = err.getvalue().splitlines()[1:]
+    assert len(lines) > 1 and all(len(line) <= 80 for line in lines)
+    phrases = [p.strip() for line in lines for p in line.split(" · ")]
+    assert phrases == ["first chunk 73 ms", "total 0.08 s", "made 25.7x faster than real time",
+                       "123,456,789 bytes in 97 chunks", "2 retries", "1 underrun"]
 
 
 def _display(mode: str, **kw: object) -> tuple[Display, io.StringIO]:

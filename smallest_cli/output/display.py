@@ -50,13 +50,25 @@ def _figures(stats: RunStats, total: str, size: list[str]) -> list[str]:
         parts.append(f"first chunk {stats.first_chunk_ms:.0f} ms")
     parts.append(total)
     if stats.realtime_factor is not None:
-        parts.append(f"real-time factor {stats.realtime_factor:.1f}x")
+        parts.append(f"made {stats.realtime_factor:.1f}x faster than real time")
     parts.extend(size)
     if stats.retries:
         parts.append(_count(stats.retries, "retry", "retries"))
     if stats.underruns:
         parts.append(_count(stats.underruns, "underrun", "underruns"))
     return parts
+
+
+def pack(phrases: list[str], width: int, sep: str = " · ") -> list[str]:
+    """`phrases` joined by `sep` into lines of at most `width` characters, broken only between
+    phrases (a phrase longer than the line has a line of its own)."""
+    lines: list[str] = []
+    for phrase in phrases:
+        if lines and len(lines[-1]) + len(sep) + len(phrase) <= width:
+            lines[-1] += sep + phrase
+        else:
+            lines.append(phrase)
+    return lines
 
 
 def summary_line(stats: RunStats) -> str:
@@ -194,4 +206,5 @@ class Display:
             f"total {stats.total_ms / 1000:.2f} s",
             [f"{stats.audio_bytes:,} bytes in {_count(stats.chunks, 'chunk', 'chunks')}"],
         )
-        console.print(Text("  " + " · ".join(detail), style="dim"))
+        for line in pack(detail, console.width - 2):
+            console.print(Text("  " + line, style="dim"), soft_wrap=True)
