@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from smallest_cli.commands.common import with_options
-from smallest_cli.errors import EXIT_CODES_HELP, ProtocolError, UsageError, eprint, guarded
+from smallest_cli.errors import EXIT_CODES_HELP, ProtocolError, UsageError, eprint
 from smallest_cli.options.parse import Args
 from smallest_cli.options.table import BY_FIELD
 
@@ -39,28 +39,24 @@ def register(app: typer.Typer) -> None:
 
 
 def show_voices(args: Args) -> None:
-    secrets = tuple(k for k in (args.api_key, os.environ.get("SMALLEST_API_KEY")) if k)
-    with guarded(args.debug, secrets=secrets):
-        from smallest_cli.options.config import load_config
+    from smallest_cli.options.config import guarded_with_config
 
-        config = load_config()
-        secrets += (config.get("api_key", ""),)
-        with guarded(args.debug, secrets=secrets):
-            if args.gender is not None and args.gender.strip().lower() not in GENDERS:
-                spelling = BY_FIELD["gender"].spellings[0]
-                raise UsageError(f"{spelling} must be {' or '.join(GENDERS)}, not {args.gender!r}")
-            catalog = fetch_catalog(args, config)
-            chosen = filter_voices(
-                catalog, language=args.language, gender=args.gender, accent=args.accent, search=args.search,
-                model=args.model,
-            )
-            if args.json_output:
-                print(json.dumps({"voices": chosen}, indent=2, ensure_ascii=False))
-            elif args.ids:
-                for voice in chosen:
-                    print(voice.get("voiceId", ""))
-            else:
-                print_table(chosen)
+    with guarded_with_config(args) as config:
+        if args.gender is not None and args.gender.strip().lower() not in GENDERS:
+            spelling = BY_FIELD["gender"].spellings[0]
+            raise UsageError(f"{spelling} must be {' or '.join(GENDERS)}, not {args.gender!r}")
+        catalog = fetch_catalog(args, config)
+        chosen = filter_voices(
+            catalog, language=args.language, gender=args.gender, accent=args.accent, search=args.search,
+            model=args.model,
+        )
+        if args.json_output:
+            print(json.dumps({"voices": chosen}, indent=2, ensure_ascii=False))
+        elif args.ids:
+            for voice in chosen:
+                print(voice.get("voiceId", ""))
+        else:
+            print_table(chosen)
 
 
 def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[dict[str, Any]]:

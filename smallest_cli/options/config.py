@@ -15,12 +15,14 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from smallest_cli.errors import UsageError
-from smallest_cli.options.table import OPTIONS
+from smallest_cli.errors import UsageError, guarded
+from smallest_cli.options.table import BY_FIELD, OPTIONS
+from smallest_cli.protocol.request import check_language, check_model, check_sample_rate, check_speed
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 11):
@@ -37,8 +39,9 @@ DIR_MODE = 0o700
 # before their first request, usually with no file or no such key to check.
 _LINE_RE = r"\(at line (\d+), column (\d+)\)"
 #: The keys checked as a request's values are (protocol.request), by their check's name.
-_CHECKS = {"sample_rate": "check_sample_rate", "speed": "check_speed", "model": "check_model",
-           "language": "check_language"}
+_CHECKS: Mapping[str, Callable[[str], object]] = {
+    "sample_rate": check_sample_rate, "speed": check_speed, "model": check_model, "language": check_language,
+}
 
 
 class KeyInfo(NamedTuple):
@@ -92,9 +95,7 @@ def validate_value(key: str, value: str) -> str:
         raise UsageError(f"{key} must not be empty")
     _no_control(key, raw)
     if key in _CHECKS:
-        from smallest_cli.protocol import request  # the same checks as the flags'
-
-        checked = getattr(request, _CHECKS[key])(raw)
+        checked = _CHECKS[key](raw)  # the same checks as the flags'
         return repr(checked) if isinstance(checked, float) else str(checked)
     if key == "base_url":
         return _validate_base_url(raw)
@@ -184,6 +185,19 @@ def load_config(path: Path | None = None) -> dict[str, str]:
                 raise
             raise UsageError(f"config file {path}: {err.message}") from None
     return {k: out[k] for k in KEYS if k in out}
+
+
+@contextmanager
+def guarded_with_config(args: Mapping[str, Any]) -> Iterator[dict[str, str]]:
+    """The config file's settings, with the command run under the error guard (`errors.guarded`),
+    every key the run may use (flag, environment, config file) kept out of what the guard prints."""
+    debug = bool(args.get("debug"))
+    env = BY_FIELD["api_key"].env
+    secrets = tuple(k for k in (args.get("api_key"), os.environ.get(env) if env else None) if k)
+    with guarded(debug, secrets=secrets):
+        config = load_config()
+        with guarded(debug, secrets=(*secrets, config.get("api_key", ""))):
+            yield config
 
 
 def permission_warning(path: Path | None = None) -> str | None:

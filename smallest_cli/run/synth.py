@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from smallest_cli import startup
-from smallest_cli.errors import SmallestError, UsageError, eprint, guarded
+from smallest_cli.errors import SmallestError, UsageError, eprint
 from smallest_cli.options.parse import Args
 from smallest_cli.options.settings import ConnectionOptions
 from smallest_cli.options.table import SYNTH_COMMANDS
@@ -37,14 +37,10 @@ if TYPE_CHECKING:
 def run_synth(command: str, args: Args) -> None:
     """Run synthesis command `command` (speak, stream-sse or stream-ws) with its parsed options."""
     started = time.monotonic()
-    secrets = tuple(k for k in (args.api_key, os.environ.get("SMALLEST_API_KEY")) if k)
-    with guarded(args.debug, secrets=secrets):
-        from smallest_cli.options.config import load_config
+    from smallest_cli.options.config import guarded_with_config
 
-        config = load_config()
-        secrets += (config.get("api_key", ""),)
-        with guarded(args.debug, secrets=secrets):
-            _run(SYNTH_COMMANDS[command], args, config, started)
+    with guarded_with_config(args) as config:
+        _run(SYNTH_COMMANDS[command], args, config, started)
 
 
 class Settings(NamedTuple):
