@@ -196,9 +196,9 @@ class Pipeline:
             output=self.output,
         )
         try:
-            timeline = _Timeline()
+            words = 0
             for index, item in enumerate(self._prepared(segments)):
-                self._segment(index, item, timeline, stats, start)
+                words += self._segment(index, item, words, stats, start)
                 stats.segments += 1
             synth_end = self.clock()
             for sink in self.sinks:
@@ -207,8 +207,8 @@ class Pipeline:
                 word_sink.close()
         except SmallestError as err:
             raise self._aborted(err) from None
-        except KeyboardInterrupt as signal:
-            raise self._aborted(stopped(signal)) from None
+        except KeyboardInterrupt as stop_signal:
+            raise self._aborted(stopped(stop_signal)) from None
         stats.total_ms = (self.clock() - start) * 1000
         synth_s = synth_end - start
         stats.realtime_factor = stats.audio_seconds / synth_s if synth_s > 0 and stats.audio_seconds else None
@@ -238,14 +238,13 @@ class Pipeline:
         for body, events in self.prefetch.ahead(bodies):
             yield Prepared(body, events)
 
-    def _segment(
-        self, index: int, item: Prepared, timeline: _Timeline, stats: RunStats, start: float
-    ) -> None:
-        """One segment, retried as needed; `timeline` moves on by its audio and its words."""
+    def _segment(self, index: int, item: Prepared, words_before: int, stats: RunStats, start: float) -> int:
+        """One segment, retried as needed, after `stats.audio_seconds` of audio and `words_before`
+        words on the run's timeline. Returns its words."""
         body, events = item.body, item.events
         for sink in self.sinks:
             sink.begin_segment(retryable=body is not None)
-        progress = _SegmentProgress(timeline.seconds, timeline.words, whole=[True] * len(self.sinks))
+        progress = _SegmentProgress(stats.audio_seconds, words_before, whole=[True] * len(self.sinks))
         attempt = 0
         while True:
             try:
@@ -264,10 +263,8 @@ class Pipeline:
         for sink in self.sinks:
             sink.end_segment()
         stats.audio_bytes += progress.taken
-        seconds = pcm_seconds(progress.taken, self.options.sample_rate)
-        stats.audio_seconds += seconds
-        timeline.seconds += seconds
-        timeline.words += progress.words
+        stats.audio_seconds += pcm_seconds(progress.taken, self.options.sample_rate)
+        return progress.words
 
     def _attempt(
         self,
@@ -344,14 +341,6 @@ class _SegmentProgress:
     def retry(self, rolled_back: list[bool]) -> None:
         self.whole = rolled_back
         self.taken = 0
-
-
-@dataclass
-class _Timeline:
-    """Where the run is: seconds of audio and words before the next segment."""
-
-    seconds: float = 0.0
-    words: int = 0
 
 
 def backoff_delay(attempt: int, retry_after: float | None = None, max_wait: float = BACKOFF_MAX_S) -> float:
