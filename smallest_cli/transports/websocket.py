@@ -73,9 +73,12 @@ class WebSocketTransport:
         raised, as if it had connected itself; `close()` abandons it. A connection opened for a
         live session also serves a plain first request (it only has a longer idle timeout)."""
         if self._pending is None and self._ws is None:
-            url = self._live_url if live else self._url
-            self._pending = _Pending(lambda stack, abandoned: self._open(stack, url, abandoned))
-            self._pending_live = live
+            self._open_in_background(live)
+
+    def _open_in_background(self, live: bool) -> None:
+        url = self._live_url if live else self._url
+        self._pending = _Pending(lambda stack, abandoned: self._open(stack, url, abandoned))
+        self._pending_live = live
 
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
         payload = json.dumps(websocket_message(body))
@@ -207,8 +210,7 @@ class WebSocketTransport:
                 raise _StaleConnection from None
             raise NetworkError(f"the server closed the connection to {self._url}") from None
         if self._spare and self._pending is None:
-            self._pending = _Pending(lambda stack, abandoned: self._open(stack, self._url, abandoned))
-            self._pending_live = False
+            self._open_in_background(live=False)
         got_frame = False
         #: The last frame that parsed, kept to name the request id in an error (read only then).
         last_good: str | bytes | None = None
