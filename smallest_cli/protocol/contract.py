@@ -28,6 +28,12 @@ HEALTH_PATH = "/waves/v1/health"
 #: the model's hyphen form; there is no `lightning-v3.1-pro` path.
 VOICES_PATH = "/waves/v1/lightning-v3.1/get_voices"
 DEFAULT_BASE_URL = "https://api.smallest.ai"
+#: The ids an HTTP response carries besides X-Request-Id, by the name WebSocket frames give them.
+ID_HEADERS: dict[str, str] = {
+    "session_id": "X-Session-Id",
+    "external_request_id": "X-External-Request-Id",
+    "external_session_id": "X-External-Session-Id",
+}
 
 
 def check_format(fmt: str) -> str:

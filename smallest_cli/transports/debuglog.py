@@ -14,11 +14,10 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from smallest_cli.options.settings import Secret
+from smallest_cli.protocol import contract
 
 PREFIX = "smallest: debug: "
-#: Response headers with ids worth seeing besides X-Request-Id: the service's session, and the
-#: client's own ids as the service echoes them (--request-id, --session-id).
-_ECHOED_IDS = ("X-Session-Id", "X-External-Request-Id", "X-External-Session-Id")
+
 
 
 def audio_bytes(b64: str) -> int:
@@ -80,7 +79,9 @@ class DebugLog:
             self.line(f"body: {json.dumps(body, ensure_ascii=False)}")
 
     def response(self, status: int, headers: Mapping[str, str]) -> None:
-        ids = "".join(f", {name}: {headers[name]}" for name in _ECHOED_IDS if headers.get(name))
+        # The service's session, and the client's own ids as the service echoes them.
+        echoed = [name for name in contract.ID_HEADERS.values() if headers.get(name)]
+        ids = "".join(f", {name}: {headers[name]}" for name in echoed)
         self.line(f"response {status}, X-Request-Id: {headers.get('X-Request-Id') or '-'}{ids}")
 
     def sent(self, message: str) -> None:

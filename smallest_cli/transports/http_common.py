@@ -15,6 +15,7 @@ import urllib3.exceptions
 from smallest_cli.errors import ProtocolError, SmallestError, UsageError
 from smallest_cli.events import Done, Event
 from smallest_cli.options.settings import ConnectionOptions
+from smallest_cli.protocol import contract
 from smallest_cli.protocol.frames import done_with_ids
 from smallest_cli.protocol.http_errors import error_from_http
 from smallest_cli.transports.base import exception_chain, stall_error, unreachable_error
@@ -169,11 +170,5 @@ def _short(exc: BaseException) -> str:
 
 def done_from_headers(headers: Mapping[str, str], request_id: str | None) -> Done:
     """The end of an HTTP request, with the ids its response headers carry."""
-    return done_with_ids(
-        {
-            "session_id": headers.get("X-Session-Id"),
-            "external_request_id": headers.get("X-External-Request-Id"),
-            "external_session_id": headers.get("X-External-Session-Id"),
-        },
-        request_id or headers.get("X-Request-Id"),
-    )
+    ids = {name: headers.get(header) for name, header in contract.ID_HEADERS.items()}
+    return done_with_ids(ids, request_id or headers.get("X-Request-Id"))
