@@ -115,9 +115,9 @@ class TerminateSignal(KeyboardInterrupt):
     it on SIGTERM too."""
 
 
-def stopped(signal: KeyboardInterrupt) -> Interrupted:
+def stopped(stop: KeyboardInterrupt) -> Interrupted:
     """The error for a Ctrl-C or a SIGTERM."""
-    return Terminated("terminated") if isinstance(signal, TerminateSignal) else Interrupted("interrupted")
+    return Terminated("terminated") if isinstance(stop, TerminateSignal) else Interrupted("interrupted")
 
 
 # -- the one guard: errors → a one-line message and their exit code ---------------------------------
@@ -169,8 +169,8 @@ def guarded(debug: bool = False, secrets: tuple[str, ...] = ()) -> Iterator[None
         what = "" if isinstance(err, Interrupted) else "error: "
         eprint(_scrub(f"smallest: {what}{err}", secrets))
         raise exit_ from None
-    except KeyboardInterrupt as signal:
-        stop = stopped(signal)
+    except KeyboardInterrupt as stop_signal:
+        stop = stopped(stop_signal)
         exit_ = _exit(stop.exit_code)
         eprint(f"smallest: {stop}")
         raise exit_ from None

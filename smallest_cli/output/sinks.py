@@ -83,10 +83,10 @@ class FileSink:
         except OSError as err:
             raise UsageError(f"cannot write {self.path}: {err.strerror or err}") from None
         self._data_bytes = 0
-        self._header_bytes = 0
-        if self.fmt == "wav":
-            self._header_bytes = len(wav_header(sample_rate, None))
-            self._write_raw(wav_header(sample_rate, None))
+        header = wav_header(sample_rate, None) if self.fmt == "wav" else b""
+        self._header_bytes = len(header)
+        if header:
+            self._write_raw(header)
         #: Data bytes in the file when the current segment began.
         self._mark = 0
         #: The current segment's PCM, while it may still be rolled back (mp3 only).

@@ -86,7 +86,7 @@ def text_chunks(text: str | None, file: str | None, stdin: IO[str]) -> Iterable[
         )
     binary = getattr(stdin, "buffer", None)
     if binary is not None:
-        from smallest_cli.source.textinput import decoded_lines  # noqa: I001 - lazily
+        from smallest_cli.source.textinput import decoded_lines
 
         return decoded_lines(binary, "stdin")
     return _lines(stdin, "stdin")
