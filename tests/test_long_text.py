@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,27 @@ def test_concurrency_runs_requests_ahead_in_order(tmp_path: Path) -> None:
         # one unused spare per transport of the three.
         segments = len(segment_text(text))
         assert segments <= counters["ws_connections"] <= segments + 3
+
+
+#: Hindi written without spaces or dandas: a segment can only end between two characters, and
+#: 250 (the request limit) falls inside the conjunct स्ते of the 42nd नमस्ते.
+HINDI_RUN = "नमस्ते" * 100
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_text_without_spaces_is_split_between_characters(
+    command: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    requests.delete(server.url + "/_smallest/requests", timeout=10)
+    result = run_cli([command, HINDI_RUN, "-o", str(tmp_path / "o.pcm")], env)
+    assert result.returncode == 0, result.stderr.decode()
+    texts = [e["body"]["text"] for e in journal(server)]
+    assert "".join(texts) == HINDI_RUN
+    assert len(texts) > 1 and all(len(t) <= 250 for t in texts)
+    # Every request holds whole characters (न, म, the conjunct स्ते): none starts with a vowel sign
+    # or a virama, and none ends with a virama (its next letter would start the next request).
+    assert not [t[:2] for t in texts if unicodedata.category(t[0]).startswith("M")]
+    assert not [t[-2:] for t in texts if t.endswith("\N{DEVANAGARI SIGN VIRAMA}")]
 
 
 def test_concurrency_must_be_positive(env: dict[str, str]) -> None:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from smallest_cli.protocol.graphemes import is_boundary
 from smallest_cli.protocol.segment import (
     LOOKAHEAD,
     Segmenter,
@@ -15,6 +16,7 @@ from smallest_cli.protocol.segment import (
     iter_segments,
     segment_text,
 )
+from tests.test_protocol_graphemes import CLUSTERS, clusters
 
 CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
@@ -29,6 +31,17 @@ def check_basic(text: str, segs: list[str], max_chars: int) -> None:
         assert s == s.strip()
         assert len(s) <= max_chars
     assert "".join(nonspace(s) for s in segs) == nonspace(text)
+
+
+def check_whole_clusters(text: str, segs: list[str]) -> None:
+    """Each segment ends at a cluster boundary of `text`, and starts at one or after whitespace
+    (a mark written on a trimmed space)."""
+    pos = 0
+    for s in segs:
+        start = text.index(s, pos)
+        pos = start + len(s)
+        assert is_boundary(text, pos), (s[-3:], text[pos : pos + 3])
+        assert is_boundary(text, start) or text[start - 1].isspace(), (text[start - 3 : start], s[:3])
 
 
 # --- examples -----------------------------------------------------------------------------------
@@ -108,13 +121,38 @@ def test_devanagari_danda() -> None:
     assert " ".join(segs).split() == text.split()
 
 
-def test_long_word_hard_cut_keeps_combining_marks() -> None:
-    word = "क्षि" * 100  # consonants with virama and vowel signs (combining marks)
-    segs = segment_text(word, max_chars=50, target_chars=30)
-    check_basic(word, segs, 50)
-    import unicodedata
+@pytest.mark.parametrize(
+    "text",
+    [
+        "नमस्ते" * 100,  # Hindi without spaces: 250 falls inside the conjunct स्ते
+        "क्षि" * 100,  # conjuncts with vowel signs
+        "தமிழ்நாடுஸ்தே" * 40,  # Tamil without spaces
+        "🧑🏽\u200d💻👍🏿🇮🇳" * 60,  # emoji with skin tones, a ZWJ sequence, a flag
+        "か\u3099き\u3099" * 150,  # kana with combining voiced marks, between CJK characters
+        "\u1112\u1161\u11ab\u1100\u1173\u11af" * 100,  # Hangul as jamo
+    ],
+    ids=["hindi", "conjuncts", "tamil", "emoji", "kana", "hangul-jamo"],
+)
+def test_text_without_spaces_is_cut_between_characters(text: str) -> None:
+    for max_chars, target in ((250, 140), (50, 30), (13, 5)):
+        segs = segment_text(text, max_chars=max_chars, target_chars=target)
+        check_basic(text, segs, max_chars)
+        check_whole_clusters(text, segs)
+        assert "".join(segs) == text
+        assert len(segs) > 1
 
-    assert all(not unicodedata.category(s[0]).startswith("M") for s in segs)
+
+def test_cjk_ends_after_a_full_stop_else_between_ideographs() -> None:
+    text = ("漢字" * 50 + "。") * 4 + "漢" * 400
+    segs = segment_text(text)
+    check_basic(text, segs, 250)
+    assert all(s.endswith("。") for s in segs[:4])
+    assert all(100 <= len(s) <= 180 for s in segs[4:-1])
+
+
+def test_a_cluster_longer_than_the_limit_is_cut() -> None:
+    text = "e" + "\u0301" * 30
+    assert segment_text(text, max_chars=12, target_chars=5) == [text[:12], text[12:24], text[24:]]
 
 
 def test_blank_line_is_a_boundary() -> None:
@@ -186,10 +224,13 @@ def texts(draw: st.DrawFn, seps: st.SearchStrategy[str] = SEPS) -> str:
 
 
 LIMITS = st.sampled_from([(250, 140), (40, 20), (60, 60), (12, 5)])
+#: Clusters of many scripts, with few spaces (two of the thirty clusters are a space and a newline).
+SCRIPTS_TEXT = st.lists(st.sampled_from(sorted(CLUSTERS.values())), max_size=300).map("".join)
 ANY_TEXT = st.one_of(
     texts(),
     st.text(max_size=600),
     st.text(alphabet="ab .,!?。漢字\n", max_size=600),
+    SCRIPTS_TEXT,
 )
 
 
@@ -204,6 +245,8 @@ def test_properties(text: str, limits: tuple[int, int], cuts: list[int]) -> None
     max_chars, target = limits
     segs = segment_text(text, max_chars=max_chars, target_chars=target)
     check_basic(text, segs, max_chars)
+    if all(len(c) <= max_chars for c in clusters(text)):
+        check_whole_clusters(text, segs)
     # the same result however the text arrives
     assert list(iter_segments(pieces(text, cuts), max_chars, target)) == segs
     # word preservation when no word is longer than the limit and there is no CJK

@@ -9,7 +9,12 @@ Where a segment ends, in order of preference:
 3. a space;
 4. a gap between two CJK characters (CJK text has no spaces);
 5. as a last resort a hard cut at `max_chars` (only for a run with no boundary at all, e.g. a single
-   word or URL longer than the limit), never between a character and its combining marks.
+   word or URL longer than the limit, or Hindi written without spaces).
+
+No segment ends inside a character (a grapheme cluster: a letter and its combining marks, a
+conjunct like स्ते, an emoji with its modifiers or ZWJ sequence, a flag, a Hangul syllable; see
+`graphemes.py`): a hard cut moves back to the last cluster boundary, and a boundary of any level
+that falls inside a cluster is not used. Only a cluster longer than `max_chars` is cut.
 
 Within a level the boundary whose segment length is nearest `target_chars` wins; boundaries that
 would leave a segment shorter than `target_chars // 3` are used only when nothing better exists.
@@ -19,6 +24,8 @@ space after an abbreviation is not used as a boundary either, so `Dr. Smith` sta
 
 Invariants (tested):
 * every segment is stripped, non-empty and at most `max_chars` characters (code points);
+* every segment ends at a cluster boundary of the text, and starts at one or after whitespace (a
+  combining mark written on a space loses its space, trimmed like any other);
 * the non-whitespace characters are kept exactly, in order:
   `"".join("".join(s.split()) for s in segments) == "".join(text.split())`;
 * when the text has no CJK characters and no whitespace-free run longer than `max_chars`, no word is
@@ -32,11 +39,11 @@ returns a segment as soon as that much text follows its start, and holds back le
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from smallest_cli.protocol.contract import MAX_TEXT_CHARS, TARGET_TEXT_CHARS
+from smallest_cli.protocol.graphemes import is_boundary, last_boundary
 
 #: Characters a decision may look at beyond `max_chars` (closing quotes, a following blank line).
 LOOKAHEAD = 8
@@ -77,10 +84,6 @@ def _is_abbreviation(window: str, dot: int) -> bool:
     if len(token) == 1 and token.isalpha() and token != "i":
         return True  # an initial: "J. K. Rowling" (but "... so did I. Then")
     return token in ABBREVIATIONS or bool(_DOTTED.match(token))
-
-
-def _is_mark(ch: str) -> bool:
-    return unicodedata.category(ch).startswith("M") or ch in "\u200c\u200d\ufe0e\ufe0f"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,20 +129,23 @@ def _choose_cut(window: str, max_chars: int, target: int) -> int:
     minimum = max(1, target // 3)
     for level in (found.sentence, found.clause, found.space, found.cjk):
         good = [p for p in level if minimum <= p <= max_chars]
-        if good:
-            return min(good, key=lambda p: (abs(p - target), -p))
+        cut = _first_cluster_boundary(window, sorted(good, key=lambda p: (abs(p - target), -p)))
+        if cut:
+            return cut
     rest = [
         p
         for level in (found.sentence, found.clause, found.space, found.cjk, found.glue)
         for p in level
         if 0 < p <= max_chars and window[:p].strip()
     ]
-    if rest:
-        return max(rest)
-    cut = max_chars
-    while cut > 1 and _is_mark(window[cut]):
-        cut -= 1
-    return cut
+    cut = _first_cluster_boundary(window, sorted(rest, reverse=True))
+    return cut or last_boundary(window, max_chars) or max_chars
+
+
+def _first_cluster_boundary(window: str, candidates: list[int]) -> int | None:
+    """The first of `candidates` that does not cut a character in two (a CJK gap before a combining
+    voiced mark, say)."""
+    return next((p for p in candidates if is_boundary(window, p)), None)
 
 
 @dataclass
@@ -228,7 +234,7 @@ def sentence_ends(text: str) -> list[int]:
     `.` that is not an abbreviation or an initial (with closing quotes, followed by whitespace), a
     CJK/Devanagari mark, or the start of a blank line. Ellipses pause but do not end a sentence; a
     final `.` with nothing after it is not an end yet. Live input is flushed at these positions."""
-    return sorted(set(_boundaries(text, len(text)).sentence))
+    return sorted({p for p in _boundaries(text, len(text)).sentence if is_boundary(text, p)})
 
 
 def ends_sentence(word: str) -> bool:
