@@ -4,6 +4,7 @@ at EOF. End to end with the real CLI and server, plus the pure parts (splitter, 
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -15,14 +16,18 @@ from pathlib import Path
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smallest_cli.errors import UsageError
+from smallest_cli.protocol.graphemes import is_boundary
 from smallest_cli.protocol.live import LiveSplitter, live_messages
 from smallest_cli.protocol.request import SynthesisOptions
 from smallest_cli.source.live import FdReader, first_text, sniff
 from tests.helpers import ROOT, Server, cli_env, running_server, wait_until
 from tests.test_cli_errors import ws_connection_count
 from tests.test_cli_support import reference
+from tests.test_protocol_segment import SCRIPTS_TEXT, pieces
 
 FIRST = "Once upon a time there was a small robot. It liked to sing"
 SECOND = " songs about the sea. Everyone listened! The end."
@@ -135,6 +140,32 @@ def test_live_never_sends_whitespace_alone(server: Server, env: dict[str, str]) 
     assert bodies[-1]["text"] == "" and bodies[-1].get("flush") is True
 
 
+def test_live_pieces_cut_inside_a_character_are_sent_whole(server: Server, env: dict[str, str]) -> None:
+    """stdin that pauses inside the conjunct स्ते (as an LLM's tokens may), then a run of Hindi
+    longer than a message: every message ends between two characters."""
+    first = "Grapheme marker नमस"
+    rest = "्ते दुनिया। " + "नमस्ते" * 50 + "।"
+
+    def marker_arrived() -> bool:
+        entries = requests.get(server.url + "/_smallest/requests", timeout=10).json()["requests"]
+        return any("Grapheme marker" in (e.get("body") or {}).get("text", "") for e in entries)
+
+    with cli(["stream-ws", "--live", "-o", "-", "--format", "pcm"], env) as (proc, out):
+        assert proc.stdin is not None
+        proc.stdin.write(first.encode())
+        proc.stdin.flush()
+        wait_until(marker_arrived, timeout=15, message="the first piece's message")
+        proc.stdin.write(rest.encode())
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""
+        out.join()
+    texts = [b["text"] for b in ws_messages_since(server, "Grapheme marker")]
+    assert "".join(texts) == first + rest
+    ends = list(itertools.accumulate(len(t) for t in texts[:-1]))
+    assert [(first + rest)[e - 2 : e + 2] for e in ends if not is_boundary(first + rest, e)] == []
+    assert all(len(t) <= 250 for t in texts)
+
+
 def test_live_input_may_pause_longer_than_the_idle_timeout(tmp_path: Path) -> None:
     """A slow LLM or a person typing: the live session asks for a long idle timeout (`?timeout=`)."""
     with running_server("--idle-timeout", "0.5") as srv:
@@ -245,12 +276,39 @@ def test_splitter_sends_no_whitespace_only_message(step: int) -> None:
     assert _flushed_sentences(out) == ["Hello there.", "New line.", "Next!", "Dr. Who?"]
 
 
+@pytest.mark.parametrize("step", [1, 4, 7, 1000])
+@pytest.mark.parametrize(
+    "text",
+    ["नमस्ते" * 60 + "। अगला वाक्य।", "தமிழ்நாடுஸ்தே" * 30, "Thumbs 👍🏽 up 🧑🏽\u200d💻 " * 30],
+    ids=["hindi", "tamil", "emoji"],
+)
+def test_splitter_never_ends_a_message_inside_a_character(text: str, step: int) -> None:
+    """Pieces cut anywhere (an LLM's tokens split conjuncts), and runs longer than a message."""
+    out = _feed_all([text[i : i + step] for i in range(0, len(text), step)])
+    assert "".join(t for t, _ in out) == text.rstrip()
+    assert all(len(t) <= 250 for t, _ in out)
+    ends = list(itertools.accumulate(len(t) for t, _ in out))
+    assert [e for e in ends if not is_boundary(text, e)] == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=SCRIPTS_TEXT, cuts=st.lists(st.integers(min_value=0), max_size=30))
+def test_splitter_messages_hold_whole_characters(text: str, cuts: list[int]) -> None:
+    out = _feed_all(pieces(text, cuts))
+    sent = "".join(t for t, _ in out)
+    assert text.startswith(sent) and not text[len(sent) :].strip()  # only trailing blanks dropped
+    assert all(t.strip() and len(t) <= 250 for t, _ in out)
+    ends = list(itertools.accumulate(len(t) for t, _ in out))
+    assert [e for e in ends if not is_boundary(text, e)] == []
+
+
 def test_live_messages_end_with_an_empty_flush() -> None:
     opts = SynthesisOptions(voice_id="avery", sample_rate=16000)
     bodies = list(live_messages(iter(["Hi there. How", " are you"]), opts))
-    assert [b["text"] for b in bodies] == ["Hi there.", " How", " are you", ""]
-    assert [b.get("flush", False) for b in bodies] == [True, False, False, True]
-    assert [b.get("continue", False) for b in bodies] == [True, True, True, False]
+    # A piece's last character waits for the next one (it could take a combining mark).
+    assert [b["text"] for b in bodies] == ["Hi there.", " Ho", "w are yo", "u", ""]
+    assert [b.get("flush", False) for b in bodies] == [True, False, False, False, True]
+    assert [b.get("continue", False) for b in bodies] == [True, True, True, True, False]
     assert all(b["voice_id"] == "avery" and b["sample_rate"] == 16000 for b in bodies)
 
 

@@ -2,8 +2,10 @@
 
 * `LiveSplitter` turns text pieces into message texts: everything is sent as soon as it arrives
   (`continue: true`), cut at sentence ends, where the message also says `flush: true`; a trailing
-  `.`/`!`/`?` is held back until the next character shows whether it ends a sentence (`3.14`).
-  No message is longer than the per-request limit (the server joins the pieces verbatim).
+  `.`/`!`/`?` is held back until the next character shows whether it ends a sentence (`3.14`), and
+  the last character until the next shows that it takes no mark: no message ends inside a
+  character (`graphemes.py`), wherever the pieces were cut. No message is longer than the
+  per-request limit (the server joins the pieces verbatim).
   Whitespace alone is never a message (the service refuses blank text): it is carried into the next.
 * `live_messages()` builds the request bodies, ending with an empty `flush: true` message (EOF).
   Pieces ask the server to wait as long as it may before `complete` (more text is coming); the
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smallest_cli.protocol import contract
+from smallest_cli.protocol.graphemes import last_boundary
 from smallest_cli.protocol.request import (
     LIVE_END_BACKOFF_MS,
     LIVE_PIECE_BACKOFF_MS,
@@ -48,7 +51,10 @@ class LiveSplitter:
                 out += self._cut(window[last:end], flush=True)
                 last = end
         rest = window[last:]
-        send = rest.rstrip(_HOLD)  # a final "." may yet end a sentence: wait for the next character
+        # A final "." may yet end a sentence, and a final character may yet take a mark (स् + ते):
+        # send up to the last cut that the characters after it show to be safe.
+        end = last + len(rest.rstrip(_HOLD))
+        send = window[last : last_boundary(window, min(end, len(window) - 1), last) or last]
         if not send.strip():
             send = ""  # whitespace-only text is refused by the service: hold it for the next piece
         out += self._cut(send, flush=False)
@@ -63,10 +69,14 @@ class LiveSplitter:
         return self._cut(rest, flush=False) if rest.strip() else []
 
     def _cut(self, text: str, flush: bool) -> list[tuple[str, bool]]:
-        if not text:
-            return []
-        parts = [text[i : i + self.max_chars] for i in range(0, len(text), self.max_chars)]
-        return [(p, flush and i == len(parts) - 1) for i, p in enumerate(parts)]
+        out: list[tuple[str, bool]] = []
+        while len(text) > self.max_chars:
+            cut = last_boundary(text, self.max_chars) or self.max_chars
+            out.append((text[:cut], False))
+            text = text[cut:]
+        if text:
+            out.append((text, flush))
+        return out
 
 
 def live_messages(pieces: Iterator[str], options: SynthesisOptions) -> Iterator[dict[str, Any]]:
