@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from smallest_cli.server import launch
 from smallest_cli.server.launch import Server
@@ -107,10 +107,14 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01, message
 
 
 def running_server(
-    *args: str, api_key: str = TEST_KEY, timeout: float = 20.0
+    *args: str,
+    api_key: str = TEST_KEY,
+    timeout: float = 20.0,
+    tls: tuple[Path, Path] | None = None,
+    log: IO[bytes] | None = None,
 ) -> AbstractContextManager[Server]:
     """Start `smallest serve --port 0 ARGS...` with the tests' key; see `smallest_cli.server.launch`."""
-    return launch.running_server(*args, api_key=api_key, timeout=timeout, cwd=ROOT)
+    return launch.running_server(*args, api_key=api_key, timeout=timeout, cwd=ROOT, tls=tls, log=log)
 
 
 def cli_env(server: Server | None, tmp_home: Path, **extra: str) -> dict[str, str]:

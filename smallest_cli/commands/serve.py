@@ -25,6 +25,8 @@ Examples:
   smallest serve --port 0 --first-chunk-ms 100 --rtf 3.3
 
   smallest serve --port 0 --keep-open --varied-takes
+
+  smallest serve --port 8443 --tls-cert cert.pem --tls-key key.pem
 """
 
 
@@ -44,6 +46,8 @@ def serve(args: Args) -> None:
         usage_fail("--idle-timeout must be greater than 0")
     if api_key is not None and not api_key.strip():
         usage_fail("--api-key must not be empty")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        usage_fail("--tls-cert and --tls-key go together")
     with guarded():
         from smallest_cli.server.engines.registry import load_engine
         from smallest_cli.server.pacing import Pacing
@@ -61,6 +65,8 @@ def serve(args: Args) -> None:
             access_log=args.access_log,
             keep_open=args.keep_open,
             varied_takes=args.varied_takes,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
         )
         try:
             run(config, load_engine(engine))

@@ -168,6 +168,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("idle_timeout", ("--idle-timeout",), "float",
            "WebSocket idle timeout in seconds (a client's ?timeout=N overrides).", _SERVE,
            fallback=60.0),
+    Option("tls_cert", ("--tls-cert",), "str",
+           "Serve https and wss with this certificate (PEM, its chain after it); needs --tls-key.",
+           _SERVE, metavar="FILE"),
+    Option("tls_key", ("--tls-key",), "str", "The private key of --tls-cert (PEM).", _SERVE,
+           metavar="FILE"),
     Option("access_log", ("--access-log",), "flag", "Log every HTTP request to stderr.", _SERVE),
     Option("keep_open", ("--keep-open",), "flag",
            "Keep a WebSocket open after `complete` for further requests (by default it is closed, "

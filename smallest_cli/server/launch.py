@@ -6,6 +6,9 @@
     with running_server("--first-chunk-ms", "100", api_key="sk_ci") as server:
         subprocess.run(["smallest", "speak", "Hi", "-o", "hi.wav"],
                        env={**os.environ, "SMALLEST_BASE_URL": server.url, "SMALLEST_API_KEY": "sk_ci"})
+
+With `tls=(cert, key)` it serves https and wss, and `server.url` is `https://...`: a client then
+trusts the certificate's CA through SSL_CERT_FILE (see docs/serve.md).
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
+
+from smallest_cli.protocol import contract
 
 
 @dataclass
@@ -30,7 +36,7 @@ class Server:
 
     @property
     def ws_url(self) -> str:
-        return "ws://" + self.url[len("http://") :]
+        return contract.ws_url(self.url)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -39,17 +45,25 @@ class Server:
 
 @contextmanager
 def running_server(
-    *args: str, api_key: str, timeout: float = 20.0, cwd: Path | None = None
+    *args: str,
+    api_key: str,
+    timeout: float = 20.0,
+    cwd: Path | None = None,
+    tls: tuple[str | Path, str | Path] | None = None,
+    log: IO[bytes] | None = None,
 ) -> Iterator[Server]:
-    """Start `smallest serve --port 0 --api-key KEY ARGS...`; yield once it printed its base URL;
-    stop it (SIGTERM, then SIGKILL after 10 s) on the way out."""
+    """Start `smallest serve --port 0 --api-key KEY ARGS...` (with `--tls-cert CERT --tls-key KEY`
+    for `tls=(CERT, KEY)`); yield once it printed its base URL; stop it (SIGTERM, then SIGKILL
+    after 10 s) on the way out. Its log (stderr) goes to `log`, else nowhere."""
     cmd = [sys.executable, "-m", "smallest_cli", "serve", "--port", "0", "--api-key", api_key, *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd)
+    if tls is not None:
+        cmd += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log or subprocess.DEVNULL, cwd=cwd)
     try:
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], timeout)
         line = proc.stdout.readline().decode().strip() if ready else ""
-        if not line.startswith("http://"):
+        if not line.startswith(("http://", "https://")):
             raise RuntimeError(f"server did not start: {line!r} (exit {proc.poll()})")
         yield Server(url=line, api_key=api_key, proc=proc)
     finally:

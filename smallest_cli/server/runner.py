@@ -13,6 +13,7 @@ from aiohttp import web
 from smallest_cli.server.app import build_app
 from smallest_cli.server.engines.base import Engine
 from smallest_cli.server.state import ServerConfig, ServerState
+from smallest_cli.server.tls import server_ssl_context
 
 log = logging.getLogger("smallest.serve")
 
@@ -20,12 +21,12 @@ log = logging.getLogger("smallest.serve")
 SHUTDOWN_GRACE = 2.0
 
 
-def base_url(host: str, port: int) -> str:
+def base_url(host: str, port: int, tls: bool = False) -> str:
     if host in ("0.0.0.0", "", "::"):
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{'https' if tls else 'http'}://{host}:{port}"
 
 
 def print_url(url: str) -> None:
@@ -34,15 +35,20 @@ def print_url(url: str) -> None:
 
 
 async def serve(config: ServerConfig, engine: Engine, ready: Callable[[str], None] = print_url) -> None:
+    ssl_context = None
+    if config.tls_cert is not None and config.tls_key is not None:
+        ssl_context = server_ssl_context(config.tls_cert, config.tls_key)
     state = ServerState(config=config, engine=engine)
     app = build_app(state)
     runner = web.AppRunner(app, handle_signals=False, access_log=log if config.access_log else None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, config.host, config.port, shutdown_timeout=SHUTDOWN_GRACE)
+        site = web.TCPSite(
+            runner, config.host, config.port, shutdown_timeout=SHUTDOWN_GRACE, ssl_context=ssl_context
+        )
         await site.start()
         host, port = runner.addresses[0][:2]
-        url = base_url(str(host), int(port))
+        url = base_url(str(host), int(port), tls=ssl_context is not None)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
