@@ -537,56 +537,6 @@ def test_key_never_printed_even_with_debug(key_server: Server, tmp_path: Path) -
     assert KEY not in journal
 
 
-def test_self_signed_tls_certificate_is_rejected(tmp_path: Path) -> None:
-    """TLS certificates are always verified: a self-signed local server fails with exit 6."""
-    import http.server
-    import shutil
-    import ssl
-    import threading
-
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl CLI not available")
-    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
-    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"https://127.0.0.1:{httpd.server_address[1]}"
-        env = cli_env(None, tmp_path, SMALLEST_API_KEY=TEST_KEY, SMALLEST_BASE_URL=url)
-        for args in (["speak", "hi"], ["stream-sse", "hi"], ["stream-ws", "hi"], ["voices"]):
-            extra = ["-o", str(tmp_path / "t.wav")] if args[0] != "voices" else []
-            result = run_cli([*args, *extra, *(["--retries", "0"] if extra else [])], env)
-            assert result.returncode == 6, (args, result.stderr.decode())
-            assert "certificate verify failed" in one_line(result.stderr)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
 @pytest.mark.parametrize(
     "args",
     [

@@ -70,6 +70,7 @@ def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[di
     from smallest_cli.protocol.http_errors import error_from_http
     from smallest_cli.protocol.request import check_model
     from smallest_cli.transports.base import stall_error, unreachable_error
+    from smallest_cli.transports.http_common import new_session
 
     if args.get("model") is not None:
         check_model(args["model"])
@@ -84,7 +85,8 @@ def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[di
         log = DebugLog(sys.stderr)
         log.request("GET", url, conn.api_key)
     try:
-        resp = requests.get(url, headers=conn.auth_headers(), timeout=(conn.timeout, conn.timeout))
+        with new_session() as session:
+            resp = session.get(url, headers=conn.auth_headers(), timeout=(conn.timeout, conn.timeout))
     except requests.Timeout:
         raise stall_error(conn.timeout, url) from None
     except requests.RequestException as exc:

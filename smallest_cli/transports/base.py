@@ -59,6 +59,25 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
             todo.append(reason)
 
 
+#: OpenSSL's verify codes for a certificate whose issuer is not trusted, which a private CA (or a
+#: proxy's) named in the environment would fix: UNABLE_TO_GET_ISSUER_CERT, DEPTH_ZERO_SELF_SIGNED_CERT,
+#: SELF_SIGNED_CERT_IN_CHAIN, UNABLE_TO_GET_ISSUER_CERT_LOCALLY, UNABLE_TO_VERIFY_LEAF_SIGNATURE.
+_UNKNOWN_ISSUER_CODES = frozenset({2, 18, 19, 20, 21})
+
+
+def _certificate_failure(exc: BaseException) -> str | None:
+    """The reason a server's certificate was not accepted, when that is why `exc` happened."""
+    import ssl  # on the error path only: an http:// run need not import it
+
+    for cur in exception_chain(exc):
+        if isinstance(cur, ssl.SSLCertVerificationError):
+            reason = f"TLS certificate verify failed: {cur.verify_message}"
+            if cur.verify_code in _UNKNOWN_ISSUER_CODES:
+                reason += " (to trust a private CA, point SSL_CERT_FILE at its PEM file)"
+            return reason
+    return None
+
+
 def describe_connect_failure(exc: BaseException) -> str:
     """A short reason for a failed connection: "connection refused", "host not found", ..."""
     for cur in exception_chain(exc):
@@ -76,4 +95,9 @@ def describe_connect_failure(exc: BaseException) -> str:
 
 
 def unreachable_error(url: str, exc: BaseException) -> NetworkError:
-    return NetworkError(f"cannot reach {url}: {describe_connect_failure(exc)}")
+    """The error for a connection that failed; a certificate that is not accepted fails the same way
+    every time, so that one is not retried."""
+    certificate = _certificate_failure(exc)
+    err = NetworkError(f"cannot reach {url}: {certificate or describe_connect_failure(exc)}")
+    err.retryable = certificate is None
+    return err

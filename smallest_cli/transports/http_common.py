@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import requests
+import requests.adapters
 import urllib3.exceptions
 
 from smallest_cli.errors import ProtocolError, SmallestError, UsageError
@@ -19,6 +20,7 @@ from smallest_cli.protocol import contract
 from smallest_cli.protocol.frames import done_with_ids
 from smallest_cli.protocol.http_errors import error_from_http
 from smallest_cli.transports.base import exception_chain, stall_error, unreachable_error
+from smallest_cli.transports.tls import client_ssl_context
 
 if TYPE_CHECKING:
     from smallest_cli.transports.debuglog import DebugLog
@@ -29,6 +31,35 @@ READ_SIZE = 64 * 1024
 MAX_ERROR_BODY = 64 * 1024
 #: After a stream's terminator, at most this much of the rest of its body is read (see finish_body).
 MAX_TRAILING_BODY = 64 * 1024
+
+
+class _TlsAdapter(requests.adapters.HTTPAdapter):
+    """Every https connection, proxied or not, through the client's one TLS context, whose CAs are
+    the only ones trusted (see transports.tls)."""
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        if host_params.get("scheme") == "https":
+            pool_kwargs.pop("ca_certs", None)
+            pool_kwargs.pop("ca_cert_dir", None)
+            pool_kwargs.update(ssl_context=client_ssl_context(), cert_reqs="CERT_REQUIRED")
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        # requests would name a bundle (certifi's, or REQUESTS_CA_BUNDLE) that urllib3 then loads
+        # again into the context for every connection: the context holds the CAs already.
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
+
+
+def new_session() -> requests.Session:
+    """A session whose https connections verify certificates with the client's TLS context."""
+    session = requests.Session()
+    session.mount("https://", _TlsAdapter())
+    return session
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -82,7 +113,7 @@ class HttpTransport:
     def __init__(self, conn: ConnectionOptions, log: DebugLog | None = None) -> None:
         self._conn = conn
         self._log = log
-        self._session = requests.Session()
+        self._session = new_session()
 
     def _post(self, path: str, body: dict[str, Any], accept: str) -> requests.Response:
         return post_streaming(self._session, self._conn, path, body, accept=accept, log=self._log)

@@ -28,6 +28,7 @@ from smallest_cli.protocol.frames import parse_ws_frame
 from smallest_cli.protocol.http_errors import error_from_http
 from smallest_cli.protocol.request import websocket_message
 from smallest_cli.transports.base import stall_error, unreachable_error
+from smallest_cli.transports.tls import client_ssl_context
 
 if TYPE_CHECKING:
     from smallest_cli.transports.debuglog import DebugLog
@@ -171,6 +172,7 @@ class WebSocketTransport:
             ws = stack.enter_context(
                 connect(
                     url,
+                    ssl=client_ssl_context() if url.startswith("wss:") else None,
                     additional_headers=self._conn.auth_headers(),
                     open_timeout=timeout,
                     close_timeout=min(timeout, 2.0),
