@@ -59,7 +59,7 @@ def test_missing_padding_and_line_breaks_in_base64_tolerated() -> None:
         ("Request failed", {"code": "concurrency_limit_exceeded", "message": "limit"}, RateLimitError),
         ("Too many concurrent requests", None, RateLimitError),
         ("error", {"code": "429", "message": "slow down"}, RateLimitError),
-        ("Unauthorized", {"code": "401"}, AuthError),
+        ("Unauthorized: invalid API key", {"code": "401"}, AuthError),
         ("Forbidden", {"code": "403", "message": "usage limit reached"}, AuthError),
         ("Invalid API key", None, AuthError),
         ("Connection timed out after 60 seconds of inactivity", None, NetworkError),
@@ -138,3 +138,5 @@ def test_auth_error_wording() -> None:
         parse_ws_frame(frame(status="error", message="Usage limit reached"))
     with pytest.raises(AuthError, match="^authentication failed: Invalid API key"):
         parse_ws_frame(frame(status="error", message="Invalid API key"))
+    with pytest.raises(AuthError, match=r"^access denied \(403\): Usage limit reached$"):
+        parse_ws_frame(frame(status="error", error={"message": "Usage limit reached", "code": "403"}))

@@ -71,23 +71,83 @@ def test_usage_statuses(status: int) -> None:
 
 
 def test_401_message() -> None:
-    err = error_from_http(401, body({"message": "Unauthorized"}), {})
+    err = error_from_http(401, body({"message": "Unauthorized: invalid or missing API key"}), {})
     assert type(err) is AuthError and err.exit_code == EXIT_AUTH
-    assert str(err) == "authentication failed: the API key was rejected (401)"
+    assert str(err) == "authentication failed (401): Unauthorized: invalid or missing API key"
 
 
-def test_403_mentions_permission_or_limit() -> None:
+@pytest.mark.parametrize(
+    ("status", "said", "expected"),
+    [
+        (401, "Unauthorized", "authentication failed (401): the API key was rejected"),
+        (401, "", "authentication failed (401): the API key was rejected"),
+        (403, "Forbidden.",
+         "access denied (403): the API key lacks permission or the usage limit is reached"),
+        (429, "Too Many Requests", "rate limited (429): over the account's concurrency limit"),
+        (500, "Internal Server Error", "server error (500): Internal Server Error"),
+        (503, "", "server error (503)"),
+    ],
+)
+def test_a_bare_reason_phrase_is_replaced_by_what_the_status_means(
+    status: int, said: str, expected: str
+) -> None:
+    """A reason phrase says no more than the status; where the status has a meaning to give (auth,
+    rate limit), that is said instead. A 5xx has none: the server's words stay."""
+    assert str(error_from_http(status, body({"message": said}) if said else b"", {})) == expected
+
+
+def test_403_quotes_the_server() -> None:
     err = error_from_http(403, body({"error": "Usage limit exceeded"}), {})
     assert type(err) is AuthError
-    assert "permission" in str(err) and "usage limit" in str(err).lower()
-    assert "Usage limit exceeded" in str(err)
+    assert str(err) == "access denied (403): Usage limit exceeded"
 
 
-def test_a_403_detail_that_only_repeats_the_message_is_said_once() -> None:
-    """The server's "Forbidden: the API key lacks permission ..." would repeat the CLI's own words."""
+def test_a_403_message_is_said_once() -> None:
+    """The server's "Forbidden: the API key lacks permission ..." once, not after the CLI's own
+    explanation of a 403 saying the same."""
     detail = "Forbidden: the API key lacks permission or the usage limit is reached"
     err = error_from_http(403, body({"error": detail}), {})
-    assert str(err) == "access denied (403): the API key lacks permission or the usage limit is reached"
+    assert str(err) == f"access denied (403): {detail}"
+    assert str(err).count("lacks permission") == 1
+
+
+#: One fault each: (status, the server's message, the exception class).
+FAULTS = [
+    (401, "Unauthorized: invalid or missing API key", AuthError),
+    (403, "Forbidden: the API key lacks permission", AuthError),
+    (429, "Too many requests: the concurrency limit is reached", RateLimitError),
+    (400, "voice_id: Invalid Voice ID", UsageError),
+    (422, "speed: Number must be <= 2", UsageError),
+    (500, "Internal server error", ServerError),
+    (503, "Service unavailable", ServerError),
+]
+
+
+@pytest.mark.parametrize(("status", "said", "cls"), FAULTS)
+def test_one_wording_per_fault_whatever_the_transport(status: int, said: str, cls: type) -> None:
+    """An HTTP answer (sync, SSE, the WebSocket upgrade), a WebSocket error frame and an SSE error
+    event reporting the same fault read the same: `<kind> (<status>): <message> (request id X)`."""
+    from smallest_cli.protocol.frames import parse_ws_frame
+    from smallest_cli.protocol.sse import SseMessage, sse_events
+
+    http = error_from_http(status, body({"message": said}), {"X-Request-Id": "rid-1"})
+    frame = {"status": "error", "error": {"message": said, "code": str(status)}, "request_id": "rid-1"}
+    with pytest.raises(cls) as ws:
+        parse_ws_frame(json.dumps(frame))
+    event = SseMessage(event="error", data=json.dumps({"error": said, "status_code": status}))
+    with pytest.raises(cls) as sse:
+        sse_events(event, request_id="rid-1")
+    assert type(http) is cls
+    kind = str(http).split(" (")[0]
+    assert str(http) == f"{kind} ({status}): {said} (request id rid-1)"
+    assert str(ws.value) == str(sse.value) == str(http)
+
+
+def test_an_error_frame_without_a_status_code_is_worded_by_its_text_without_one() -> None:
+    from smallest_cli.protocol.http_errors import error_from_payload
+
+    err = error_from_payload({"status": "error", "error": {"message": "Rate limit exceeded", "code": "rl"}})
+    assert type(err) is RateLimitError and str(err) == "rate limited: Rate limit exceeded"
 
 
 def test_429_retry_after_seconds() -> None:

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from smallest_cli.options.security import CMDLINE_KEY_WARNING
+from smallest_cli.server.http_common import STATUS_MESSAGES
 from tests.helpers import ROOT, TEST_KEY, Server, cli_env, run_cli, running_server, wait_until
 from tests.test_cli_support import add_fault, reference
 
@@ -77,17 +78,6 @@ def test_429_honours_retry_after_then_succeeds(
     assert elapsed >= 0.6
 
 
-def test_429_on_websocket_after_retries_exits_4(server: Server, env: dict[str, str], tmp_path: Path) -> None:
-    text = unique_text()
-    add_fault(server, kind="status", status=429, retry_after=0, count=3, transport="ws", text_contains=text)
-    result = run_cli(["stream-ws", text, "-o", str(tmp_path / "r.wav"), "--retries", "2"], env)
-    assert result.returncode == 4
-    assert last_line(result.stderr).startswith("smallest: error: rate limited")
-    # No request id to name: the server rejects the request on its first message, before it gives
-    # it an id, so the error frame carries only the session id (HTTP: test_cli_errors.py).
-    assert result.stderr.decode().count("; retry ") == 2
-
-
 def test_429_with_default_retries_retries_three_times_then_exits_4(
     server: Server, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -142,13 +132,44 @@ def test_5xx_after_retries_exits_5_naming_the_request_id(
     assert "server error (503)" in line and REQUEST_ID.search(line)
 
 
-def test_error_frame_after_retries_exits_5(server: Server, env: dict[str, str], tmp_path: Path) -> None:
-    text = unique_text()
-    add_fault(server, kind="status", status=500, count=1, transport="ws", text_contains=text)
-    result = run_cli(["stream-ws", text, "-o", str(tmp_path / "s.wav"), "--retries", "0"], env)
-    assert result.returncode == 5
-    # Like the WebSocket 429 above: the error frame comes before the request has an id.
-    assert one_line(result.stderr).startswith("smallest: error: server error")
+#: Each fault as injected, the flags of the run, its exit code, and the one line it gives on every
+#: transport (the server's messages are serve's own).
+SAME_FAULT = {
+    "429-after-retries": (
+        {"kind": "status", "status": 429, "retry_after": 0, "count": 3}, ["--retries", "2"], 4,
+        f"rate limited (429): {STATUS_MESSAGES[429]}",
+    ),
+    "500-no-retries": (
+        {"kind": "status", "status": 500}, ["--retries", "0"], 5,
+        f"server error (500): {STATUS_MESSAGES[500]}",
+    ),
+    "401": ({"kind": "status", "status": 401}, [], 3, f"authentication failed (401): {STATUS_MESSAGES[401]}"),
+    "400": ({"kind": "status", "status": 400}, [], 2, f"request rejected (400): {STATUS_MESSAGES[400]}"),
+}
+
+
+@pytest.mark.parametrize("fault", SAME_FAULT)
+def test_the_same_fault_reads_the_same_on_every_transport(
+    fault: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`<kind> (<status>): <the server's message> (request id X)`, whichever transport reported it.
+    HTTP answers carry X-Request-Id, so speak and stream-sse name it. A WebSocket error frame is
+    what tts-ws.yaml's ErrorResponse says (`status`, `error.message`, `error.code`, no request id),
+    and serve rejects the request on its first message, before any frame of it carried an id: so
+    stream-ws names none, and invents none."""
+    spec, flags, exit_code, wording = SAME_FAULT[fault]
+    retries = spec.get("count", 1) - 1
+    for command, transport in (("speak", "sync"), ("stream-sse", "sse"), ("stream-ws", "ws")):
+        text = unique_text()
+        add_fault(server, **spec, transport=transport, text_contains=text)
+        result = run_cli([command, text, "-o", str(tmp_path / "f.wav"), *flags], env)
+        assert result.returncode == exit_code, (command, result.stderr.decode())
+        assert result.stderr.decode().count("; retry ") == retries, command
+        line = last_line(result.stderr)
+        rid = REQUEST_ID.search(line)
+        assert (rid is not None) == (transport != "ws"), (command, line)
+        named = f" {rid.group(0)}" if rid else ""
+        assert line == f"smallest: error: {wording}{named}", (command, line)
 
 
 # -- dropped and truncated streams: exit 5, request id, a valid .part --------------------------------
@@ -184,6 +205,22 @@ def test_broken_stream_exits_5_and_keeps_a_valid_part(
     assert 0 < frames * 2 < len(full)
     with wave.open(str(part), "rb") as w:
         assert w.readframes(frames) == full[: frames * 2]  # exactly what was received, no garbage
+
+
+@pytest.mark.parametrize("kind", ["drop", "malformed"])
+def test_a_broken_live_stream_names_the_request_id(
+    kind: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Live input (`--live`, its own receive loop) names the request id of the request's earlier
+    frames too, as the whole-text WebSocket run above does."""
+    text = unique_text()
+    add_fault(server, kind=kind, transport="ws", after_chunks=3, text_contains=text.split(",")[0])
+    out = tmp_path / "l.wav"
+    result = run_cli(["stream-ws", "--live", "-o", str(out), "--retries", "0"], env, input=text.encode())
+    assert result.returncode == 5, result.stderr.decode()
+    line = last_line(result.stderr)
+    assert ("truncated" if kind == "drop" else "malformed WebSocket frame") in line
+    assert REQUEST_ID.search(line), line
 
 
 def test_malformed_sync_body_exits_5(server: Server, env: dict[str, str], tmp_path: Path) -> None:

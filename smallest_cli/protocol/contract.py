@@ -28,6 +28,8 @@ HEALTH_PATH = "/waves/v1/health"
 #: the model's hyphen form; there is no `lightning-v3.1-pro` path.
 VOICES_PATH = "/waves/v1/lightning-v3.1/get_voices"
 DEFAULT_BASE_URL = "https://api.smallest.ai"
+#: The header naming the server's id of an HTTP request (in WebSocket frames: `request_id`).
+REQUEST_ID_HEADER = "X-Request-Id"
 #: The ids an HTTP response carries besides X-Request-Id, by the name WebSocket frames give them.
 ID_HEADERS: dict[str, str] = {
     "session_id": "X-Session-Id",

@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from smallest_cli.errors import ProtocolError
+from smallest_cli.errors import ProtocolError, SmallestError
 from smallest_cli.events import AudioChunk, Done, Event, WordTimestamp
 from smallest_cli.protocol.http_errors import error_from_payload, one_line
 
@@ -75,6 +75,19 @@ def done_with_ids(ids: Mapping[str, Any], request_id: str | None) -> Done:
         external_request_id=_str_or_none(ids.get("external_request_id")),
         external_session_id=_str_or_none(ids.get("external_session_id")),
     )
+
+
+def with_request_id(err: SmallestError, earlier_frame: str | bytes | None) -> SmallestError:
+    """`err`, naming the request id of an earlier frame of its request when it has none of its own
+    (an error frame may carry no ids: tts-ws.yaml's ErrorResponse has only `status` and `error`)."""
+    if err.request_id is None and earlier_frame is not None:
+        try:
+            rid = json.loads(earlier_frame).get("request_id")
+        except (ValueError, AttributeError):
+            rid = None
+        if isinstance(rid, str) and rid:
+            err.request_id = rid
+    return err
 
 
 def parse_ws_frame(text: str | bytes) -> Event | None:

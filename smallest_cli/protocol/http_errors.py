@@ -2,11 +2,15 @@
 
 Two entry points:
 
-* `error_from_http(status, body, headers)` for a non-2xx HTTP answer (sync, SSE, get_voices, ...).
+* `error_from_http(status, body, headers)` for a non-2xx HTTP answer (sync, SSE, get_voices, the
+  WebSocket upgrade).
 * `error_from_payload(obj)` for an error object inside a stream (a WebSocket `error` frame or an SSE
-  event carrying `error`/`status: "error"`), classified by its code and message text.
+  event carrying `error`/`status: "error"`), by its status when its code is one, else classified by
+  its code and message text.
 
-Every message is one line and quotes what the server said, so the user sees the server's reason.
+Both word a fault the same way (`error_for_status`): `rate limited (429): <the server's message>`,
+then ` (request id X)` when the server gave one. Every message is one line and quotes what the
+server said, so the user sees the server's reason.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from smallest_cli.errors import (
     SmallestError,
     UsageError,
 )
+from smallest_cli.protocol import contract
 
 #: Longest server text quoted in a message.
 MAX_DETAIL_CHARS = 300
@@ -66,6 +71,11 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == lowered:
             return val
     return None
+
+
+def response_request_id(headers: Mapping[str, str]) -> str | None:
+    """The request id a response's headers carry, or None."""
+    return header(headers, contract.REQUEST_ID_HEADER) or None
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -165,6 +175,77 @@ def _first_code(issues: list[Any]) -> str | None:
     return None
 
 
+#: What a status is called, and what it means when the server says no more than its reason phrase.
+_NAMES: dict[int, tuple[str, str]] = {
+    401: ("authentication failed", "the API key was rejected"),
+    403: ("access denied", "the API key lacks permission or the usage limit is reached"),
+    404: ("not found", ""),
+    405: ("method not allowed", ""),
+    413: ("request too large", ""),
+    414: ("request URI too long", ""),
+    415: ("unsupported media type", ""),
+    429: ("rate limited", "over the account's concurrency limit"),
+}
+
+
+def _kind(status: int) -> tuple[type[SmallestError], str, str]:
+    """(the exception class, the fault's name, what it means) for an HTTP status."""
+    name, meaning = _NAMES.get(status, ("", ""))
+    if status in (401, 403):
+        return AuthError, name, meaning
+    if status == 429:
+        return RateLimitError, name, meaning
+    if status in _USAGE_STATUSES:
+        return UsageError, name or "request rejected", meaning
+    if 500 <= status <= 599:
+        return ServerError, "server error", meaning
+    return ServerError, "unexpected status", meaning
+
+
+def _only_the_reason(detail: str, status: int) -> bool:
+    """True when `detail` is empty or only the status's reason phrase ("Forbidden")."""
+    from http import HTTPStatus
+
+    said = detail.strip().rstrip(".").lower()
+    try:
+        phrase = HTTPStatus(status).phrase.lower()
+    except ValueError:
+        phrase = ""
+    return said in ("", phrase, "unauthorised")
+
+
+def error_for_status(
+    status: int,
+    message: str,
+    *,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+    show_status: bool = True,
+) -> SmallestError:
+    """The one wording of a server fault, whichever transport reported it:
+    `<kind> (<status>): <the server's message>`, and ` (request id X)` when printed with one.
+
+    When the server's message is empty or only the reason phrase, what the status means is said
+    instead. `show_status=False` is for an in-stream error whose status was inferred from its text.
+    """
+    cls, kind, meaning = _kind(status)
+    detail = one_line(message)
+    if meaning and _only_the_reason(detail, status):
+        detail = meaning
+    head = f"{kind} ({status})" if show_status else kind
+    if not detail and not show_status:
+        detail = "(no message)"
+    text = f"{head}: {detail}" if detail else head
+    return cls(text, request_id=request_id, retry_after=retry_after)
+
+
+def _status_of(code: str | None) -> int | None:
+    """An error code that is an HTTP error status ("429") as a number; else None."""
+    if code is not None and re.fullmatch(r"[45][0-9][0-9]", code.strip()):
+        return int(code)
+    return None
+
+
 def error_for_message(
     message: str,
     *,
@@ -172,25 +253,31 @@ def error_for_message(
     request_id: str | None = None,
     retry_after: float | None = None,
 ) -> SmallestError:
-    """Classify an in-stream error by its code and text (WS error frames, SSE error events)."""
-    detail = one_line(message) or "(no message)"
+    """An in-stream error (WS error frames, SSE error events): worded by its status when its code
+    is one, else classified by its code and text and worded the same way without a status."""
+    status = _status_of(code)
+    if status is not None:
+        return error_for_status(status, message, request_id=request_id, retry_after=retry_after)
+    detail = one_line(message)
     probe = f"{code or ''} {detail}"
     if re.search(_RATE_RE, probe):
-        return RateLimitError(
-            f"rate limited by the server: {detail}", request_id=request_id, retry_after=retry_after
-        )
-    if re.search(_IDLE_RE, detail):
+        status = 429
+    elif re.search(_IDLE_RE, detail):
         return NetworkError(f"the server closed the idle connection: {detail}", request_id=request_id)
-    if re.search(_AUTH_RE, probe):
-        prefix = "access denied" if re.search(_DENIED_RE, probe) else "authentication failed"
-        return AuthError(f"{prefix}: {detail}", request_id=request_id)
-    if re.search(_USAGE_RE, probe):
-        return UsageError(f"the server rejected the request: {detail}", request_id=request_id)
-    return ServerError(f"server error: {detail}", request_id=request_id)
+    elif re.search(_AUTH_RE, probe):
+        status = 403 if re.search(_DENIED_RE, probe) else 401
+    elif re.search(_USAGE_RE, probe):
+        status = 400
+    else:
+        status = 500
+    return error_for_status(
+        status, detail, request_id=request_id, retry_after=retry_after, show_status=False
+    )
 
 
 def error_from_payload(obj: Any, *, request_id: str | None = None) -> SmallestError:
-    """Classify an error object from a stream (`{"status": "error", "message", "error": {...}}` etc.)."""
+    """The error an error object in a stream stands for (`{"status": "error", "error": {"message",
+    "code"}}` and the like); its status is `error.code` when that is one, else `status_code`."""
     message, code = describe_error_body(obj)
     if isinstance(obj, Mapping):
         rid = obj.get("request_id")
@@ -198,7 +285,7 @@ def error_from_payload(obj: Any, *, request_id: str | None = None) -> SmallestEr
             request_id = request_id or rid
         retry_after = _retry_after_of(obj)
         status = obj.get("status_code", obj.get("statusCode"))
-        if isinstance(status, int) and not isinstance(status, bool) and code is None:
+        if isinstance(status, int) and not isinstance(status, bool) and _status_of(code) is None:
             code = str(status)
     else:
         retry_after = None
@@ -241,43 +328,12 @@ def _body_text(body: bytes) -> tuple[str, str | None, str | None]:
     return one_line(message), code, rid if isinstance(rid, str) and rid else None
 
 
-def _adds(detail: str, message: str) -> str:
-    """`: detail` when the server's detail says more than `message`; "" when it only says the same
-    (after its own reason phrase, as in "Forbidden: the API key lacks permission ...")."""
-    said = detail.split(": ", 1)[-1].strip().rstrip(".").lower()
-    return "" if not said or said in message.lower() else f": {detail}"
-
-
 def error_from_http(
     status: int, body: bytes, headers: Mapping[str, str], *, now: float | None = None
 ) -> SmallestError:
     """The exception for a non-2xx HTTP answer. `now` (epoch seconds) resolves a dated Retry-After."""
     detail, _code, body_rid = _body_text(body)
-    request_id = header(headers, "X-Request-Id") or body_rid
-    suffix = f": {detail}" if detail else ""
-    if status == 401:
-        msg = "authentication failed: the API key was rejected (401)"
-        if detail and detail.lower() not in ("unauthorized", "unauthorised"):
-            msg += f": {detail}"
-        return AuthError(msg, request_id=request_id)
-    if status == 403:
-        denied = "access denied (403): the API key lacks permission or the usage limit is reached"
-        return AuthError(denied + _adds(detail, denied), request_id=request_id)
-    if status == 429:
-        return RateLimitError(
-            "rate limited (429): over the account's concurrency limit" + suffix,
-            request_id=request_id,
-            retry_after=parse_retry_after(header(headers, "Retry-After"), now),
-        )
-    if status in _USAGE_STATUSES:
-        what = {
-            404: "not found",
-            405: "method not allowed",
-            413: "request too large",
-            414: "request URI too long",
-            415: "unsupported media type",
-        }.get(status, "request rejected")
-        return UsageError(f"{what} ({status}){suffix}", request_id=request_id)
-    if 500 <= status <= 599:
-        return ServerError(f"server error ({status}){suffix}", request_id=request_id)
-    return ServerError(f"unexpected HTTP status {status}{suffix}", request_id=request_id)
+    retry_after = parse_retry_after(header(headers, "Retry-After"), now) if status == 429 else None
+    return error_for_status(
+        status, detail, request_id=response_request_id(headers) or body_rid, retry_after=retry_after
+    )

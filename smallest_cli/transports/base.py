@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from smallest_cli.errors import NetworkError
+from smallest_cli.errors import NetworkError, ProtocolError
 from smallest_cli.events import Event
+
+if TYPE_CHECKING:
+    from websockets.exceptions import ConnectionClosed
 
 
 class Transport(Protocol):
@@ -101,3 +104,15 @@ def unreachable_error(url: str, exc: BaseException) -> NetworkError:
     err = NetworkError(f"cannot reach {url}: {certificate or describe_connect_failure(exc)}")
     err.retryable = certificate is None
     return err
+
+
+def closed_before_complete(exc: ConnectionClosed) -> ProtocolError:
+    """A WebSocket closed before its request's `complete`: the audio received is truncated."""
+    rcvd = exc.rcvd
+    if rcvd is None:
+        why = "no close frame"
+    else:
+        why = f"code {rcvd.code}" + (f": {rcvd.reason}" if rcvd.reason else "")
+    return ProtocolError(
+        f"stream ended before complete (truncated): the server closed the connection ({why})"
+    )

@@ -82,7 +82,8 @@ class DebugLog:
         # The service's session, and the client's own ids as the service echoes them.
         echoed = [name for name in contract.ID_HEADERS.values() if headers.get(name)]
         ids = "".join(f", {name}: {headers[name]}" for name in echoed)
-        self.line(f"response {status}, X-Request-Id: {headers.get('X-Request-Id') or '-'}{ids}")
+        rid = headers.get(contract.REQUEST_ID_HEADER) or "-"
+        self.line(f"response {status}, {contract.REQUEST_ID_HEADER}: {rid}{ids}")
 
     def sent(self, message: str) -> None:
         """A WebSocket message sent (its JSON text)."""

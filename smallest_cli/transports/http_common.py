@@ -18,7 +18,7 @@ from smallest_cli.events import Done, Event
 from smallest_cli.options.settings import ConnectionOptions
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.frames import done_with_ids
-from smallest_cli.protocol.http_errors import error_from_http
+from smallest_cli.protocol.http_errors import error_from_http, response_request_id
 from smallest_cli.transports.base import exception_chain, stall_error, unreachable_error
 from smallest_cli.transports.tls import client_ssl_context
 
@@ -148,7 +148,7 @@ def iter_body(resp: requests.Response, timeout: float) -> Iterator[bytes]:
     A stall longer than `timeout` raises NetworkError; a dropped connection raises ProtocolError
     (truncated). The caller decides whether a clean end of body was complete.
     """
-    request_id = resp.headers.get("X-Request-Id")
+    request_id = response_request_id(resp.headers)
     raw = resp.raw
     try:
         while True:
@@ -202,4 +202,4 @@ def _short(exc: BaseException) -> str:
 def done_from_headers(headers: Mapping[str, str], request_id: str | None) -> Done:
     """The end of an HTTP request, with the ids its response headers carry."""
     ids = {name: headers.get(header) for name, header in contract.ID_HEADERS.items()}
-    return done_with_ids(ids, request_id or headers.get("X-Request-Id"))
+    return done_with_ids(ids, request_id or response_request_id(headers))

@@ -8,6 +8,7 @@ from typing import Any
 from smallest_cli.errors import ProtocolError
 from smallest_cli.events import AudioChunk, Event
 from smallest_cli.protocol import contract
+from smallest_cli.protocol.http_errors import response_request_id
 from smallest_cli.transports.http_common import HttpTransport, done_from_headers, iter_body
 
 
@@ -19,7 +20,7 @@ class SyncHttpTransport(HttpTransport):
 
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
         resp = self._post(contract.TTS_PATH, body, accept="audio/wav")
-        request_id = resp.headers.get("X-Request-Id")
+        request_id = response_request_id(resp.headers)
         ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if ctype and not ctype.startswith("audio/") and ctype != "application/octet-stream":
             resp.close()

@@ -8,6 +8,7 @@ from typing import Any
 from smallest_cli.errors import ProtocolError, SmallestError
 from smallest_cli.events import Done, Event
 from smallest_cli.protocol import contract
+from smallest_cli.protocol.http_errors import response_request_id
 from smallest_cli.protocol.sse import SseParser, sse_events
 from smallest_cli.transports.http_common import HttpTransport, done_from_headers, finish_body, iter_body
 
@@ -20,7 +21,7 @@ class SseTransport(HttpTransport):
 
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
         resp = self._post(contract.LIVE_PATH, body, accept="text/event-stream")
-        request_id = resp.headers.get("X-Request-Id")
+        request_id = response_request_id(resp.headers)
         parser = SseParser()
         try:
             for data in iter_body(resp, self._conn.timeout):

@@ -24,10 +24,10 @@ from smallest_cli.errors import NetworkError, ProtocolError, SmallestError, Usag
 from smallest_cli.events import Done, Event
 from smallest_cli.options.settings import ConnectionOptions
 from smallest_cli.protocol import contract
-from smallest_cli.protocol.frames import parse_ws_frame
+from smallest_cli.protocol.frames import parse_ws_frame, with_request_id
 from smallest_cli.protocol.http_errors import error_from_http
 from smallest_cli.protocol.request import websocket_message
-from smallest_cli.transports.base import stall_error, unreachable_error
+from smallest_cli.transports.base import closed_before_complete, stall_error, unreachable_error
 from smallest_cli.transports.tls import client_ssl_context
 
 if TYPE_CHECKING:
@@ -220,17 +220,11 @@ class WebSocketTransport:
             try:
                 frame = ws.recv(timeout=self._conn.timeout)
             except TimeoutError:
-                raise _with_request_id(stall_error(self._conn.timeout), last_good) from None
+                raise with_request_id(stall_error(self._conn.timeout), last_good) from None
             except ConnectionClosed as exc:
                 if reused and not got_frame:
                     raise _StaleConnection from None
-                raise _with_request_id(
-                    ProtocolError(
-                        "stream ended before complete (truncated): "
-                        f"the server closed the connection ({_why(exc)})"
-                    ),
-                    last_good,
-                ) from None
+                raise with_request_id(closed_before_complete(exc), last_good) from None
             if log is not None:
                 log.received(frame)
             try:
@@ -239,9 +233,9 @@ class WebSocketTransport:
                 # The idle-timeout notice of a reused socket, read before our request's frames.
                 if reused and not got_frame:
                     raise _StaleConnection from None
-                raise _with_request_id(err, last_good) from None
+                raise with_request_id(err, last_good) from None
             except SmallestError as err:
-                raise _with_request_id(err, last_good) from None
+                raise with_request_id(err, last_good) from None
             got_frame = True
             last_good = frame
             if event is None:
@@ -298,22 +292,3 @@ class _Pending:
             self._stack.close()
         except Exception:  # noqa: BLE001 - closing an unused socket may fail in many ways
             pass
-
-
-def _with_request_id(err: SmallestError, frame: str | bytes | None) -> SmallestError:
-    """`err`, naming the request id of the request's earlier frames when it has none of its own."""
-    if err.request_id is None and frame is not None:
-        try:
-            rid = json.loads(frame).get("request_id")
-        except (ValueError, AttributeError):
-            rid = None
-        if isinstance(rid, str) and rid:
-            err.request_id = rid
-    return err
-
-
-def _why(exc: ConnectionClosed) -> str:
-    rcvd = exc.rcvd
-    if rcvd is None:
-        return "no close frame"
-    return f"code {rcvd.code}" + (f": {rcvd.reason}" if rcvd.reason else "")

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
-from smallest_cli.errors import ProtocolError
+from smallest_cli.errors import SmallestError
 from smallest_cli.events import Done, Event
-from smallest_cli.protocol.frames import parse_ws_frame
+from smallest_cli.protocol.frames import parse_ws_frame, with_request_id
 from smallest_cli.protocol.request import websocket_message
-from smallest_cli.transports.base import stall_error
+from smallest_cli.transports.base import closed_before_complete, stall_error
 
 if TYPE_CHECKING:
     from smallest_cli.transports.debuglog import DebugLog
@@ -69,6 +69,8 @@ def exchange_live(
     sender = _Sender(ws, messages, log)
     sender.start()
     last_frame = time.monotonic()
+    #: The last frame that parsed, kept to name the request id in an error (read only then).
+    last_good: str | bytes | None = None
     try:
         while True:
             if sender.error is not None:
@@ -78,22 +80,20 @@ def exchange_live(
             except TimeoutError:
                 done = sender.finished_at
                 if done is not None and time.monotonic() - max(done, last_frame) > timeout:
-                    raise stall_error(timeout) from None
+                    raise with_request_id(stall_error(timeout), last_good) from None
                 continue
             except ConnectionClosed as exc:
                 if sender.error is not None:
                     raise sender.error from None
-                rcvd = exc.rcvd
-                why = "no close frame" if rcvd is None else f"code {rcvd.code}" + (
-                    f": {rcvd.reason}" if rcvd.reason else ""
-                )
-                raise ProtocolError(
-                    f"stream ended before complete (truncated): the server closed the connection ({why})"
-                ) from None
+                raise with_request_id(closed_before_complete(exc), last_good) from None
             last_frame = time.monotonic()
             if log is not None:
                 log.received(frame)
-            event = parse_ws_frame(frame)
+            try:
+                event = parse_ws_frame(frame)
+            except SmallestError as err:
+                raise with_request_id(err, last_good) from None
+            last_good = frame
             if event is None:
                 continue
             yield event
