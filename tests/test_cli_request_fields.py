@@ -95,3 +95,36 @@ def test_pronunciation_dicts_are_not_a_websocket_option(env: dict[str, str]) -> 
     """The WebSocket message has no pronunciation_dicts field: stream-ws does not offer it."""
     result = run_cli(["stream-ws", "Hi.", "-o", "-", "--pronunciation-dict", "d"], env)
     assert result.returncode == 2 and b"--pronunciation-dict" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
+def test_a_catalog_voice_in_any_case_is_sent_as_the_catalog_spells_it(
+    command: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`-v MEHER` is the catalog's `meher` (the service matches voice ids case-sensitively)."""
+    text = f"Voice {uuid.uuid4().hex[:8]} in capitals."
+    result = run_cli([command, text, "-v", "MEHER", "-o", str(tmp_path / "out.wav")], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert last_body_with(server, text)["voice_id"] == "meher"
+
+
+def test_the_voice_is_checked_alike_from_environment_and_config_and_a_clone_is_sent_as_given(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    out = str(tmp_path / "out.wav")
+    text = f"Voice {uuid.uuid4().hex[:8]} from the environment."
+    result = run_cli(["stream-ws", text, "-o", out], {**env, "SMALLEST_VOICE": "Avery"})
+    assert result.returncode == 0, result.stderr.decode()
+    assert last_body_with(server, text)["voice_id"] == "avery"
+
+    assert run_cli(["config", "set", "voice", "LIAM"], env).returncode == 0
+    assert run_cli(["config", "get", "voice"], env).stdout.decode().strip() == "liam"
+    text = f"Voice {uuid.uuid4().hex[:8]} from the config file."
+    result = run_cli(["speak", text, "-o", out], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert last_body_with(server, text)["voice_id"] == "liam"
+
+    text = f"Voice {uuid.uuid4().hex[:8]} cloned."
+    result = run_cli(["stream-sse", text, "-v", "voice_AbC123", "-o", out], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert last_body_with(server, text)["voice_id"] == "voice_AbC123"

@@ -142,6 +142,8 @@ def test_bad_keys_and_values_are_usage_errors_naming_the_file(cfg: Path, text: s
         ("base_url", "http://[::1]:8123", "http://[::1]:8123"),
         ("language", "auto", "auto"),
         ("voice", " magnus ", "magnus"),
+        ("voice", "MEHER", "meher"),
+        ("voice", "voice_AbC123", "voice_AbC123"),
         ("api_key", "sk_x\n", "sk_x"),
     ],
 )

@@ -53,3 +53,37 @@ def test_bad_connection_flags() -> None:
                   dict(api_key="k", base_url="ftp://x")):
         with pytest.raises(UsageError):
             resolve_connection(flags, {}, {})
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("MEHER", "meher"),
+        ("Avery", "avery"),
+        ("  liam ", "liam"),
+        ("voice_AbC123", "voice_AbC123"),  # a cloned voice: the service matches its id as it is
+        ("Voice_AbC123", "Voice_AbC123"),  # no catalog voice: as given, for the server to judge
+    ],
+)
+def test_catalog_voice_ids_match_in_any_case_others_are_sent_as_given(given: str, sent: str) -> None:
+    """The same check for the flag, the environment and the config file."""
+    assert resolve_synthesis(dict(voice=given), {}, {}).voice_id == sent
+    assert resolve_synthesis(dict(), {"SMALLEST_VOICE": given}, {}).voice_id == sent
+    assert resolve_synthesis(dict(), {}, {"voice": given}).voice_id == sent
+
+
+@pytest.mark.parametrize("given", ["  ", "two words"])
+def test_a_blank_or_spaced_voice_id_is_refused_from_every_source(given: str) -> None:
+    for flags, environ, config in (
+        (dict(voice=given), {}, {}), (dict(), {"SMALLEST_VOICE": given}, {}), (dict(), {}, {"voice": given})
+    ):
+        with pytest.raises(UsageError):
+            resolve_synthesis(flags, environ, config)
+
+
+def test_the_catalog_spells_its_ids_in_lower_case() -> None:
+    """check_voice skips the catalog for an id already in lower case: that is only right while every
+    catalog id is in lower case."""
+    from smallest_cli.protocol.voices import voice_ids
+
+    assert all(v == v.lower() for v in voice_ids())

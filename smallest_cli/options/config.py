@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from smallest_cli.errors import UsageError, guarded
 from smallest_cli.options.table import BY_FIELD, OPTIONS
-from smallest_cli.protocol.request import check_language, check_model, check_sample_rate, check_speed
+from smallest_cli.protocol.request import (
+    check_language,
+    check_model,
+    check_sample_rate,
+    check_speed,
+    check_voice,
+)
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 11):
@@ -41,6 +47,7 @@ _LINE_RE = r"\(at line (\d+), column (\d+)\)"
 #: The keys checked as a request's values are (protocol.request), by their check's name.
 _CHECKS: Mapping[str, Callable[[str], object]] = {
     "sample_rate": check_sample_rate, "speed": check_speed, "model": check_model, "language": check_language,
+    "voice": check_voice,
 }
 
 
@@ -99,7 +106,7 @@ def validate_value(key: str, value: str) -> str:
         return repr(checked) if isinstance(checked, float) else str(checked)
     if key == "base_url":
         return _validate_base_url(raw)
-    if key in ("voice", "api_key"):
+    if key == "api_key":
         if any(c.isspace() for c in raw):
             raise UsageError(f"{key} must not contain spaces")
         return raw

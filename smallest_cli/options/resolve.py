@@ -22,6 +22,7 @@ from smallest_cli.protocol.request import (
     check_model,
     check_sample_rate,
     check_speed,
+    check_voice,
 )
 
 MISSING_KEY_MESSAGE = (
@@ -69,13 +70,10 @@ def resolve_synthesis(
     def get(field: str) -> Any:
         return setting(field, flags, environ, config)
 
-    voice = str(get("voice")).strip()
-    if not voice:
-        raise UsageError("the voice id is empty")
     if any(not d.strip() for d in flags.get("pronunciation_dicts") or ()):
         raise UsageError("a pronunciation dictionary id is empty")
     return SynthesisOptions(
-        voice_id=voice,
+        voice_id=check_voice(str(get("voice"))),
         model=check_model(get("model")),
         sample_rate=check_sample_rate(get("sample_rate")),
         speed=check_speed(get("speed")),

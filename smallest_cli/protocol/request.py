@@ -40,6 +40,21 @@ class SynthesisOptions:
 # -- the checks of each request value: flags, the environment and the config file all use these ------
 
 
+def check_voice(value: str) -> str:
+    """A voice id: a catalog voice in the catalog's spelling (`-v MEHER` is `meher`, as the voices
+    filters ignore case too); any other id, such as a cloned voice's, exactly as given."""
+    voice = value.strip()
+    if not voice:
+        raise UsageError("the voice id is empty")
+    if any(c.isspace() for c in voice):
+        raise UsageError(f"a voice id has no spaces, not {value!r}")
+    if voice == voice.lower():
+        return voice  # as the catalog spells its ids: the catalog need not be loaded to check
+    from smallest_cli.protocol.voices import canonical_voice_id
+
+    return canonical_voice_id(voice)
+
+
 def check_model(value: str) -> str:
     if value not in contract.MODELS:
         raise UsageError(f"model must be one of {', '.join(contract.MODELS)}, not {value!r}")

@@ -3,7 +3,8 @@
 `GET /waves/v1/lightning-v3.1/get_voices` answers with both catalogs in one list, and no voice says
 which pool it belongs to: that is only in the model cards. The data here keeps each voice's pool
 (`pool_of`) so that a client can pair a voice with its model; `catalog()` is the served list, without
-it. The local server serves this; the CLI only ever reads the catalog from a server.
+it. The local server serves this; the CLI lists the catalog a server answers with, and uses this
+one to spell a catalog voice's id as the catalog does (`canonical_voice_id`).
 
 Pure data and functions: no I/O.
 """
@@ -180,6 +181,16 @@ def voice_ids() -> frozenset[str]:
 def find(voice_id: str) -> Voice | None:
     """The catalog voice `voice_id`, or None."""
     return _VOICES.get(voice_id)
+
+
+#: Catalog ids by their lower-case form (the catalog spells them in lower case; a test pins that).
+_BY_LOWER: dict[str, str] = {voice_id.lower(): voice_id for voice_id in _VOICES}
+
+
+def canonical_voice_id(voice_id: str) -> str:
+    """A catalog voice's id as the catalog spells it, whatever the case it is given in; any other id
+    (a cloned voice, which the service matches case-sensitively) exactly as given."""
+    return _BY_LOWER.get(voice_id.lower(), voice_id)
 
 
 def pool_of(voice_id: str) -> str | None:
