@@ -76,6 +76,32 @@ def test_webvtt_parses_and_json_holds_every_word(server: Server, env: dict[str, 
     assert [c["text"].replace("\n", " ") for c in doc["cues"]] == [c.text.replace("\n", " ") for c in cues]
 
 
+HEADED = (
+    "# Savings\n\nMoney is kept in a safe place. "
+    "Most people keep the money they save each month, bit by bit, safely in bank."
+)
+
+
+def test_cues_break_at_headings_and_sentence_ends_without_short_tails(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    captions = tmp_path / "c.srt"
+    args = ["stream-ws", HEADED, "-v", "avery", "-o", str(tmp_path / "a.wav"), "--captions", str(captions)]
+    result = run_cli(args, env)
+    assert result.returncode == 0, result.stderr.decode()
+    subs = list(srt.parse(captions.read_text(encoding="utf-8")))
+    # The heading stands alone; the long sentence is cut at its comma, not before a tail `bank.`
+    # shown for 0.7 s.
+    assert [s.content.replace("\n", " ") for s in subs] == [
+        "# Savings",
+        "Money is kept in a safe place.",
+        "Most people keep the money they save each month,",
+        "bit by bit, safely in bank.",
+    ]
+    for sub in subs[1:]:  # (a heading is as short as it is)
+        assert len(sub.content.split()) > 2 or (sub.end - sub.start).total_seconds() >= 1.0, sub
+
+
 def test_json_stats_hold_the_captions_words(server: Server, env: dict[str, str], tmp_path: Path) -> None:
     """--captions implies word timings: --json lists them, rounded to the millisecond."""
     result = run_cli(["stream-ws", TEXT, "-v", "avery", "-o", str(tmp_path / "a.wav"),
@@ -138,6 +164,7 @@ def test_no_words_leave_no_caption_file(name: str, tmp_path: Path) -> None:
     captions.close()
     assert list(tmp_path.iterdir()) == []
     assert warned == [f"smallest: warning: no word timestamps arrived; {tmp_path / name} was not written"]
+    assert CaptionFile(tmp_path / name).abort() is None and list(tmp_path.iterdir()) == []
 
 
 def test_live_display_highlights_the_word_being_heard() -> None:

@@ -50,6 +50,11 @@ class CaptionFile:
             self._cues = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
             self._write('{\n  "words": [')
 
+    def begin_segment(self, text: str | None) -> None:
+        """The words that follow are those of `text` (None when not known): its line breaks and
+        blank lines end cues."""
+        self._grouper.begin_text(text)
+
     def add(self, word: WordTimestamp) -> None:
         if self._file is None:
             return
@@ -58,6 +63,11 @@ class CaptionFile:
             self._write(_item(record, first=not self._words))
         self._words += 1
         self._cue_out(self._grouper.add(word))
+
+    def end_segment(self) -> None:
+        """A request's words are all in: the end of its text ends a cue."""
+        if self._file is not None:
+            self._cue_out(self._grouper.end_paragraph())
 
     def close(self) -> None:
         if self._file is None:

@@ -49,7 +49,13 @@ class Sink(Protocol):
 class WordSink(Protocol):
     """Takes the word timestamps on the run's timeline (e.g. a caption file)."""
 
+    def begin_segment(self, text: str | None) -> None:
+        """A request starts; the words that follow are those of `text` (None for live input)."""
+
     def add(self, word: WordTimestamp) -> None: ...
+
+    def end_segment(self) -> None:
+        """The request's words are all in."""
 
     def close(self) -> None: ...
 
@@ -244,6 +250,8 @@ class Pipeline:
         body, events = item.body, item.events
         for sink in self.sinks:
             sink.begin_segment(retryable=body is not None)
+        for word_sink in self.word_sinks:
+            word_sink.begin_segment(None if body is None else body.get("text"))
         progress = _SegmentProgress(stats.audio_seconds, words_before, whole=[True] * len(self.sinks))
         attempt = 0
         while True:
@@ -262,6 +270,8 @@ class Pipeline:
                 self.sleep(delay)
         for sink in self.sinks:
             sink.end_segment()
+        for word_sink in self.word_sinks:
+            word_sink.end_segment()
         stats.audio_bytes += progress.taken
         stats.audio_seconds += pcm_seconds(progress.taken, self.options.sample_rate)
         return progress.words
