@@ -247,6 +247,53 @@ def test_ctrl_c_becomes_interrupted_with_the_abort_note() -> None:
     assert "partial output removed" in str(info.value)
 
 
+class WordLog:
+    """A word sink that notes what it is told, and how much audio the sink had by then."""
+
+    def __init__(self, audio: MemorySink) -> None:
+        self.audio, self.calls = audio, list[tuple[str, object]]()
+
+    def begin_segment(self, text: str | None) -> None:
+        self.calls.append(("begin", text))
+
+    def add(self, word: WordTimestamp) -> None:
+        assert word.end <= len(self.audio.data) / (2 * RATE), "a word before its audio"
+        self.calls.append(("word", word.word))
+
+    def end_segment(self) -> None:
+        self.calls.append(("end", None))
+
+    def close(self) -> None:
+        self.calls.append(("close", None))
+
+    def abort(self) -> str | None:
+        self.calls.append(("abort", None))
+        return "subs.srt.part"
+
+
+def test_word_sinks_get_each_text_and_a_word_once_its_audio_is_in() -> None:
+    sink = MemorySink()
+    log = WordLog(sink)
+    options = SynthesisOptions(voice_id="magnus", sample_rate=RATE)
+    pipe = Pipeline(transport=ScriptedTransport(), options=options, sinks=[sink], word_sinks=[log])
+    pipe.run(["abcd", "ef"])
+    assert log.calls == [
+        ("begin", "abcd"), ("word", "w0"), ("word", "w1"), ("end", None),
+        ("begin", "ef"), ("word", "w0"), ("end", None), ("close", None),
+    ]
+    # A word whose audio never came is not given; the note names what the word sink kept.
+    sink = MemorySink()
+    log = WordLog(sink)
+    pipe = Pipeline(transport=ScriptedTransport([(NetworkError("dropped"), 5)]), options=options,
+                    sinks=[sink], word_sinks=[log], retries=0)
+    with pytest.raises(NetworkError) as info:
+        pipe.run(["abcdefgh"])
+    assert log.calls == [("begin", "abcdefgh"), ("word", "w0"), ("abort", None)]  # w1 ends after chunk 5
+    assert str(info.value).endswith(
+        "the audio received so far is in partial output removed; the captions so far are in subs.srt.part"
+    )
+
+
 def test_short_text_is_one_segment_long_text_is_split() -> None:
     assert segments_for_text("  Hello.\n") == ["Hello."]
     assert segments_for_text(" \n ") == []

@@ -281,13 +281,44 @@ def test_failed_segment_of_long_text_is_retried_without_gap_or_duplicate(
 # -- Ctrl-C and closed pipes ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("command", "transport"), [("speak", "sync"), ("stream-sse", "sse"), ("stream-ws", "ws")]
-)
-@pytest.mark.parametrize(
+def stop_mid_stream(
+    args: list[str], env: dict[str, str], out: Path, min_bytes: int, sig: signal.Signals
+) -> tuple[int, bytes]:
+    """Run the CLI with `args`, and send it `sig` once its audio file being written to `out` holds
+    more than `min_bytes` of audio; its exit code and stderr."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smallest_cli", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    work = out.with_name(f"{out.name}.part.{proc.pid}")  # the run's own file while it writes
+
+    def written() -> bool:
+        return work.exists() and work.stat().st_size > 44 + min_bytes
+
+    try:
+        wait_until(written, timeout=20, message="audio")
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, stderr
+
+
+SIGNALS = pytest.mark.parametrize(
     ("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
     ids=["ctrl-c", "sigterm"],
 )
+
+
+@pytest.mark.parametrize(
+    ("command", "transport"), [("speak", "sync"), ("stream-sse", "sse"), ("stream-ws", "ws")]
+)
+@SIGNALS
 def test_ctrl_c_or_sigterm_mid_stream_keeps_a_valid_part(
     command: str, transport: str, sig: signal.Signals, code: int, word: str, server: Server,
     env: dict[str, str], tmp_path: Path,
@@ -298,23 +329,8 @@ def test_ctrl_c_or_sigterm_mid_stream_keeps_a_valid_part(
     add_fault(server, kind="stall", transport=transport, after_chunks=5, stall_ms=30000, text_contains=text)
     out = tmp_path / "c.wav"
     part = Path(str(out) + ".part")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "smallest_cli", command, text, "-o", str(out)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        work = tmp_path / f"c.wav.part.{proc.pid}"  # the run's own file while it writes
-        wait_until(lambda: work.exists() and work.stat().st_size > 44, timeout=20, message="audio")
-        proc.send_signal(sig)
-        _, stderr = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == code
+    returncode, stderr = stop_mid_stream([command, text, "-o", str(out)], env, out, 0, sig)
+    assert returncode == code
     assert one_line(stderr) == f"smallest: {word}; the audio received so far is in {part}"
     assert not out.exists() and wav_frames(part) > 0
     # The .part holds the server's own samples, from the start: a prefix of its audio.
@@ -328,6 +344,80 @@ def test_ctrl_c_or_sigterm_mid_stream_keeps_a_valid_part(
         return counters["active_requests"] == 0 and counters["ws_open"] == 0
 
     wait_until(closed, timeout=10, message="the server to see the connection closed")
+
+
+# -- captions: kept up to the audio kept -------------------------------------------------------------
+
+
+def caption_cues(path: Path) -> list[tuple[float, float, str]]:
+    """(start, end, text) of each cue of an SRT, WebVTT or JSON caption file, read by parsers that
+    are not the CLI's: a file they reject fails the test."""
+    import json
+
+    import srt
+    import webvtt
+
+    text = path.read_text(encoding="utf-8")
+    if path.name.endswith((".srt", ".srt.part")):
+        return [(c.start.total_seconds(), c.end.total_seconds(), c.content) for c in srt.parse(text)]
+    if path.name.endswith((".vtt", ".vtt.part")):
+        def seconds(stamp: webvtt.models.Timestamp) -> float:  # (*_in_seconds are whole seconds)
+            return stamp.in_milliseconds() / 1000
+
+        return [(seconds(c.start_time), seconds(c.end_time), c.text) for c in webvtt.from_string(text)]
+    doc = json.loads(text)
+    assert all(w["end"] <= doc["cues"][-1]["end"] for w in doc["words"])
+    return [(c["start"], c["end"], c["text"]) for c in doc["cues"]]
+
+
+def assert_captions_kept(captions: Path, audio_part: Path, text: str) -> None:
+    """`captions` was not written; its `.part` holds cues of the first words of `text`, the last
+    one ending within the audio kept in `audio_part`."""
+    part = Path(str(captions) + ".part")
+    assert not captions.exists() and part.exists()
+    assert not list(captions.parent.glob(captions.name + ".part.*"))  # no work file left behind
+    cues = caption_cues(part)
+    words = " ".join(c[2] for c in cues).split()
+    assert cues and words == text.split()[: len(words)] and len(words) < len(text.split())
+    assert cues[-1][1] <= wav_frames(audio_part) / 24000
+
+
+@pytest.mark.parametrize("name", ["subs.srt", "subs.vtt", "subs.json"])
+def test_captions_of_a_broken_stream_are_kept_as_part(
+    name: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    text = unique_text()
+    # 80 chunks of 20 ms: the drop is in the middle of a word, whose caption must not be kept.
+    add_fault(server, kind="drop", transport="ws", after_chunks=80, text_contains=text)
+    out, captions = tmp_path / "b.wav", tmp_path / name
+    args = ["stream-ws", text, "-v", "avery", "-o", str(out), "--captions", str(captions), "--retries", "0"]
+    result = run_cli(args, env)
+    assert result.returncode == 5
+    part = Path(str(out) + ".part")
+    assert one_line(result.stderr).endswith(
+        f"the audio received so far is in {part}; the captions so far are in {captions}.part"
+    )
+    assert_captions_kept(captions, part, text)
+
+
+@SIGNALS
+def test_captions_are_kept_on_ctrl_c_or_sigterm(
+    sig: signal.Signals, code: int, word: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    text = unique_text()
+    add_fault(server, kind="stall", transport="ws", after_chunks=80, stall_ms=30000, text_contains=text)
+    out, captions = tmp_path / "c.wav", tmp_path / "subs.srt"
+    args = ["stream-ws", text, "-v", "avery", "-o", str(out), "--captions", str(captions)]
+    # Most of the 80 chunks (20 ms, 960 bytes each) before the stall are in: the stall is in the
+    # middle of a word, whose caption must not be kept.
+    returncode, stderr = stop_mid_stream(args, env, out, 70 * 960, sig)
+    assert returncode == code
+    part = Path(str(out) + ".part")
+    assert one_line(stderr) == (
+        f"smallest: {word}; the audio received so far is in {part}; "
+        f"the captions so far are in {captions}.part"
+    )
+    assert_captions_kept(captions, part, text)
 
 
 def test_a_second_ctrl_c_while_exiting_says_interrupted_once(

@@ -1,5 +1,6 @@
 """`--captions FILE`: word timestamps grouped into cues and written as they come (SRT, WebVTT or
-JSON by the file's extension) to `FILE.part`, renamed to FILE when the run succeeds.
+JSON by the file's extension) to a file of this run's own, `FILE.part.PID`, renamed to FILE when
+the run succeeds and to `FILE.part` when it fails or is stopped (the captions of the audio kept).
 
 Memory stays flat however long the run: SRT/WebVTT cues are written once final; for JSON the words
 are written as they come and the cues are kept in a temporary file, appended at the end.
@@ -26,17 +27,21 @@ def caption_format(path: str) -> str:
 
 
 class CaptionFile:
-    """A pipeline WordSink writing one caption file. When no word arrived, `close` leaves no file
-    (an empty caption file would look like success) and says so through `warn`."""
+    """A pipeline WordSink writing one caption file. When no word arrived, neither `close` nor
+    `abort` leaves a file (an empty caption file would look like success); `close` says so through
+    `warn`."""
 
     def __init__(self, path: Path, warn: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
         self._warn = warn
         self.fmt = caption_format(str(path))
+        #: Where the captions of the audio kept go when the run fails or is stopped.
         self.part_path = self.path.with_name(self.path.name + ".part")
+        #: This run's own file while it writes (as the audio's: two runs never share one).
+        self._work_path = self.path.with_name(f"{self.path.name}.part.{os.getpid()}")
         check_output_path(self.path)
         try:
-            self._file: IO[str] | None = open(self.part_path, "w", encoding="utf-8")  # noqa: SIM115
+            self._file: IO[str] | None = open(self._work_path, "w", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             raise UsageError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         self._grouper = CueGrouper()
@@ -73,41 +78,65 @@ class CaptionFile:
         if self._file is None:
             return
         if not self._words:
-            self.abort()
+            self._discard()
             if self._warn is not None:
                 self._warn(f"smallest: warning: no word timestamps arrived; {self.path} was not written")
             return
-        self._cue_out(self._grouper.finish())
+        self._finish(hold=True)
+        try:
+            os.replace(self._work_path, self.path)
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise UsageError(f"cannot rename {self._work_path} to {self.path}: {reason}") from None
+
+    def abort(self) -> str | None:
+        """Keep the captions of the words received as `FILE.part`, a whole file of its format; the
+        last cue ends with its last word (the pipeline gives a word only once its audio is in).
+        Returns that path, or None when nothing was kept."""
+        if self._file is None:
+            return None
+        if not self._words:
+            self._discard()
+            return None
+        try:
+            self._finish(hold=False)
+            os.replace(self._work_path, self.part_path)
+        except (UsageError, OSError):
+            self._discard()
+            return None
+        return str(self.part_path)
+
+    def _finish(self, hold: bool) -> None:
+        """The last cues, and the end of a JSON document; the file closed."""
+        self._cue_out(self._grouper.finish(hold=hold))
         if self._cues is not None:
             self._write("\n  ],\n  \"cues\": [")
             self._cues.seek(0)
             for line in self._cues:
                 self._write(line)
             self._cues.close()
+            self._cues = None
             self._write("\n  ]\n}\n")
         file, self._file = self._file, None
+        assert file is not None
         try:
             file.close()
-            os.replace(self.part_path, self.path)
         except OSError as exc:
-            raise UsageError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            raise UsageError(f"cannot write {self._work_path}: {exc.strerror or exc}") from None
 
-    def abort(self) -> str | None:
-        """Drop the partial captions (they would not match the kept audio's end)."""
-        file, self._file = self._file, None
-        if file is None:
-            return None
-        for handle in (file, self._cues):
+    def _discard(self) -> None:
+        """Close what is open and remove the work file."""
+        for handle in (self._file, self._cues):
             if handle is not None:
                 try:
                     handle.close()
                 except OSError:
                     pass
+        self._file = self._cues = None
         try:
-            self.part_path.unlink()
+            self._work_path.unlink()
         except OSError:
             pass
-        return None
 
     def _cue_out(self, cues: list[Cue]) -> None:
         for cue in cues:
@@ -124,7 +153,7 @@ class CaptionFile:
         try:
             self._file.write(text)
         except OSError as exc:
-            raise UsageError(f"cannot write {self.part_path}: {exc.strerror or exc}") from None
+            raise UsageError(f"cannot write {self._work_path}: {exc.strerror or exc}") from None
 
 
 def _t(seconds: float) -> float:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -47,7 +49,8 @@ class Sink(Protocol):
 
 
 class WordSink(Protocol):
-    """Takes the word timestamps on the run's timeline (e.g. a caption file)."""
+    """Takes the word timestamps on the run's timeline (e.g. a caption file), each once its audio
+    has all been delivered: what a failure keeps of them never runs past the audio kept."""
 
     def begin_segment(self, text: str | None) -> None:
         """A request starts; the words that follow are those of `text` (None for live input)."""
@@ -222,10 +225,12 @@ class Pipeline:
 
     def _aborted(self, err: SmallestError) -> SmallestError:
         notes = []
-        for sink in [*self.sinks, *self.word_sinks]:
+        outputs = [(sink, "the audio received so far is in") for sink in self.sinks]
+        outputs += [(sink, "the captions so far are in") for sink in self.word_sinks]
+        for sink, where in outputs:
             try:
                 kept = sink.abort()
-                note = f"the audio received so far is in {kept}" if kept else None
+                note = f"{where} {kept}" if kept else None
             except Exception as exc:  # noqa: BLE001 - report, keep aborting the others
                 note = f"could not clean up an output: {exc}"
             if note:
@@ -270,6 +275,7 @@ class Pipeline:
                 self.sleep(delay)
         for sink in self.sinks:
             sink.end_segment()
+        self._release_words(progress, math.inf)
         for word_sink in self.word_sinks:
             word_sink.end_segment()
         stats.audio_bytes += progress.taken
@@ -305,8 +311,8 @@ class Pipeline:
                     event, id=event.id + progress.first_word, start=event.start + shift, end=event.end + shift
                 )
                 self.observer.on_word(shifted)
-                for word_sink in self.word_sinks:
-                    word_sink.add(shifted)
+                if self.word_sinks:
+                    progress.words_ahead.append(shifted)
             elif isinstance(event, Done):
                 # The transport ends the stream right after it.
                 stats.request_id, stats.session_id = event.request_id, event.session_id
@@ -328,9 +334,20 @@ class Pipeline:
             stats.first_chunk_ms = (self.clock() - start) * 1000
         progress.taken += len(data)
         progress.streamed = max(progress.streamed, progress.taken)
+        if progress.words_ahead:
+            delivered = progress.offset + pcm_seconds(progress.taken, self.options.sample_rate)
+            self._release_words(progress, delivered)
         stats.chunks += 1
         running = stats.audio_bytes + progress.taken
         self.observer.on_audio(stats.chunks, running, pcm_seconds(running, self.options.sample_rate))
+
+    def _release_words(self, progress: _SegmentProgress, until: float) -> None:
+        """Give the word sinks the words whose audio, up to `until` on the run's timeline, is in."""
+        ahead = progress.words_ahead
+        while ahead and ahead[0].end <= until:
+            word = ahead.popleft()
+            for word_sink in self.word_sinks:
+                word_sink.add(word)
 
 
 @dataclass
@@ -347,6 +364,8 @@ class _SegmentProgress:
     #: The most bytes of this segment a sink that cannot roll back has been given.
     streamed: int = 0
     words: int = 0
+    #: Words received ahead of their audio: not all of it is in yet (only with word sinks).
+    words_ahead: deque[WordTimestamp] = dataclasses.field(default_factory=deque)
 
     def retry(self, rolled_back: list[bool]) -> None:
         self.whole = rolled_back

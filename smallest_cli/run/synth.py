@@ -74,7 +74,7 @@ def _run(transport_name: str, args: Args, config: dict[str, str], started: float
             transport.preconnect(live=text.live)
             if text.size is not None and text.size > MAX_TEXT_CHARS:
                 transport.expect_more()
-        outputs = _open_outputs(settings.plan, settings.options.sample_rate, args.device)
+        outputs = _open_outputs(settings, args.device)
         _stream(args, settings, transport, segments, outputs, prefetch, started)
     finally:
         if prefetch is not None:
@@ -152,8 +152,7 @@ def _stream(
         transport=transport, options=settings.options, sinks=outputs.sinks, observer=display,
         retries=settings.conn.retries, max_wait=settings.conn.timeout,
         output=plan.output, file_format=plan.file_format, started=started,
-        word_sinks=[_caption_file(settings.captions)] if settings.captions is not None else [],
-        prefetch=prefetch,
+        word_sinks=outputs.word_sinks, prefetch=prefetch,
     )
     startup.streaming_starts()
     with display:
@@ -177,12 +176,6 @@ def _debug_log(debug: bool) -> Any:
     return DebugLog(sys.stderr)
 
 
-def _caption_file(path: Path) -> Any:
-    from smallest_cli.output.captions import CaptionFile
-
-    return CaptionFile(path, warn=eprint)
-
-
 def _caption_path(transport_name: str, captions: str | None) -> Path | None:
     """The --captions file, checked before any request (exit 2 on speak/stream-sse: no word timings)."""
     if captions is None:
@@ -202,10 +195,11 @@ def _caption_path(transport_name: str, captions: str | None) -> Path | None:
 
 
 class Outputs(NamedTuple):
-    """The opened sinks, and the player among them when playing."""
+    """The opened sinks, the player among them when playing, and the caption file."""
 
     sinks: list[Any]
     player: Any | None
+    word_sinks: list[Any]
 
     @property
     def played_seconds(self) -> Callable[[], float] | None:
@@ -216,11 +210,12 @@ class Outputs(NamedTuple):
         return int(self.player.underruns) if self.player is not None else 0
 
 
-def _open_outputs(plan: OutputPlan, sample_rate: int, device: str | None) -> Outputs:
-    """The sinks for the plan: file or stdout first, then the player. A failure while opening one
-    aborts those already open (no stray .part file)."""
+def _open_outputs(settings: Settings, device: str | None) -> Outputs:
+    """The sinks for the plan: file or stdout first, then the player, then the caption file. A
+    failure while opening one aborts those already open (no stray .part file)."""
     from smallest_cli.output import sinks as sink_mod
 
+    plan, sample_rate = settings.plan, settings.options.sample_rate
     opened: list[Any] = []
     player = None
     try:
@@ -235,10 +230,17 @@ def _open_outputs(plan: OutputPlan, sample_rate: int, device: str | None) -> Out
             ensure_portaudio()
             player = Player(sample_rate, device=resolve_device(device))
             opened.append(sink_mod.PlayerSink(player))
+        word_sinks = [] if settings.captions is None else [_caption_file(settings.captions)]
     except (SmallestError, KeyboardInterrupt):
         for sink in opened:
             sink.abort()
         if player is not None and not any(isinstance(s, sink_mod.PlayerSink) for s in opened):
             player.close()
         raise
-    return Outputs(sinks=opened, player=player)
+    return Outputs(sinks=opened, player=player, word_sinks=word_sinks)
+
+
+def _caption_file(path: Path) -> Any:
+    from smallest_cli.output.captions import CaptionFile
+
+    return CaptionFile(path, warn=eprint)
