@@ -209,3 +209,53 @@ def test_underruns_count_gaps_not_dry_callbacks(tmp_path: Path) -> None:
     result = run_py(UNDERRUN_SCENARIO, [], alsa_env(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines() == ["[0, 0, 0, 1, 1, 1, 1, 1, 2]", "[0, 0, 0, 1, 1, 1]"]
+
+
+START_SCENARIO = r"""
+import sys
+from smallest_cli.output.player import Player
+
+class HostStart:
+    # What PortAudio does on start: it fills the host buffer (latency plus one period of 208
+    # frames) from the callback at once, before the device plays anything.
+    latency = 832 / 24000
+
+    def __init__(self, player):
+        self.player, self.filled = player, bytearray()
+
+    def start(self):
+        for _ in range(5):
+            out = bytearray(2 * 208)
+            self.player._callback(out, 208, None, None)
+            self.filled += out
+
+    def abort(self):
+        pass
+
+    def close(self):
+        pass
+
+prebuffer = None if sys.argv[1] == "auto" else float(sys.argv[1])
+p = Player(24000, prebuffer_seconds=prebuffer)
+p._stream.close()
+p._stream = host = HostStart(p)
+chunk = b"\x01\x00" * 480  # 20 ms, as the server streams it
+writes = 0
+while not host.filled:
+    p.write(chunk)
+    writes += 1
+print(writes, host.filled.count(b"\x00\x00"), p.underruns)
+p.close()
+"""
+
+
+@pytest.mark.parametrize(("prebuffer", "expected"), [("auto", "4 0 0"), ("0", "1 560 1")])
+def test_playback_starts_once_the_host_buffer_can_be_filled(
+    tmp_path: Path, prebuffer: str, expected: str
+) -> None:
+    """The start fills the host buffer (1040 frames) at once: started on one 20 ms chunk, it holds
+    560 frames of silence after it (a click). By default the player waits for the buffer plus one
+    chunk of margin (4 chunks here), so it starts with audio only."""
+    result = run_py(START_SCENARIO, [prebuffer], alsa_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected

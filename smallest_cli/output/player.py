@@ -2,8 +2,13 @@
 
 `write` only appends to a bounded queue, so the network never waits on the device (unless
 more than `max_queue_seconds` of audio is already waiting, which keeps memory flat). The
-stream starts with the first write, so playback begins as soon as audio arrives. The
 PortAudio callback takes audio from the queue; `played_seconds` counts what it has taken.
+
+When the stream starts, PortAudio fills the host's whole buffer (its latency plus one period)
+from the callback at once. Started on one 20 ms chunk, the device plays that chunk and then the
+silence that filled the rest of the buffer: a click at the start of every sentence. So the stream
+starts once the queue holds the host buffer plus one more chunk (the margin until the next one
+arrives), which from a server faster than real time costs a few milliseconds of first sound.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ class Player:
     """Plays int16 LE mono PCM at `sample_rate` on `device` (PortAudio index, name part, or default).
 
     `max_queue_seconds`: write() waits while more than this is queued (flat memory).
-    `prebuffer_seconds`: start playing once this much is queued (default: at the first write).
+    `prebuffer_seconds`: start playing once this much is queued; None (default): the host
+    buffer plus the first chunk (`start_frames`); 0: at the first write.
     """
 
     def __init__(
@@ -33,7 +39,7 @@ class Player:
         device: int | str | None = None,
         *,
         max_queue_seconds: float = 30.0,
-        prebuffer_seconds: float = 0.0,
+        prebuffer_seconds: float | None = None,
     ) -> None:
         from smallest_cli.output.devices import PLAYBACK_ADVICE, ensure_portaudio, resolve_device
 
@@ -44,8 +50,10 @@ class Player:
             device = resolve_device(None)  # a clear error when there is no output device at all
         self.sample_rate = sample_rate
         self._max_bytes = max(int(max_queue_seconds * sample_rate) * BYTES_PER_FRAME, 4096)
-        # Playback starts once this much is queued (or at drain); 0: with the first write.
-        self._prebuffer_bytes = min(int(prebuffer_seconds * sample_rate) * BYTES_PER_FRAME, self._max_bytes)
+        #: Playback starts once this much is queued (or at drain); None: set at the first write.
+        self._prebuffer_bytes: int | None = (
+            None if prebuffer_seconds is None else self._cap(int(prebuffer_seconds * sample_rate))
+        )
         self._cond = threading.Condition()
         self._chunks: deque[bytes] = deque()
         self._head = 0  # bytes of _chunks[0] already played
@@ -74,6 +82,9 @@ class Player:
             raise AudioDeviceError(
                 f"cannot open the audio output device: {err}; {PLAYBACK_ADVICE}"
             ) from None
+
+    def _cap(self, frames: int) -> int:
+        return min(frames * BYTES_PER_FRAME, self._max_bytes)
 
     # -- the audio thread ---------------------------------------------------------------------
 
@@ -176,6 +187,10 @@ class Player:
                 return
             self._chunks.append(bytes(pcm))
             self._queued += len(pcm)
+            if self._prebuffer_bytes is None:
+                latency = float(self._stream.latency)
+                first = len(pcm) // BYTES_PER_FRAME
+                self._prebuffer_bytes = self._cap(start_frames(latency, self.sample_rate, first))
             start = not self._started and self._queued >= self._prebuffer_bytes
         if start:
             self._start()
@@ -219,3 +234,12 @@ class Player:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def start_frames(latency: float, sample_rate: int, chunk_frames: int) -> int:
+    """Frames to queue before the stream starts: the host buffer, which PortAudio fills at once
+    on start (`latency` plus one period; with a variable block size the period is unknown, and
+    ALSA and PulseAudio use a quarter of the latency), plus one chunk of margin for the next
+    arrival."""
+    host_buffer = latency * 1.25 * sample_rate
+    return int(host_buffer) + chunk_frames
