@@ -32,6 +32,7 @@ from smallest_cli.transports.base import Transport
 if TYPE_CHECKING:
     from smallest_cli.run.pipeline import Prefetch, Prepared
     from smallest_cli.source.text import Text
+    from smallest_cli.transports.dial import Dial
 
 
 def run_synth(command: str, args: Args) -> None:
@@ -58,12 +59,15 @@ def _run(transport_name: str, args: Args, config: dict[str, str], started: float
 
     settings = _settings(transport_name, args, config)
     live = args.live if transport_name == "websocket" else False
-    text = TextSource(args.text, args.file, live, sys.stdin).read()
+    source = TextSource(args.text, args.file, live, sys.stdin)
     log = _debug_log(args.debug)
-    transport = open_transport(transport_name, settings.conn, log)
+    # TCP and TLS start now, while the network library imports and stdin is awaited (transports/dial.py).
+    dial = _dial(settings.conn, args.concurrency)
+    transport = open_transport(transport_name, settings.conn, log, dial)
     prefetch = None
     try:
         # The first request's text is read and checked here, before any connection carries the key.
+        text = source.read()
         segments = _segments(text, transport, settings.options)
         if args.concurrency > 1 and not text.live:
             from smallest_cli.run.scheduler import Scheduler
@@ -165,6 +169,16 @@ def _stream(
     if settings.options.word_timestamps:  # --word-timestamps, or --captions
         record["words"] = display.words
     print(json.dumps(record), file=sys.stderr if plan.to_stdout else sys.stdout, flush=True)
+
+
+def _dial(conn: ConnectionOptions, concurrency: int) -> Dial | None:
+    """The early connection for the first request; None for --concurrency (each request has a
+    connection of its own) and behind a proxy."""
+    from smallest_cli.transports.dial import Dial, proxied
+
+    if concurrency > 1 or proxied(os.environ):
+        return None
+    return Dial(conn.base_url, conn.timeout)
 
 
 def _debug_log(debug: bool) -> Any:

@@ -13,26 +13,29 @@ from smallest_cli.transports.base import Transport
 
 if TYPE_CHECKING:
     from smallest_cli.transports.debuglog import DebugLog
+    from smallest_cli.transports.dial import Dial
 
 #: Transport names as shown to the user, mapped to the command that uses them.
 TRANSPORTS: tuple[str, ...] = ("http", "sse", "websocket")
 
 
-def open_transport(name: str, conn: ConnectionOptions, log: DebugLog | None = None) -> Transport:
+def open_transport(
+    name: str, conn: ConnectionOptions, log: DebugLog | None = None, dial: Dial | None = None
+) -> Transport:
     """A ready transport for `name` (one of TRANSPORTS). Nothing is connected until `stream()`;
-    `log` (--debug) gets every request and response."""
+    `log` (--debug) gets every request and response; the first connection is `dial`'s socket."""
     if name == "http":
         from smallest_cli.transports.http_sync import SyncHttpTransport
 
-        return SyncHttpTransport(conn, log)
+        return SyncHttpTransport(conn, log, dial)
     if name == "sse":
         from smallest_cli.transports.sse import SseTransport
 
-        return SseTransport(conn, log)
+        return SseTransport(conn, log, dial)
     if name == "websocket":
         from smallest_cli.transports.websocket import WebSocketTransport
 
-        return WebSocketTransport(conn, log)
+        return WebSocketTransport(conn, log, dial)
     raise ValueError(f"unknown transport {name!r}")
 
 

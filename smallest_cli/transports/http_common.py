@@ -24,6 +24,7 @@ from smallest_cli.transports.tls import client_ssl_context
 
 if TYPE_CHECKING:
     from smallest_cli.transports.debuglog import DebugLog
+    from smallest_cli.transports.dial import Dial
 
 #: Largest read from the socket at once; smaller reads return as soon as any bytes arrived.
 READ_SIZE = 64 * 1024
@@ -110,10 +111,15 @@ class HttpTransport:
 
     name = "http"
 
-    def __init__(self, conn: ConnectionOptions, log: DebugLog | None = None) -> None:
+    def __init__(
+        self, conn: ConnectionOptions, log: DebugLog | None = None, dial: Dial | None = None
+    ) -> None:
         self._conn = conn
         self._log = log
         self._session = new_session()
+        self._dial = dial
+        if dial is not None:
+            adopt_dial(self._session, conn.base_url, dial)
 
     def _post(self, path: str, body: dict[str, Any], accept: str) -> requests.Response:
         return post_streaming(self._session, self._conn, path, body, accept=accept, log=self._log)
@@ -129,6 +135,32 @@ class HttpTransport:
 
     def close(self) -> None:
         self._session.close()
+        if self._dial is not None:
+            self._dial.close()
+
+
+def adopt_dial(session: requests.Session, base_url: str, dial: Dial) -> None:
+    """Make the session's first connection to `base_url`'s host the socket `dial` opened early
+    (TCP, and TLS verified with the same context, see transports/tls.py); later connections, and
+    all of them when the dial failed, are made by urllib3 as usual. urllib3 builds its connections
+    from the pool class's `ConnectionCls`, and a connection whose `connect()` leaves `sock` set is
+    open (tests/test_dial.py fails if that stops being so)."""
+    scheme = "https" if base_url.startswith("https:") else "http"
+    manager = session.get_adapter(base_url).poolmanager
+    base_pool = manager.pool_classes_by_scheme[scheme]
+
+    class DialledConnection(base_pool.ConnectionCls):  # type: ignore[misc,name-defined]
+        def connect(self) -> None:
+            sock = dial.take(f"{scheme}://{self.host}:{self.port}")
+            if sock is None:
+                super().connect()
+                return
+            self.sock = sock
+            if scheme == "https":
+                self.is_verified = True  # by the dial, with hostname checking
+
+    pool = type("DialledPool", (base_pool,), {"ConnectionCls": DialledConnection})
+    manager.pool_classes_by_scheme = {**manager.pool_classes_by_scheme, scheme: pool}
 
 
 def error_for_response(resp: requests.Response, timeout: float) -> SmallestError:

@@ -16,9 +16,18 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.client import ClientProtocol
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidURI,
+)
+from websockets.http11 import USER_AGENT
 from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
+from websockets.uri import parse_uri
 
 from smallest_cli.errors import NetworkError, ProtocolError, SmallestError, UsageError
 from smallest_cli.events import Done, Event
@@ -32,6 +41,7 @@ from smallest_cli.transports.tls import client_ssl_context
 
 if TYPE_CHECKING:
     from smallest_cli.transports.debuglog import DebugLog
+    from smallest_cli.transports.dial import Dial
 
 #: Largest frame accepted from the server (a chunk frame is a few KB of base64).
 MAX_FRAME_BYTES = 16 * 1024 * 1024
@@ -47,9 +57,13 @@ class _StaleConnection(Exception):
 class WebSocketTransport:
     name = "websocket"
 
-    def __init__(self, conn: ConnectionOptions, log: DebugLog | None = None) -> None:
+    def __init__(
+        self, conn: ConnectionOptions, log: DebugLog | None = None, dial: Dial | None = None
+    ) -> None:
         self._conn = conn
         self._log = log
+        #: TCP and TLS to the server, started by the command before this module was imported.
+        self._dial = dial
         self._url = contract.ws_url(conn.base_url) + contract.LIVE_PATH
         #: Live input may pause longer than the server's idle timeout (60 s): ask for a long one.
         self._live_url = f"{self._url}?timeout={contract.LIVE_IDLE_TIMEOUT_S}"
@@ -122,6 +136,8 @@ class WebSocketTransport:
         if pending is not None:
             pending.abandon()
         self._drop()
+        if self._dial is not None:
+            self._dial.close()
 
     def _is_open(self) -> bool:
         return self._ws is not None and self._ws.protocol.state is State.OPEN
@@ -169,17 +185,7 @@ class WebSocketTransport:
         if log is not None:
             log.request("GET", url, self._conn.api_key)
         try:
-            ws = stack.enter_context(
-                connect(
-                    url,
-                    ssl=client_ssl_context() if url.startswith("wss:") else None,
-                    additional_headers=self._conn.auth_headers(),
-                    open_timeout=timeout,
-                    close_timeout=min(timeout, 2.0),
-                    max_size=MAX_FRAME_BYTES,
-                    compression=None,
-                )
-            )
+            ws = stack.enter_context(self._dialled(url) or self._connect_new(url))
         except InvalidStatus as exc:
             resp = exc.response
             log = debug_log()
@@ -197,6 +203,38 @@ class WebSocketTransport:
         log = debug_log()
         if log is not None and ws.response is not None:
             log.response(ws.response.status_code, ws.response.headers)
+        return ws
+
+    def _connect_new(self, url: str) -> ClientConnection:
+        timeout = self._conn.timeout
+        return connect(
+            url,
+            ssl=client_ssl_context() if url.startswith("wss:") else None,
+            additional_headers=self._conn.auth_headers(),
+            open_timeout=timeout,
+            close_timeout=min(timeout, 2.0),
+            max_size=MAX_FRAME_BYTES,
+            compression=None,
+        )
+
+    def _dialled(self, url: str) -> ClientConnection | None:
+        """The WebSocket upgrade over the socket the command dialled early, or None when there is
+        none for `url`, or it went stale while it waited (then the caller connects anew)."""
+        sock = self._dial.take(url) if self._dial is not None else None
+        if sock is None:
+            return None
+        timeout = self._conn.timeout
+        ws = ClientConnection(
+            sock, ClientProtocol(parse_uri(url), max_size=MAX_FRAME_BYTES), close_timeout=min(timeout, 2.0)
+        )
+        try:
+            ws.handshake(self._conn.auth_headers(), USER_AGENT, timeout)
+        except (OSError, ConnectionClosed, InvalidMessage):
+            ws.close_socket()
+            return None
+        except BaseException:
+            ws.close_socket()
+            raise
         return ws
 
     def _exchange(self, payload: str, *, reused: bool) -> Iterator[Event]:

@@ -1,0 +1,95 @@
+"""Connection set-up started before it is needed: DNS, TCP and TLS in a background thread.
+
+A far server costs a round trip for TCP and another for TLS before the WebSocket upgrade can be
+sent. The command knows the server from its settings long before the transport's network library
+is imported and the input is read, so `Dial` starts those handshakes then, and the transport takes
+the socket when it connects. Nothing is sent on the socket here: the key leaves the machine only
+with the upgrade, once the input is known to be good.
+
+Standard library only (socket, ssl, threading), so that starting it costs no import of note. Not
+used when a proxy is configured in the environment: the transport's own connect honours it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+from smallest_cli.errors import SmallestError
+
+_PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy"}
+
+
+def proxied(environ: dict[str, str] | os._Environ[str]) -> bool:
+    """A proxy variable is set: connections go through it, not straight to the server."""
+    return any(name.lower() in _PROXY_VARIABLES and value for name, value in environ.items())
+
+
+class Dial:
+    """One connection to the host of `base_url`, opened in a background thread; `take()` hands it
+    to the first caller that connects to the same scheme, host and port."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        parts = urlsplit(base_url)
+        self._secure = parts.scheme == "https"
+        self._host = parts.hostname or ""
+        self._port = parts.port or (443 if self._secure else 80)
+        self._timeout = timeout
+        self._sock: socket.socket | None = None
+        self._error: BaseException | None = None
+        self._taken = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._open, name="smallest-dial", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> None:
+        try:
+            sock = socket.create_connection((self._host, self._port), timeout=self._timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+            if self._secure:
+                from smallest_cli.transports.tls import client_ssl_context
+
+                sock = client_ssl_context().wrap_socket(sock, server_hostname=self._host)
+            sock.settimeout(None)
+        except (OSError, SmallestError) as exc:
+            # Raised by take(), so that a connection that cannot work (refused, an untrusted
+            # certificate) is tried once, not once here and once more by the transport.
+            self._error = exc
+            return
+        except ValueError:  # not a host name: the transport reports it in its own words
+            return
+        with self._lock:
+            if self._taken:
+                sock.close()
+            else:
+                self._sock = sock
+
+    def take(self, url: str) -> Any:
+        """The open socket when `url` (ws/wss/http/https) is on the dialled host, waiting for the
+        handshakes if need be; None when it is for another host or already taken. The first
+        caller gets the dial's error instead, as if it had connected itself."""
+        parts = urlsplit(url)
+        secure = parts.scheme in ("https", "wss")
+        port = parts.port or (443 if secure else 80)
+        if (secure, parts.hostname, port) != (self._secure, self._host, self._port):
+            return None
+        self._thread.join()
+        with self._lock:
+            if self._taken:
+                return None
+            self._taken = True
+            sock, self._sock = self._sock, None
+        if self._error is not None:
+            raise self._error
+        return sock
+
+    def close(self) -> None:
+        """Close the socket if nobody took it (the thread closes one it finishes later)."""
+        with self._lock:
+            self._taken = True
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()

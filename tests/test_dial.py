@@ -1,0 +1,98 @@
+"""The early connection (transports/dial.py): TCP opens while the command sets up, and nothing,
+the key least of all, is sent on it before the input is known to be good."""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from smallest_cli.transports.dial import Dial, proxied
+from tests.helpers import ROOT, TEST_KEY, cli_env, run_cli
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    sock = socket.create_server(("127.0.0.1", 0))
+    yield sock
+    sock.close()
+
+
+def _url(listener: socket.socket) -> str:
+    return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_a_dial_is_taken_once_and_only_for_its_own_host(listener: socket.socket) -> None:
+    dial = Dial(_url(listener), timeout=5)
+    accepted, _ = listener.accept()
+    assert dial.take("ws://localhost:1/x") is None  # another host or port: not this socket
+    sock = dial.take(_url(listener).replace("http", "ws") + "/waves/v1/tts/live")
+    assert sock is not None
+    sock.sendall(b"ping")
+    assert accepted.recv(4) == b"ping"
+    assert dial.take(_url(listener)) is None  # taken already
+    sock.close()
+    accepted.close()
+
+
+def test_a_failed_dial_hands_its_error_to_the_first_taker() -> None:
+    """As if the transport had connected itself: tried once, not once here and once there."""
+    free = socket.create_server(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()  # nothing listens there now: refused
+    dial = Dial(f"http://127.0.0.1:{port}", timeout=5)
+    with pytest.raises(ConnectionRefusedError):
+        dial.take(f"ws://127.0.0.1:{port}/")
+    assert dial.take(f"ws://127.0.0.1:{port}/") is None  # a retry connects anew
+
+
+def test_proxy_variables_turn_the_dial_off() -> None:
+    assert proxied({"HTTPS_PROXY": "http://proxy:3128"})
+    assert proxied({"all_proxy": "socks5://p"})
+    assert not proxied({"NO_PROXY": "example.com", "PATH": "/bin"})
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
+def test_the_connection_opens_before_the_input_arrives_and_carries_nothing_for_bad_input(
+    listener: socket.socket, tmp_path: Path, command: str
+) -> None:
+    """The TCP connection opens while the CLI still waits for stdin; empty input is refused
+    (exit 2) with not one byte sent, so the key never left the machine."""
+    env = cli_env(None, tmp_path, SMALLEST_BASE_URL=_url(listener), SMALLEST_API_KEY=TEST_KEY)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smallest_cli", command, "-o", str(tmp_path / "out.wav")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
+    )
+    try:
+        listener.settimeout(20)
+        accepted, _ = listener.accept()  # while stdin is still open and empty
+        assert proc.poll() is None
+        _, err = proc.communicate(b"", timeout=20)  # no text at all
+        assert proc.returncode == 2, err
+        assert b"smallest: error:" in err
+        ready, _, _ = select.select([accepted], [], [], 5)
+        assert ready and accepted.recv(65536) == b""  # closed, with nothing sent
+        accepted.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
+def test_the_first_request_goes_over_the_early_connection(server, tmp_path: Path, command: str) -> None:
+    """Two segments, one connection: the dialled socket carries the first request, and the
+    session (or the WebSocket's next connection) the second, with no error."""
+    env = cli_env(server, tmp_path)
+    out = tmp_path / "a.wav"
+    text = "Early connection. " * 20  # more than one request
+    result = run_cli([command, text, "-o", str(out), "--json"], env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["segments"] >= 2
+    assert out.stat().st_size > 44
