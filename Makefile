@@ -36,8 +36,14 @@ lint: $(STAMP)
 completions: $(STAMP)
 	$(PY) scripts/gen_completions.py
 
+# The network mode plays through a PulseAudio null sink: installed when we are root with apt-get.
 bench: install
 	$(PY) scripts/bench.py
+	@if ! command -v parec >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing PulseAudio (the bench's real-time sink)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pulseaudio pulseaudio-utils libasound2-plugins >/dev/null; \
+	fi
+	$(PY) scripts/bench_network.py
 
 build-check: $(STAMP)
 	bash scripts/build_check.sh
