@@ -30,6 +30,10 @@ def decode_audio_b64(value: Any, *, request_id: str | None = None) -> bytes:
             f"malformed audio frame: audio is {type(value).__name__}, not a base64 string",
             request_id=request_id,
         )
+    try:
+        return base64.b64decode(value, validate=True)  # the usual frame: compact and padded
+    except (binascii.Error, ValueError):
+        pass
     compact = value.translate(_B64_STRIP)
     compact += "=" * (-len(compact) % 4)
     try:
@@ -101,7 +105,7 @@ def parse_ws_frame(text: str | bytes) -> Event | None:
     status = frame.get("status")
     if status == "chunk":
         data = frame.get("data")
-        if not isinstance(data, Mapping) or "audio" not in data:
+        if not isinstance(data, dict) or "audio" not in data:  # JSON objects are dicts
             raise ProtocolError("malformed chunk frame: no data.audio", request_id=request_id)
         return AudioChunk(decode_audio_b64(data["audio"], request_id=request_id))
     if status == "word_timestamp":
