@@ -4,6 +4,7 @@ safety, each through the real CLI. docs/reliability.md lists every case with the
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -20,7 +21,7 @@ import requests
 from smallest_cli.options.security import CMDLINE_KEY_WARNING
 from smallest_cli.server.http_common import STATUS_MESSAGES
 from tests.helpers import ROOT, TEST_KEY, Server, cli_env, run_cli, running_server, wait_until
-from tests.test_cli_support import add_fault, reference
+from tests.test_cli_support import add_fault, clear_faults, reference
 
 REQUEST_ID = re.compile(r"\(request id [0-9a-f]{32}\)")
 
@@ -105,6 +106,62 @@ def test_a_long_retry_after_is_capped_by_the_timeout(
     err = result.stderr.decode()
     assert "retry 1 in 1.0 s (the server asked for 600 s; --timeout caps the wait)" in err
     assert out.read_bytes() == reference(server, text, "wav")
+
+
+@pytest.fixture(scope="module")
+def limited_server() -> Iterator[Server]:
+    """An account that allows one request at once; each request holds it for 250 ms or more, so
+    that requests sent together overlap whatever the machine's speed."""
+    with running_server("--max-concurrency", "1", "--first-chunk-ms", "250") as srv:
+        yield srv
+
+
+def counter(server: Server, name: str) -> int:
+    return requests.get(server.url + "/_smallest/requests", timeout=10).json()["counters"].get(name, 0)
+
+
+SETTLED = "smallest: the account allows fewer requests at once; going on with 1"
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-ws"])
+def test_an_account_limit_below_concurrency_settles_and_finishes(
+    command: str, limited_server: Server, tmp_path: Path
+) -> None:
+    """--concurrency 4 against an account allowing 1: the extra requests are refused (429), the run
+    says once that it goes on with 1, and the file is the serial run's, segment for segment."""
+    env = cli_env(limited_server, tmp_path)
+    text = " ".join(f"Sentence {i} of a text long enough for several segments." for i in range(20))
+    serial, concurrent = tmp_path / "serial.wav", tmp_path / "concurrent.wav"
+    ok = run_cli([command, text, "-o", str(serial)], env)
+    assert ok.returncode == 0, ok.stderr.decode()
+    refused = counter(limited_server, "rejected_429")
+    result = run_cli([command, text, "-o", str(concurrent), "--concurrency", "4", "--json"], env)
+    err = result.stderr.decode()
+    assert result.returncode == 0, err
+    assert concurrent.read_bytes() == serial.read_bytes()
+    stats = json.loads(result.stdout)
+    assert stats["segments"] >= 6 and stats["retries"] == 0
+    assert counter(limited_server, "rejected_429") > refused  # the account did refuse some
+    assert err.splitlines() == [SETTLED], err  # one line, no retry storm
+
+
+def test_a_request_refused_even_alone_still_exits_4(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Settling at a lower concurrency does not hide a request that the account keeps refusing:
+    once it is refused alone, each refusal counts against --retries."""
+    mark = marker()
+    add_fault(
+        server, kind="status", status=429, retry_after=0.1, count=30, transport="sync", text_contains=mark
+    )
+    args = ["speak", _long_text(mark), "-o", str(tmp_path / "r.wav"), "--concurrency", "4", "--retries", "1"]
+    try:
+        result = run_cli(args, env)
+    finally:
+        clear_faults(server)
+    assert result.returncode == 4, result.stderr.decode()
+    assert last_line(result.stderr).startswith("smallest: error: rate limited")
+    assert result.stderr.decode().count("; retry ") == 1
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])

@@ -316,7 +316,8 @@ print("RESULT:", code or 0, {report} if seen else "no-audio")
 #: Imported only for the features that need them (live text, captions, --concurrency, long text,
 #: a config file, the display's styling and its line of words heard, typer's parsing, --debug).
 NOT_ON_THE_HOT_PATH = {
-    "smallest_cli.source.live", "smallest_cli.run.scheduler", "smallest_cli.output.captions",
+    "smallest_cli.source.live", "smallest_cli.run.scheduler", "smallest_cli.run.limit",
+    "smallest_cli.output.captions",
     "smallest_cli.protocol.captions", "smallest_cli.protocol.segment", "smallest_cli.protocol.graphemes",
     "smallest_cli.source.textinput",
     "smallest_cli.transports.debuglog", "smallest_cli.output.karaoke",
@@ -349,7 +350,9 @@ def test_features_still_import_their_modules(env: dict[str, str], tmp_path) -> N
     )
     code, modules = out.stdout.rsplit("RESULT:", 1)[1].split()
     assert code == "0", out.stderr
-    assert {"smallest_cli.output.captions", "smallest_cli.run.scheduler"} <= set(modules.split(","))
+    assert {"smallest_cli.output.captions", "smallest_cli.run.scheduler", "smallest_cli.run.limit"} <= set(
+        modules.split(",")
+    )
 
 
 @pytest.mark.parametrize("where", ["set-up", "command"])

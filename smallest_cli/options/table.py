@@ -122,7 +122,9 @@ OPTIONS: tuple[Option, ...] = (
            "Print each word's start and end time (seconds).", _WS),
     Option("concurrency", ("--concurrency",), "int",
            "Requests in flight at once for long text, each on its own connection; the audio stays in "
-           "order. One account unit allows one active request.", _SYNTH, fallback=1),
+           "order. One account unit allows one active request: an account that allows fewer than N "
+           "refuses the extra ones (429), and the run goes on with as many as it allows.", _SYNTH,
+           fallback=1),
     Option("captions", ("--captions",), "str",
            "Write captions to FILE: SRT, WebVTT or JSON by its extension (.srt, .vtt, .json), from word "
            "timestamps (implies --word-timestamps; needs a voice that sends them, e.g. -v avery).", _SYNTH,

@@ -178,6 +178,13 @@ class Display:
         message = f"smallest: segment {segment + 1}: {error}; retry {attempt} in {delay:.1f} s"
         if error.retry_after is not None and error.retry_after > delay:
             message += f" (the server asked for {error.retry_after:g} s; --timeout caps the wait)"
+        self._note(message)
+
+    def on_limit(self, allowed: int) -> None:
+        if self.mode != "quiet":
+            self._note(f"smallest: the account allows fewer requests at once; going on with {allowed}")
+
+    def _note(self, message: str) -> None:
         from rich.text import Text
 
         self._console().print(Text(message, style="yellow"), soft_wrap=True)  # one line, never wrapped

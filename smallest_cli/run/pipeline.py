@@ -66,18 +66,24 @@ class WordSink(Protocol):
 
 
 class Prefetch(Protocol):
-    """Runs requests ahead (scheduler.Scheduler): each body with its events, in order."""
+    """Runs requests ahead (scheduler.Scheduler): each body with its events and its `again`, in
+    order; `on_limit(n)` hears that the account allows fewer at once, and the run goes on with n."""
 
-    def ahead(self, bodies: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], Iterator[Event]]]: ...
+    def ahead(
+        self, bodies: Iterable[dict[str, Any]], on_limit: Callable[[int], None] | None = None
+    ) -> Iterator[tuple[dict[str, Any], Iterator[Event], Callable[[], Iterator[Event]]]]: ...
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A request whose events are already on their way: prefetched, or a live text stream.
-    `body` is None when the request cannot be sent again (live input is consumed as it is sent)."""
+    """A request whose events may already be on their way: prefetched, or a live text stream.
+    `again` sends it once more for a retry, or returns None when it no longer can; without it the
+    transport sends `body` again. `body` is None when the request cannot be sent again (live input
+    is consumed as it is sent)."""
 
     body: dict[str, Any] | None
     events: Iterator[Event] | None = None
+    again: Callable[[], Iterator[Event] | None] | None = None
 
 
 class Observer(Protocol):
@@ -89,6 +95,9 @@ class Observer(Protocol):
 
     def on_retry(self, segment: int, attempt: int, delay: float, error: SmallestError) -> None: ...
 
+    def on_limit(self, allowed: int) -> None:
+        """The account allows fewer requests at once than asked: the run goes on with `allowed`."""
+
 
 class NullObserver:
     def on_audio(self, chunks: int, audio_bytes: int, audio_seconds: float) -> None:
@@ -98,6 +107,9 @@ class NullObserver:
         return None
 
     def on_retry(self, segment: int, attempt: int, delay: float, error: SmallestError) -> None:
+        return None
+
+    def on_limit(self, allowed: int) -> None:
         return None
 
 
@@ -246,27 +258,31 @@ class Pipeline:
                 yield item if isinstance(item, Prepared) else Prepared(build_request(item, self.options))
             return
         bodies = (build_request(text, self.options) for text in segments if isinstance(text, str))
-        for body, events in self.prefetch.ahead(bodies):
-            yield Prepared(body, events)
+        for body, events, again in self.prefetch.ahead(bodies, self.observer.on_limit):
+            yield Prepared(body, events, again)
 
     def _segment(self, index: int, item: Prepared, words_before: int, stats: RunStats, start: float) -> int:
         """One segment, retried as needed, after `stats.audio_seconds` of audio and `words_before`
         words on the run's timeline. Returns its words."""
-        body, events = item.body, item.events
         for sink in self.sinks:
-            sink.begin_segment(retryable=body is not None)
+            sink.begin_segment(retryable=item.body is not None)
         for word_sink in self.word_sinks:
-            word_sink.begin_segment(None if body is None else body.get("text"))
+            word_sink.begin_segment(None if item.body is None else item.body.get("text"))
         progress = _SegmentProgress(stats.audio_seconds, words_before, whole=[True] * len(self.sinks))
+        events = item.events
+        if events is None:
+            assert item.body is not None
+            events = self.transport.stream(item.body)
         attempt = 0
         while True:
             try:
-                self._attempt(body, progress, stats, start, events)
+                self._attempt(events, progress, stats, start)
                 break
             except SmallestError as err:
-                events = None
-                if body is None or not err.retryable or attempt >= self.retries:
+                again = self._again(item) if err.retryable and attempt < self.retries else None
+                if again is None:
                     raise
+                events = again
                 delay = backoff_delay(attempt, err.retry_after, self.max_wait)
                 attempt += 1
                 stats.retries += 1
@@ -282,21 +298,19 @@ class Pipeline:
         stats.audio_seconds += pcm_seconds(progress.taken, self.options.sample_rate)
         return progress.words
 
+    def _again(self, item: Prepared) -> Iterator[Event] | None:
+        """The events of the request sent once more (not yet running: the backoff comes first),
+        or None when it cannot be."""
+        if item.again is not None:
+            return item.again()
+        return None if item.body is None else self.transport.stream(item.body)
+
     def _attempt(
-        self,
-        body: dict[str, Any] | None,
-        progress: _SegmentProgress,
-        stats: RunStats,
-        start: float,
-        events: Iterator[Event] | None = None,
+        self, events: Iterator[Event], progress: _SegmentProgress, stats: RunStats, start: float
     ) -> None:
-        """One request for a segment (its `events` when already on their way). A retry is a new
-        take: the words already shown are skipped, and so is the audio a sink that could not roll
-        back already has."""
+        """One request for a segment, its `events`. A retry is a new take: the words already shown
+        are skipped, and so is the audio a sink that could not roll back already has."""
         skip_words = progress.words
-        if events is None:
-            assert body is not None
-            events = self.transport.stream(body)
         for event in events:
             if isinstance(event, AudioChunk):
                 if event.data:
