@@ -22,6 +22,7 @@ from smallest_cli.options.security import CMDLINE_KEY_WARNING
 from smallest_cli.server.http_common import STATUS_MESSAGES
 from tests.helpers import ROOT, TEST_KEY, Server, cli_env, run_cli, running_server, wait_until
 from tests.test_cli_support import add_fault, clear_faults, reference
+from tests.test_live_text import cli, ws_messages_since
 
 REQUEST_ID = re.compile(r"\(request id [0-9a-f]{32}\)")
 
@@ -162,6 +163,36 @@ def test_a_request_refused_even_alone_still_exits_4(
     assert result.returncode == 4, result.stderr.decode()
     assert last_line(result.stderr).startswith("smallest: error: rate limited")
     assert result.stderr.decode().count("; retry ") == 1
+
+
+@pytest.mark.parametrize("fmt", ["pcm", "mp3"])
+def test_live_input_refused_before_audio_is_replayed_and_goes_on(
+    fmt: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Live text is sent as it arrives: a 429 before any audio is retried on a new connection that
+    sends the text so far again, then the rest of the input; the audio is a clean run's (mp3: its
+    encoder has had nothing of the refused attempt to take back)."""
+    mark = marker()
+    first = f"Live {mark} once upon a time there was a small robot. It liked to sing"
+    second = " songs about the sea. Everyone listened! The end."
+    add_fault(server, kind="status", status=429, retry_after=0.2, transport="ws", text_contains=mark)
+    fired = counter(server, "faults_fired")
+    out = tmp_path / f"live.{fmt}"
+    with cli(["stream-ws", "--live", "-o", str(out), "-v", "avery", "--json"], env) as (proc, stdout):
+        assert proc.stdin is not None and proc.stderr is not None
+        proc.stdin.write(first.encode())
+        proc.stdin.flush()
+        wait_until(lambda: counter(server, "faults_fired") > fired, timeout=15, message="the 429")
+        proc.stdin.write(second.encode())
+        proc.stdin.close()
+        code = proc.wait(timeout=30)
+        err = proc.stderr.read().decode()
+        assert code == 0, err
+        assert json.loads(stdout.join())["retries"] == 1
+    assert out.read_bytes() == reference(server, first + second, fmt, voice="avery")
+    assert err.count("; retry 1 in 0.2 s") == 1
+    replayed = ws_messages_since(server, mark)
+    assert "".join(b["text"] for b in replayed) == first + second
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])

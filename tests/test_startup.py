@@ -317,7 +317,7 @@ print("RESULT:", code or 0, {report} if seen else "no-audio")
 #: a config file, the display's styling and its line of words heard, typer's parsing, --debug).
 NOT_ON_THE_HOT_PATH = {
     "smallest_cli.source.live", "smallest_cli.run.scheduler", "smallest_cli.run.limit",
-    "smallest_cli.output.captions",
+    "smallest_cli.run.replay", "smallest_cli.output.captions",
     "smallest_cli.protocol.captions", "smallest_cli.protocol.segment", "smallest_cli.protocol.graphemes",
     "smallest_cli.source.textinput",
     "smallest_cli.transports.debuglog", "smallest_cli.output.karaoke",

@@ -78,8 +78,8 @@ class Prefetch(Protocol):
 class Prepared:
     """A request whose events may already be on their way: prefetched, or a live text stream.
     `again` sends it once more for a retry, or returns None when it no longer can; without it the
-    transport sends `body` again. `body` is None when the request cannot be sent again (live input
-    is consumed as it is sent)."""
+    transport sends `body` again. `body` is None for live input (consumed as it is sent): its
+    `again` replays what was sent, until its first audio."""
 
     body: dict[str, Any] | None
     events: Iterator[Event] | None = None
@@ -287,7 +287,8 @@ class Pipeline:
                 attempt += 1
                 stats.retries += 1
                 self.observer.on_retry(index, attempt, delay, err)
-                progress.retry([sink.rollback() for sink in self.sinks])
+                if progress.taken:  # a take that delivered nothing leaves nothing to take back
+                    progress.retry([sink.rollback() for sink in self.sinks])
                 self.sleep(delay)
         for sink in self.sinks:
             sink.end_segment()

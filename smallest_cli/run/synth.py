@@ -117,16 +117,17 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
 def _segments(text: Text, transport: Transport, options: SynthesisOptions) -> Iterable[str | Prepared]:
     """The requests to make, once the first one's text has arrived: plain text segmented (a
     UsageError when it is empty), or live text as one request whose messages are sent as the text
-    arrives."""
+    arrives (and sent again on a retry, until its first audio)."""
     from smallest_cli.run.pipeline import Prepared, first_and_rest, segments_from_chunks
 
     if not text.live:
         return first_and_rest(segments_from_chunks(text.pieces))
     from smallest_cli.protocol.live import live_messages
+    from smallest_cli.run.replay import LiveReplay
     from smallest_cli.source.live import first_text
 
-    pieces = first_text(text.pieces)
-    return [Prepared(None, transport.stream_live(live_messages(pieces, options)))]
+    replay = LiveReplay(transport, live_messages(first_text(text.pieces), options))
+    return [Prepared(None, replay.attempt(), again=replay.attempt)]
 
 
 def _stream(
