@@ -50,3 +50,35 @@ def test_the_segmenter_gets_the_long_line_in_pieces(monkeypatch: pytest.MonkeyPa
     next(segments)
     assert fed and max(fed) <= pipeline.SEGMENTER_FEED_CHARS
     assert sum(fed) < 50_000
+
+
+# -- a pause in the input (an empty chunk: a pipe with nothing more to read yet) ---------------------
+
+
+def _then_fail(*chunks: str) -> Iterator[str]:
+    yield from chunks
+    raise AssertionError("read on after the pause, before the finished sentence was sent")
+
+
+def test_a_pause_after_a_finished_sentence_sends_it_at_once() -> None:
+    segments = pipeline.segments_from_chunks(_then_fail("", "First sentence.\n", ""))
+    assert next(segments) == "First sentence."
+
+
+def test_a_pause_in_a_long_input_sends_its_finished_sentences_at_once() -> None:
+    sent: list[str] = []
+    with pytest.raises(AssertionError, match="read on after the pause"):
+        for segment in pipeline.segments_from_chunks(_then_fail(PROSE * 2 + "Then a sentence in", "")):
+            sent.append(segment)
+    assert " ".join(sent).split() == (PROSE * 2).split()
+
+
+def test_a_pause_waits_for_the_sentence_to_end() -> None:
+    chunks = ["", "A sentence", "", " that ends", "", " late.\n", "", "Then another.\n"]
+    assert list(pipeline.segments_from_chunks(chunks)) == ["A sentence that ends late.", "Then another."]
+
+
+def test_without_pauses_short_input_is_one_request() -> None:
+    assert list(pipeline.segments_from_chunks(["First sentence.\n", "Second.\n"])) == [
+        "First sentence.\nSecond."
+    ]

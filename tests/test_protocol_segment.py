@@ -183,6 +183,33 @@ def test_pending_and_finish_as_flush() -> None:
     assert seg.feed("  again") == [] and seg.finish() == ["again"]
 
 
+def test_finish_sentences_returns_the_finished_sentences_and_keeps_the_rest() -> None:
+    seg = Segmenter()
+    assert seg.feed("First sentence. Second one! The third") == []
+    assert seg.finish_sentences() == ["First sentence. Second one!"]
+    assert seg.pending == "The third"
+    assert seg.finish_sentences() == []  # nothing finished: nothing sent, nothing lost
+    assert seg.pending == "The third"
+    assert seg.feed(" is here.\n") == [] and seg.finish_sentences() == ["The third is here."]
+    assert seg.pending == ""
+
+
+@pytest.mark.parametrize("held", ["We met Dr. ", "It cost 3.", "Wait... ", "Done.", "Para one"])
+def test_finish_sentences_keeps_what_is_not_a_finished_sentence(held: str) -> None:
+    """An abbreviation, a number or a final `.` that more text may continue, an ellipsis."""
+    seg = Segmenter()
+    seg.feed(held)
+    assert seg.finish_sentences() == []
+    assert seg.pending == held
+
+
+def test_finish_sentences_keeps_segments_within_the_limit() -> None:
+    seg = Segmenter(max_chars=20, target_chars=10)
+    assert seg.feed("Aaaa bbbb cc. Ddd eeee ff. ") == []  # 27 characters held
+    assert seg.finish_sentences() == ["Aaaa bbbb cc.", "Ddd eeee ff."]
+    assert seg.pending == ""
+
+
 def test_streaming_memory_is_bounded() -> None:
     seg = Segmenter()
     total = 0
@@ -235,8 +262,9 @@ ANY_TEXT = st.one_of(
 
 
 def pieces(text: str, cuts: list[int]) -> list[str]:
+    """`text` cut at `cuts`, without empty pieces (an empty piece is a pause)."""
     points = sorted({c % (len(text) + 1) for c in cuts})
-    return [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
+    return [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True) if a < b]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -252,6 +280,23 @@ def test_properties(text: str, limits: tuple[int, int], cuts: list[int]) -> None
     # word preservation when no word is longer than the limit and there is no CJK
     if not CJK_RE.search(text) and all(len(w) <= max_chars for w in text.split()):
         assert " ".join(segs).split() == text.split()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=ANY_TEXT, limits=LIMITS, cuts=st.lists(st.integers(min_value=0), max_size=12),
+       paused=st.lists(st.booleans(), max_size=13))
+def test_pauses_keep_the_text_and_the_limits(
+    text: str, limits: tuple[int, int], cuts: list[int], paused: list[bool]
+) -> None:
+    """A pause (an empty piece) after any piece: the text is kept and the limits hold."""
+    max_chars, target = limits
+    with_pauses: list[str] = []
+    for i, part in enumerate(pieces(text, cuts)):
+        with_pauses += [part, ""] if i < len(paused) and paused[i] else [part]
+    segs = list(iter_segments(with_pauses, max_chars, target))
+    check_basic(text, segs, max_chars)
+    if "" not in with_pauses:
+        assert segs == segment_text(text, max_chars=max_chars, target_chars=target)
 
 
 @settings(max_examples=60, deadline=None)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
 
 from smallest_cli.errors import UsageError
+from smallest_cli.source.live import whole_lines
 from smallest_cli.source.text import TextSource, text_chunks
 
 
@@ -43,3 +45,27 @@ def test_a_text_source_is_checked_when_made_and_read_as_plain_text(tmp_path: Pat
     with pytest.raises(UsageError, match="not both"):
         TextSource("a", str(tmp_path / "t.txt"), None, Tty())
     assert "".join(TextSource(None, None, False, io.StringIO("piped")).read().pieces) == "piped"
+
+
+def test_piped_stdin_is_read_as_it_arrives_with_its_pauses_marked() -> None:
+    """An empty piece each time the writer stops: what lets a finished sentence go out at once."""
+    read_end, write_end = os.pipe()
+    with open(read_end, encoding="utf-8") as stdin:
+        chunks = iter(text_chunks(None, None, stdin))
+        assert next(chunks) == ""  # nothing has arrived yet
+        os.write(write_end, b"First sentence.\n")
+        assert next(chunks) == "First sentence.\n"
+        assert next(chunks) == ""
+        os.write(write_end, b"Second, ")
+        os.write(write_end, b"and more.\n")
+        os.close(write_end)
+        assert "".join(chunks) == "Second, and more.\n"
+
+
+def test_piped_text_is_passed_on_in_whole_lines_but_for_a_pause() -> None:
+    """Whole lines, as a file is read (a bad byte is found before its line is spoken); at a pause
+    what has arrived of a line goes first; a line longer than the limit goes in pieces."""
+    pieces = ["One. Tw", "o.\nThr", "ee", "", "...\n", "x" * 5, "x" * 5, "y\n"]
+    assert list(whole_lines(pieces, longest=8)) == [
+        "One. Two.\n", "Three", "", "...\n", "xxxxxxxxxx", "y\n"
+    ]

@@ -32,6 +32,10 @@ Invariants (tested):
   cut: `" ".join(segments).split() == text.split()`;
 * the result does not depend on how the text is split into `feed()` calls.
 
+A pause in the input (`finish_sentences()`, an empty piece for `iter_segments`) ends a segment at
+the last sentence end already received, so that slowly arriving text is spoken sentence by sentence
+instead of waiting for a full segment; text that arrives without pausing is segmented as above.
+
 Streaming: a decision only ever looks at the next `max_chars + LOOKAHEAD` characters, so `feed()`
 returns a segment as soon as that much text follows its start, and holds back less than that.
 """
@@ -150,7 +154,8 @@ def _first_cluster_boundary(window: str, candidates: list[int]) -> int | None:
 
 @dataclass
 class Segmenter:
-    """Incremental segmenter: `feed()` text as it comes, `finish()` at the end (or to flush now).
+    """Incremental segmenter: `feed()` text as it comes, `finish()` at the end (or to flush now),
+    `finish_sentences()` when the input pauses.
 
     `pending` is the text held back, for a live caller (LLM tokens) deciding whether to flush.
     After `finish()` the segmenter is empty and can be fed again.
@@ -187,9 +192,23 @@ class Segmenter:
 
     def finish(self) -> list[str]:
         """Return the remaining segments and empty the buffer."""
+        rest, self._buf = self._buf, ""
+        return self._split(rest)
+
+    def finish_sentences(self) -> list[str]:
+        """Return the segments of the buffered text up to its last sentence end (as `sentence_ends`
+        finds them), keeping the rest: for input that paused after a finished sentence, which is
+        then spoken without waiting for the text that follows it."""
+        ends = sentence_ends(self._buf)
+        if not ends:
+            return []
+        done = self._buf[: ends[-1]]
+        self._buf = self._buf[_skip_space(self._buf, ends[-1]) :]
+        return self._split(done)
+
+    def _split(self, rest: str) -> list[str]:
+        """All the segments of `rest`, which ends where the text does (for now)."""
         out: list[str] = []
-        rest = self._buf
-        self._buf = ""
         pos = _skip_space(rest, 0)
         while True:
             tail = rest[pos:].rstrip()
@@ -222,10 +241,13 @@ def segment_text(
 def iter_segments(
     chunks: Iterable[str], max_chars: int = MAX_TEXT_CHARS, target_chars: int = TARGET_TEXT_CHARS
 ) -> Iterator[str]:
-    """Segments of a text given in pieces (lines of a file, blocks of a stream), lazily."""
+    """Segments of a text given in pieces (lines of a file, blocks of a stream), lazily. An empty
+    piece says that the input paused (more text would have to be waited for): the finished
+    sentences held back are returned then (`Segmenter.finish_sentences`) rather than with the
+    text that comes after the pause."""
     seg = Segmenter(max_chars=max_chars, target_chars=target_chars)
     for chunk in chunks:
-        yield from seg.feed(chunk)
+        yield from seg.feed(chunk) if chunk else seg.finish_sentences()
     yield from seg.finish()
 
 

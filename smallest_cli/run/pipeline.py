@@ -130,28 +130,31 @@ def segments_for_text(text: str) -> list[str]:
 
 def segments_from_chunks(chunks: Iterable[str]) -> Iterator[str]:
     """Segments of streamed text (stdin, a file) without reading it all: input that ends within the
-    per-request limit is one request, like `segments_for_text`; longer input is segmented as it comes."""
+    per-request limit is one request, like `segments_for_text`; longer input is segmented as it comes.
+    An empty chunk says the input paused (a pipe with nothing more to read yet): the sentences
+    finished by then are sent without waiting for more (`protocol.segment.iter_segments`)."""
     it = iter(chunks)
     head: list[str] = []
     size = 0
     for chunk in it:
         head.append(chunk)
         size += len(chunk)
-        if size > contract.MAX_TEXT_CHARS + 1:
+        if size > contract.MAX_TEXT_CHARS + 1 or (not chunk and any(piece.strip() for piece in head)):
             break
     else:
         yield from segments_for_text("".join(head))
         return
     from smallest_cli.protocol.segment import iter_segments
 
-    for seg in iter_segments(_pieces(itertools.chain(["".join(head)], it), SEGMENTER_FEED_CHARS)):
+    for seg in iter_segments(_pieces(itertools.chain(head, it), SEGMENTER_FEED_CHARS)):
         if seg.strip():
             yield seg
 
 
 def _pieces(chunks: Iterable[str], size: int) -> Iterator[str]:
     """`chunks` cut into pieces of at most `size` characters (the segments do not depend on how
-    the text is cut: the segmenter only decides once it holds a whole window)."""
+    the text is cut: the segmenter only decides once it holds a whole window); an empty chunk, a
+    pause, is kept."""
     for chunk in chunks:
         if len(chunk) <= size:
             yield chunk

@@ -71,7 +71,8 @@ def from_stdin(text: str | None, file: str | None) -> bool:
 
 def text_chunks(text: str | None, file: str | None, stdin: IO[str]) -> Iterable[str]:
     """The input text as a stream of pieces: the TEXT argument, `--file PATH`, or stdin (`-`, or
-    no argument with piped stdin). Files and stdin are read lazily, line by line."""
+    no argument with piped stdin). Files and stdin are read lazily, line by line; piped stdin as it
+    arrives, with an empty piece whenever it pauses (`source.live.plain_pipe`)."""
     if text is not None and file is not None:
         raise UsageError("give the text as an argument or with --file, not both")
     if text is not None and text != "-":
@@ -84,6 +85,11 @@ def text_chunks(text: str | None, file: str | None, stdin: IO[str]) -> Iterable[
         raise UsageError(
             'no text: give it as an argument (smallest speak "Hello"), with --file PATH, or on stdin'
         )
+    from smallest_cli.source.live import plain_pipe
+
+    piped = plain_pipe(stdin)
+    if piped is not None:
+        return piped
     binary = getattr(stdin, "buffer", None)
     if binary is not None:
         from smallest_cli.source.textinput import decoded_lines
