@@ -34,18 +34,22 @@ def terminal_env(server: Server, tmp_path: Path, no_color: bool) -> dict[str, st
 
 
 def run_on_pty(
-    args: Sequence[str], env: dict[str, str], cwd: Path, stderr_pipe: bool = False
+    args: Sequence[str], env: dict[str, str], cwd: Path, stderr_pipe: bool = False, stdin: bytes | None = None
 ) -> tuple[int, bytes, bytes]:
-    """Run the CLI with stdout (and stderr, unless `stderr_pipe`) on a pseudo-terminal:
-    (exit code, what the terminal showed, what the stderr pipe got)."""
+    """Run the CLI with stdout (and stderr, unless `stderr_pipe`) on a pseudo-terminal, and `stdin`
+    piped in when given: (exit code, what the terminal showed, what the stderr pipe got)."""
     master, slave = os.openpty()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "smallest_cli", *args], stdin=subprocess.DEVNULL, stdout=slave,
+            [sys.executable, "-m", "smallest_cli", *args], stdout=slave,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stderr=subprocess.PIPE if stderr_pipe else slave, env={**env, "PYTHONPATH": str(ROOT)}, cwd=cwd,
         )
     finally:
         os.close(slave)
+    if proc.stdin is not None:
+        proc.stdin.write(stdin or b"")
+        proc.stdin.close()
     shown = bytearray()
     try:
         while True:  # until the child's end of the terminal is closed (EIO on Linux)

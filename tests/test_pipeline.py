@@ -96,9 +96,13 @@ class Recorder:
     def __init__(self) -> None:
         self.words: list[WordTimestamp] = []
         self.retries: list[tuple[int, int, float]] = []
+        self.segments: list[tuple[int, int]] = []
 
     def on_audio(self, chunks: int, audio_bytes: int, audio_seconds: float) -> None:
         pass
+
+    def on_segment(self, segments: int, chars: int) -> None:
+        self.segments.append((segments, chars))
 
     def on_word(self, word: WordTimestamp) -> None:
         self.words.append(word)
@@ -123,11 +127,12 @@ def make(
 
 
 def test_segments_in_order_into_the_sink() -> None:
-    pipe, sink, _, _ = make(ScriptedTransport())
+    pipe, sink, rec, _ = make(ScriptedTransport())
     stats = pipe.run(["first part", "second"])
     assert bytes(sink.data) == audio_for("first part") + audio_for("second")
     assert sink.closed and not sink.aborted
     assert stats.segments == 2
+    assert rec.segments == [(1, len("first part")), (2, len("first part") + len("second"))]
     assert stats.audio_bytes == len(sink.data)
     assert stats.audio_seconds == pytest.approx(len(sink.data) / (2 * RATE))
     assert stats.first_chunk_ms is not None and stats.retries == 0

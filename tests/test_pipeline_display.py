@@ -1,16 +1,24 @@
-"""The display observer: mode choice, the plain summary, quiet, word lines."""
+"""The display observer: mode choice, the plain summary, quiet, word lines, the progress bar (also
+end to end, on a pseudo-terminal)."""
 
 from __future__ import annotations
 
 import io
+import re
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from smallest_cli.errors import ServerError
 from smallest_cli.events import RunStats, WordTimestamp
-from smallest_cli.output.display import Display, choose_mode, summary_line
+from smallest_cli.output.display import Display, choose_mode, clock_time, summary_line
+from smallest_cli.protocol.segment import segment_text
+from tests.helpers import Server, running_server
+from tests.test_long_text import long_text
+from tests.test_no_color import run_on_pty, terminal_env
 
 STATS = RunStats(
     transport="sse", voice_id="avery", model="lightning_v3.1", sample_rate=24000, output_format="pcm",
@@ -148,3 +156,106 @@ def test_live_highlight_follows_the_playback_clock_not_word_arrival() -> None:
     assert heard == ["One", "One", "two", "two", "three.", "Next", "one."]
     assert "1.0 s played" not in line_at_end and "2.0 s played" in line_at_end
     assert "One two three." not in line_at_end and "Next one." in line_at_end  # only the sentence heard
+
+
+# -- the progress bar, when the size of the whole text is known --------------------------------------
+
+
+def _terminal(width: int = 80) -> tuple[Console, io.StringIO]:
+    err = io.StringIO()
+    return Console(file=err, force_terminal=True, color_system=None, width=width), err
+
+
+def test_progress_shows_segments_characters_audio_rate_and_time_left() -> None:
+    clock = [100.0]
+    console, err = _terminal()
+    display = Display(mode="live", transport="websocket", voice="magnus", console=console,
+                      clock=lambda: clock[0])
+    with display:
+        display.expect(segments=5, chars=1000)
+        display.on_audio(chunks=40, audio_bytes=384000, audio_seconds=8.0)
+        display.on_segment(2, 400)
+        clock[0] += 4.0  # 400 characters in 4 s: the 600 left take 6 s more
+    shown = err.getvalue()
+    for figure in ("segments 2/5", "characters 400/1,000", "8.0 s received", "2.0x real time", "ETA 0:06",
+                   " 40%"):
+        assert figure in shown, (figure, shown)
+    assert "chunks" not in shown
+    lines = display._render().plain.splitlines()
+    assert lines[0].startswith("websocket · magnus ━") and lines[0].endswith(" 40%")
+    assert all(len(line) <= 80 for line in lines)
+
+
+def test_progress_figures_wrap_between_figures_on_80_columns() -> None:
+    clock = [0.0]
+    console, _ = _terminal()
+    display = Display(mode="live", transport="websocket", voice="magnus", console=console,
+                      played_seconds=lambda: 5123.4, clock=lambda: clock[0])
+    with display:
+        display.expect(segments=4240, chars=1_048_576)
+        display.on_audio(chunks=100_000, audio_bytes=10**9, audio_seconds=20833.3)
+        display.on_segment(2120, 524_288)
+        clock[0] = 3723.0
+    lines = display._render().plain.splitlines()
+    assert all(len(line) <= 80 for line in lines) and len(lines) > 2
+    phrases = [p for line in lines[1:] for p in line.split(" · ")]
+    assert phrases == ["segments 2120/4240", "characters 524,288/1,048,576", "20833.3 s received",
+                       "5123.4 s played", "5.6x real time", "ETA 1:02:03"]
+
+
+def test_no_time_left_before_a_segment_is_done_and_no_bar_without_a_total() -> None:
+    console, _ = _terminal()
+    display = Display(mode="live", transport="sse", voice="avery", console=console, clock=lambda: 0.0)
+    display.on_audio(chunks=3, audio_bytes=9600, audio_seconds=0.2)
+    assert display._render().plain == "sse · avery · 3 chunks · 0.2 s received"
+    display.expect(segments=2, chars=300)
+    shown = display._render().plain
+    assert "segments 0/2" in shown and "characters 0/300" in shown and "ETA" not in shown
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"), [(0.4, "0:00"), (7, "0:07"), (754, "12:34"), (3723, "1:02:03")]
+)
+def test_clock_time(seconds: float, shown: str) -> None:
+    assert clock_time(seconds) == shown
+
+
+# -- end to end: the real CLI on a pseudo-terminal, against `smallest serve` -------------------------
+
+ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@pytest.fixture(scope="module")
+def paced_server() -> Iterator[Server]:
+    """Each request's first audio 150 ms late: the run lasts long enough for the bar to be drawn."""
+    with running_server("--first-chunk-ms", "150") as srv:
+        yield srv
+
+
+def _terminal_text(shown: bytes) -> str:
+    return ESCAPES.sub("", shown.decode("utf-8", "replace")).replace("\r", "\n")
+
+
+def test_a_file_shows_a_progress_bar_on_the_terminal(paced_server: Server, tmp_path: Path) -> None:
+    text = long_text(900, seed=4)
+    segments = segment_text(text)
+    chars = sum(len(segment) for segment in segments)
+    (tmp_path / "in.txt").write_text(text, encoding="utf-8")
+    env = terminal_env(paced_server, tmp_path, no_color=True)
+    code, shown, _ = run_on_pty(["speak", "-f", "in.txt", "-o", "out.wav"], env, tmp_path)
+    screen = _terminal_text(shown)
+    assert code == 0, screen
+    assert len(segments) > 2
+    for figure in (f"segments {len(segments)}/{len(segments)}", f"characters {chars:,}/{chars:,}",
+                   "x real time", "ETA 0:00", "100%"):
+        assert figure in screen, (figure, screen)
+    assert "s of audio" in screen  # the summary follows
+
+
+def test_piped_text_of_unknown_size_shows_the_status_line(paced_server: Server, tmp_path: Path) -> None:
+    env = terminal_env(paced_server, tmp_path, no_color=True)
+    code, shown, _ = run_on_pty(["speak", "-o", "out.wav"], env, tmp_path, stdin=b"Piped, size unknown.\n")
+    screen = _terminal_text(shown)
+    assert code == 0, screen
+    assert "chunks" in screen and "s received" in screen
+    assert "segments" not in screen and "ETA" not in screen

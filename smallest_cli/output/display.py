@@ -1,5 +1,6 @@
-"""What the user sees on stderr while and after audio streams: a live status line on a terminal,
-a one-line summary otherwise, nothing with --quiet. Word timestamps go to their own stream.
+"""What the user sees on stderr while and after audio streams: a live status line on a terminal
+(a progress bar when the size of the whole text is known), a one-line summary otherwise, nothing
+with --quiet. Word timestamps go to their own stream.
 
 Implements the pipeline's Observer. Colors follow rich, which honours NO_COLOR.
 """
@@ -7,9 +8,10 @@ Implements the pipeline's Observer. Colors follow rich, which honours NO_COLOR.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Literal
+from typing import IO, TYPE_CHECKING, Literal, NamedTuple
 
 from smallest_cli.errors import SmallestError
 from smallest_cli.events import RunStats, WordTimestamp
@@ -36,6 +38,21 @@ def choose_mode(quiet: bool, stderr: IO[str]) -> Mode:
 def _count(n: int, one: str, many: str) -> str:
     """`1 chunk`, `2 chunks`."""
     return f"{n} {one if n == 1 else many}"
+
+
+def clock_time(seconds: float) -> str:
+    """`0:07`, `12:34`, `1:02:03`."""
+    hours, rest = divmod(round(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class Totals(NamedTuple):
+    """The size of the whole text, when it is known before it is all spoken (a TEXT argument, a
+    file): what the progress bar counts towards."""
+
+    segments: int
+    chars: int
 
 
 def format_word(word: WordTimestamp) -> str:
@@ -98,9 +115,15 @@ class Display:
     words: list[dict[str, object]] = field(default_factory=list)
     #: Where the display writes; a rich Console on stderr, made when first needed.
     console: Console | None = None
+    clock: Callable[[], float] = time.monotonic
     _chunks: int = 0
     _bytes: int = 0
     _seconds: float = 0.0
+    _segments: int = 0
+    _chars: int = 0
+    _totals: Totals | None = None
+    #: When the display started, on `clock`: the rate and the ETA are measured from there.
+    _started: float | None = None
     _live: Live | None = None
     #: Recent words, for the sentence being heard (live mode while playing); made with the first
     #: word, so that `karaoke` is not imported before the first audio byte.
@@ -114,6 +137,7 @@ class Display:
         return self.console
 
     def __enter__(self) -> Display:
+        self._started = self.clock()
         if self.mode == "live":
             from rich.live import Live
 
@@ -131,26 +155,69 @@ class Display:
         if live is not None:
             live.stop()
 
+    def expect(self, segments: int, chars: int) -> None:
+        """The whole text's size, once counted: the live line then becomes a progress bar."""
+        self._totals = Totals(segments, chars)
+
     def _render(self) -> Text:
         from rich.text import Text
 
+        played = self.played_seconds() if self.played_seconds is not None else None
         line = Text()
         line.append(f"{self.transport}", style="bold")
-        chunks = _count(self._chunks, "chunk", "chunks")
-        line.append(f" · {self.voice} · {chunks} · {self._seconds:.1f} s received")
-        if self.played_seconds is not None:
-            played = self.played_seconds()
-            line.append(f" · {played:.1f} s played")
-            heard = self._track.line(played) if self._track is not None else None
-            if heard is not None:
-                line.append("\n")
-                line.append_text(heard)
+        line.append(f" · {self.voice}")
+        totals = self._totals
+        if totals is not None:
+            self._append_progress(line, totals, played)
+        else:
+            line.append(f" · {_count(self._chunks, 'chunk', 'chunks')} · {self._seconds:.1f} s received")
+            if played is not None:
+                line.append(f" · {played:.1f} s played")
+        heard = self._track.line(played) if self._track is not None and played is not None else None
+        if heard is not None:
+            line.append("\n")
+            line.append_text(heard)
         return line
+
+    def _append_progress(self, line: Text, totals: Totals, played: float | None) -> None:
+        """A bar of the characters done after `line`, and the figures under it, wrapped between
+        figures. Thin and thick rules tell done from left without colour (NO_COLOR)."""
+        width = self._console().width
+        done = min(1.0, self._chars / totals.chars) if totals.chars else 1.0
+        bar = max(10, min(40, width - len(line) - 6))
+        filled = round(bar * done)
+        line.append(" ")
+        line.append("━" * filled, style="green")
+        line.append("─" * (bar - filled), style="dim")
+        line.append(f" {done:4.0%}")
+        for row in pack(self._progress_figures(totals, played), width):
+            line.append("\n" + row)
+
+    def _progress_figures(self, totals: Totals, played: float | None) -> list[str]:
+        """Segments and characters done out of the total, the audio, the rate and the time left
+        (the characters left at the characters per second so far)."""
+        figures = [
+            f"segments {self._segments}/{totals.segments}",
+            f"characters {self._chars:,}/{totals.chars:,}",
+            f"{self._seconds:.1f} s received",
+        ]
+        if played is not None:
+            figures.append(f"{played:.1f} s played")
+        elapsed = self.clock() - self._started if self._started is not None else 0.0
+        if elapsed > 0 and self._seconds > 0:
+            figures.append(f"{self._seconds / elapsed:.1f}x real time")
+        if elapsed > 0 and self._chars > 0:
+            left = max(0, totals.chars - self._chars) * elapsed / self._chars
+            figures.append(f"ETA {clock_time(left)}")
+        return figures
 
     # -- Observer ------------------------------------------------------------------------------------
 
     def on_audio(self, chunks: int, audio_bytes: int, audio_seconds: float) -> None:
         self._chunks, self._bytes, self._seconds = chunks, audio_bytes, audio_seconds
+
+    def on_segment(self, segments: int, chars: int) -> None:
+        self._segments, self._chars = segments, chars
 
     def on_word(self, word: WordTimestamp) -> None:
         if self.mode == "live" and self.played_seconds is not None:

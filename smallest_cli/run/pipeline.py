@@ -91,6 +91,8 @@ class Observer(Protocol):
 
     def on_audio(self, chunks: int, audio_bytes: int, audio_seconds: float) -> None: ...
 
+    def on_segment(self, segments: int, chars: int) -> None: ...
+
     def on_word(self, word: WordTimestamp) -> None: ...
 
     def on_retry(self, segment: int, attempt: int, delay: float, error: SmallestError) -> None: ...
@@ -101,6 +103,9 @@ class Observer(Protocol):
 
 class NullObserver:
     def on_audio(self, chunks: int, audio_bytes: int, audio_seconds: float) -> None:
+        return None
+
+    def on_segment(self, segments: int, chars: int) -> None:
         return None
 
     def on_word(self, word: WordTimestamp) -> None:
@@ -220,10 +225,12 @@ class Pipeline:
             output=self.output,
         )
         try:
-            words = 0
+            words = chars = 0
             for index, item in enumerate(self._prepared(segments)):
                 words += self._segment(index, item, words, stats, start)
                 stats.segments += 1
+                chars += len(item.body["text"]) if item.body is not None else 0
+                self.observer.on_segment(stats.segments, chars)
             synth_end = self.clock()
             for sink in self.sinks:
                 sink.close()

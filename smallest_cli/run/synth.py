@@ -30,6 +30,7 @@ from smallest_cli.protocol.request import SynthesisOptions
 from smallest_cli.transports.base import Transport
 
 if TYPE_CHECKING:
+    from smallest_cli.output.display import Display
     from smallest_cli.run.pipeline import Prefetch, Prepared
     from smallest_cli.source.text import Text
     from smallest_cli.transports.dial import Dial
@@ -79,7 +80,7 @@ def _run(transport_name: str, args: Args, config: dict[str, str], started: float
             if text.size is not None and text.size > MAX_TEXT_CHARS:
                 transport.expect_more()
         outputs = _open_outputs(settings, args.device)
-        _stream(args, settings, transport, segments, outputs, prefetch, started)
+        _stream(args, settings, transport, segments, outputs, prefetch, started, text.reread)
     finally:
         if prefetch is not None:
             prefetch.close()
@@ -138,6 +139,7 @@ def _stream(
     outputs: Outputs,
     prefetch: Prefetch | None,
     started: float,
+    reread: Callable[[], Iterable[str]] | None,
 ) -> None:
     from smallest_cli.output.display import Display, choose_mode
     from smallest_cli.run.pipeline import Pipeline
@@ -159,6 +161,8 @@ def _stream(
         output=plan.output, file_format=plan.file_format, started=started,
         word_sinks=outputs.word_sinks, prefetch=prefetch,
     )
+    if display.mode == "live" and reread is not None:
+        _count_ahead(reread, display)
     startup.streaming_starts()
     with display:
         stats = pipeline.run(segments)
@@ -180,6 +184,26 @@ def _dial(conn: ConnectionOptions, concurrency: int) -> Dial | None:
     if concurrency > 1 or proxied(os.environ):
         return None
     return Dial(conn.base_url, conn.timeout)
+
+
+def _count_ahead(reread: Callable[[], Iterable[str]], display: Display) -> None:
+    """Count the segments and characters of the whole text for the progress bar, in a thread:
+    segmenting takes about a second per megabyte, which the first request must not wait for."""
+    import threading
+
+    from smallest_cli.run.pipeline import segments_from_chunks
+
+    def count() -> None:
+        segments = chars = 0
+        try:
+            for segment in segments_from_chunks(reread()):
+                segments += 1
+                chars += len(segment)
+        except SmallestError:
+            return  # the run reads the text as well, and says what is wrong with it
+        display.expect(segments, chars)
+
+    threading.Thread(target=count, name="smallest-count", daemon=True).start()
 
 
 def _debug_log(debug: bool) -> Any:

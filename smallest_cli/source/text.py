@@ -6,10 +6,11 @@ Files and stdin are read lazily (`source.textinput`, `source.live`), imported on
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, NamedTuple
 
@@ -24,6 +25,8 @@ class Text(NamedTuple):
     pieces: Iterator[str]
     #: Its length when known before reading it (TEXT: characters; a regular file: bytes).
     size: int | None = None
+    #: The same text read again from its start, when it can be (TEXT, a regular file).
+    reread: Callable[[], Iterable[str]] | None = None
 
 
 class TextSource:
@@ -40,6 +43,7 @@ class TextSource:
         self._live = live if stdin_text else False
         self._plain = None if live is True else text_chunks(text, file, stdin)
         self._size = _known_size(text, file)
+        self._reread = None if self._size is None else functools.partial(text_chunks, text, file, stdin)
 
     def read(self) -> Text:
         if self._live is not False:
@@ -49,7 +53,7 @@ class TextSource:
             if choice.chunks is not None:
                 return Text(choice.live, iter(choice.chunks))
         assert self._plain is not None
-        return Text(False, iter(self._plain), self._size)
+        return Text(False, iter(self._plain), self._size, self._reread)
 
 
 def _known_size(text: str | None, file: str | None) -> int | None:
