@@ -52,8 +52,9 @@ from smallest_cli.protocol.graphemes import is_boundary, last_boundary
 #: Characters a decision may look at beyond `max_chars` (closing quotes, a following blank line).
 LOOKAHEAD = 8
 
-_CLOSERS = "\"'”’»)]}」』）】》"
-_CL = re.escape(_CLOSERS)
+#: What may close a sentence after its end mark (quotes, brackets).
+CLOSERS = "\"'”’»)]}」』）】》"
+_CL = re.escape(CLOSERS)
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 
 _DOT_RUN = re.compile(rf"[.!?…]+[{_CL}]*(?=\s)")
@@ -106,7 +107,7 @@ def _boundaries(window: str, limit: int) -> _Boundaries:
     glue: set[int] = set()
     for m in _DOT_RUN.finditer(window):
         p = m.end()
-        run = m.group(0).rstrip(_CLOSERS)
+        run = m.group(0).rstrip(CLOSERS)
         if p > limit:
             break
         if "!" in run or "?" in run:
