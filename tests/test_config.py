@@ -105,10 +105,20 @@ def test_directory_in_place_of_file_is_a_usage_error(cfg: Path) -> None:
         config.load_config(cfg)
 
 
+def test_an_on_off_setting_is_a_toml_boolean(cfg: Path) -> None:
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text("markdown = true\n")
+    assert config.load_config(cfg) == {"markdown": "true"}
+    assert config.set_value("markdown", "off", cfg) == "false"
+    with cfg.open("rb") as fh:
+        assert tomllib.load(fh) == {"markdown": False}
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
         ('colour = "red"\n', "unknown key 'colour'"),
+        ('markdown = "sometimes"\n', "markdown must be true or false, not 'sometimes'"),
         ("sample_rate = 22050\n", "sample rate must be one of 8000, 16000, 24000, 44100"),
         ('model = "lightning_v2"\n', "model must be one of"),
         ("speed = 3.0\n", "speed must be a number from 0.5 to 2.0"),

@@ -1,16 +1,25 @@
 """Markdown read as a person reads it (`smallest_cli/source/markdown.py`): a corpus of LLM-style
 answers with the words written by hand, properties over generated documents and any split into
-pieces, and bounded memory."""
+pieces, bounded memory, when it applies, and end to end through the CLI (`text` on the wire)."""
 
 from __future__ import annotations
 
+import json
 import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from smallest_cli.errors import UsageError
+from smallest_cli.options.resolve import resolve_markdown
 from smallest_cli.source.markdown import CODE_NOTE, MAX_BLOCK_CHARS, MarkdownSpeech, speak_markdown
+from tests.helpers import Server, run_cli, wait_until
+from tests.test_live_text import cli
 
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -267,3 +276,118 @@ def test_only_the_words_a_reader_says_in_any_pieces(doc: tuple[str, list[str]], 
 )
 def test_any_text_reads_the_same_whole_and_in_pieces(text: str, sizes: list[int], code: str) -> None:
     assert in_pieces(text, sizes, code) == speak_markdown(text, code)
+
+
+# -- when it applies ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "config", "expected"),
+    [
+        ({"file": "notes.md"}, {}, "note"),
+        ({"file": "NOTES.Markdown", "code": "read"}, {}, "read"),
+        ({"file": "notes.txt"}, {}, None),
+        ({"text": "**Hi**"}, {}, None),
+        ({}, {}, None),  # stdin
+        ({"markdown": True}, {}, "note"),
+        ({"markdown": False, "file": "notes.md"}, {}, None),
+        ({}, {"markdown": "true"}, "note"),
+        ({"file": "notes.md"}, {"markdown": "false"}, None),
+        ({"markdown": True}, {"markdown": "false"}, "note"),
+    ],
+)
+def test_markdown_applies_by_flag_config_or_file_name(
+    flags: Mapping[str, object], config: Mapping[str, str], expected: str | None
+) -> None:
+    assert resolve_markdown(flags, {}, config) == expected
+
+
+def test_the_run_and_its_progress_count_both_read_the_spoken_words(tmp_path: Path) -> None:
+    """The progress bar counts the characters sent, so it rereads the file as spoken words too."""
+    from smallest_cli.run.synth import _spoken
+    from smallest_cli.source.text import TextSource
+
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Title\n\n**Bold** words\n", encoding="utf-8")
+    text = _spoken(TextSource(None, str(notes), None, sys.stdin).read(), "note")
+    assert text.reread is not None
+    assert "".join(text.pieces) == "".join(text.reread()) == "Title.\nBold words.\n"
+
+
+def test_an_unknown_code_mode_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="--code must be one of note, skip, read"):
+        resolve_markdown({"code": "sing", "markdown": True}, {}, {})
+
+
+# -- end to end: the text the server receives ------------------------------------------------------
+
+NOTES = """\
+# Release notes for the **new** tool
+
+The **first** sentence is done. The second uses `parse_config` and reads [the guide](https://example.com/guide).
+See https://www.example.org/docs?page=2 for more.
+
+```python
+config = parse_config(**options)  # SECRETCODE
+```
+
+| Option | Default |
+|--------|---------|
+| speed  | 1.0     |
+
+- *Fast* start
+- नमस्ते दुनिया।
+"""
+NOTES_WORDS = (
+    "Release notes for the new tool. The first sentence is done. The second uses parse_config and "
+    "reads the guide. See a link to example.org for more. There is a code block here. Option: speed, "
+    "Default: 1.0. Fast start. नमस्ते दुनिया।"
+)
+
+
+def _texts(server: Server, transport: str) -> str:
+    entries = requests.get(server.url + "/_smallest/requests", timeout=10).json()["requests"]
+    return " ".join(" ".join(e["body"]["text"] for e in entries if e["transport"] == transport).split())
+
+
+def _clear(server: Server) -> None:
+    requests.delete(server.url + "/_smallest/requests", timeout=10)
+
+
+def test_file_stdin_and_live_send_the_server_the_same_words(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`-f notes.md` (speak), `--markdown` on stdin (stream-sse) and `--live --markdown` fed three
+    characters at a time (stream-ws, whose first sentence goes out before its paragraph ends) send
+    the server the words a reader says; the live run's captions are those words too."""
+    notes = tmp_path / "notes.md"
+    notes.write_text(NOTES, encoding="utf-8")
+    sent = {}
+    for name, args, data in [
+        ("sync", ["speak", "-f", str(notes)], None),
+        ("sse", ["stream-sse", "--markdown"], NOTES.encode()),
+    ]:
+        _clear(server)
+        result = run_cli([*args, "-o", str(tmp_path / f"{name}.wav")], env, input=data)
+        assert result.returncode == 0, result.stderr.decode()
+        sent[name] = _texts(server, name)
+
+    _clear(server)
+    captions = tmp_path / "live.json"
+    args = ["stream-ws", "--live", "--markdown", "-v", "avery", "--captions", str(captions)]
+    with cli([*args, "-o", str(tmp_path / "live.wav")], env) as (proc, _):
+        assert proc.stdin is not None
+        first_part = NOTES.index("The sec") + len("The sec")
+        for start in range(0, len(NOTES), 3):
+            proc.stdin.write(NOTES[start : start + 3].encode())
+            proc.stdin.flush()
+            if start < first_part <= start + 3:
+                wait_until(lambda: "sentence is done." in _texts(server, "ws"), timeout=15,
+                           message="the first sentence sent before its paragraph ends")
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0, proc.stderr.read().decode() if proc.stderr else ""
+    sent["ws"] = _texts(server, "ws")
+
+    assert sent == {"sync": NOTES_WORDS, "sse": NOTES_WORDS, "ws": NOTES_WORDS}
+    heard = [w["word"] for w in json.loads(captions.read_text(encoding="utf-8"))["words"]]
+    assert heard == NOTES_WORDS.split()

@@ -314,14 +314,15 @@ print("RESULT:", code or 0, {report} if seen else "no-audio")
 
 
 #: Imported only for the features that need them (live text, captions, --concurrency, long text,
-#: a config file, the display's styling and its line of words heard, typer's parsing, --debug).
+#: a config file, the display's styling and its line of words heard, typer's parsing, --debug,
+#: Markdown).
 NOT_ON_THE_HOT_PATH = {
     "smallest_cli.source.live", "smallest_cli.run.scheduler", "smallest_cli.run.limit",
     "smallest_cli.run.replay", "smallest_cli.output.captions",
     "smallest_cli.protocol.captions", "smallest_cli.protocol.segment", "smallest_cli.protocol.graphemes",
     "smallest_cli.source.textinput",
-    "smallest_cli.transports.debuglog", "smallest_cli.output.karaoke",
-    "tomllib", "rich", "typer", "click", "pydantic",
+    "smallest_cli.transports.debuglog", "smallest_cli.output.karaoke", "smallest_cli.source.markdown",
+    "tomllib", "rich", "typer", "click", "pydantic", "markdown_it",
 }
 MODULES_AT_FIRST_BYTE = at_first_byte(
     "set(sys.modules)", f"\",\".join(sorted(seen[0] & {NOT_ON_THE_HOT_PATH!r}))"
@@ -345,14 +346,14 @@ def test_features_still_import_their_modules(env: dict[str, str], tmp_path) -> N
     out = subprocess.run(
         [sys.executable, "-c", MODULES_AT_FIRST_BYTE,
          "stream-ws", "Hello from the shell.", "-o", str(tmp_path / "out.wav"),
-         "-v", "avery", "--captions", str(tmp_path / "out.srt"), "--concurrency", "2"],
+         "-v", "avery", "--captions", str(tmp_path / "out.srt"), "--concurrency", "2", "--markdown"],
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
     )
     code, modules = out.stdout.rsplit("RESULT:", 1)[1].split()
     assert code == "0", out.stderr
-    assert {"smallest_cli.output.captions", "smallest_cli.run.scheduler", "smallest_cli.run.limit"} <= set(
-        modules.split(",")
-    )
+    features = {"smallest_cli.output.captions", "smallest_cli.run.scheduler", "smallest_cli.run.limit",
+                "smallest_cli.source.markdown", "markdown_it"}
+    assert features <= set(modules.split(","))
 
 
 @pytest.mark.parametrize("where", ["set-up", "command"])

@@ -64,6 +64,12 @@ KEY_HELP: tuple[KeyInfo, ...] = tuple(KeyInfo(o.field, o.config) for o in OPTION
 KEYS: tuple[str, ...] = tuple(k.name for k in KEY_HELP)
 #: Keys written as TOML numbers rather than strings.
 NUMERIC_KEYS: frozenset[str] = frozenset(o.field for o in OPTIONS if o.config and o.kind in ("int", "float"))
+#: Keys written as TOML booleans (an on/off switch's setting), "true" or "false" as text.
+BOOLEAN_KEYS: frozenset[str] = frozenset(o.field for o in OPTIONS if o.config and o.kind == "switch")
+_BOOLEANS: Mapping[str, str] = {
+    **dict.fromkeys(("true", "yes", "on", "1"), "true"),
+    **dict.fromkeys(("false", "no", "off", "0"), "false"),
+}
 #: Keys whose value is a secret and is shown redacted.
 SECRET_KEYS: frozenset[str] = frozenset({"api_key"})
 #: The environment variable that overrides a key, where there is one.
@@ -104,6 +110,10 @@ def validate_value(key: str, value: str) -> str:
     if key in _CHECKS:
         checked = _CHECKS[key](raw)  # the same checks as the flags'
         return repr(checked) if isinstance(checked, float) else str(checked)
+    if key in BOOLEAN_KEYS:
+        if raw.lower() not in _BOOLEANS:
+            raise UsageError(f"{key} must be true or false, not {raw!r}")
+        return _BOOLEANS[raw.lower()]
     if key == "base_url":
         return _validate_base_url(raw)
     if key == "api_key":
@@ -164,6 +174,8 @@ def _read_table(path: Path) -> dict[str, object] | None:
 
 
 def _to_text(path: Path, key: str, value: object) -> str:
+    if isinstance(value, bool) and key in BOOLEAN_KEYS:
+        return str(value).lower()
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise UsageError(f"config file {path}: {key} must be a string or a number")
     if isinstance(value, float) and key != "speed":
@@ -268,8 +280,9 @@ def render(values: Mapping[str, str]) -> str:
     ordered = [k for k in KEYS if k in values] + sorted(k for k in values if k not in KEYS)
     for key in ordered:
         value = values[key]
-        numeric = key in NUMERIC_KEYS and _is_number(value)
-        lines.append(f"{_toml_key(key)} = {value if numeric else toml_string(value)}")
+        number = key in NUMERIC_KEYS and _is_number(value)
+        bare = number or (key in BOOLEAN_KEYS and value in ("true", "false"))
+        lines.append(f"{_toml_key(key)} = {value if bare else toml_string(value)}")
     return "\n".join(lines) + "\n"
 
 
@@ -343,9 +356,12 @@ def _load_for_update(path: Path) -> dict[str, str]:
     table = _read_table(path)
     out: dict[str, str] = {}
     for key, value in (table or {}).items():
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        if isinstance(value, bool) and key in BOOLEAN_KEYS:
+            out[key] = str(value).lower()
+        elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise UsageError(f"config file {path}: {key} is not a string or a number; edit the file by hand")
-        out[key] = value if isinstance(value, str) else str(value)
+        else:
+            out[key] = value if isinstance(value, str) else str(value)
     return out
 
 

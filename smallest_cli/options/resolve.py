@@ -14,7 +14,7 @@ from typing import Any
 from smallest_cli.errors import UsageError
 from smallest_cli.options.security import CMDLINE_KEY_WARNING, check_key_transport
 from smallest_cli.options.settings import ConnectionOptions, Secret
-from smallest_cli.options.table import BY_FIELD, Option
+from smallest_cli.options.table import BY_FIELD, CODE_BLOCKS, Option
 from smallest_cli.protocol.request import (
     SynthesisOptions,
     check_id,
@@ -49,6 +49,8 @@ def setting(
 
 def _from_config(option: Option, config: Mapping[str, str]) -> Any:
     text = config.get(option.field) if option.config else None
+    if text is not None and option.kind == "switch":
+        return text == "true"  # the config file's canonical "true" or "false"
     if text is None or option.kind not in ("int", "float"):
         return text
     try:
@@ -85,6 +87,22 @@ def resolve_synthesis(
         request_id=_flag(flags, "request_id", check_id),
         session_id=_flag(flags, "session_id", check_id),
     )
+
+
+def resolve_markdown(
+    flags: Mapping[str, Any], environ: Mapping[str, str], config: Mapping[str, str]
+) -> str | None:
+    """How code blocks are read when the text is read as Markdown (`--code`), or None for plain text.
+    Markdown: --markdown/--plain, else the config file's `markdown`, else a .md or .markdown --file."""
+    code = str(setting("code", flags, environ, config))
+    if code not in CODE_BLOCKS:
+        spelling = BY_FIELD["code"].spellings[0]
+        raise UsageError(f"{spelling} must be one of {', '.join(CODE_BLOCKS)}, got {code!r}")
+    markdown = setting("markdown", flags, environ, config)
+    if markdown is None:
+        file = flags.get("file")
+        markdown = bool(file) and str(file).lower().endswith((".md", ".markdown"))
+    return code if markdown else None
 
 
 def _optional(value: Any, check: Callable[[Any], Any]) -> Any:

@@ -27,6 +27,8 @@ _WS = frozenset({"stream-ws"})
 _CLIENT = _SYNTH | {"voices"}
 _SERVE = frozenset({"serve"})
 _VOICES = frozenset({"voices"})
+#: What `--code` may say of a Markdown code block.
+CODE_BLOCKS = ("note", "skip", "read")
 
 class Option(NamedTuple):
     """One option of one or more commands."""
@@ -149,6 +151,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("session_id", ("--session-id",), "str",
            "Your id for the session, echoed by the service (1 to 128 of A-Z a-z 0-9 _ . -).", _SYNTH,
            metavar="ID"),
+    Option("markdown", ("--markdown", "--plain"), "switch",
+           "Read the text as Markdown, as a person would: no symbols or URLs, link labels and alt text "
+           "kept, code blocks as --code says, tables row by row.", _SYNTH,
+           shown_default="Markdown for .md and .markdown files",
+           config="true or false: read all text as Markdown (default: only .md and .markdown files)"),
+    Option("code", ("--code",), "str",
+           "Markdown code blocks: note (say that one is there), skip, or read them out.", _SYNTH,
+           fallback="note", metavar="|".join(CODE_BLOCKS)),
     # -- voices ----------------------------------------------------------------------------------------
     Option("gender", ("--gender",), "str", "female or male.", _VOICES),
     Option("accent", ("--accent",), "str", "american, british, indian, ...", _VOICES),

@@ -52,6 +52,8 @@ class Settings(NamedTuple):
     captions: Path | None
     options: SynthesisOptions
     conn: ConnectionOptions
+    #: Markdown's code-block mode when the text is read as Markdown, else None.
+    markdown: str | None
 
 
 def _run(transport_name: str, args: Args, config: dict[str, str], started: float) -> None:
@@ -68,7 +70,7 @@ def _run(transport_name: str, args: Args, config: dict[str, str], started: float
     prefetch = None
     try:
         # The first request's text is read and checked here, before any connection carries the key.
-        text = source.read()
+        text = _spoken(source.read(), settings.markdown)
         segments = _segments(text, transport, settings.options)
         if args.concurrency > 1 and not text.live:
             from smallest_cli.run.scheduler import Scheduler
@@ -88,7 +90,12 @@ def _run(transport_name: str, args: Args, config: dict[str, str], started: float
 
 
 def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settings:
-    from smallest_cli.options.resolve import key_warnings, resolve_connection, resolve_synthesis
+    from smallest_cli.options.resolve import (
+        key_warnings,
+        resolve_connection,
+        resolve_markdown,
+        resolve_synthesis,
+    )
     from smallest_cli.output.plan import plan_output
     from smallest_cli.source.text import is_tty
 
@@ -112,7 +119,22 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
         eprint(warning)
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be 1 or more, got {args.concurrency}")
-    return Settings(plan, captions, options, conn)
+    markdown = resolve_markdown(args, os.environ, config)
+    return Settings(plan, captions, options, conn, markdown)
+
+
+def _spoken(text: Text, markdown: str | None) -> Text:
+    """`text`, as the words a reader says when it is read as Markdown (`markdown`: the --code mode),
+    both for the run and for the progress bar's count; the Markdown parser is imported only then."""
+    if markdown is None:
+        return text
+    from smallest_cli.source.markdown import spoken
+
+    reread = text.reread
+    return text._replace(
+        pieces=spoken(text.pieces, markdown),
+        reread=None if reread is None else lambda: spoken(reread(), markdown),
+    )
 
 
 def _segments(text: Text, transport: Transport, options: SynthesisOptions) -> Iterable[str | Prepared]:
