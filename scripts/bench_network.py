@@ -118,8 +118,13 @@ def command(client: str, server: FarServer, text_file: Path, play: bool) -> list
     return [*bench.smallest_cmd(), client, "-f", str(text_file), *out]
 
 
+#: Trusted CA variables of this machine's environment: dropped, so that every client trusts the
+#: bench's CA alone (through SSL_CERT_FILE) and none loads a system bundle the others do not.
+CA_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
 def client_env(home: Path, server: FarServer) -> dict[str, str]:
-    env = bench.client_env(home, None)
+    env = {k: v for k, v in bench.client_env(home, None).items() if k not in CA_VARIABLES}
     env.update(server.env, SMALLEST_BASE_URL=server.url, SMALLEST_API_KEY=bench.API_KEY)
     env["XDG_RUNTIME_DIR"] = str(PULSE_DIR)
     return env

@@ -41,6 +41,7 @@ def test_the_proxy_delays_each_direction_and_keeps_the_bytes(echo_server: int) -
     try:
         assert proxy.stdout is not None
         host, port = proxy.stdout.readline().strip().split(":")
+        connected = time.monotonic()
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             for message in (b"first", b"second"):
                 t0 = time.monotonic()
@@ -50,6 +51,8 @@ def test_the_proxy_delays_each_direction_and_keeps_the_bytes(echo_server: int) -
                     got += sock.recv(1024)
                 assert got == message
                 assert time.monotonic() - t0 >= 0.080  # 40 ms there, 40 ms back
+                if message == b"first":  # and the TCP handshake's round trip before it
+                    assert time.monotonic() - connected >= 0.160
     finally:
         proxy.terminate()
         proxy.wait()

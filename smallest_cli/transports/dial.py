@@ -6,19 +6,24 @@ is imported and the input is read, so `Dial` starts those handshakes then, and t
 the socket when it connects. Nothing is sent on the socket here: the key leaves the machine only
 with the upgrade, once the input is known to be good.
 
-Standard library only (socket, ssl, threading), so that starting it costs no import of note. Not
+Standard library only (socket, ssl, threading), so that starting it costs no import of note
+(ssl only for https, which the transport would import anyway). Not
 used when a proxy is configured in the environment: the transport's own connect honours it.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import socket
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from smallest_cli.errors import SmallestError
+
+if TYPE_CHECKING:
+    import ssl
 
 _PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy"}
 
@@ -47,12 +52,10 @@ class Dial:
 
     def _open(self) -> None:
         try:
-            sock = socket.create_connection((self._host, self._port), timeout=self._timeout)
+            sock = self._connect()
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
             if self._secure:
-                from smallest_cli.transports.tls import client_ssl_context
-
-                sock = client_ssl_context().wrap_socket(sock, server_hostname=self._host)
+                sock = _client_context().wrap_socket(sock, server_hostname=self._host)
             sock.settimeout(None)
         except (OSError, SmallestError) as exc:
             # Raised by take(), so that a connection that cannot work (refused, an untrusted
@@ -66,6 +69,24 @@ class Dial:
                 sock.close()
             else:
                 self._sock = sock
+
+    def _connect(self) -> socket.socket:
+        """TCP to the first address, with the TLS context (loading a CA bundle takes tens of
+        milliseconds, without the interpreter lock) made while the SYN is out; the other
+        addresses, as `socket.create_connection` tries them, when the first fails."""
+        first = socket.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)[0]
+        family, kind, proto, _, address = first
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        sock.connect_ex(address)
+        if self._secure:
+            _client_context()
+        sock.settimeout(self._timeout)
+        _, writable, _ = select.select([], [sock], [], self._timeout)
+        if writable and sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+            return sock
+        sock.close()
+        return socket.create_connection((self._host, self._port), timeout=self._timeout)
 
     def take(self, url: str) -> Any:
         """The open socket when `url` (ws/wss/http/https) is on the dialled host, waiting for the
@@ -93,3 +114,9 @@ class Dial:
             sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
+
+
+def _client_context() -> ssl.SSLContext:
+    from smallest_cli.transports.tls import client_ssl_context
+
+    return client_ssl_context()

@@ -29,7 +29,14 @@ def client_ssl_context() -> ssl.SSLContext:
 def _context(sources: tuple[tuple[str, str], ...]) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, hostnames checked
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    named = [(name, path) for name, path in sources if path]
+    # One file named by several variables (REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE often both name
+    # the system bundle) is loaded once: each load of a bundle costs tens of milliseconds.
+    seen: set[str] = set()
+    named = []
+    for name, path in sources:
+        if path and os.path.realpath(path) not in seen:
+            seen.add(os.path.realpath(path))
+            named.append((name, path))
     if not named:
         import certifi
 
