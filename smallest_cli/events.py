@@ -66,6 +66,8 @@ class RunStats:
     session_id: str | None = None
     external_request_id: str | None = None
     external_session_id: str | None = None
+    #: The audio cache: "hit" (no request made), "miss" (rendered and stored) or "off".
+    cache: str = "off"
 
     def as_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)

@@ -118,9 +118,10 @@ def running_server(
 
 
 def cli_env(server: Server | None, tmp_home: Path, **extra: str) -> dict[str, str]:
-    """An environment for the CLI: pointed at `server`, with an isolated config directory."""
+    """An environment for the CLI: pointed at `server`, with isolated config and cache directories."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMALLEST_")}
     env["XDG_CONFIG_HOME"] = str(tmp_home / "config")
+    env["XDG_CACHE_HOME"] = str(tmp_home / "cache")
     env["HOME"] = str(tmp_home)
     env["NO_COLOR"] = "1"
     if server is not None:

@@ -315,10 +315,11 @@ print("RESULT:", code or 0, {report} if seen else "no-audio")
 
 #: Imported only for the features that need them (live text, captions, --concurrency, long text,
 #: a config file, the display's styling and its line of words heard, typer's parsing, --debug,
-#: Markdown).
+#: Markdown, the audio cache).
 NOT_ON_THE_HOT_PATH = {
     "smallest_cli.source.live", "smallest_cli.run.scheduler", "smallest_cli.run.limit",
-    "smallest_cli.run.replay", "smallest_cli.output.captions",
+    "smallest_cli.run.replay", "smallest_cli.output.captions", "smallest_cli.output.cache",
+    "smallest_cli.run.cached",
     "smallest_cli.protocol.captions", "smallest_cli.protocol.segment", "smallest_cli.protocol.graphemes",
     "smallest_cli.source.textinput",
     "smallest_cli.transports.debuglog", "smallest_cli.output.karaoke", "smallest_cli.source.markdown",
@@ -346,13 +347,14 @@ def test_features_still_import_their_modules(env: dict[str, str], tmp_path) -> N
     out = subprocess.run(
         [sys.executable, "-c", MODULES_AT_FIRST_BYTE,
          "stream-ws", "Hello from the shell.", "-o", str(tmp_path / "out.wav"),
-         "-v", "avery", "--captions", str(tmp_path / "out.srt"), "--concurrency", "2", "--markdown"],
+         "-v", "avery", "--captions", str(tmp_path / "out.srt"), "--concurrency", "2", "--markdown",
+         "--cache"],
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
     )
     code, modules = out.stdout.rsplit("RESULT:", 1)[1].split()
     assert code == "0", out.stderr
     features = {"smallest_cli.output.captions", "smallest_cli.run.scheduler", "smallest_cli.run.limit",
-                "smallest_cli.source.markdown", "markdown_it"}
+                "smallest_cli.source.markdown", "markdown_it", "smallest_cli.output.cache"}
     assert features <= set(modules.split(","))
 
 

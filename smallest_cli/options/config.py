@@ -76,16 +76,26 @@ SECRET_KEYS: frozenset[str] = frozenset({"api_key"})
 ENV_OVERRIDES: Mapping[str, str] = {o.field: o.env for o in OPTIONS if o.config and o.env is not None}
 
 
-def config_path(env: Mapping[str, str] | None = None) -> Path:
-    """Where the config file lives. Relative XDG_CONFIG_HOME values are ignored, as the spec says."""
+def _app_dir(env: Mapping[str, str] | None, variable: str, under_home: str) -> Path:
+    """`$variable/smallest`, else `~/under_home/smallest`; a relative value of the variable is
+    ignored, as the XDG spec says."""
     environ = os.environ if env is None else env
-    xdg = environ.get("XDG_CONFIG_HOME", "")
+    xdg = environ.get(variable, "")
     if xdg and os.path.isabs(xdg):
-        base = Path(xdg)
-    else:
-        home = environ.get("HOME") or str(Path.home())
-        base = Path(home) / ".config"
-    return base / APP_DIR / FILE_NAME
+        return Path(xdg) / APP_DIR
+    home = environ.get("HOME") or str(Path.home())
+    return Path(home) / under_home / APP_DIR
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where the config file lives (it may not exist yet)."""
+    return _app_dir(env, "XDG_CONFIG_HOME", ".config") / FILE_NAME
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where the audio cache lives (`output.cache`): `$XDG_CACHE_HOME/smallest`, else
+    `~/.cache/smallest`."""
+    return _app_dir(env, "XDG_CACHE_HOME", ".cache")
 
 
 def normalize_key(key: str) -> str:
@@ -114,6 +124,8 @@ def validate_value(key: str, value: str) -> str:
         if raw.lower() not in _BOOLEANS:
             raise UsageError(f"{key} must be true or false, not {raw!r}")
         return _BOOLEANS[raw.lower()]
+    if key == "cache_max_mb":
+        return str(check_cache_max_mb(raw))
     if key == "base_url":
         return _validate_base_url(raw)
     if key == "api_key":
@@ -121,6 +133,17 @@ def validate_value(key: str, value: str) -> str:
             raise UsageError(f"{key} must not contain spaces")
         return raw
     raise UsageError(f"unknown config key {key!r}; known keys: {', '.join(KEYS)}")
+
+
+def check_cache_max_mb(value: int | str, what: str = "cache_max_mb") -> int:
+    """The audio cache's size cap in MB: a whole number, 1 or more (the flag's and the file's check)."""
+    try:
+        mb = int(value)
+    except ValueError:
+        mb = 0
+    if mb < 1:
+        raise UsageError(f"{what} must be a whole number of MB, 1 or more, not {value!r}")
+    return mb
 
 
 def _validate_base_url(raw: str) -> str:

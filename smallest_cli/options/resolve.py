@@ -105,6 +105,29 @@ def resolve_markdown(
     return code if markdown else None
 
 
+#: Bytes in one MB of `cache_max_mb`.
+MB = 1_000_000
+
+
+def resolve_cache_cap(
+    flags: Mapping[str, Any], environ: Mapping[str, str], config: Mapping[str, str]
+) -> int:
+    """The audio cache's size cap, in bytes."""
+    from smallest_cli.options.config import check_cache_max_mb
+
+    mb = setting("cache_max_mb", flags, environ, config)
+    return check_cache_max_mb(mb, BY_FIELD["cache_max_mb"].spellings[0]) * MB
+
+
+def resolve_cache(
+    flags: Mapping[str, Any], environ: Mapping[str, str], config: Mapping[str, str]
+) -> int | None:
+    """The audio cache's size cap in bytes when --cache (or `cache = true`) is on; None when it is off."""
+    if not setting("cache", flags, environ, config):
+        return None
+    return resolve_cache_cap(flags, environ, config)
+
+
 def _optional(value: Any, check: Callable[[Any], Any]) -> Any:
     return None if value is None else check(value)
 

@@ -29,6 +29,8 @@ _SERVE = frozenset({"serve"})
 _VOICES = frozenset({"voices"})
 #: What `--code` may say of a Markdown code block.
 CODE_BLOCKS = ("note", "skip", "read")
+#: The audio cache's size cap unless the config file or a flag says.
+_CACHE_MAX_MB = 500
 
 class Option(NamedTuple):
     """One option of one or more commands."""
@@ -159,6 +161,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("code", ("--code",), "str",
            "Markdown code blocks: note (say that one is there), skip, or read them out.", _SYNTH,
            fallback="note", metavar="|".join(CODE_BLOCKS)),
+    Option("cache", ("--cache", "--no-cache"), "switch",
+           "Keep whole renders in the audio cache and replay one with no request when every setting that "
+           "shapes the audio is the same.", _SYNTH, fallback=False,
+           shown_default="off", config="true or false: use the audio cache (as --cache)"),
+    Option("cache_max_mb", ("--cache-max-mb",), "int",
+           "Size cap of the audio cache in MB: after each store the least recently used entries go.",
+           _SYNTH, fallback=_CACHE_MAX_MB, metavar="MB",
+           config=f"size cap of the audio cache in MB (default {_CACHE_MAX_MB})"),
     # -- voices ----------------------------------------------------------------------------------------
     Option("gender", ("--gender",), "str", "female or male.", _VOICES),
     Option("accent", ("--accent",), "str", "american, british, indian, ...", _VOICES),

@@ -96,7 +96,8 @@ def summary_line(stats: RunStats) -> str:
         [f"{stats.audio_bytes} bytes", _count(stats.chunks, "chunk", "chunks")],
     )
     where = f" → {stats.output}" if stats.output else ""
-    return f"smallest: {', '.join(parts)} ({stats.transport}, {stats.voice_id}){where}"
+    source = "from cache" if stats.cache == "hit" else stats.transport
+    return f"smallest: {', '.join(parts)} ({source}, {stats.voice_id}){where}"
 
 
 @dataclass
@@ -271,7 +272,8 @@ class Display:
         head = Text()
         head.append("✓ ", style="green")
         head.append(f"{stats.audio_seconds:.2f} s of audio", style="bold")
-        head.append(f" via {stats.transport}, voice {stats.voice_id}")
+        source = "from cache" if stats.cache == "hit" else f"via {stats.transport}"
+        head.append(f" {source}, voice {stats.voice_id}")
         if stats.output:
             head.append(f" → {stats.output}")
         console.print(head)

@@ -76,14 +76,16 @@ class Prefetch(Protocol):
 
 @dataclass(frozen=True)
 class Prepared:
-    """A request whose events may already be on their way: prefetched, or a live text stream.
-    `again` sends it once more for a retry, or returns None when it no longer can; without it the
-    transport sends `body` again. `body` is None for live input (consumed as it is sent): its
-    `again` replays what was sent, until its first audio."""
+    """A request whose events may already be on their way: prefetched, a live text stream, or read
+    from the audio cache. `again` sends it once more for a retry, or returns None when it no longer
+    can; without it the transport sends `body` again. `body` is None for live input (consumed as it
+    is sent): its `again` replays what was sent, until its first audio."""
 
     body: dict[str, Any] | None
     events: Iterator[Event] | None = None
     again: Callable[[], Iterator[Event] | None] | None = None
+    #: The events' words are on the run's timeline already, as the cache stored them.
+    replayed: bool = False
 
 
 class Observer(Protocol):
@@ -278,7 +280,9 @@ class Pipeline:
             sink.begin_segment(retryable=item.body is not None)
         for word_sink in self.word_sinks:
             word_sink.begin_segment(None if item.body is None else item.body.get("text"))
-        progress = _SegmentProgress(stats.audio_seconds, words_before, whole=[True] * len(self.sinks))
+        progress = _SegmentProgress(
+            stats.audio_seconds, words_before, whole=[True] * len(self.sinks), replayed=item.replayed
+        )
         events = item.events
         if events is None:
             assert item.body is not None
@@ -332,7 +336,7 @@ class Pipeline:
                     continue
                 progress.words += 1
                 shift = progress.offset
-                shifted = dataclasses.replace(
+                shifted = event if progress.replayed else dataclasses.replace(
                     event, id=event.id + progress.first_word, start=event.start + shift, end=event.end + shift
                 )
                 self.observer.on_word(shifted)
@@ -391,6 +395,8 @@ class _SegmentProgress:
     words: int = 0
     #: Words received ahead of their audio: not all of it is in yet (only with word sinks).
     words_ahead: deque[WordTimestamp] = dataclasses.field(default_factory=deque)
+    #: The words are on the run's timeline already (`Prepared.replayed`).
+    replayed: bool = False
 
     def retry(self, rolled_back: list[bool]) -> None:
         self.whole = rolled_back

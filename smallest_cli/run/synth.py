@@ -3,7 +3,8 @@
 The plan, in data-flow order: settings and outputs are resolved and checked, the text is read up
 to the first request's worth (so that no connection carries the key before the input is known to
 be good), the transport starts connecting while the outputs open, and the pipeline streams the
-segments into the outputs and the display.
+segments into the outputs and the display. With the audio cache on, the whole text is read first
+(`run.cached`): a hit is replayed with no connection at all, a miss is stored as it streams.
 
 Live text, captions and --concurrency import their modules only when asked for: every module
 imported before the first audio byte delays it (tests/test_startup.py pins this).
@@ -15,7 +16,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -30,7 +31,9 @@ from smallest_cli.protocol.request import SynthesisOptions
 from smallest_cli.transports.base import Transport
 
 if TYPE_CHECKING:
+    from smallest_cli.output.cache import CacheStore, EntryWriter
     from smallest_cli.output.display import Display
+    from smallest_cli.run.cached import Lookup
     from smallest_cli.run.pipeline import Prefetch, Prepared
     from smallest_cli.source.text import Text
     from smallest_cli.transports.dial import Dial
@@ -54,15 +57,55 @@ class Settings(NamedTuple):
     conn: ConnectionOptions
     #: Markdown's code-block mode when the text is read as Markdown, else None.
     markdown: str | None
+    #: The audio cache, when --cache (or `cache = true`) is on.
+    cache: CacheStore | None
 
 
 def _run(transport_name: str, args: Args, config: dict[str, str], started: float) -> None:
     from smallest_cli.source.text import TextSource
-    from smallest_cli.transports import open_transport
 
     settings = _settings(transport_name, args, config)
     live = args.live if transport_name == "websocket" else False
     source = TextSource(args.text, args.file, live, sys.stdin)
+
+    def read() -> Text:
+        return _spoken(source.read(), settings.markdown)
+
+    if settings.cache is None:
+        _send(transport_name, args, settings, read, started)
+        return
+    # The whole text is read and split into its requests before any connection: a hit makes none.
+    text = read()
+    if text.live:
+        _send(transport_name, args, settings, lambda: text, started)
+        return
+    from smallest_cli.run.cached import look_up
+
+    # Without the pauses of piped text: nothing is sent before its end anyway, and they would make
+    # the requests, and so the render's name, depend on how fast the text was written.
+    whole = text._replace(pieces=(piece for piece in text.pieces if piece))
+    found = look_up(settings.cache, _plain_segments(whole), settings.options, settings.conn.base_url)
+    try:
+        if found.entry is not None:
+            _replay(transport_name, args, settings, found, text, started)
+        else:
+            _send(transport_name, args, settings, lambda: text, started, found)
+    finally:
+        found.close()
+
+
+def _send(
+    transport_name: str,
+    args: Args,
+    settings: Settings,
+    read_text: Callable[[], Text],
+    started: float,
+    miss: Lookup | None = None,
+) -> None:
+    """Make the requests and stream their audio; `miss`: the cache's, whose requests are spooled
+    already and whose render is stored as it streams."""
+    from smallest_cli.transports import open_transport
+
     log = _debug_log(args.debug)
     # TCP and TLS start now, while the network library imports and stdin is awaited (transports/dial.py).
     dial = _dial(settings.conn, args.concurrency)
@@ -70,8 +113,8 @@ def _run(transport_name: str, args: Args, config: dict[str, str], started: float
     prefetch = None
     try:
         # The first request's text is read and checked here, before any connection carries the key.
-        text = _spoken(source.read(), settings.markdown)
-        segments = _segments(text, transport, settings.options)
+        text = read_text()
+        segments = _segments(text, transport, settings.options) if miss is None else miss.requests
         if args.concurrency > 1 and not text.live:
             from smallest_cli.run.scheduler import Scheduler
 
@@ -81,12 +124,27 @@ def _run(transport_name: str, args: Args, config: dict[str, str], started: float
             transport.preconnect(live=text.live)
             if text.size is not None and text.size > MAX_TEXT_CHARS:
                 transport.expect_more()
-        outputs = _open_outputs(settings, args.device)
-        _stream(args, settings, transport, segments, outputs, prefetch, started, text.reread)
+        writer = None if miss is None else miss.writer(eprint)
+        outputs = _open_outputs(settings, args.device, writer)
+        cache = "off" if writer is None else "miss"
+        _stream(args, settings, transport, segments, outputs, prefetch, started, text.reread, cache)
     finally:
         if prefetch is not None:
             prefetch.close()
         transport.close()
+
+
+def _replay(
+    transport_name: str, args: Args, settings: Settings, hit: Lookup, text: Text, started: float
+) -> None:
+    """Play or write a stored render: the pipeline as usual, its events read from the cache."""
+    from smallest_cli.run.cached import NoTransport, replay
+
+    assert hit.entry is not None
+    outputs = _open_outputs(settings, args.device)
+    segments = replay(hit.entry, hit.requests)
+    transport = NoTransport(transport_name)
+    _stream(args, settings, transport, segments, outputs, None, started, text.reread, "hit")
 
 
 def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settings:
@@ -114,13 +172,14 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
         warning = check_word_voice(options.voice_id, captions=captions is not None)
         if warning:
             eprint(warning)
+    # The key is needed even for a cache hit: the settings are checked the same way for every run.
     conn = resolve_connection(args, os.environ, config)
     for warning in key_warnings(flag_key=args.api_key, environ=os.environ, config=config):
         eprint(warning)
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be 1 or more, got {args.concurrency}")
     markdown = resolve_markdown(args, os.environ, config)
-    return Settings(plan, captions, options, conn, markdown)
+    return Settings(plan, captions, options, conn, markdown, _cache(args, config))
 
 
 def _spoken(text: Text, markdown: str | None) -> Text:
@@ -137,20 +196,40 @@ def _spoken(text: Text, markdown: str | None) -> Text:
     )
 
 
+def _cache(args: Args, config: dict[str, str]) -> CacheStore | None:
+    """The audio cache when it is on (output.cache is imported only then)."""
+    from smallest_cli.options.resolve import resolve_cache
+
+    cap = resolve_cache(args, os.environ, config)
+    if cap is None:
+        return None
+    from smallest_cli.options.config import cache_dir
+    from smallest_cli.output.cache import CacheStore
+
+    return CacheStore(cache_dir(), cap)
+
+
 def _segments(text: Text, transport: Transport, options: SynthesisOptions) -> Iterable[str | Prepared]:
     """The requests to make, once the first one's text has arrived: plain text segmented (a
     UsageError when it is empty), or live text as one request whose messages are sent as the text
     arrives (and sent again on a retry, until its first audio)."""
-    from smallest_cli.run.pipeline import Prepared, first_and_rest, segments_from_chunks
+    from smallest_cli.run.pipeline import Prepared
 
     if not text.live:
-        return first_and_rest(segments_from_chunks(text.pieces))
+        return _plain_segments(text)
     from smallest_cli.protocol.live import live_messages
     from smallest_cli.run.replay import LiveReplay
     from smallest_cli.source.live import first_text
 
     replay = LiveReplay(transport, live_messages(first_text(text.pieces), options))
     return [Prepared(None, replay.attempt(), again=replay.attempt)]
+
+
+def _plain_segments(text: Text) -> Iterator[str]:
+    """The requests of plain text (a UsageError when it is empty)."""
+    from smallest_cli.run.pipeline import first_and_rest, segments_from_chunks
+
+    return first_and_rest(segments_from_chunks(text.pieces))
 
 
 def _stream(
@@ -162,6 +241,7 @@ def _stream(
     prefetch: Prefetch | None,
     started: float,
     reread: Callable[[], Iterable[str]] | None,
+    cache: str,
 ) -> None:
     from smallest_cli.output.display import Display, choose_mode
     from smallest_cli.run.pipeline import Pipeline
@@ -169,7 +249,7 @@ def _stream(
     plan = settings.plan
     display = Display(
         mode=choose_mode(args.quiet, sys.stderr),
-        transport=transport.name,
+        transport="cache" if cache == "hit" else transport.name,
         voice=settings.options.voice_id,
         played_seconds=outputs.played_seconds,
         word_stream=None if args.json_output or not args.word_timestamps else (
@@ -189,6 +269,9 @@ def _stream(
     with display:
         stats = pipeline.run(segments)
         stats.underruns = outputs.underruns()
+    stats.cache = cache
+    if cache == "hit":
+        stats.realtime_factor = None  # nothing was made
     if not args.json_output:
         display.summary(stats)
         return
@@ -271,13 +354,14 @@ class Outputs(NamedTuple):
         return int(self.player.underruns) if self.player is not None else 0
 
 
-def _open_outputs(settings: Settings, device: str | None) -> Outputs:
-    """The sinks for the plan: file or stdout first, then the player, then the caption file. A
-    failure while opening one aborts those already open (no stray .part file)."""
+def _open_outputs(settings: Settings, device: str | None, cache: EntryWriter | None = None) -> Outputs:
+    """The sinks for the plan: the cache's first (it stores a whole render even when playing its
+    end is stopped), then file or stdout, then the player, then the caption file. A failure while
+    opening one aborts those already open (no stray .part file, no cache entry)."""
     from smallest_cli.output import sinks as sink_mod
 
     plan, sample_rate = settings.plan, settings.options.sample_rate
-    opened: list[Any] = []
+    opened: list[Any] = [] if cache is None else [cache]
     player = None
     try:
         if plan.path is not None:
@@ -291,7 +375,9 @@ def _open_outputs(settings: Settings, device: str | None) -> Outputs:
             ensure_portaudio()
             player = Player(sample_rate, device=resolve_device(device))
             opened.append(sink_mod.PlayerSink(player))
-        word_sinks = [] if settings.captions is None else [_caption_file(settings.captions)]
+        word_sinks = [] if cache is None else [cache.words]
+        if settings.captions is not None:
+            word_sinks.append(_caption_file(settings.captions))
     except (SmallestError, KeyboardInterrupt):
         for sink in opened:
             sink.abort()
