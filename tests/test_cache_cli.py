@@ -198,3 +198,38 @@ def test_an_interrupted_render_stores_nothing(
     again = run_json(env, command, text, "-o", str(tmp_path / "b.wav"), "--cache")
     assert again["cache"] == "miss"
     assert (tmp_path / "b.wav").read_bytes() == reference(server, text, "wav")
+
+
+def test_cache_path_info_and_clear(env: dict[str, str], tmp_path: Path) -> None:
+    root = cache_root(env)
+    path = run_cli(["cache", "path"], env)
+    assert path.returncode == 0 and path.stdout.decode() == f"{root}\n"
+    empty = run_cli(["cache", "info", "--json"], env)
+    assert json.loads(empty.stdout) == {"path": str(root), "entries": 0, "bytes": 0, "max_bytes": 500_000_000}
+    for n in range(2):
+        run_json(env, "speak", unique_text(), "-o", str(tmp_path / f"{n}.wav"), "--cache")
+    size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+    info = json.loads(run_cli(["cache", "info", "--json"], env).stdout)
+    assert info == {"path": str(root), "entries": 2, "bytes": size, "max_bytes": 500_000_000}
+    plain = run_cli(["cache", "info"], env)
+    assert plain.stdout.decode() == f"2 renders, {size / 1e6:.1f} MB of 500.0 MB, in {root}\n"
+    cleared = run_cli(["cache", "clear"], env)
+    assert cleared.returncode == 0
+    assert cleared.stdout.decode() == f"removed 2 renders ({size / 1e6:.1f} MB) from {root}\n"
+    assert list(root.iterdir()) == []
+    assert json.loads(run_cli(["cache", "info", "--json"], env).stdout)["entries"] == 0
+
+
+def test_the_size_cap_from_the_config_file_evicts(env: dict[str, str], tmp_path: Path) -> None:
+    """Each render is about 0.8 MB (17 s at 24 kHz): a 1 MB cap keeps the most recent one only."""
+    config = Path(env["XDG_CONFIG_HOME"]) / "smallest" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("cache = true\ncache_max_mb = 1\n")
+    words = " ".join(["syllable"] * 30)
+    for n in range(3):
+        run_json(env, "speak", f"{n} {words}", "-o", str(tmp_path / f"{n}.wav"))
+    info = json.loads(run_cli(["cache", "info", "--json"], env).stdout)
+    assert info["max_bytes"] == 1_000_000
+    assert info["entries"] == 1 and 700_000 < info["bytes"] <= 1_000_000
+    last = run_json(env, "speak", f"2 {words}", "-o", str(tmp_path / "again.wav"))
+    assert last["cache"] == "hit"  # the most recent one stayed

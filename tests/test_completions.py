@@ -83,6 +83,8 @@ def test_bash_lists_all_commands_on_empty_word(tmp_path: Path) -> None:
 def test_bash_completes_config_subcommands_and_keys(tmp_path: Path) -> None:
     assert set(_complete_bash(tmp_path, "smallest config ")) >= {"set", "get", "unset", "list", "path"}
     assert _complete_bash(tmp_path, "smallest config set sa") == ["sample_rate"]
+    assert _complete_bash(tmp_path, "smallest config set cache") == ["cache", "cache_max_mb"]
+    assert set(_complete_bash(tmp_path, "smallest cache ")) == {"path", "info", "clear"}
     assert "api_key" in _complete_bash(tmp_path, "smallest config get ")
 
 

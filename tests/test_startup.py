@@ -62,7 +62,7 @@ def test_version_builds_no_typer_app() -> None:
 
 HELP_ARGS = [
     ["--help"], ["-h"], ["speak", "--help"], ["stream-sse", "-h"], ["stream-ws", "--help"],
-    ["voices", "--help"], ["serve", "--help"], ["devices", "-h"], ["config", "--help"],
+    ["voices", "--help"], ["serve", "--help"], ["devices", "-h"], ["config", "--help"], ["cache", "--help"],
 ]
 
 HELP_PROBE = """

@@ -1,13 +1,35 @@
-"""What the typer commands share: their options, made from the option table (`options.table`)."""
+"""What the typer commands share: their options, made from the option table (`options.table`), and
+how help and command groups are made."""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smallest_cli.options.parse import Args
 from smallest_cli.options.table import options_for
+
+if TYPE_CHECKING:
+    import typer
+
+
+def first_line(help_text: str) -> str:
+    """The help's first line, for command lists (click would cut it at ~45 characters with "...")."""
+    return help_text.split("\n", 1)[0]
+
+
+def command_group(name: str, help_text: str) -> typer.Typer:
+    """A group of subcommands (`smallest config ...`); without a subcommand it shows its help."""
+    import typer
+
+    return typer.Typer(
+        name=name,
+        help=help_text,
+        short_help=first_line(help_text),
+        no_args_is_help=True,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
 
 
 def with_options(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from smallest_cli.commands.common import command_group, first_line
 from smallest_cli.errors import UsageError, eprint, guarded
 from smallest_cli.options import config
 from smallest_cli.options.security import CONFIG_KEY_ARG_WARNING
@@ -192,21 +193,10 @@ def complete_key(incomplete: str) -> list[str]:
     return [k for k in config.KEYS if k.startswith(incomplete.lower().replace("-", "_"))]
 
 
-def _summary(help_text: str) -> str:
-    """The help's first line, for command lists (click would cut it at ~45 characters with "...")."""
-    return help_text.split("\n", 1)[0]
-
-
 def build_config_app() -> typer.Typer:
-    sub = typer.Typer(
-        name="config",
-        help=CONFIG_HELP,
-        short_help=_summary(CONFIG_HELP),
-        no_args_is_help=True,
-        context_settings={"help_option_names": ["-h", "--help"]},
-    )
+    sub = command_group("config", CONFIG_HELP)
 
-    @sub.command("set", help=SET_HELP, short_help=_summary(SET_HELP))
+    @sub.command("set", help=SET_HELP, short_help=first_line(SET_HELP))
     def set_cmd(
         key: str = typer.Argument(..., autocompletion=complete_key, help=KEY_ARG_HELP),
         value: str = typer.Argument(..., help="The value, or - to read it from stdin."),
@@ -214,26 +204,26 @@ def build_config_app() -> typer.Typer:
         with guarded():
             _set(key, value)
 
-    @sub.command("get", help=GET_HELP, short_help=_summary(GET_HELP))
+    @sub.command("get", help=GET_HELP, short_help=first_line(GET_HELP))
     def get_cmd(
         key: str = typer.Argument(..., autocompletion=complete_key, help=KEY_ARG_HELP),
     ) -> None:
         with guarded():
             _get(key)
 
-    @sub.command("unset", help=UNSET_HELP, short_help=_summary(UNSET_HELP))
+    @sub.command("unset", help=UNSET_HELP, short_help=first_line(UNSET_HELP))
     def unset_cmd(
         key: str = typer.Argument(..., autocompletion=complete_key, help=KEY_ARG_HELP),
     ) -> None:
         with guarded():
             _unset(key)
 
-    @sub.command("list", help=LIST_HELP, short_help=_summary(LIST_HELP))
+    @sub.command("list", help=LIST_HELP, short_help=first_line(LIST_HELP))
     def list_cmd() -> None:
         with guarded():
             _list()
 
-    @sub.command("path", help=PATH_HELP, short_help=_summary(PATH_HELP))
+    @sub.command("path", help=PATH_HELP, short_help=first_line(PATH_HELP))
     def path_cmd() -> None:
         with guarded():
             typer.echo(str(config.config_path()))

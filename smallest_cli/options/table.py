@@ -31,6 +31,8 @@ _VOICES = frozenset({"voices"})
 CODE_BLOCKS = ("note", "skip", "read")
 #: The audio cache's size cap unless the config file or a flag says.
 _CACHE_MAX_MB = 500
+#: `smallest cache info`, the one subcommand with an option of the table.
+CACHE_INFO = "cache info"
 
 class Option(NamedTuple):
     """One option of one or more commands."""
@@ -103,9 +105,10 @@ OPTIONS: tuple[Option, ...] = (
            shown_default="play when there is no --output"),
     Option("device", ("--device",), "str", "Output device (see `smallest devices`).", _SYNTH),
     Option("json_output", ("--json",), "flag", "Print the run's stats as one JSON object (stderr when -o -).",
-           _CLIENT | {"devices"},
+           _CLIENT | {"devices", CACHE_INFO},
            help_for={"voices": "Print the (filtered) catalog as JSON.",
-                     "devices": "Print the devices as a JSON array."}),
+                     "devices": "Print the devices as a JSON array.",
+                     CACHE_INFO: "Print the cache's directory, entries, size and cap as JSON."}),
     Option("quiet", ("--quiet", "-q"), "flag", "Print nothing but errors.", _SYNTH),
     Option("base_url", ("--base-url",), "str",
            "Server base URL, e.g. http://127.0.0.1:8123 for `smallest serve`.", _CLIENT,
@@ -163,7 +166,7 @@ OPTIONS: tuple[Option, ...] = (
            fallback="note", metavar="|".join(CODE_BLOCKS)),
     Option("cache", ("--cache", "--no-cache"), "switch",
            "Keep whole renders in the audio cache and replay one with no request when every setting that "
-           "shapes the audio is the same.", _SYNTH, fallback=False,
+           "shapes the audio is the same (see `smallest cache`).", _SYNTH, fallback=False,
            shown_default="off", config="true or false: use the audio cache (as --cache)"),
     Option("cache_max_mb", ("--cache-max-mb",), "int",
            "Size cap of the audio cache in MB: after each store the least recently used entries go.",
