@@ -29,6 +29,10 @@ the result is the same whole or in any pieces (tested).
 Memory: a block is held until it ends or a sentence in it can be given out, and never beyond
 MAX_BLOCK_CHARS (then it is cut at its last sentence end, else at a space); a code block's body is
 never held (read mode gives it out as it comes), however long its fence stays open.
+
+Places (`places`, when word timestamps are listed): every piece given out (`_say`) is matched to the
+source read since the last one (`source.places.SourceTrack`), which is let go once no words can come
+from it: at each block's end and at each line outside a block.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from urllib.parse import urlsplit
 from markdown_it import MarkdownIt
 
 from smallest_cli.protocol.segment import CLOSERS, sentence_ends
+from smallest_cli.source.places import SourceTrack, SpokenPlaces
 
 #: What `--code note` says in place of a code block.
 CODE_NOTE = "There is a code block here."
@@ -74,15 +79,19 @@ _RUN = re.compile(r"[*_]+")
 
 _NEVER = re.compile(r"(?!)")
 _SPEAKABLE = frozenset({"para", "item", "quote"})
+#: Blocks that may still give out words from lines already read (a heading ends with its line).
+_HELD = _SPEAKABLE | {"html"}
 
 
 class MarkdownSpeech:
     """Markdown in, in pieces (`feed`), the words a person would say out (see the module docstring).
-    `code`: "note", "skip" or "read" (code blocks)."""
+    `code`: "note", "skip" or "read" (code blocks); `places`: where to note the place of each word
+    given out in the source (`source.places`)."""
 
-    def __init__(self, code: str = "note") -> None:
+    def __init__(self, code: str = "note", places: SpokenPlaces | None = None) -> None:
         self._md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
         self._code = code
+        self._track = None if places is None else SourceTrack(places)
         self._reset()
 
     def _reset(self) -> None:
@@ -143,9 +152,11 @@ class MarkdownSpeech:
         """More characters of the current line."""
         if not piece:
             return
+        if self._track is not None:
+            self._track.read(piece)
         if self._line_kind == "code":
             if self._code == "read":
-                out.append(piece)
+                self._say(piece, out)
         elif self._line_kind == "block":
             self._append(piece, out)
         else:
@@ -160,12 +171,16 @@ class MarkdownSpeech:
             assert kind is not None
             self._begin(kind, out)
         if self._line_kind == "code" and self._code == "read":
-            out.append("\n")
+            self._say("\n", out)
         elif self._line_kind == "block":
             self._append("\n", out)
             if self._mode == "heading":
                 self._flush(out)
         self._line, self._line_kind = "", None
+        if self._track is not None:
+            self._track.read("\n")
+            if self._mode not in _HELD:
+                self._track.drop_all()  # no words will come from these lines
 
     # -- lines ----------------------------------------------------------------------------------
 
@@ -203,11 +218,11 @@ class MarkdownSpeech:
         if kind == "code":
             self._line_kind = "code"
             if self._code == "read":
-                out.append(line)
+                self._say(line, out)
         elif kind == "close":
             self._mode = ""
         elif kind == "row":
-            out += [f"{leaf}\n" for leaf in self._render(self._table + line)[0]]
+            self._say("".join(f"{leaf}\n" for leaf in self._render(self._table + line)[0]), out)
         elif kind == "blank":
             if self._mode != "indented":
                 self._flush(out)
@@ -232,10 +247,10 @@ class MarkdownSpeech:
         else:
             self._line_kind = "code"
             if self._code == "read":
-                out.append(line)
+                self._say(line, out)
         self._mode = kind
         if self._code == "note":
-            out.append(CODE_NOTE + "\n")
+            self._say(CODE_NOTE + "\n", out)
 
     def _add_line(self, kind: str, line: str, indent: int, out: list[str]) -> None:
         """A line of text: it continues the open block, or ends it and opens one."""
@@ -326,7 +341,7 @@ class MarkdownSpeech:
     def _give(self, end: int, leaves: list[str], out: list[str]) -> None:
         if leaves:  # no space after "。" where the text has none
             spaced = self._block[end : end + 1].isspace() or not leaves[-1].endswith(("。", "！", "？"))
-            out.append(" ".join(leaves) + (" " if spaced else ""))
+            self._say(" ".join(leaves) + (" " if spaced else ""), out)
         self._block, self._start, self._checked, self._cut = self._block[end:], 0, 0, True
 
     def _ready(self, text: str) -> str:
@@ -338,9 +353,18 @@ class MarkdownSpeech:
 
     def _flush(self, out: list[str]) -> None:
         """End the open block: say what is left of it."""
-        if self._mode in _SPEAKABLE or self._mode in ("heading", "html"):
-            out += [f"{leaf}\n" for leaf in self._render(self._ready(self._block))[0]]
+        if self._mode in _HELD or self._mode == "heading":
+            self._say("".join(f"{leaf}\n" for leaf in self._render(self._ready(self._block))[0]), out)
         self._mode, self._block, self._cut = "", "", False
+        if self._track is not None:
+            self._track.drop_lines()  # the current line, if any, opens the next block
+
+    def _say(self, words: str, out: list[str]) -> None:
+        """Give out `words`, read from the source held (its places noted, when asked for)."""
+        if words:
+            out.append(words)
+            if self._track is not None:
+                self._track.said(words)
 
     # -- rendering ------------------------------------------------------------------------------
 
@@ -509,9 +533,10 @@ def _dedent(line: str, columns: int) -> str:
     return line[cut:]
 
 
-def spoken(pieces: Iterable[str], code: str = "note") -> Iterator[str]:
-    """The words of Markdown given in pieces (lines of a file, an LLM's tokens), as they become final."""
-    speech = MarkdownSpeech(code)
+def spoken(pieces: Iterable[str], code: str = "note", places: SpokenPlaces | None = None) -> Iterator[str]:
+    """The words of Markdown given in pieces (lines of a file, an LLM's tokens), as they become final
+    (each one's place in the source noted in `places`, when given)."""
+    speech = MarkdownSpeech(code, places)
     for piece in pieces:
         words = speech.feed(piece)
         if words:
@@ -521,7 +546,7 @@ def spoken(pieces: Iterable[str], code: str = "note") -> Iterator[str]:
         yield words
 
 
-def speak_markdown(text: str, code: str = "note") -> str:
+def speak_markdown(text: str, code: str = "note", places: SpokenPlaces | None = None) -> str:
     """The words of a whole Markdown document."""
-    speech = MarkdownSpeech(code)
+    speech = MarkdownSpeech(code, places)
     return speech.feed(text) + speech.finish()
