@@ -15,12 +15,28 @@ class AudioChunk:
 
 @dataclass(frozen=True, slots=True)
 class WordTimestamp:
-    """A word frame. `start`/`end` are seconds from the start of this request's audio."""
+    """A word frame. `start`/`end` are seconds from the start of this request's audio. `line` and
+    `column` (1-based) say where the word is in the source text, when the run can tell (transports
+    leave them out; `source.places`)."""
 
     id: int
     word: str
     start: float
     end: float
+    line: int | None = None
+    column: int | None = None
+
+    def record(self) -> dict[str, object]:
+        """The word as `--json` and a JSON caption file list it: times to the millisecond, and its
+        line and column in the source when known."""
+        out: dict[str, object] = {
+            "id": self.id, "word": self.word, "start": round(self.start, 3), "end": round(self.end, 3)
+        }
+        if self.line is not None:
+            out["line"] = self.line
+        if self.column is not None:
+            out["column"] = self.column
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,23 @@
 """Each spoken word's place in the source (`smallest_cli/source/places.py`): where the Markdown
 converter's words come from (headings, list items, links, emphasis, table rows, code notes,
-non-Latin text), the same whole and in any pieces, bounded memory and plain text."""
+non-Latin text), the same whole and in any pieces, bounded memory, plain text, and end to end
+through the CLI (`--json` words and a JSON caption file)."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smallest_cli.source.markdown import MAX_BLOCK_CHARS, MarkdownSpeech
+from smallest_cli.source.markdown import MAX_BLOCK_CHARS, MarkdownSpeech, speak_markdown
 from smallest_cli.source.places import _TOKEN, Place, SpokenPlaces, placed_plain
-from tests.test_markdown import PROPERTY, document
+from tests.helpers import Server, run_cli
+from tests.test_cli_support import add_fault, clear_faults
+from tests.test_live_text import cli
+from tests.test_markdown import NOTES, PROPERTY, document
 
 
 def placed(markdown: str, code: str = "note", size: int | None = None) -> list[tuple[str, Place | None]]:
@@ -143,8 +150,127 @@ def test_memory_stays_bounded_while_words_arrive_or_not() -> None:
         assert source <= MAX_BLOCK_CHARS + 100, feed
 
 
+def test_past_the_cap_the_words_that_follow_get_no_place() -> None:
+    """Text noted far ahead of its words (--cache reads it all first) is kept up to the cap; the
+    words after it get no place rather than a wrong one."""
+    places = SpokenPlaces(max_chars=30)
+    words = "one two three four five six seven one two three".split()
+    assert "".join(placed_plain([w + " " for w in words], places)) == " ".join(words) + " "
+    assert [places.place(w) for w in words] == [
+        Place(1, 1), Place(1, 5), Place(1, 9), Place(1, 15), Place(1, 20), Place(1, 25), *[None] * 4
+    ]
+
+
 def test_a_request_ended_without_its_words_moves_the_next_words_on() -> None:
     places = SpokenPlaces()
     assert "".join(placed_plain(["Yes. No.\n", "Yes. Maybe.\n"], places)) == "Yes. No.\nYes. Maybe.\n"
     places.end_segment("Yes. No.")
     assert places.place("Yes.") == Place(2, 1)
+
+
+# -- end to end ------------------------------------------------------------------------------------
+
+#: Words said that the source does not have: "a link to", the code note, the table's header.
+NOT_IN_SOURCE = {"a", "link", "to", "There", "is", "code", "block", "here.", "Option:", "Default:"}
+#: ... each on the line it was said for: the URL's, the fence's, the row's.
+SAID_FOR = ("https://", "```", "| speed")
+
+
+def _check_places(words: list[dict[str, object]], markdown: str) -> None:
+    """Every word said, in order, each on a line that has it at its column (in order), or for a word
+    the source does not have, on the line it was said for."""
+    lines = markdown.split("\n")
+    assert [w["word"] for w in words] == speak_markdown(markdown).split()
+    columns = []
+    for word in words:
+        text, line = str(word["word"]), word["line"]
+        assert isinstance(line, int), word
+        if "column" not in word:
+            assert text in NOT_IN_SOURCE and any(s in lines[line - 1] for s in SAID_FOR), word
+            continue
+        column = word["column"]
+        assert isinstance(column, int)
+        assert lines[line - 1][column - 1 :].startswith(text.rstrip(".,:।")), word
+        columns.append((line, column))
+    assert columns == sorted(set(columns))
+
+
+def test_json_words_and_json_captions_point_into_the_markdown(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text(NOTES, encoding="utf-8")
+    captions = tmp_path / "x.json"
+    args = ["stream-ws", "-f", str(notes), "-v", "avery", "--json", "--word-timestamps",
+            "--captions", str(captions), "-o", str(tmp_path / "a.wav")]
+    result = run_cli(args, env)
+    assert result.returncode == 0, result.stderr.decode()
+    words = json.loads(result.stdout)["words"]
+    _check_places(words, NOTES)
+    assert json.loads(captions.read_text(encoding="utf-8"))["words"] == words
+
+
+def test_words_of_several_requests_and_a_retry_keep_their_places(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A document of several requests, the first dropped after a few chunks and sent again: the
+    words the retry repeats are not placed twice, and each request's words are found after the
+    last one's."""
+    markdown = NOTES + "\n" + NOTES.replace("Release", "Second").replace("first", "other")
+    notes = tmp_path / "notes.md"
+    notes.write_text(markdown, encoding="utf-8")
+    clear_faults(server)
+    add_fault(server, kind="drop", transport="ws", after_chunks=25)
+    args = ["stream-ws", "-f", str(notes), "-v", "avery", "--json", "-o", str(tmp_path / "a.wav"),
+            "--captions", str(tmp_path / "x.srt")]
+    result = run_cli(args, env)
+    assert result.returncode == 0, result.stderr.decode()
+    stats = json.loads(result.stdout)
+    assert stats["retries"] == 1 and stats["segments"] >= 3
+    _check_places(stats["words"], markdown)
+
+
+def test_words_from_the_cache_point_into_this_runs_markdown(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A render is named by the words said, not by the Markdown: a file with a line more says the
+    same words and hits the render the first file stored, and its words point into it."""
+    for name, markdown, cache in [("a.md", NOTES, "miss"), ("b.md", "\n" + NOTES, "hit")]:
+        notes = tmp_path / name
+        notes.write_text(markdown, encoding="utf-8")
+        args = ["stream-ws", "-f", str(notes), "-v", "avery", "--cache", "--json", "--word-timestamps",
+                "-o", str(tmp_path / "a.wav")]
+        result = run_cli(args, env)
+        assert result.returncode == 0, result.stderr.decode()
+        stats = json.loads(result.stdout)
+        assert stats["cache"] == cache
+        _check_places(stats["words"], markdown)
+
+
+def test_live_markdown_words_point_into_the_markdown(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Fed three characters at a time, the words are placed as from the whole file."""
+    captions = tmp_path / "live.json"
+    args = ["stream-ws", "--live", "--markdown", "-v", "avery", "--captions", str(captions),
+            "-o", str(tmp_path / "a.wav")]
+    with cli(args, env) as (proc, _):
+        assert proc.stdin is not None
+        for start in range(0, len(NOTES), 3):
+            proc.stdin.write(NOTES[start : start + 3].encode())
+            proc.stdin.flush()
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0, proc.stderr.read().decode() if proc.stderr else ""
+    words = json.loads(captions.read_text(encoding="utf-8"))["words"]
+    _check_places(words, NOTES)
+
+
+def test_plain_text_words_point_into_the_text(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    text = "First line here.\n  And the second one."
+    args = ["stream-ws", text, "-v", "avery", "--json", "--word-timestamps", "-o", str(tmp_path / "a.wav")]
+    result = run_cli(args, env)
+    assert result.returncode == 0, result.stderr.decode()
+    words = json.loads(result.stdout)["words"]
+    assert [(w["line"], w["column"]) for w in words] == [
+        (1, 1), (1, 7), (1, 12), (2, 3), (2, 7), (2, 11), (2, 18)
+    ]

@@ -64,8 +64,7 @@ class CaptionFile:
         if self._file is None:
             return
         if self._renderer is None:
-            record = {"id": word.id, "word": word.word, "start": _t(word.start), "end": _t(word.end)}
-            self._write(_item(record, first=not self._words))
+            self._write(_item(word.record(), first=not self._words))
         self._words += 1
         self._cue_out(self._grouper.add(word))
 

@@ -228,9 +228,7 @@ class Display:
                 self._track = WordTrack()
             self._track.add(word)
         if self.collect_words:
-            self.words.append(
-                {"id": word.id, "word": word.word, "start": round(word.start, 3), "end": round(word.end, 3)}
-            )
+            self.words.append(word.record())
         if self.word_stream is None:
             return
         if self._live is not None and is_tty(self.word_stream):

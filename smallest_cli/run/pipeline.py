@@ -65,6 +65,16 @@ class WordSink(Protocol):
     def abort(self) -> str | None: ...
 
 
+class WordPlaces(Protocol):
+    """Where each word is in the source text (`source.places.SpokenPlaces`): asked once per word,
+    in order, as it arrives; told when a request's words are all in."""
+
+    def place(self, word: str) -> tuple[int, int | None] | None:
+        """The word's line and column (None: not known), or None when it is not found."""
+
+    def end_segment(self, text: str | None) -> None: ...
+
+
 class Prefetch(Protocol):
     """Runs requests ahead (scheduler.Scheduler): each body with its events and its `again`, in
     order; `on_limit(n)` hears that the account allows fewer at once, and the run goes on with n."""
@@ -213,6 +223,8 @@ class Pipeline:
     prefetch: Prefetch | None = None
     #: The format written to the file or stdout (None: only playing, as PCM).
     file_format: str | None = None
+    #: Gives each word its place in the source text (--json and JSON captions list it).
+    places: WordPlaces | None = None
 
     def run(self, segments: Iterable[str | Prepared]) -> RunStats:
         """Speak every segment, in order, into the sinks; close them. On failure or Ctrl-C the
@@ -309,6 +321,8 @@ class Pipeline:
         self._release_words(progress, math.inf)
         for word_sink in self.word_sinks:
             word_sink.end_segment()
+        if self.places is not None:
+            self.places.end_segment(None if item.body is None else item.body.get("text"))
         stats.audio_bytes += progress.taken
         stats.audio_seconds += pcm_seconds(progress.taken, self.options.sample_rate)
         return progress.words
@@ -335,10 +349,14 @@ class Pipeline:
                     skip_words -= 1
                     continue
                 progress.words += 1
+                # Words from the cache are on the run's timeline already (`Prepared.replayed`).
                 shift = progress.offset
-                shifted = event if progress.replayed else dataclasses.replace(
-                    event, id=event.id + progress.first_word, start=event.start + shift, end=event.end + shift
-                )
+                moved = {} if progress.replayed else {
+                    "id": event.id + progress.first_word, "start": event.start + shift,
+                    "end": event.end + shift,
+                }
+                line, column = self._place(event.word)
+                shifted = dataclasses.replace(event, line=line, column=column, **moved)
                 self.observer.on_word(shifted)
                 if self.word_sinks:
                     progress.words_ahead.append(shifted)
@@ -347,6 +365,10 @@ class Pipeline:
                 stats.request_id, stats.session_id = event.request_id, event.session_id
                 stats.external_request_id = event.external_request_id
                 stats.external_session_id = event.external_session_id
+
+    def _place(self, word: str) -> tuple[int | None, int | None]:
+        place = self.places.place(word) if self.places is not None else None
+        return (None, None) if place is None else place
 
     def _deliver(self, data: bytes, progress: _SegmentProgress, stats: RunStats, start: float) -> None:
         for sink, whole in zip(self.sinks, progress.whole, strict=True):

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from smallest_cli.output.display import Display
     from smallest_cli.run.cached import Lookup
     from smallest_cli.run.pipeline import Prefetch, Prepared
+    from smallest_cli.source.places import SpokenPlaces
     from smallest_cli.source.text import Text
     from smallest_cli.transports.dial import Dial
 
@@ -67,9 +68,10 @@ def _run(transport_name: str, args: Args, config: dict[str, str], started: float
     settings = _settings(transport_name, args, config)
     live = args.live if transport_name == "websocket" else False
     source = TextSource(args.text, args.file, live, sys.stdin)
+    places = _places(args, settings)
 
     def read() -> Text:
-        return _spoken(source.read(), settings.markdown)
+        return _spoken(source.read(), settings.markdown, places)
 
     if settings.cache is None:
         _send(transport_name, args, settings, read, started)
@@ -127,7 +129,7 @@ def _send(
         writer = None if miss is None else miss.writer(eprint)
         outputs = _open_outputs(settings, args.device, writer)
         cache = "off" if writer is None else "miss"
-        _stream(args, settings, transport, segments, outputs, prefetch, started, text.reread, cache)
+        _stream(args, settings, transport, segments, outputs, prefetch, started, text, cache)
     finally:
         if prefetch is not None:
             prefetch.close()
@@ -144,7 +146,7 @@ def _replay(
     outputs = _open_outputs(settings, args.device)
     segments = replay(hit.entry, hit.requests)
     transport = NoTransport(transport_name)
-    _stream(args, settings, transport, segments, outputs, None, started, text.reread, "hit")
+    _stream(args, settings, transport, segments, outputs, None, started, text, "hit")
 
 
 def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settings:
@@ -182,17 +184,40 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
     return Settings(plan, captions, options, conn, markdown, _cache(args, config))
 
 
-def _spoken(text: Text, markdown: str | None) -> Text:
+def _places(args: Args, settings: Settings) -> SpokenPlaces | None:
+    """Where the words are in the source, when words are listed with their places: in --json and
+    in a JSON caption file (SRT and WebVTT have no place for them)."""
+    if not settings.options.word_timestamps:
+        return None
+    if not args.json_output:
+        if settings.captions is None:
+            return None
+        from smallest_cli.output.captions import caption_format
+
+        if caption_format(str(settings.captions)) != "json":
+            return None
+    from smallest_cli.source.places import SpokenPlaces
+
+    return SpokenPlaces()
+
+
+def _spoken(text: Text, markdown: str | None, places: SpokenPlaces | None = None) -> Text:
     """`text`, as the words a reader says when it is read as Markdown (`markdown`: the --code mode),
-    both for the run and for the progress bar's count; the Markdown parser is imported only then."""
+    both for the run and for the progress bar's count; the Markdown parser is imported only then.
+    With `places`, the run's words are noted there as they are read, with their places in the source."""
     if markdown is None:
-        return text
+        if places is None:
+            return text
+        from smallest_cli.source.places import placed_plain
+
+        return text._replace(pieces=placed_plain(text.pieces, places), places=places)
     from smallest_cli.source.markdown import spoken
 
     reread = text.reread
     return text._replace(
-        pieces=spoken(text.pieces, markdown),
+        pieces=spoken(text.pieces, markdown, places),
         reread=None if reread is None else lambda: spoken(reread(), markdown),
+        places=places,
     )
 
 
@@ -240,7 +265,7 @@ def _stream(
     outputs: Outputs,
     prefetch: Prefetch | None,
     started: float,
-    reread: Callable[[], Iterable[str]] | None,
+    text: Text,
     cache: str,
 ) -> None:
     from smallest_cli.output.display import Display, choose_mode
@@ -261,10 +286,10 @@ def _stream(
         transport=transport, options=settings.options, sinks=outputs.sinks, observer=display,
         retries=settings.conn.retries, max_wait=settings.conn.timeout,
         output=plan.output, file_format=plan.file_format, started=started,
-        word_sinks=outputs.word_sinks, prefetch=prefetch,
+        word_sinks=outputs.word_sinks, prefetch=prefetch, places=text.places,
     )
-    if display.mode == "live" and reread is not None:
-        _count_ahead(reread, display)
+    if display.mode == "live" and text.reread is not None:
+        _count_ahead(text.reread, display)
     startup.streaming_starts()
     with display:
         stats = pipeline.run(segments)

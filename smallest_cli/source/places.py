@@ -18,8 +18,9 @@ text is its own source: every word is where it is (`placed_plain`).
 
 Memory: the converter's held source is let go up to each match and at each line no words will come
 from; spoken text is let go as its words arrive and when a request's words are all in, keeping only
-what a request's end is looked for in. A run whose words never arrive (a voice without word
-timestamps, live input) holds at most MAX_HELD_CHARS of spoken text and MAX_SOURCE_CHARS of source.
+what a request's end is looked for in. At most MAX_HELD_CHARS of spoken text is held ahead of its words
+(live input whose voice sends none; with --cache, whose whole text is read first), MAX_SOURCE_CHARS
+of source.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import NamedTuple
 
 from smallest_cli.protocol.contract import MAX_TEXT_CHARS
 
-#: The most spoken text held for words that have not arrived (oldest let go first).
+#: The most spoken text held ahead of its words; past it the words that follow get no place.
 MAX_HELD_CHARS = 64 * 1024
 #: The most source held for spoken words not yet given out (a block is at most 4000 characters).
 MAX_SOURCE_CHARS = 16 * 1024
@@ -74,18 +75,22 @@ class SpokenPlaces:
         self._lines: deque[tuple[int, int]] = deque()
         #: Where the last word found in the source is in the spoken text, and its line.
         self._found = (-1, 0)
+        #: More than MAX_HELD_CHARS came ahead of the words: the rest is not noted.
+        self._full = False
 
     def add(self, spoken: str, marks: Iterable[Mark], line: int) -> None:
         """More spoken text, its `marks` (offsets in `spoken`), read from source line `line` on."""
-        if not spoken:
-            return
         with self._lock:
             start = self._base + len(self._text)
+            ahead = start - self._cursor
+            # Past the cap nothing more is noted, rather than the oldest let go: a word of text let
+            # go could be found in later text, and lead the words after it astray.
+            self._full = self._full or (ahead > 0 and ahead + len(spoken) > self._max)
+            if self._full or not spoken:
+                return
             self._text += spoken
             self._marks.extend((start + s, start + e, place) for s, e, place in marks)
             self._lines.append((start, line))
-            if len(self._text) > self._max:
-                self._forget(min(start, self._base + len(self._text) - self._max))
 
     def place(self, word: str) -> Place | None:
         """Where the next word timestamp's `word` is in the source; None when it is not in the

@@ -12,9 +12,12 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from smallest_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from smallest_cli.source.places import SpokenPlaces
 
 
 class Text(NamedTuple):
@@ -27,6 +30,8 @@ class Text(NamedTuple):
     size: int | None = None
     #: The same text read again from its start, when it can be (TEXT, a regular file).
     reread: Callable[[], Iterable[str]] | None = None
+    #: Where the words of `pieces` are in the source, noted as they are read (when words are listed).
+    places: SpokenPlaces | None = None
 
 
 class TextSource:
