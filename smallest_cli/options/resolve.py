@@ -168,6 +168,12 @@ def resolve_connection(
     )
 
 
+def check_concurrency(concurrency: int) -> int:
+    if concurrency < 1:
+        raise UsageError(f"{BY_FIELD['concurrency'].spellings[0]} must be 1 or more, got {concurrency}")
+    return concurrency
+
+
 def key_warnings(
     *,
     flag_key: str | None,

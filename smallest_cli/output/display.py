@@ -35,9 +35,35 @@ def choose_mode(quiet: bool, stderr: IO[str]) -> Mode:
     return "live" if is_tty(stderr) else "plain"
 
 
-def _count(n: int, one: str, many: str) -> str:
+def counted(n: int, one: str, many: str) -> str:
     """`1 chunk`, `2 chunks`."""
     return f"{n} {one if n == 1 else many}"
+
+
+def retry_note(where: str, attempt: int, delay: float, error: SmallestError) -> str:
+    """The line that says a request is sent again, `where` naming it (`segment 2`)."""
+    message = f"smallest: {where}: {error}; retry {attempt} in {delay:.1f} s"
+    if error.retry_after is not None and error.retry_after > delay:
+        message += f" (the server asked for {error.retry_after:g} s; --timeout caps the wait)"
+    return message
+
+
+def limit_note(allowed: int) -> str:
+    """The line that says the account allows fewer requests at once than asked for."""
+    return f"smallest: the account allows fewer requests at once; going on with {allowed}"
+
+
+def append_bar(line: Text, done: float, figures: list[str], width: int) -> None:
+    """A bar of the part `done` (0 to 1) after `line`, and `figures` under it, wrapped between
+    figures. Thin and thick rules tell done from left without colour (NO_COLOR)."""
+    bar = max(10, min(40, width - len(line) - 6))
+    filled = round(bar * done)
+    line.append(" ")
+    line.append("━" * filled, style="green")
+    line.append("─" * (bar - filled), style="dim")
+    line.append(f" {done:4.0%}")
+    for row in pack(figures, width):
+        line.append("\n" + row)
 
 
 def clock_time(seconds: float) -> str:
@@ -70,9 +96,9 @@ def _figures(stats: RunStats, total: str, size: list[str]) -> list[str]:
         parts.append(f"made {stats.realtime_factor:.1f}x faster than real time")
     parts.extend(size)
     if stats.retries:
-        parts.append(_count(stats.retries, "retry", "retries"))
+        parts.append(counted(stats.retries, "retry", "retries"))
     if stats.underruns:
-        parts.append(_count(stats.underruns, "underrun", "underruns"))
+        parts.append(counted(stats.underruns, "underrun", "underruns"))
     return parts
 
 
@@ -93,7 +119,7 @@ def summary_line(stats: RunStats) -> str:
     parts = [f"{stats.audio_seconds:.2f} s of audio"] + _figures(
         stats,
         f"total {stats.total_ms:.0f} ms",
-        [f"{stats.audio_bytes} bytes", _count(stats.chunks, "chunk", "chunks")],
+        [f"{stats.audio_bytes} bytes", counted(stats.chunks, "chunk", "chunks")],
     )
     where = f" → {stats.output}" if stats.output else ""
     source = "from cache" if stats.cache == "hit" else stats.transport
@@ -171,7 +197,7 @@ class Display:
         if totals is not None:
             self._append_progress(line, totals, played)
         else:
-            line.append(f" · {_count(self._chunks, 'chunk', 'chunks')} · {self._seconds:.1f} s received")
+            line.append(f" · {counted(self._chunks, 'chunk', 'chunks')} · {self._seconds:.1f} s received")
             if played is not None:
                 line.append(f" · {played:.1f} s played")
         heard = self._track.line(played) if self._track is not None and played is not None else None
@@ -181,18 +207,9 @@ class Display:
         return line
 
     def _append_progress(self, line: Text, totals: Totals, played: float | None) -> None:
-        """A bar of the characters done after `line`, and the figures under it, wrapped between
-        figures. Thin and thick rules tell done from left without colour (NO_COLOR)."""
-        width = self._console().width
+        """A bar of the characters done after `line`, and the figures under it."""
         done = min(1.0, self._chars / totals.chars) if totals.chars else 1.0
-        bar = max(10, min(40, width - len(line) - 6))
-        filled = round(bar * done)
-        line.append(" ")
-        line.append("━" * filled, style="green")
-        line.append("─" * (bar - filled), style="dim")
-        line.append(f" {done:4.0%}")
-        for row in pack(self._progress_figures(totals, played), width):
-            line.append("\n" + row)
+        append_bar(line, done, self._progress_figures(totals, played), self._console().width)
 
     def _progress_figures(self, totals: Totals, played: float | None) -> list[str]:
         """Segments and characters done out of the total, the audio, the rate and the time left
@@ -239,16 +256,12 @@ class Display:
             print(format_word(word), file=self.word_stream, flush=True)
 
     def on_retry(self, segment: int, attempt: int, delay: float, error: SmallestError) -> None:
-        if self.mode == "quiet":
-            return
-        message = f"smallest: segment {segment + 1}: {error}; retry {attempt} in {delay:.1f} s"
-        if error.retry_after is not None and error.retry_after > delay:
-            message += f" (the server asked for {error.retry_after:g} s; --timeout caps the wait)"
-        self._note(message)
+        if self.mode != "quiet":
+            self._note(retry_note(f"segment {segment + 1}", attempt, delay, error))
 
     def on_limit(self, allowed: int) -> None:
         if self.mode != "quiet":
-            self._note(f"smallest: the account allows fewer requests at once; going on with {allowed}")
+            self._note(limit_note(allowed))
 
     def _note(self, message: str) -> None:
         from rich.text import Text
@@ -278,7 +291,7 @@ class Display:
         detail = _figures(
             stats,
             f"total {stats.total_ms / 1000:.2f} s",
-            [f"{stats.audio_bytes:,} bytes in {_count(stats.chunks, 'chunk', 'chunks')}"],
+            [f"{stats.audio_bytes:,} bytes in {counted(stats.chunks, 'chunk', 'chunks')}"],
         )
         for line in pack(detail, console.width - 2):
             console.print(Text("  " + line, style="dim"), soft_wrap=True)

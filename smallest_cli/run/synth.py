@@ -108,7 +108,7 @@ def _send(
     already and whose render is stored as it streams."""
     from smallest_cli.transports import open_transport
 
-    log = _debug_log(args.debug)
+    log = debug_log(args.debug)
     # TCP and TLS start now, while the network library imports and stdin is awaited (transports/dial.py).
     dial = _dial(settings.conn, args.concurrency)
     transport = open_transport(transport_name, settings.conn, log, dial)
@@ -151,6 +151,7 @@ def _replay(
 
 def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settings:
     from smallest_cli.options.resolve import (
+        check_concurrency,
         key_warnings,
         resolve_connection,
         resolve_markdown,
@@ -178,8 +179,7 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
     conn = resolve_connection(args, os.environ, config)
     for warning in key_warnings(flag_key=args.api_key, environ=os.environ, config=config):
         eprint(warning)
-    if args.concurrency < 1:
-        raise UsageError(f"--concurrency must be 1 or more, got {args.concurrency}")
+    check_concurrency(args.concurrency)
     markdown = resolve_markdown(args, os.environ, config)
     return Settings(plan, captions, options, conn, markdown, _cache(args, config))
 
@@ -336,7 +336,7 @@ def _count_ahead(reread: Callable[[], Iterable[str]], display: Display) -> None:
     threading.Thread(target=count, name="smallest-count", daemon=True).start()
 
 
-def _debug_log(debug: bool) -> Any:
+def debug_log(debug: bool) -> Any:
     """The request log for --debug (on stderr), else None; debuglog is imported only then."""
     if not debug:
         return None
