@@ -67,9 +67,9 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Streaming text-to-speech for the shell."""
 
-    from smallest_cli.commands import cache_cmd, config_cmd, devices, serve, synth, voices
+    from smallest_cli.commands import batch, cache_cmd, config_cmd, devices, serve, synth, voices
 
-    for module in (synth, voices, serve, devices, config_cmd, cache_cmd):
+    for module in (synth, batch, voices, serve, devices, config_cmd, cache_cmd):
         module.register(app)
     return app
 

@@ -17,6 +17,7 @@ EXIT_AUTH = 3
 EXIT_RATE_LIMIT = 4
 EXIT_SERVER = 5
 EXIT_NETWORK = 6
+EXIT_ROWS_FAILED = 7
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
@@ -28,6 +29,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_RATE_LIMIT, "rate limited after retries"),
     (EXIT_SERVER, "server or protocol error (including truncated streams)"),
     (EXIT_NETWORK, "network (unreachable, timeout)"),
+    (EXIT_ROWS_FAILED, "some rows of a batch failed (the others are done)"),
     (EXIT_INTERRUPTED, "interrupted"),
     (EXIT_TERMINATED, "terminated (SIGTERM)"),
 )
@@ -90,6 +92,12 @@ class NetworkError(SmallestError):
 
     exit_code = EXIT_NETWORK
     retryable = True
+
+
+class RowsFailed(SmallestError):
+    """`smallest batch` finished, and some of its rows failed (each recorded in the manifest)."""
+
+    exit_code = EXIT_ROWS_FAILED
 
 
 class AudioDeviceError(SmallestError):

@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import run_cli
 
-COMMANDS = ["speak", "stream-sse", "stream-ws", "voices", "serve", "devices", "config", "cache"]
+COMMANDS = ["speak", "stream-sse", "stream-ws", "batch", "voices", "serve", "devices", "config", "cache"]
 SYNTH = {"speak", "stream-sse", "stream-ws"}
 
 

@@ -24,7 +24,10 @@ from smallest_cli.protocol import contract
 SYNTH_COMMANDS: Mapping[str, str] = {"speak": "http", "stream-sse": "sse", "stream-ws": "websocket"}
 _SYNTH = frozenset(SYNTH_COMMANDS)
 _WS = frozenset({"stream-ws"})
-_CLIENT = _SYNTH | {"voices"}
+_BATCH = frozenset({"batch"})
+#: Synthesis options that are also the defaults of every row of a batch.
+_ROWS = _SYNTH | _BATCH
+_CLIENT = _ROWS | {"voices"}
 _SERVE = frozenset({"serve"})
 _VOICES = frozenset({"voices"})
 #: What `--code` may say of a Markdown code block.
@@ -86,19 +89,19 @@ class Option(NamedTuple):
 
 OPTIONS: tuple[Option, ...] = (
     Option("file", ("--file", "-f"), "str", "Read the text from this file.", _SYNTH),
-    Option("voice", ("--voice", "-v"), "str", "Voice id (see `smallest voices`).", _SYNTH,
+    Option("voice", ("--voice", "-v"), "str", "Voice id (see `smallest voices`).", _ROWS,
            fallback="magnus", env="SMALLEST_VOICE", config="voice id, e.g. magnus, meher, avery, liam"),
     Option("model", ("--model",), "str", "lightning_v3.1 or lightning_v3.1_pro.", _CLIENT,
            fallback=contract.DEFAULT_MODEL, config="one of " + ", ".join(contract.MODELS)),
-    Option("sample_rate", ("--sample-rate", "-r"), "int", "8000, 16000, 24000 or 44100 Hz.", _SYNTH,
+    Option("sample_rate", ("--sample-rate", "-r"), "int", "8000, 16000, 24000 or 44100 Hz.", _ROWS,
            fallback=24000, config="one of " + ", ".join(str(r) for r in contract.SAMPLE_RATES)),
-    Option("speed", ("--speed",), "float", "0.5 to 2.0.", _SYNTH, fallback=1.0,
+    Option("speed", ("--speed",), "float", "0.5 to 2.0.", _ROWS, fallback=1.0,
            config=f"{contract.SPEED_MIN} to {contract.SPEED_MAX}"),
     Option("language", ("--language", "-l"), "str", "ISO 639-1 code, e.g. en, hi.", _CLIENT,
            config="ISO 639-1 code such as en, hi, es, or auto",
            help_for={"voices": "Language name or ISO 639-1 code (english, en, hi, ...)."}),
-    Option("fmt", ("--format",), "str", "pcm, wav, mp3, ulaw or alaw.", _SYNTH,
-           shown_default="from the --output extension, else wav"),
+    Option("fmt", ("--format",), "str", "pcm, wav, mp3, ulaw or alaw.", _ROWS,
+           shown_default="from the output file's extension, else wav"),
     Option("output", ("--output", "-o"), "str",
            "Write the audio to this file; '-' writes the audio bytes to stdout.", _SYNTH),
     Option("play", ("--play", "--no-play"), "switch", "Play the audio.", _SYNTH,
@@ -107,9 +110,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("json_output", ("--json",), "flag", "Print the run's stats as one JSON object (stderr when -o -).",
            _CLIENT | {"devices", CACHE_INFO},
            help_for={"voices": "Print the (filtered) catalog as JSON.",
+                     "batch": "Print a summary of the batch as one JSON object.",
                      "devices": "Print the devices as a JSON array.",
                      CACHE_INFO: "Print the cache's directory, entries, size and cap as JSON."}),
-    Option("quiet", ("--quiet", "-q"), "flag", "Print nothing but errors.", _SYNTH),
+    Option("quiet", ("--quiet", "-q"), "flag", "Print nothing but errors.", _ROWS),
     Option("base_url", ("--base-url",), "str",
            "Server base URL, e.g. http://127.0.0.1:8123 for `smallest serve`.", _CLIENT,
            fallback=contract.DEFAULT_BASE_URL, env="SMALLEST_BASE_URL",
@@ -120,7 +124,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("timeout", ("--timeout",), "float", "Seconds without data before giving up.", _CLIENT,
            fallback=30.0),
     Option("retries", ("--retries",), "int", "Retries per request on rate limits, server and network errors.",
-           _SYNTH, fallback=3),
+           _ROWS, fallback=3),
     Option("allow_insecure", ("--allow-insecure",), "flag",
            "Allow sending the API key over plain http:// to a remote host.", _CLIENT),
     Option("debug", ("--debug",), "flag",
@@ -130,8 +134,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("concurrency", ("--concurrency",), "int",
            "Requests in flight at once for long text, each on its own connection; the audio stays in "
            "order. One account unit allows one active request: an account that allows fewer than N "
-           "refuses the extra ones (429), and the run goes on with as many as it allows.", _SYNTH,
-           fallback=1),
+           "refuses the extra ones (429), and the run goes on with as many as it allows.", _ROWS,
+           fallback=1,
+           help_for={"batch": "Requests in flight at once, across rows, each on its own connection; the "
+                              "rows are written in order. An account that allows fewer refuses the extra "
+                              "ones (429), and the batch goes on with as many as it allows."}),
     Option("captions", ("--captions",), "str",
            "Write captions to FILE: SRT, WebVTT or JSON by its extension (.srt, .vtt, .json), from word "
            "timestamps (implies --word-timestamps; needs a voice that sends them, e.g. -v avery).", _SYNTH,
@@ -144,11 +151,13 @@ OPTIONS: tuple[Option, ...] = (
            shown_default="live when stdin is a pipe that keeps delivering text"),
     Option("pronunciation_dicts", ("--pronunciation-dict",), "multi",
            "A pronunciation dictionary to apply, by id; repeat for several.",
-           frozenset({"speak", "stream-sse"}), metavar="ID"),
+           frozenset({"speak", "stream-sse", "batch"}), metavar="ID",
+           help_for={"batch": "A pronunciation dictionary to apply, by id; repeat for several "
+                              "(with a transport other than ws: its message has no such field)."}),
     Option("math_notation", ("--math-notation",), "flag", "Read formulas and math notation as math.",
-           _SYNTH),
+           _ROWS),
     Option("number_language", ("--number-language",), "str",
-           "Read numbers in this language (ISO 639-1 code), whatever --language says.", _SYNTH,
+           "Read numbers in this language (ISO 639-1 code), whatever --language says.", _ROWS,
            metavar="CODE"),
     Option("request_id", ("--request-id",), "str",
            "Your id for each request, echoed by the service (1 to 128 of A-Z a-z 0-9 _ . -).", _SYNTH,
@@ -172,6 +181,23 @@ OPTIONS: tuple[Option, ...] = (
            "Size cap of the audio cache in MB: after each store the least recently used entries go.",
            _SYNTH, fallback=_CACHE_MAX_MB, metavar="MB",
            config=f"size cap of the audio cache in MB (default {_CACHE_MAX_MB})"),
+    # -- batch -----------------------------------------------------------------------------------------
+    Option("out_dir", ("--out-dir",), "str",
+           "Write each row's audio file under this directory (made if missing).", _BATCH,
+           fallback=".", metavar="DIR"),
+    Option("name", ("--name",), "str",
+           "Name the file of each row that has no output field: {n} its number (from 1), {id} (else "
+           "the number), {voice}, {slug} (its first words, file-safe); Python format specs apply. "
+           "The extension chooses the format; a name without one gets the format's.", _BATCH,
+           shown_default="{n:04d}.wav", metavar="TEMPLATE"),
+    Option("manifest", ("--manifest",), "str",
+           "Append one JSON record per finished row to this file; a rerun skips the rows it says are done.",
+           _BATCH, shown_default="DIR/manifest.jsonl", metavar="FILE"),
+    Option("force", ("--force",), "flag", "Redo every row, even those the manifest says are done.", _BATCH),
+    Option("shard", ("--shard",), "str",
+           "Take only the rows n with (n-1) % N == K-1: N machines or jobs split one input with no "
+           "coordination, and their manifests concatenate.", _BATCH, metavar="K/N"),
+    Option("transport", ("--transport",), "str", "ws, sse or sync.", _BATCH, fallback="ws"),
     # -- voices ----------------------------------------------------------------------------------------
     Option("gender", ("--gender",), "str", "female or male.", _VOICES),
     Option("accent", ("--accent",), "str", "american, british, indian, ...", _VOICES),

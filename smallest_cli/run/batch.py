@@ -1,0 +1,453 @@
+"""The body of `smallest batch`: rows in, one audio file and one manifest record per row out.
+
+It follows the one-way flow of every command, so its parts live where that flow puts them: the
+rows are read in `source/batch.py` (text in, nothing decided); here each row becomes its request
+options (protocol/request.py's checks, the same as for every flag), its output path
+(`output/names.py`, `output/plan.py`) and its segments; the requests of all rows go through one
+`Scheduler` (run/scheduler.py), up to --concurrency at once across rows, settling at what the
+account allows; each row's events go through a `Pipeline` (retries, roll-back) into a `FileSink`;
+the manifest (`output/manifest.py`) and the display (`output/batch_display.py`) are outputs like
+the audio.
+
+Rows are written one after the other, in input order, in the main thread, while the requests of
+the rows after it already run: the file of each row is whole before it gets its final name, and
+Ctrl-C stops at a row boundary or inside one row (kept as FILE.part). Rows with nothing to send
+(skipped, or failed before any request) are settled as the scheduler's feed reaches them, up to
+--concurrency rows ahead of the one being written. Nothing is kept per row but the manifest's
+index of rows done (for the skip) and the outputs used (two rows may not share one): memory
+stays flat however many rows there are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from smallest_cli.errors import (
+    AuthError,
+    Interrupted,
+    NetworkError,
+    RowsFailed,
+    SmallestError,
+    UsageError,
+    eprint,
+)
+from smallest_cli.options.parse import Args
+from smallest_cli.options.settings import ConnectionOptions
+from smallest_cli.options.table import BY_FIELD
+from smallest_cli.output.batch_display import BatchDisplay
+from smallest_cli.output.manifest import Done, Manifest
+from smallest_cli.protocol import contract
+from smallest_cli.protocol.request import (
+    SynthesisOptions,
+    build_request,
+    check_language,
+    check_model,
+    check_sample_rate,
+    check_speed,
+    check_voice,
+)
+from smallest_cli.run.pipeline import Prefetch, Prepared
+from smallest_cli.source.batch import Row, Shard
+from smallest_cli.transports.base import Transport
+
+if TYPE_CHECKING:
+    from smallest_cli.run.scheduler import Ahead
+
+#: --transport's values, and the transport each names.
+TRANSPORTS: Mapping[str, str] = {"ws": "websocket", "sse": "sse", "sync": "http"}
+
+#: A row's fields that override the request options: the option's field and its check.
+_ROW_OPTIONS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
+    "voice": ("voice_id", lambda v: check_voice(str(v))),
+    "model": ("model", check_model),
+    "sample_rate": ("sample_rate", check_sample_rate),
+    "speed": ("speed", check_speed),
+    "language": ("language", lambda v: check_language(str(v))),
+}
+
+
+def run_batch(args: Args) -> None:
+    """`smallest batch INPUT` with its parsed options."""
+    from smallest_cli.options.config import guarded_with_config
+
+    with guarded_with_config(args) as config:
+        _run(args, config)
+
+
+class Settings(NamedTuple):
+    """The batch's settings, checked before any request."""
+
+    transport: str
+    #: Every row's request options unless the row says otherwise.
+    defaults: SynthesisOptions
+    #: --format, when given.
+    fmt: str | None
+    conn: ConnectionOptions
+    template: str
+    out_dir: Path
+    manifest: Path
+    shard: Shard
+
+
+def _settings(args: Args, config: dict[str, str]) -> Settings:
+    from smallest_cli.options.resolve import (
+        check_concurrency,
+        key_warnings,
+        resolve_connection,
+        resolve_synthesis,
+    )
+    from smallest_cli.output.manifest import MANIFEST_NAME
+    from smallest_cli.output.names import DEFAULT_TEMPLATE, check_template
+    from smallest_cli.source.batch import parse_shard
+
+    def spelled(field: str) -> str:
+        return BY_FIELD[field].spellings[0]
+
+    transport = TRANSPORTS.get(args.transport)
+    if transport is None:
+        raise UsageError(f"{spelled('transport')} must be {', '.join(TRANSPORTS)}, not {args.transport!r}")
+    defaults = resolve_synthesis(args, os.environ, config)
+    if defaults.pronunciation_dicts and transport == "websocket":
+        raise UsageError(
+            f"{spelled('pronunciation_dicts')} needs {spelled('transport')} sse or sync: "
+            "the WebSocket message has no such field"
+        )
+    fmt = contract.check_format(args.fmt) if args.fmt is not None else None
+    conn = resolve_connection(args, os.environ, config)
+    for warning in key_warnings(flag_key=args.api_key, environ=os.environ, config=config):
+        eprint(warning)
+    check_concurrency(args.concurrency)
+    out_dir = Path(args.out_dir)
+    return Settings(
+        transport=transport,
+        defaults=defaults,
+        fmt=fmt,
+        conn=conn,
+        template=check_template(args.name or DEFAULT_TEMPLATE, spelled("name")),
+        out_dir=out_dir,
+        manifest=Path(args.manifest) if args.manifest else out_dir / MANIFEST_NAME,
+        shard=parse_shard(args.shard, spelled("shard")),
+    )
+
+
+def _run(args: Args, config: dict[str, str]) -> None:
+    from smallest_cli.output.display import choose_mode
+    from smallest_cli.output.manifest import load_index
+    from smallest_cli.run.scheduler import Scheduler
+    from smallest_cli.run.synth import debug_log
+    from smallest_cli.source.batch import open_rows
+    from smallest_cli.transports import open_transport
+
+    settings = _settings(args, config)
+    rows = open_rows(args.input, sys.stdin)
+    _make_dir(settings.out_dir)
+    done = {} if args.force else load_index(settings.manifest)
+    display = BatchDisplay(choose_mode(args.quiet, sys.stderr), transport=args.transport)
+    if display.mode == "live" and rows.count is not None:
+        _count_ahead(rows.count, settings.shard, display)
+    log = debug_log(args.debug)
+
+    def make_transport() -> Transport:
+        return open_transport(settings.transport, settings.conn, log)
+
+    manifest = Manifest(settings.manifest)
+    # Names the transport for the pipelines' stats; every request goes through the scheduler's own.
+    named = make_transport()
+    scheduler = Scheduler(make_transport, args.concurrency)
+    try:
+        batch = _Batch(settings, done, manifest, display, named)
+        with display:
+            batch.run(rows.rows, scheduler)
+    finally:
+        scheduler.close()
+        named.close()
+        manifest.close()
+    _report(args, settings, display)
+
+
+def _report(args: Args, settings: Settings, display: BatchDisplay) -> None:
+    tally = display.tally
+    if args.json_output:
+        summary = {**tally.as_dict(), "total_ms": round(display.elapsed() * 1000, 1),
+                   "transport": args.transport, "out_dir": str(settings.out_dir),
+                   "manifest": str(settings.manifest)}
+        print(json.dumps(summary), flush=True)
+    else:
+        display.summary(str(settings.manifest))
+    if tally.failed:
+        from smallest_cli.output.display import counted
+
+        rows = counted(tally.rows, "row", "rows")
+        raise RowsFailed(f"{tally.failed} of {rows} failed; their errors are in {settings.manifest}")
+
+
+def _make_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot make the directory {directory}: {err.strerror or err}") from None
+
+
+def _count_ahead(count: Callable[[Shard], int], shard: Shard, display: BatchDisplay) -> None:
+    """Count the rows, reading the input again in a thread, for the progress bar: the first
+    request must not wait for it."""
+
+    def run() -> None:
+        try:
+            display.total = count(shard)
+        except SmallestError:
+            return  # the batch reads the input as well, and says what is wrong with it
+
+    threading.Thread(target=run, name="smallest-count", daemon=True).start()
+
+
+# -- a row's plan --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class RowPlan:
+    """What a row will do: its output, options and segments; or why it fails; or that it is done."""
+
+    n: int
+    id: str | None
+    output: Path | None = None
+    options: SynthesisOptions | None = None
+    fmt: str = "wav"
+    settings: dict[str, Any] | None = None
+    #: Its text's requests, the first one known to exist; None when nothing is to be sent.
+    segments: Iterator[str] | None = None
+    error: str | None = None
+    #: The manifest says it is done: no request.
+    skip: bool = False
+    #: It failed: send no more of its requests.
+    cancelled: bool = False
+
+
+def row_options(defaults: SynthesisOptions, fields: Mapping[str, Any]) -> SynthesisOptions:
+    """The row's request options: `defaults`, with each field the row gives checked and put in."""
+    changes = {
+        attr: check(value)
+        for key, (attr, check) in _ROW_OPTIONS.items()
+        if (value := fields.get(key)) is not None and str(value).strip()
+    }
+    return dataclasses.replace(defaults, **changes)
+
+
+def _text_of(value: Any) -> str | None:
+    return None if value is None or not str(value).strip() else str(value)
+
+
+class _Batch:
+    """Plans, writes and records the rows; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        done: dict[int, Done],
+        manifest: Manifest,
+        display: BatchDisplay,
+        named: Transport,
+    ) -> None:
+        self.settings = settings
+        self.done = done
+        self.manifest = manifest
+        self.display = display
+        self.named = named
+        #: Each output used so far, and the row that uses it.
+        self.used: dict[str, int] = {}
+
+    def run(self, rows: Iterable[Row], prefetch: Prefetch) -> None:
+        shard = self.settings.shard
+        plans = (self.plan(row) for row in rows if shard.takes(row.n))
+        feed = RowFeed(plans, self.settle, prefetch, self.display.on_limit)
+        for plan in feed.rows():
+            self.write(plan, feed)
+
+    def plan(self, row: Row) -> RowPlan:
+        plan = RowPlan(row.n, _text_of(row.fields.get("id")))
+        try:
+            if row.error is not None:
+                raise UsageError(row.error)
+            self._place(plan, row)
+            text_sha, segments = self._text(row)
+            assert plan.options is not None and plan.output is not None
+            from smallest_cli.output.manifest import is_done, settings_of
+
+            plan.settings = settings_of(plan.options, plan.fmt, text_sha)
+            if is_done(self.done.get(row.n), plan.output, plan.settings):
+                plan.skip = True
+                return plan
+            from smallest_cli.run.pipeline import first_and_rest
+
+            plan.segments = first_and_rest(segments())
+        except UsageError as err:
+            plan.error = str(err)
+        return plan
+
+    def _place(self, plan: RowPlan, row: Row) -> None:
+        """The row's options, output path and format, checked; the output's directory made."""
+        from smallest_cli.output.names import output_path, render
+        from smallest_cli.output.plan import DEFAULT_FORMAT, check_output_path, plan_output
+
+        fields = row.fields
+        plan.options = row_options(self.settings.defaults, fields)
+        row_fmt = _text_of(fields.get("format"))
+        fmt = contract.check_format(row_fmt) if row_fmt is not None else self.settings.fmt
+        name = _text_of(fields.get("output")) or render(
+            self.settings.template, row.n, plan.id, plan.options.voice_id, str(fields.get("text", ""))
+        )
+        path = output_path(self.settings.out_dir, name, fmt or DEFAULT_FORMAT)
+        output = plan_output(str(path), fmt, False)
+        for warning in output.warnings:
+            self.display.note(warning)
+        other = self.used.setdefault(str(path), row.n)
+        if other != row.n:
+            raise UsageError(f"row {other} writes {path} already")
+        _make_dir(path.parent)
+        check_output_path(path)
+        assert output.file_format is not None
+        plan.output, plan.fmt = path, output.file_format
+
+    def _text(self, row: Row) -> tuple[str, Callable[[], Iterator[str]]]:
+        """The row's text as its sha256, and a way to its segments (a directory's file is read
+        when they are)."""
+        from smallest_cli.run.pipeline import segments_from_chunks
+
+        path = row.path
+        if path is None:
+            text = str(row.fields.get("text", ""))
+            return hashlib.sha256(text.encode("utf-8")).hexdigest(), lambda: segments_from_chunks([text])
+        from smallest_cli.output.manifest import file_digest
+        from smallest_cli.source.textinput import open_text_file
+
+        found = file_digest(path)
+        if found is None:
+            raise UsageError(f"cannot read {path}")
+        # open_text_file checks first that the whole file is UTF-8 text.
+        return found[0], lambda: segments_from_chunks(open_text_file(path))
+
+    def settle(self, plan: RowPlan) -> None:
+        """A row with nothing to send: skipped, or recorded as failed."""
+        if plan.skip:
+            self.display.row_skipped()
+            return
+        self._failed(plan, plan.error or "")
+
+    def write(self, plan: RowPlan, feed: RowFeed) -> None:
+        """Write one row through its requests into its file, and record it."""
+        from smallest_cli.output import sinks
+        from smallest_cli.output.manifest import file_digest, record
+        from smallest_cli.run.pipeline import Pipeline
+
+        assert plan.output is not None and plan.options is not None
+        self.display.row_started(plan.n)
+        conn = self.settings.conn
+        try:
+            sink = sinks.FileSink(plan.output, plan.fmt, plan.options.sample_rate)
+            pipeline = Pipeline(
+                transport=self.named, options=plan.options, sinks=[sink], observer=self.display,
+                retries=conn.retries, max_wait=conn.timeout, output=str(plan.output), file_format=plan.fmt,
+            )
+            stats = pipeline.run(feed.requests(plan))
+            found = file_digest(plan.output)
+            if found is None:
+                raise UsageError(f"cannot read back {plan.output}")
+        except (Interrupted, AuthError, NetworkError):
+            raise  # no row can go on: stop the batch (a rerun goes on from here)
+        except SmallestError as err:
+            feed.drop(plan)
+            self._failed(plan, str(err))
+            return
+        with contextlib.suppress(OSError):
+            sink.part_path.unlink(missing_ok=True)  # what an earlier, stopped run kept of this row
+        sha, size = found
+        self.manifest.append(record(
+            plan.n, plan.id, plan.output, plan.settings,
+            audio_seconds=stats.audio_seconds, size=size, sha256=sha, request_id=stats.request_id,
+        ))
+        self.display.row_written(stats.audio_seconds, size)
+
+    def _failed(self, plan: RowPlan, error: str) -> None:
+        from smallest_cli.output.manifest import record
+
+        self.manifest.append(record(plan.n, plan.id, plan.output, plan.settings, error=error))
+        self.display.row_failed(plan.n, error)
+
+
+# -- the rows' requests, run ahead across rows ----------------------------------------------------------
+
+
+class RowFeed:
+    """The rows that send requests, in input order, each with its requests (`requests`), which run
+    ahead through `prefetch` (the scheduler) across rows. Rows that send none are handed to
+    `settle` as the feed passes them."""
+
+    def __init__(
+        self,
+        plans: Iterable[RowPlan],
+        settle: Callable[[RowPlan], None],
+        prefetch: Prefetch,
+        on_limit: Callable[[int], None],
+    ) -> None:
+        self._settle = settle
+        #: Rows whose requests the feed has begun, not yet handed out by `rows`.
+        self._waiting: deque[RowPlan] = deque()
+        #: The row of each request sent ahead and not yet taken, in order.
+        self._owners: deque[RowPlan] = deque()
+        #: The next request, taken from the scheduler to see whose it is.
+        self._held: Ahead | None = None
+        self._ahead = prefetch.ahead(self._bodies(plans), on_limit)
+
+    def _bodies(self, plans: Iterable[RowPlan]) -> Iterator[dict[str, Any]]:
+        for plan in plans:
+            if plan.segments is None:
+                self._settle(plan)
+                continue
+            self._waiting.append(plan)
+            assert plan.options is not None
+            for text in plan.segments:
+                if plan.cancelled:
+                    break
+                self._owners.append(plan)
+                yield build_request(text, plan.options)
+
+    def rows(self) -> Iterator[RowPlan]:
+        while self._waiting or self._pull():
+            yield self._waiting.popleft()
+
+    def requests(self, plan: RowPlan) -> Iterator[Prepared]:
+        """`plan`'s requests, each with its events and its `again` (for a retry)."""
+        while (item := self._take(plan)) is not None:
+            yield Prepared(*item)
+
+    def drop(self, plan: RowPlan) -> None:
+        """`plan` failed: send no more of its requests, and drop those already sent."""
+        plan.cancelled = True
+        while self._take(plan) is not None:
+            pass
+
+    def _pull(self) -> bool:
+        """Take the next request from the scheduler, if any: the rows before it are then known."""
+        if self._held is None:
+            self._held = next(self._ahead, None)
+        return bool(self._waiting)
+
+    def _take(self, plan: RowPlan) -> Ahead | None:
+        self._pull()
+        if self._held is None or self._owners[0] is not plan:
+            return None
+        self._owners.popleft()
+        item, self._held = self._held, None
+        return item
+
+
