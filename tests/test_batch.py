@@ -111,18 +111,20 @@ def test_a_directory_is_one_file_per_text_file_however_long(
 ) -> None:
     book = tmp_path / "book"
     book.mkdir()
-    chapter = " ".join(f"Sentence number {i} of the first chapter is right here." for i in range(8))
-    (book / "chapter-01.md").write_text(chapter + "\n")
-    (book / "chapter-02.txt").write_text("The second chapter is short.\n")
+    sentences = " ".join(f"Sentence number {i} of the **first** chapter is right here." for i in range(8))
+    (book / "chapter-01.md").write_text(f"# Chapter one\n\n{sentences}\n")
+    (book / "chapter-02.txt").write_text("The second chapter is *short*.\n")
     (book / "cover.jpg").write_bytes(b"\xff\xd8")
     out = tmp_path / "audiobook"
     result = batch([str(book), "--out-dir", str(out), "--transport", "sse"], env)
     assert result.returncode == 0, result.stderr.decode()
-    parts = segment_text(chapter)
+    # A .md file is read as Markdown (its words, no symbols), a .txt file as it is.
+    spoken = "Chapter one. " + sentences.replace("**", "")
+    parts = segment_text(spoken)
     assert len(parts) > 1  # one row, several requests
     pcm = b"".join(reference(server, part, "pcm") for part in parts)
     assert (out / "chapter-01.wav").read_bytes() == wav_header(24000, len(pcm)) + pcm
-    assert (out / "chapter-02.wav").read_bytes() == reference(server, "The second chapter is short.", "wav")
+    assert (out / "chapter-02.wav").read_bytes() == reference(server, "The second chapter is *short*.", "wav")
     assert sorted(p.name for p in out.iterdir()) == ["chapter-01.wav", "chapter-02.wav", "manifest.jsonl"]
 
 

@@ -133,7 +133,7 @@ def test_bad_inputs_are_usage_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such file or directory"):
         open_rows(str(tmp_path / "missing.jsonl"), io.StringIO())
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UsageError, match="has no .txt or .md files"):
+    with pytest.raises(UsageError, match="has no .txt, .md, .markdown files"):
         open_rows(str(tmp_path / "empty"), io.StringIO())
     binary = tmp_path / "rows.txt"
     binary.write_bytes(b"hello\n\xff\xfe\n")

@@ -18,10 +18,10 @@ HELP = f"""{SUMMARY}
 
 INPUT is a .jsonl file (one object per line: text, and any of output, id, voice, model, speed,
 language, sample_rate, format), a .csv or .tsv file (a header row naming those columns), a
-directory (one row per .txt or .md file, in name order, each file one row however long, its
-output named after it: chapter-01.md gives chapter-01.wav), '-' (a text per line of stdin) or
-any other file (a text per non-empty line). The options below are every row's defaults; a row's
-fields override them.
+directory (one row per .txt, .md or .markdown file, in name order, each file one row however
+long, read as Markdown when it is one, its output named after it: chapter-01.md gives
+chapter-01.wav), '-' (a text per line of stdin) or any other file (a text per non-empty line).
+The options below are every row's defaults; a row's fields override them.
 
 Each row's file is written under the output directory as FILE.part.PID and renamed when whole,
 and gets a record in the manifest (its status, error, audio seconds, bytes, sha256, request id

@@ -89,19 +89,30 @@ def resolve_synthesis(
     )
 
 
+#: The file names whose text is read as Markdown unless --plain says otherwise.
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+
+
 def resolve_markdown(
-    flags: Mapping[str, Any], environ: Mapping[str, str], config: Mapping[str, str]
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    config: Mapping[str, str],
+    *,
+    markdown_file: bool | None = None,
 ) -> str | None:
     """How code blocks are read when the text is read as Markdown (`--code`), or None for plain text.
-    Markdown: --markdown/--plain, else the config file's `markdown`, else a .md or .markdown --file."""
+    Markdown: --markdown/--plain, else the config file's `markdown`, else whether the text is a
+    Markdown file (`markdown_file`; by default, whether --file is a .md or .markdown file)."""
     code = str(setting("code", flags, environ, config))
     if code not in CODE_BLOCKS:
         spelling = BY_FIELD["code"].spellings[0]
         raise UsageError(f"{spelling} must be one of {', '.join(CODE_BLOCKS)}, got {code!r}")
     markdown = setting("markdown", flags, environ, config)
     if markdown is None:
-        file = flags.get("file")
-        markdown = bool(file) and str(file).lower().endswith((".md", ".markdown"))
+        if markdown_file is None:
+            file = flags.get("file")
+            markdown_file = bool(file) and str(file).lower().endswith(MARKDOWN_SUFFIXES)
+        markdown = markdown_file
     return code if markdown else None
 
 

@@ -167,11 +167,13 @@ OPTIONS: tuple[Option, ...] = (
            metavar="ID"),
     Option("markdown", ("--markdown", "--plain"), "switch",
            "Read the text as Markdown, as a person would: no symbols or URLs, link labels and alt text "
-           "kept, code blocks as --code says, tables row by row.", _SYNTH,
+           "kept, code blocks as --code says, tables row by row.", _ROWS,
            shown_default="Markdown for .md and .markdown files",
-           config="true or false: read all text as Markdown (default: only .md and .markdown files)"),
+           config="true or false: read all text as Markdown (default: only .md and .markdown files)",
+           help_for={"batch": "Read every row's text as Markdown, as a person would (or, with --plain, "
+                              "every directory's .md file as plain text)."}),
     Option("code", ("--code",), "str",
-           "Markdown code blocks: note (say that one is there), skip, or read them out.", _SYNTH,
+           "Markdown code blocks: note (say that one is there), skip, or read them out.", _ROWS,
            fallback="note", metavar="|".join(CODE_BLOCKS)),
     Option("cache", ("--cache", "--no-cache"), "switch",
            "Keep whole renders in the audio cache and replay one with no request when every setting that "

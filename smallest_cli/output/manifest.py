@@ -26,10 +26,14 @@ MANIFEST_NAME = "manifest.jsonl"
 _READ_BYTES = 1 << 20
 
 
-def settings_of(options: SynthesisOptions, fmt: str, text_sha256: str) -> dict[str, Any]:
-    """What made a row's audio: its text (by hash), the request's fields and the file's format."""
+def settings_of(
+    options: SynthesisOptions, fmt: str, text_sha256: str, markdown: str | None = None
+) -> dict[str, Any]:
+    """What made a row's audio: its text (by hash) and how it was read (as Markdown, with which
+    --code mode, or plain: None), the request's fields and the file's format."""
     return {
         "text_sha256": text_sha256,
+        "markdown": markdown,
         "voice": options.voice_id,
         "model": options.model,
         "sample_rate": options.sample_rate,

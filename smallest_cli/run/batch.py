@@ -97,6 +97,10 @@ class Settings(NamedTuple):
     out_dir: Path
     manifest: Path
     shard: Shard
+    #: The --code mode of rows read as Markdown (None: read as plain text): rows of text, and a
+    #: directory's .md and .markdown files.
+    markdown_text: str | None
+    markdown_files: str | None
 
 
 def _settings(args: Args, config: dict[str, str]) -> Settings:
@@ -104,6 +108,7 @@ def _settings(args: Args, config: dict[str, str]) -> Settings:
         check_concurrency,
         key_warnings,
         resolve_connection,
+        resolve_markdown,
         resolve_synthesis,
     )
     from smallest_cli.output.manifest import MANIFEST_NAME
@@ -137,6 +142,8 @@ def _settings(args: Args, config: dict[str, str]) -> Settings:
         out_dir=out_dir,
         manifest=Path(args.manifest) if args.manifest else out_dir / MANIFEST_NAME,
         shard=parse_shard(args.shard, spelled("shard")),
+        markdown_text=resolve_markdown(args, os.environ, config, markdown_file=False),
+        markdown_files=resolve_markdown(args, os.environ, config, markdown_file=True),
     )
 
 
@@ -243,6 +250,18 @@ def row_options(defaults: SynthesisOptions, fields: Mapping[str, Any]) -> Synthe
     return dataclasses.replace(defaults, **changes)
 
 
+def _segments(pieces: Iterable[str], markdown: str | None) -> Iterator[str]:
+    """The requests of a row's text (read as Markdown when `markdown` is a --code mode), checked
+    to be at least one: an empty text is a UsageError."""
+    from smallest_cli.run.pipeline import first_and_rest, segments_from_chunks
+
+    if markdown is not None:
+        from smallest_cli.source.markdown import spoken
+
+        pieces = spoken(pieces, markdown)
+    return first_and_rest(segments_from_chunks(pieces))
+
+
 def _text_of(value: Any) -> str | None:
     return None if value is None or not str(value).strip() else str(value)
 
@@ -279,17 +298,16 @@ class _Batch:
             if row.error is not None:
                 raise UsageError(row.error)
             self._place(plan, row)
-            text_sha, segments = self._text(row)
+            text_sha, pieces = self._text(row)
+            markdown = self._markdown(row)
             assert plan.options is not None and plan.output is not None
             from smallest_cli.output.manifest import is_done, settings_of
 
-            plan.settings = settings_of(plan.options, plan.fmt, text_sha)
+            plan.settings = settings_of(plan.options, plan.fmt, text_sha, markdown)
             if is_done(self.done.get(row.n), plan.output, plan.settings):
                 plan.skip = True
                 return plan
-            from smallest_cli.run.pipeline import first_and_rest
-
-            plan.segments = first_and_rest(segments())
+            plan.segments = _segments(pieces(), markdown)
         except UsageError as err:
             plan.error = str(err)
         return plan
@@ -318,15 +336,12 @@ class _Batch:
         assert output.file_format is not None
         plan.output, plan.fmt = path, output.file_format
 
-    def _text(self, row: Row) -> tuple[str, Callable[[], Iterator[str]]]:
-        """The row's text as its sha256, and a way to its segments (a directory's file is read
-        when they are)."""
-        from smallest_cli.run.pipeline import segments_from_chunks
-
+    def _text(self, row: Row) -> tuple[str, Callable[[], Iterable[str]]]:
+        """The row's text as its sha256, and a way to read it (a directory's file is read then)."""
         path = row.path
         if path is None:
             text = str(row.fields.get("text", ""))
-            return hashlib.sha256(text.encode("utf-8")).hexdigest(), lambda: segments_from_chunks([text])
+            return hashlib.sha256(text.encode("utf-8")).hexdigest(), lambda: [text]
         from smallest_cli.output.manifest import file_digest
         from smallest_cli.source.textinput import open_text_file
 
@@ -334,7 +349,15 @@ class _Batch:
         if found is None:
             raise UsageError(f"cannot read {path}")
         # open_text_file checks first that the whole file is UTF-8 text.
-        return found[0], lambda: segments_from_chunks(open_text_file(path))
+        return found[0], lambda: open_text_file(path)
+
+    def _markdown(self, row: Row) -> str | None:
+        """The row's --code mode when its text is read as Markdown, else None."""
+        from smallest_cli.options.resolve import MARKDOWN_SUFFIXES
+
+        if row.path is not None and row.path.name.lower().endswith(MARKDOWN_SUFFIXES):
+            return self.settings.markdown_files
+        return self.settings.markdown_text
 
     def settle(self, plan: RowPlan) -> None:
         """A row with nothing to send: skipped, or recorded as failed."""

@@ -4,8 +4,8 @@ INPUT is one of:
 
 * `.jsonl`: one JSON object per line, with `text` and optionally the other `FIELDS`;
 * `.csv` / `.tsv`: a header row naming `FIELDS` (in any order, `text` among them), then one row each;
-* a directory: one row per `.txt` / `.md` file, in name order, its text read when its turn comes,
-  its output named after the file;
+* a directory: one row per `.txt`, `.md` or `.markdown` file, in name order, its text read when its
+  turn comes, its output named after the file;
 * `-` (stdin) or any other file: one text per non-empty line.
 
 Rows are numbered from 1 in input order (blank lines are no rows), whatever the shard. A row that
@@ -31,7 +31,7 @@ FIELDS: tuple[str, ...] = (
     "text", "output", "id", "voice", "model", "speed", "language", "sample_rate", "format",
 )
 #: The files of a directory that are rows.
-TEXT_SUFFIXES: tuple[str, ...] = (".txt", ".md")
+TEXT_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".markdown")
 _DELIMITERS: Mapping[str, str] = {".csv": ",", ".tsv": "\t"}
 
 
@@ -183,7 +183,7 @@ def _records(records: Iterator[list[str]], header: list[str], name: str) -> Iter
 
 
 def text_files(directory: Path) -> list[Path]:
-    """The directory's `.txt` and `.md` files (not hidden), in name order."""
+    """The directory's text and Markdown files (not hidden), in name order."""
     try:
         names = sorted(
             entry.name for entry in os.scandir(directory)
@@ -193,7 +193,7 @@ def text_files(directory: Path) -> list[Path]:
     except OSError as err:
         raise UsageError(f"cannot read {directory}: {err.strerror or err}") from None
     if not names:
-        raise UsageError(f"{directory} has no {' or '.join(TEXT_SUFFIXES)} files to read")
+        raise UsageError(f"{directory} has no {', '.join(TEXT_SUFFIXES)} files to read")
     return [directory / name for name in names]
 
 
