@@ -81,6 +81,29 @@ def test_websocket_reconnects_when_the_server_closes_after_complete(server: Serv
     assert len(ids) == 3 and len(set(ids)) == 3
 
 
+def test_a_websocket_the_server_closed_is_let_go(server: Server) -> None:
+    """One transport serving many requests (long text, a batch's rows) keeps no closed connection:
+    memory stays flat however many requests it makes."""
+    import gc
+
+    from websockets.sync.client import ClientConnection
+
+    def alive() -> int:
+        gc.collect()
+        return sum(isinstance(o, ClientConnection) for o in gc.get_objects())
+
+    transport = open_transport("websocket", conn_for(server))
+    counts = []
+    try:
+        for i in range(30):
+            collect(transport.stream(body(f"Request {i}.")))
+            if i in (9, 29):
+                counts.append(alive())
+    finally:
+        transport.close()
+    assert counts[1] <= counts[0] + 1, counts  # twenty more requests, no more connections kept
+
+
 def _stream_watching_connections(
     srv: Server, transport: object, text: str, opened_before_end: int
 ) -> list[str]:

@@ -102,6 +102,8 @@ class WebSocketTransport:
             if not reused:
                 # The server closed the last request's socket: it does so after `complete`.
                 self._spare = self._spare or self._ws is not None
+                # Let go of it: a transport may serve thousands of requests (a batch's rows).
+                self._drop()
                 # A connection opened in the background may have waited past the server's idle
                 # timeout: like a reused one, it may be closed before this request gets a frame.
                 reused = self._pending is not None
