@@ -8,7 +8,6 @@ import hashlib
 import json
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,9 @@ import requests
 
 from smallest_cli.protocol.segment import segment_text
 from smallest_cli.protocol.wav import wav_header
-from tests.helpers import ROOT, Server, cli_env, run_cli, running_server, wait_until
+from tests.helpers import Server, cli_env, run_cli, running_server
 from tests.test_cli_support import add_fault, clear_faults, reference
+from tests.test_reliability import SIGNALS, stop_mid_stream
 
 
 def batch(
@@ -252,10 +252,7 @@ def test_more_concurrency_than_the_account_allows_settles_and_finishes(
 # -- Ctrl-C and SIGTERM --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
-    ids=["ctrl-c", "sigterm"],
-)
+@SIGNALS
 def test_a_stopped_batch_keeps_its_finished_rows_and_a_rerun_does_the_rest(
     sig: signal.Signals, code: int, word: str, server: Server, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -268,21 +265,12 @@ def test_a_stopped_batch_keeps_its_finished_rows_and_a_rerun_does_the_rest(
     # Row 3 stalls mid-stream (after more audio than a file's write buffer holds): the batch is
     # stopped while it writes that row.
     add_fault(server, kind="stall", transport="ws", after_chunks=20, stall_ms=30000, text_contains=mark)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "smallest_cli", "batch", str(src), "--out-dir", str(out)],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    work = out / f"0003.wav.part.{proc.pid}"
     try:
-        wait_until(lambda: work.exists() and work.stat().st_size > 44, timeout=20, message="row 3 written")
-        proc.send_signal(sig)
-        _, stderr = proc.communicate(timeout=20)
+        args = ["batch", str(src), "--out-dir", str(out)]
+        returncode, stderr = stop_mid_stream(args, env, out / "0003.wav", 0, sig)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
         clear_faults(server)
-    assert proc.returncode == code
+    assert returncode == code
     part = out / "0003.wav.part"
     assert stderr.decode().splitlines() == [f"smallest: {word}; the audio received so far is in {part}"]
     kept = records(manifest)

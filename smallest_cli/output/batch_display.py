@@ -7,7 +7,6 @@ Implements the pipeline's Observer for the row being written; built from display
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from smallest_cli.errors import SmallestError
 from smallest_cli.events import WordTimestamp
-from smallest_cli.output.display import Mode, append_bar, clock_time, counted, limit_note, retry_note
+from smallest_cli.output.display import (
+    LiveStatus,
+    Mode,
+    append_bar,
+    clock_time,
+    counted,
+    limit_note,
+    retry_note,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -44,7 +51,7 @@ class Tally:
 
 
 @dataclass
-class BatchDisplay:
+class BatchDisplay(LiveStatus):
     """The batch's observer for humans. Use as a context manager around the run."""
 
     mode: Mode
@@ -60,32 +67,6 @@ class BatchDisplay:
     _row_seconds: float = 0.0
     _started: float | None = None
     _live: Live | None = None
-
-    def _console(self) -> Console:
-        if self.console is None:
-            from rich.console import Console
-
-            self.console = Console(file=sys.stderr, highlight=False)
-        return self.console
-
-    def __enter__(self) -> BatchDisplay:
-        self._started = self.clock()
-        if self.mode == "live":
-            from rich.live import Live
-
-            self._live = Live(
-                console=self._console(), get_renderable=self._render, refresh_per_second=8, transient=True
-            )
-            self._live.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        live, self._live = self._live, None
-        if live is not None:
-            live.stop()
 
     def elapsed(self) -> float:
         return self.clock() - self._started if self._started is not None else 0.0
@@ -109,12 +90,6 @@ class BatchDisplay:
         self.tally.failed += 1
         self._row_seconds = 0.0
         self.note(f"smallest: row {n} failed: {error}", style="red")
-
-    def note(self, message: str, style: str = "yellow") -> None:
-        """A line above the progress bar."""
-        from rich.text import Text
-
-        self._console().print(Text(message, style=style), soft_wrap=True)
 
     # -- Observer (of the row being written) -----------------------------------------------------------
 

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Literal, NamedTuple
+from typing import IO, TYPE_CHECKING, Literal, NamedTuple, TypeVar
 
 from smallest_cli.errors import SmallestError
 from smallest_cli.events import RunStats, WordTimestamp
@@ -126,8 +126,59 @@ def summary_line(stats: RunStats) -> str:
     return f"smallest: {', '.join(parts)} ({source}, {stats.voice_id}){where}"
 
 
+class LiveStatus:
+    """A status drawn on stderr by `_render`, redrawn live on a terminal while the run goes on, and
+    notes printed above it: what the displays share. Each declares the attributes below."""
+
+    mode: Mode
+    #: Where it writes; a rich Console on stderr, made when first needed.
+    console: Console | None
+    clock: Callable[[], float]
+    #: When it started, on `clock`.
+    _started: float | None
+    _live: Live | None
+
+    def _render(self) -> Text:
+        raise NotImplementedError
+
+    def _console(self) -> Console:
+        if self.console is None:
+            from rich.console import Console
+
+            self.console = Console(file=sys.stderr, highlight=False)
+        return self.console
+
+    def __enter__(self: _Status) -> _Status:
+        self._started = self.clock()
+        if self.mode == "live":
+            from rich.live import Live
+
+            self._live = Live(
+                console=self._console(), get_renderable=self._render, refresh_per_second=8, transient=True
+            )
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        live, self._live = self._live, None
+        if live is not None:
+            live.stop()
+
+    def note(self, message: str, style: str = "yellow") -> None:
+        """A line above the status (one line, never wrapped)."""
+        from rich.text import Text
+
+        self._console().print(Text(message, style=style), soft_wrap=True)
+
+
+_Status = TypeVar("_Status", bound=LiveStatus)
+
+
 @dataclass
-class Display:
+class Display(LiveStatus):
     """The pipeline's observer for humans. Use as a context manager around the run."""
 
     mode: Mode
@@ -155,32 +206,6 @@ class Display:
     #: Recent words, for the sentence being heard (live mode while playing); made with the first
     #: word, so that `karaoke` is not imported before the first audio byte.
     _track: WordTrack | None = None
-
-    def _console(self) -> Console:
-        if self.console is None:
-            from rich.console import Console
-
-            self.console = Console(file=sys.stderr, highlight=False)
-        return self.console
-
-    def __enter__(self) -> Display:
-        self._started = self.clock()
-        if self.mode == "live":
-            from rich.live import Live
-
-            self._live = Live(
-                console=self._console(), get_renderable=self._render, refresh_per_second=8, transient=True
-            )
-            self._live.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        live, self._live = self._live, None
-        if live is not None:
-            live.stop()
 
     def expect(self, segments: int, chars: int) -> None:
         """The whole text's size, once counted: the live line then becomes a progress bar."""
@@ -257,16 +282,11 @@ class Display:
 
     def on_retry(self, segment: int, attempt: int, delay: float, error: SmallestError) -> None:
         if self.mode != "quiet":
-            self._note(retry_note(f"segment {segment + 1}", attempt, delay, error))
+            self.note(retry_note(f"segment {segment + 1}", attempt, delay, error))
 
     def on_limit(self, allowed: int) -> None:
         if self.mode != "quiet":
-            self._note(limit_note(allowed))
-
-    def _note(self, message: str) -> None:
-        from rich.text import Text
-
-        self._console().print(Text(message, style="yellow"), soft_wrap=True)  # one line, never wrapped
+            self.note(limit_note(allowed))
 
     # -- the end -------------------------------------------------------------------------------------
 

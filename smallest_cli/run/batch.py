@@ -30,7 +30,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from smallest_cli.errors import (
     AuthError,
@@ -41,11 +41,33 @@ from smallest_cli.errors import (
     UsageError,
     eprint,
 )
+from smallest_cli.options.config import guarded_with_config
 from smallest_cli.options.parse import Args
+from smallest_cli.options.resolve import (
+    MARKDOWN_SUFFIXES,
+    check_concurrency,
+    key_warnings,
+    resolve_connection,
+    resolve_markdown,
+    resolve_synthesis,
+)
 from smallest_cli.options.settings import ConnectionOptions
 from smallest_cli.options.table import BY_FIELD
+from smallest_cli.output import sinks
 from smallest_cli.output.batch_display import BatchDisplay
-from smallest_cli.output.manifest import Done, Manifest
+from smallest_cli.output.display import choose_mode, counted
+from smallest_cli.output.manifest import (
+    MANIFEST_NAME,
+    Done,
+    Manifest,
+    file_digest,
+    is_done,
+    load_index,
+    record,
+    settings_of,
+)
+from smallest_cli.output.names import DEFAULT_TEMPLATE, check_template, output_path, render
+from smallest_cli.output.plan import DEFAULT_FORMAT, check_output_path, plan_output
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.request import (
     SynthesisOptions,
@@ -56,12 +78,13 @@ from smallest_cli.protocol.request import (
     check_speed,
     check_voice,
 )
-from smallest_cli.run.pipeline import Prefetch, Prepared
-from smallest_cli.source.batch import Row, Shard
+from smallest_cli.run.pipeline import Pipeline, Prefetch, Prepared, first_and_rest, segments_from_chunks
+from smallest_cli.run.scheduler import Ahead, Scheduler
+from smallest_cli.run.synth import debug_log
+from smallest_cli.source.batch import Row, Shard, open_rows, parse_shard
+from smallest_cli.source.textinput import open_text_file
+from smallest_cli.transports import open_transport
 from smallest_cli.transports.base import Transport
-
-if TYPE_CHECKING:
-    from smallest_cli.run.scheduler import Ahead
 
 #: --transport's values, and the transport each names.
 TRANSPORTS: Mapping[str, str] = {"ws": "websocket", "sse": "sse", "sync": "http"}
@@ -78,8 +101,6 @@ _ROW_OPTIONS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
 
 def run_batch(args: Args) -> None:
     """`smallest batch INPUT` with its parsed options."""
-    from smallest_cli.options.config import guarded_with_config
-
     with guarded_with_config(args) as config:
         _run(args, config)
 
@@ -104,17 +125,6 @@ class Settings(NamedTuple):
 
 
 def _settings(args: Args, config: dict[str, str]) -> Settings:
-    from smallest_cli.options.resolve import (
-        check_concurrency,
-        key_warnings,
-        resolve_connection,
-        resolve_markdown,
-        resolve_synthesis,
-    )
-    from smallest_cli.output.manifest import MANIFEST_NAME
-    from smallest_cli.output.names import DEFAULT_TEMPLATE, check_template
-    from smallest_cli.source.batch import parse_shard
-
     def spelled(field: str) -> str:
         return BY_FIELD[field].spellings[0]
 
@@ -148,13 +158,6 @@ def _settings(args: Args, config: dict[str, str]) -> Settings:
 
 
 def _run(args: Args, config: dict[str, str]) -> None:
-    from smallest_cli.output.display import choose_mode
-    from smallest_cli.output.manifest import load_index
-    from smallest_cli.run.scheduler import Scheduler
-    from smallest_cli.run.synth import debug_log
-    from smallest_cli.source.batch import open_rows
-    from smallest_cli.transports import open_transport
-
     settings = _settings(args, config)
     rows = open_rows(args.input, sys.stdin)
     _make_dir(settings.out_dir)
@@ -192,8 +195,6 @@ def _report(args: Args, settings: Settings, display: BatchDisplay) -> None:
     else:
         display.summary(str(settings.manifest))
     if tally.failed:
-        from smallest_cli.output.display import counted
-
         rows = counted(tally.rows, "row", "rows")
         raise RowsFailed(f"{tally.failed} of {rows} failed; their errors are in {settings.manifest}")
 
@@ -253,8 +254,6 @@ def row_options(defaults: SynthesisOptions, fields: Mapping[str, Any]) -> Synthe
 def _segments(pieces: Iterable[str], markdown: str | None) -> Iterator[str]:
     """The requests of a row's text (read as Markdown when `markdown` is a --code mode), checked
     to be at least one: an empty text is a UsageError."""
-    from smallest_cli.run.pipeline import first_and_rest, segments_from_chunks
-
     if markdown is not None:
         from smallest_cli.source.markdown import spoken
 
@@ -301,8 +300,6 @@ class _Batch:
             text_sha, pieces = self._text(row)
             markdown = self._markdown(row)
             assert plan.options is not None and plan.output is not None
-            from smallest_cli.output.manifest import is_done, settings_of
-
             plan.settings = settings_of(plan.options, plan.fmt, text_sha, markdown)
             if is_done(self.done.get(row.n), plan.output, plan.settings):
                 plan.skip = True
@@ -314,9 +311,6 @@ class _Batch:
 
     def _place(self, plan: RowPlan, row: Row) -> None:
         """The row's options, output path and format, checked; the output's directory made."""
-        from smallest_cli.output.names import output_path, render
-        from smallest_cli.output.plan import DEFAULT_FORMAT, check_output_path, plan_output
-
         fields = row.fields
         plan.options = row_options(self.settings.defaults, fields)
         row_fmt = _text_of(fields.get("format"))
@@ -342,9 +336,6 @@ class _Batch:
         if path is None:
             text = str(row.fields.get("text", ""))
             return hashlib.sha256(text.encode("utf-8")).hexdigest(), lambda: [text]
-        from smallest_cli.output.manifest import file_digest
-        from smallest_cli.source.textinput import open_text_file
-
         found = file_digest(path)
         if found is None:
             raise UsageError(f"cannot read {path}")
@@ -353,8 +344,6 @@ class _Batch:
 
     def _markdown(self, row: Row) -> str | None:
         """The row's --code mode when its text is read as Markdown, else None."""
-        from smallest_cli.options.resolve import MARKDOWN_SUFFIXES
-
         if row.path is not None and row.path.name.lower().endswith(MARKDOWN_SUFFIXES):
             return self.settings.markdown_files
         return self.settings.markdown_text
@@ -368,10 +357,6 @@ class _Batch:
 
     def write(self, plan: RowPlan, feed: RowFeed) -> None:
         """Write one row through its requests into its file, and record it."""
-        from smallest_cli.output import sinks
-        from smallest_cli.output.manifest import file_digest, record
-        from smallest_cli.run.pipeline import Pipeline
-
         assert plan.output is not None and plan.options is not None
         self.display.row_started(plan.n)
         conn = self.settings.conn
@@ -401,8 +386,6 @@ class _Batch:
         self.display.row_written(stats.audio_seconds, size)
 
     def _failed(self, plan: RowPlan, error: str) -> None:
-        from smallest_cli.output.manifest import record
-
         self.manifest.append(record(plan.n, plan.id, plan.output, plan.settings, error=error))
         self.display.row_failed(plan.n, error)
 
