@@ -178,6 +178,26 @@ def test_shards_split_the_rows_and_their_manifests_cover_each_once(
         assert (out / f"{i:04d}.wav").read_bytes() == reference(server, f"Shard row {i}.", "wav")
 
 
+def test_with_the_cache_a_second_batch_sends_nothing_whatever_its_format(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Rows rendered once (--cache) are written again from the cache, into new files of another
+    format, with no request; the manifest says the same of them as of rows sent."""
+    texts = ["Cached row one.", "Cached row two, a little longer.", "Cached row three."]
+    src = tmp_path / "lines.txt"
+    src.write_text("\n".join(texts) + "\n")
+    sent = []
+    for out, extra in ((tmp_path / "wav", []), (tmp_path / "mp3", ["--format", "mp3", "--concurrency", "2"])):
+        before = counter(server, "requests")
+        result = batch([str(src), "--out-dir", str(out), "--cache", "--json", *extra], env)
+        assert result.returncode == 0, result.stderr.decode()
+        sent.append((counter(server, "requests") - before, json.loads(result.stdout)["cached"]))
+    assert sent == [(3, 0), (0, 3)]
+    for i, text in enumerate(texts, 1):
+        assert (tmp_path / "mp3" / f"{i:04d}.mp3").read_bytes() == reference(server, text, "mp3")
+    assert [r["status"] for r in records(tmp_path / "mp3" / "manifest.jsonl")] == ["ok"] * 3
+
+
 # -- failures ----------------------------------------------------------------------------------------------
 
 

@@ -177,11 +177,11 @@ OPTIONS: tuple[Option, ...] = (
            fallback="note", metavar="|".join(CODE_BLOCKS)),
     Option("cache", ("--cache", "--no-cache"), "switch",
            "Keep whole renders in the audio cache and replay one with no request when every setting that "
-           "shapes the audio is the same (see `smallest cache`).", _SYNTH, fallback=False,
+           "shapes the audio is the same (see `smallest cache`).", _ROWS, fallback=False,
            shown_default="off", config="true or false: use the audio cache (as --cache)"),
     Option("cache_max_mb", ("--cache-max-mb",), "int",
            "Size cap of the audio cache in MB: after each store the least recently used entries go.",
-           _SYNTH, fallback=_CACHE_MAX_MB, metavar="MB",
+           _ROWS, fallback=_CACHE_MAX_MB, metavar="MB",
            config=f"size cap of the audio cache in MB (default {_CACHE_MAX_MB})"),
     # -- batch -----------------------------------------------------------------------------------------
     Option("out_dir", ("--out-dir",), "str",

@@ -37,6 +37,8 @@ class Tally:
     ok: int = 0
     failed: int = 0
     skipped: int = 0
+    #: Rows written from the audio cache (--cache), among those ok.
+    cached: int = 0
     audio_seconds: float = 0.0
     #: Bytes of the files written.
     bytes: int = 0
@@ -47,7 +49,7 @@ class Tally:
 
     def as_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "ok": self.ok, "failed": self.failed, "skipped": self.skipped,
-                "audio_seconds": round(self.audio_seconds, 3), "bytes": self.bytes}
+                "cached": self.cached, "audio_seconds": round(self.audio_seconds, 3), "bytes": self.bytes}
 
 
 @dataclass
@@ -76,11 +78,12 @@ class BatchDisplay(LiveStatus):
     def row_started(self, n: int) -> None:
         self._row, self._row_seconds = n, 0.0
 
-    def row_written(self, audio_seconds: float, size: int) -> None:
+    def row_written(self, n: int, audio_seconds: float, size: int, cached: bool = False) -> None:
         self.tally.ok += 1
+        self.tally.cached += cached
         self.tally.audio_seconds += audio_seconds
         self.tally.bytes += size
-        self._row_seconds = 0.0
+        self._row_done(n)
 
     def row_skipped(self) -> None:
         self.tally.skipped += 1
@@ -88,8 +91,14 @@ class BatchDisplay(LiveStatus):
     def row_failed(self, n: int, error: str) -> None:
         """A row failed: said in every mode (it is an error), and counted."""
         self.tally.failed += 1
-        self._row_seconds = 0.0
+        self._row_done(n)
         self.note(f"smallest: row {n} failed: {error}", style="red")
+
+    def _row_done(self, n: int) -> None:
+        """Row `n` is counted: its audio so far no longer adds to the tally's. (A row settled while
+        another is written, a failed or cached one, is not the current row.)"""
+        if n == self._row:
+            self._row_seconds = 0.0
 
     # -- Observer (of the row being written) -----------------------------------------------------------
 
@@ -147,7 +156,7 @@ class BatchDisplay(LiveStatus):
 
     def summary_line(self, manifest: str) -> str:
         tally = self.tally
-        parts = [f"{tally.ok} ok"]
+        parts = [f"{tally.ok} ok" + (f" ({tally.cached} from cache)" if tally.cached else "")]
         if tally.failed:
             parts.append(f"{tally.failed} failed")
         if tally.skipped:

@@ -55,6 +55,7 @@ from smallest_cli.options.settings import ConnectionOptions
 from smallest_cli.options.table import BY_FIELD
 from smallest_cli.output import sinks
 from smallest_cli.output.batch_display import BatchDisplay
+from smallest_cli.output.cache import CacheStore
 from smallest_cli.output.display import choose_mode, counted
 from smallest_cli.output.manifest import (
     MANIFEST_NAME,
@@ -78,9 +79,17 @@ from smallest_cli.protocol.request import (
     check_speed,
     check_voice,
 )
-from smallest_cli.run.pipeline import Pipeline, Prefetch, Prepared, first_and_rest, segments_from_chunks
+from smallest_cli.run.cached import Lookup, NoTransport, look_up, replay
+from smallest_cli.run.pipeline import (
+    NullObserver,
+    Pipeline,
+    Prefetch,
+    Prepared,
+    first_and_rest,
+    segments_from_chunks,
+)
 from smallest_cli.run.scheduler import Ahead, Scheduler
-from smallest_cli.run.synth import debug_log
+from smallest_cli.run.synth import cache_store, debug_log
 from smallest_cli.source.batch import Row, Shard, open_rows, parse_shard
 from smallest_cli.source.textinput import open_text_file
 from smallest_cli.transports import open_transport
@@ -122,6 +131,8 @@ class Settings(NamedTuple):
     #: directory's .md and .markdown files.
     markdown_text: str | None
     markdown_files: str | None
+    #: The audio cache, when --cache (or `cache = true`) is on.
+    cache: CacheStore | None
 
 
 def _settings(args: Args, config: dict[str, str]) -> Settings:
@@ -154,6 +165,7 @@ def _settings(args: Args, config: dict[str, str]) -> Settings:
         shard=parse_shard(args.shard, spelled("shard")),
         markdown_text=resolve_markdown(args, os.environ, config, markdown_file=False),
         markdown_files=resolve_markdown(args, os.environ, config, markdown_file=True),
+        cache=cache_store(args, config),
     )
 
 
@@ -237,6 +249,9 @@ class RowPlan:
     error: str | None = None
     #: The manifest says it is done: no request.
     skip: bool = False
+    #: Its render in the audio cache (with --cache): a hit (`entry`) is written with no request, a
+    #: miss is stored as it streams.
+    cached: Lookup | None = None
     #: It failed: send no more of its requests.
     cancelled: bool = False
 
@@ -305,6 +320,11 @@ class _Batch:
                 plan.skip = True
                 return plan
             plan.segments = _segments(pieces(), markdown)
+            cache = self.settings.cache
+            if cache is not None:
+                # The whole text is read to name the render (spooled: memory stays flat).
+                plan.cached = look_up(cache, plan.segments, plan.options, self.settings.conn.base_url)
+                plan.segments = None if plan.cached.entry is not None else iter(plan.cached.requests)
         except UsageError as err:
             plan.error = str(err)
         return plan
@@ -349,31 +369,64 @@ class _Batch:
         return self.settings.markdown_text
 
     def settle(self, plan: RowPlan) -> None:
-        """A row with nothing to send: skipped, or recorded as failed."""
+        """A row with nothing to send: skipped, written from the audio cache, or recorded as failed."""
         if plan.skip:
             self.display.row_skipped()
-            return
-        self._failed(plan, plan.error or "")
+        elif plan.cached is not None and plan.cached.entry is not None:
+            hit = plan.cached
+            try:
+                self._write(plan, replay(hit.entry, hit.requests), hit=True)
+            finally:
+                hit.close()
+        else:
+            self._failed(plan, plan.error or "")
 
     def write(self, plan: RowPlan, feed: RowFeed) -> None:
-        """Write one row through its requests into its file, and record it."""
+        """Write a row whose requests run through `feed`."""
+        try:
+            self._write(plan, feed.requests(plan), hit=False, drop=lambda: feed.drop(plan))
+        finally:
+            if plan.cached is not None:
+                plan.cached.close()
+
+    def _write(
+        self,
+        plan: RowPlan,
+        requests: Iterable[Prepared],
+        *,
+        hit: bool,
+        drop: Callable[[], None] | None = None,
+    ) -> None:
+        """Write one row from its `requests` into its file, and record it; `drop` forgets the
+        requests left when the row fails. A `hit` is read from the audio cache while another row
+        is being written: it is not the display's current row."""
         assert plan.output is not None and plan.options is not None
-        self.display.row_started(plan.n)
+        if not hit:
+            self.display.row_started(plan.n)
         conn = self.settings.conn
         try:
             sink = sinks.FileSink(plan.output, plan.fmt, plan.options.sample_rate)
+            outputs: list[Any] = [sink]
+            words: list[Any] = []
+            if plan.cached is not None and plan.cached.entry is None:
+                store = plan.cached.writer(self.display.note)  # a miss: stored as it streams
+                outputs.insert(0, store)
+                words.append(store.words)
             pipeline = Pipeline(
-                transport=self.named, options=plan.options, sinks=[sink], observer=self.display,
+                transport=NoTransport(self.named.name) if hit else self.named, options=plan.options,
+                sinks=outputs, observer=NullObserver() if hit else self.display,
                 retries=conn.retries, max_wait=conn.timeout, output=str(plan.output), file_format=plan.fmt,
+                word_sinks=words,
             )
-            stats = pipeline.run(feed.requests(plan))
+            stats = pipeline.run(requests)
             found = file_digest(plan.output)
             if found is None:
                 raise UsageError(f"cannot read back {plan.output}")
         except (Interrupted, AuthError, NetworkError):
             raise  # no row can go on: stop the batch (a rerun goes on from here)
         except SmallestError as err:
-            feed.drop(plan)
+            if drop is not None:
+                drop()
             self._failed(plan, str(err))
             return
         with contextlib.suppress(OSError):
@@ -383,7 +436,7 @@ class _Batch:
             plan.n, plan.id, plan.output, plan.settings,
             audio_seconds=stats.audio_seconds, size=size, sha256=sha, request_id=stats.request_id,
         ))
-        self.display.row_written(stats.audio_seconds, size)
+        self.display.row_written(plan.n, stats.audio_seconds, size, cached=hit)
 
     def _failed(self, plan: RowPlan, error: str) -> None:
         self.manifest.append(record(plan.n, plan.id, plan.output, plan.settings, error=error))

@@ -181,7 +181,7 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
         eprint(warning)
     check_concurrency(args.concurrency)
     markdown = resolve_markdown(args, os.environ, config)
-    return Settings(plan, captions, options, conn, markdown, _cache(args, config))
+    return Settings(plan, captions, options, conn, markdown, cache_store(args, config))
 
 
 def _places(args: Args, settings: Settings) -> SpokenPlaces | None:
@@ -221,7 +221,7 @@ def _spoken(text: Text, markdown: str | None, places: SpokenPlaces | None = None
     )
 
 
-def _cache(args: Args, config: dict[str, str]) -> CacheStore | None:
+def cache_store(args: Args, config: dict[str, str]) -> CacheStore | None:
     """The audio cache when it is on (output.cache is imported only then)."""
     from smallest_cli.options.resolve import resolve_cache
 
