@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from smallest_cli.transports.dial import Dial, proxied
-from tests.helpers import ROOT, TEST_KEY, cli_env, run_cli
+from tests.helpers import ROOT, TEST_KEY, cli_env, run_cli, wait_until
 
 
 @pytest.fixture
@@ -55,7 +55,35 @@ def test_a_failed_dial_hands_its_error_to_the_first_taker() -> None:
 def test_proxy_variables_turn_the_dial_off() -> None:
     assert proxied({"HTTPS_PROXY": "http://proxy:3128"})
     assert proxied({"all_proxy": "socks5://p"})
-    assert not proxied({"NO_PROXY": "example.com", "PATH": "/bin"})
+    assert proxied({"socks_proxy": "socks5://p"})  # any *_proxy, as urllib reads them
+    assert not proxied({"NO_PROXY": "example.com", "PATH": "/bin", "https_proxy": ""})
+
+
+def test_an_idle_socket_the_server_closed_is_not_handed_on(listener: socket.socket) -> None:
+    """A slow pipe's first text may come after the server gave up on the unused connection."""
+    dial = Dial(_url(listener), timeout=5)
+    accepted, _ = listener.accept()
+    accepted.close()  # the server's idle timeout
+    dial._thread.join()
+    wait_until(lambda: select.select([dial._sock], [], [], 0)[0], message="the close to arrive")
+    assert dial.take(_url(listener)) is None
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
+def test_an_ipv6_literal_is_dialled_and_taken() -> None:
+    try:
+        server = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    with server:
+        url = f"http://[::1]:{server.getsockname()[1]}"
+        dial = Dial(url, timeout=5)
+        accepted, _ = server.accept()
+        sock = dial.take(url)
+        assert sock is not None
+        assert dial.take("http://::1:80") is None  # not a URL a host can be read from: no traceback
+        sock.close()
+        accepted.close()
 
 
 @pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
@@ -96,3 +124,19 @@ def test_the_first_request_goes_over_the_early_connection(server, tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["segments"] >= 2
     assert out.stat().st_size > 44
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-sse"])
+def test_an_ipv6_base_url_works_over_the_early_connection(command: str, tmp_path: Path) -> None:
+    """urllib3 names an IPv6 host without brackets: the early socket is still found for it."""
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    from tests.helpers import running_server
+
+    with running_server("--host", "::1") as v6:
+        out = tmp_path / "a.wav"
+        result = run_cli([command, "Over six.", "-o", str(out)], cli_env(v6, tmp_path))
+        assert result.returncode == 0, result.stderr
+        assert out.stat().st_size > 44

@@ -13,10 +13,12 @@ used when a proxy is configured in the environment: the transport's own connect 
 
 from __future__ import annotations
 
-import os
 import select
 import socket
+import sys
 import threading
+import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -25,12 +27,22 @@ from smallest_cli.errors import SmallestError
 if TYPE_CHECKING:
     import ssl
 
-_PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy"}
+#: A socket the server may have given up on while it waited unused (a slow pipe's first text).
+MAX_IDLE_S = 10.0
 
 
-def proxied(environ: dict[str, str] | os._Environ[str]) -> bool:
-    """A proxy variable is set: connections go through it, not straight to the server."""
-    return any(name.lower() in _PROXY_VARIABLES and value for name, value in environ.items())
+def proxied(environ: Mapping[str, str]) -> bool:
+    """A proxy is configured: connections go through it, not straight to the server. Any
+    `*_proxy` variable, as urllib (and so websockets and requests) reads them; on macOS and
+    Windows also the system's settings, which only urllib can read."""
+    if any(name.lower().endswith("_proxy") and name.lower() != "no_proxy" and value
+           for name, value in environ.items()):
+        return True
+    if sys.platform in ("darwin", "win32"):
+        import urllib.request
+
+        return bool(urllib.request.getproxies())
+    return False
 
 
 class Dial:
@@ -44,6 +56,7 @@ class Dial:
         self._port = parts.port or (443 if self._secure else 80)
         self._timeout = timeout
         self._sock: socket.socket | None = None
+        self._opened = 0.0
         self._error: BaseException | None = None
         self._taken = False
         self._lock = threading.Lock()
@@ -69,6 +82,7 @@ class Dial:
                 sock.close()
             else:
                 self._sock = sock
+                self._opened = time.monotonic()
 
     def _connect(self) -> socket.socket:
         """TCP to the first address, with the TLS context (loading a CA bundle takes tens of
@@ -77,13 +91,19 @@ class Dial:
         first = socket.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)[0]
         family, kind, proto, _, address = first
         sock = socket.socket(family, kind, proto)
-        sock.setblocking(False)
-        sock.connect_ex(address)
-        if self._secure:
-            _client_context()
-        sock.settimeout(self._timeout)
-        _, writable, _ = select.select([], [sock], [], self._timeout)
-        if writable and sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+        try:
+            sock.setblocking(False)
+            sock.connect_ex(address)
+            if self._secure:
+                _client_context()
+            sock.settimeout(self._timeout)
+            _, writable, _ = select.select([], [sock], [], self._timeout)
+            if not writable:
+                raise TimeoutError("timed out")
+        except BaseException:
+            sock.close()
+            raise
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
             return sock
         sock.close()
         return socket.create_connection((self._host, self._port), timeout=self._timeout)
@@ -94,7 +114,10 @@ class Dial:
         caller gets the dial's error instead, as if it had connected itself."""
         parts = urlsplit(url)
         secure = parts.scheme in ("https", "wss")
-        port = parts.port or (443 if secure else 80)
+        try:
+            port = parts.port or (443 if secure else 80)
+        except ValueError:
+            return None
         if (secure, parts.hostname, port) != (self._secure, self._host, self._port):
             return None
         self._thread.join()
@@ -105,6 +128,9 @@ class Dial:
             sock, self._sock = self._sock, None
         if self._error is not None:
             raise self._error
+        if sock is not None and (time.monotonic() - self._opened > MAX_IDLE_S or _closed(sock)):
+            sock.close()  # the transport connects anew
+            return None
         return sock
 
     def close(self) -> None:
@@ -120,3 +146,12 @@ def _client_context() -> ssl.SSLContext:
     from smallest_cli.transports.tls import client_ssl_context
 
     return client_ssl_context()
+
+
+def _closed(sock: socket.socket) -> bool:
+    """The server closed (or reset) a plain TCP socket that has carried nothing yet: it is
+    readable. (A TLS socket may be readable with a session ticket: only its age is checked.)"""
+    if hasattr(sock, "version"):  # ssl.SSLSocket
+        return False
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)

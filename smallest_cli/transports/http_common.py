@@ -151,7 +151,8 @@ def adopt_dial(session: requests.Session, base_url: str, dial: Dial) -> None:
 
     class DialledConnection(base_pool.ConnectionCls):  # type: ignore[misc,name-defined]
         def connect(self) -> None:
-            sock = dial.take(f"{scheme}://{self.host}:{self.port}")
+            host = f"[{self.host}]" if ":" in self.host else self.host  # urllib3 unbrackets IPv6
+            sock = dial.take(f"{scheme}://{host}:{self.port}")
             if sock is None:
                 super().connect()
                 return

@@ -231,6 +231,9 @@ class WebSocketTransport:
         )
         try:
             ws.handshake(self._conn.auth_headers(), USER_AGENT, timeout)
+        except TimeoutError:
+            ws.close_socket()
+            raise  # a stall, not a stale socket: reported as such, not waited for twice
         except (OSError, ConnectionClosed, InvalidMessage):
             ws.close_socket()
             return None
