@@ -19,8 +19,9 @@ class Clock:
 
 
 def take(limit: AdaptiveLimit, order: int) -> Permit | None:
-    """A permit if one is free for `order` now (never waits)."""
-    return limit.acquire(order, stop=lambda: True)
+    """A permit if one is free for `order` now (never waits: stopped from the second look on)."""
+    looks = iter((False,))
+    return limit.acquire(order, stop=lambda: next(looks, True), poll=0)
 
 
 def test_a_rejection_lowers_the_limit_to_the_others_in_flight_and_is_not_counted() -> None:
@@ -121,3 +122,10 @@ def test_a_permit_is_given_back_once() -> None:
 def test_the_ceiling_must_be_positive() -> None:
     with pytest.raises(ValueError):
         AdaptiveLimit(0)
+
+
+def test_a_stopped_run_gets_no_permit_even_with_a_slot_free() -> None:
+    """After a failure or Ctrl-C, waiting requests must not be sent (each would be billed)."""
+    limit = AdaptiveLimit(4)
+    assert limit.acquire(0, stop=lambda: True) is None
+    assert limit.in_flight == 0

@@ -69,11 +69,13 @@ class AdaptiveLimit:
             self._waiting.add(order)
             try:
                 while True:
+                    # Stopped first: a run that failed or was interrupted sends no more requests,
+                    # even when a slot is free.
+                    if stop():
+                        return None
                     if self.in_flight < self.limit and order == min(self._waiting):
                         self.in_flight += 1
                         return Permit(order, crowded=self.in_flight > 1)
-                    if stop():
-                        return None
                     self._cond.wait(poll)
             finally:
                 self._waiting.discard(order)
