@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from smallest_cli.errors import UsageError
-from smallest_cli.protocol.segment import ends_sentence
+from smallest_cli.protocol.segment import CLOSERS, ends_sentence
 
 MAX_LINE_CHARS = 42
 MAX_LINES = 2
@@ -49,8 +49,8 @@ WRAPPED_LINE_CHARS = 50
 
 FORMATS = ("srt", "vtt", "json")
 
-_ELLIPSIS_END = re.compile(r"(?:…|\.\.\.)[\"'”’»)\]}」』）】》]*$")
-_CLAUSE_END = re.compile(r"[,;:，、；：—–][\"'”’»)\]}」』）】》]*$")
+_ELLIPSIS_END = re.compile(rf"(?:…|\.\.\.)[{re.escape(CLOSERS)}]*$")
+_CLAUSE_END = re.compile(rf"[,;:，、；：—–][{re.escape(CLOSERS)}]*$")
 _SPACE_RUN = re.compile(r"\s*")
 
 

@@ -26,11 +26,11 @@ from smallest_cli.protocol.request import (
     SynthesisOptions,
     build_request,
 )
-from smallest_cli.protocol.segment import sentence_ends
+from smallest_cli.protocol.segment import CLOSERS, sentence_ends
 
 #: Characters of already-sent text kept to judge a later `.` (abbreviations, initials).
 _CONTEXT_CHARS = 24
-_HOLD = ".!?…\"'”’»)]}」』）】》"
+_HOLD = ".!?…" + CLOSERS
 
 
 @dataclass
