@@ -94,6 +94,10 @@ class NetworkError(SmallestError):
     retryable = True
 
 
+class InputError(UsageError):
+    """`smallest batch` cannot read its input past some row: no row's fault, it stops the batch."""
+
+
 class RowsFailed(SmallestError):
     """`smallest batch` finished, and some of its rows failed (each recorded in the manifest)."""
 

@@ -243,6 +243,20 @@ def test_a_wrong_key_stops_the_batch_at_once_with_exit_3(server: Server, tmp_pat
     assert (out / "manifest.jsonl").read_text() == "" and not list(out.glob("*.wav*"))
 
 
+def test_an_unreadable_input_stops_after_the_rows_before_it_with_exit_2(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    stdin = b"Good row one.\nSecond good row.\n\xff bad\nThird.\n"
+    result = batch(["-", "--out-dir", str(out), "--concurrency", "3"], env, input=stdin)
+    err = result.stderr.decode().splitlines()
+    assert result.returncode == 2, err
+    assert err[-1].startswith("smallest: error: stdin") and "UTF-8" in err[-1]
+    assert [(r["n"], r["status"]) for r in records(out / "manifest.jsonl")] == [(1, "ok"), (2, "ok")]
+    assert (out / "0002.wav").read_bytes() == reference(server, "Second good row.", "wav")
+    assert sorted(p.name for p in out.iterdir()) == ["0001.wav", "0002.wav", "manifest.jsonl"]
+
+
 @pytest.fixture(scope="module")
 def limited_server() -> Iterator[Server]:
     """An account that allows one request at once, each held for 250 ms or more: requests sent

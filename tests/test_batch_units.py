@@ -7,13 +7,13 @@ from __future__ import annotations
 import io
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from smallest_cli.errors import ServerError, UsageError
+from smallest_cli.errors import InputError, ServerError, UsageError
 from smallest_cli.events import AudioChunk, Done, Event
 from smallest_cli.output import manifest
 from smallest_cli.output.names import check_template, output_path, render, slug
@@ -333,15 +333,18 @@ def _plan(n: int, *texts: str) -> RowPlan:
     return RowPlan(n, None, options=DEFAULTS, segments=iter(texts) if texts else None, skip=not texts)
 
 
-def _feed(concurrency: int, plans: list[RowPlan]) -> tuple[dict[int, list[bytes]], list[int], list[str]]:
-    """Run `plans` through a feed as the batch does: what each row was written, the rows settled
-    without a request, and the texts the transports were sent."""
+def _feed(
+    concurrency: int, plans: Iterable[RowPlan], written: dict[int, list[bytes]] | None = None
+) -> tuple[dict[int, list[bytes]], list[int], list[str]]:
+    """Run `plans` through a feed as the batch does: what each row was written (into `written`,
+    kept if the feed raises), the rows settled without a request, and the texts the transports
+    were sent. A row's ServerError fails that row only."""
     sent: list[str] = []
     lock = threading.Lock()
     scheduler = Scheduler(lambda: _Transport(sent, lock), concurrency)
     settled: list[int] = []
     feed = RowFeed(plans, lambda plan: settled.append(plan.n), scheduler, lambda allowed: None)
-    written: dict[int, list[bytes]] = {}
+    written = {} if written is None else written
     try:
         for plan in feed.rows():
             chunks = written.setdefault(plan.n, [])
@@ -373,3 +376,18 @@ def test_a_failed_row_sends_no_more_of_its_requests() -> None:
     """One at a time, the requests are made as they are needed: those after the failure never are."""
     _, _, sent = _feed(1, _plans())
     assert sent == ["1a", "1b", "bad 3a", "4a"]
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_an_unreadable_input_fails_no_row_and_stops_after_the_rows_before(concurrency: int) -> None:
+    """The input is read ahead, inside a row's requests: its error must not become that row's."""
+
+    def plans() -> Iterator[RowPlan]:
+        yield _plan(1, "1a", "1b")
+        yield _plan(2, "2a", "2b")
+        raise InputError("stdin is not UTF-8 text")
+
+    written: dict[int, list[bytes]] = {}
+    with pytest.raises(InputError, match="stdin is not UTF-8 text"):
+        _feed(concurrency, plans(), written)
+    assert written == {1: [b"1a", b"1b"], 2: [b"2a", b"2b"]}

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 from smallest_cli.errors import (
     AuthError,
+    InputError,
     Interrupted,
     NetworkError,
     RowsFailed,
@@ -276,6 +277,14 @@ def _segments(pieces: Iterable[str], markdown: str | None) -> Iterator[str]:
     return first_and_rest(segments_from_chunks(pieces))
 
 
+def _read(rows: Iterable[Row]) -> Iterator[Row]:
+    """The rows; what stops the input being read past a row is an InputError, no row's fault."""
+    try:
+        yield from rows
+    except UsageError as err:
+        raise InputError(str(err)) from None
+
+
 def _text_of(value: Any) -> str | None:
     return None if value is None or not str(value).strip() else str(value)
 
@@ -301,7 +310,7 @@ class _Batch:
 
     def run(self, rows: Iterable[Row], prefetch: Prefetch) -> None:
         shard = self.settings.shard
-        plans = (self.plan(row) for row in rows if shard.takes(row.n))
+        plans = (self.plan(row) for row in _read(rows) if shard.takes(row.n))
         feed = RowFeed(plans, self.settle, prefetch, self.display.on_limit)
         for plan in feed.rows():
             self.write(plan, feed)
@@ -422,7 +431,7 @@ class _Batch:
             found = file_digest(plan.output)
             if found is None:
                 raise UsageError(f"cannot read back {plan.output}")
-        except (Interrupted, AuthError, NetworkError):
+        except (Interrupted, AuthError, NetworkError, InputError):
             raise  # no row can go on: stop the batch (a rerun goes on from here)
         except SmallestError as err:
             if drop is not None:
@@ -465,10 +474,12 @@ class RowFeed:
         self._owners: deque[RowPlan] = deque()
         #: The next request, taken from the scheduler to see whose it is.
         self._held: Ahead | None = None
+        #: Why the input could not be read past the rows planned: raised once they are written.
+        self._unread: InputError | None = None
         self._ahead = prefetch.ahead(self._bodies(plans), on_limit)
 
     def _bodies(self, plans: Iterable[RowPlan]) -> Iterator[dict[str, Any]]:
-        for plan in plans:
+        for plan in self._readable(plans):
             if plan.segments is None:
                 self._settle(plan)
                 continue
@@ -480,9 +491,20 @@ class RowFeed:
                 self._owners.append(plan)
                 yield build_request(text, plan.options)
 
+    def _readable(self, plans: Iterable[RowPlan]) -> Iterator[RowPlan]:
+        """The plans until the input cannot be read: the requests of the rows before go on, and
+        the error waits for `rows` (raised in a row's requests, it would fail that row)."""
+        try:
+            yield from plans
+        except InputError as err:
+            self._unread = err
+
     def rows(self) -> Iterator[RowPlan]:
+        """The rows that send requests; then InputError if the input could not be read to its end."""
         while self._waiting or self._pull():
             yield self._waiting.popleft()
+        if self._unread is not None:
+            raise self._unread
 
     def requests(self, plan: RowPlan) -> Iterator[Prepared]:
         """`plan`'s requests, each with its events and its `again` (for a retry)."""
