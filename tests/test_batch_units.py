@@ -15,10 +15,12 @@ import pytest
 
 from smallest_cli.errors import InputError, ServerError, UsageError
 from smallest_cli.events import AudioChunk, Done, Event
+from smallest_cli.options.settings import ConnectionOptions
 from smallest_cli.output import manifest
+from smallest_cli.output.batch_display import BatchDisplay
 from smallest_cli.output.names import check_template, output_path, render, slug
 from smallest_cli.protocol.request import SynthesisOptions
-from smallest_cli.run.batch import RowFeed, RowPlan, row_options
+from smallest_cli.run.batch import RowFeed, RowPlan, Settings, _Batch, row_options
 from smallest_cli.run.scheduler import Scheduler
 from smallest_cli.source.batch import (
     Row,
@@ -391,3 +393,31 @@ def test_an_unreadable_input_fails_no_row_and_stops_after_the_rows_before(concur
     with pytest.raises(InputError, match="stdin is not UTF-8 text"):
         _feed(concurrency, plans(), written)
     assert written == {1: [b"1a", b"1b"], 2: [b"2a", b"2b"]}
+
+
+# -- a row's plan: its output checked before any request ---------------------------------------------------
+
+
+def _batch(out_dir: Path, fmt: str | None = None, template: str = "{n:04d}") -> _Batch:
+    settings = Settings(
+        transport="http", defaults=DEFAULTS, fmt=fmt, conn=ConnectionOptions(timeout=5.0, retries=0),
+        template=template, out_dir=out_dir, manifest=out_dir / manifest.MANIFEST_NAME,
+        shard=Shard(1, 1), markdown_text=None, markdown_files=None, cache=None,
+    )
+    display = BatchDisplay("quiet", transport="sync")
+    return _Batch(settings, {}, manifest.Manifest(settings.manifest), display, named=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fields", "fmt", "template"),
+    [
+        ({"output": "manifest.jsonl"}, "wav", "{n:04d}"),
+        ({"output": "./manifest.jsonl"}, "wav", "{n:04d}"),
+        ({}, "wav", "manifest.jsonl"),
+    ],
+)
+def test_no_row_may_write_over_the_manifest(
+    tmp_path: Path, fields: dict[str, str], fmt: str, template: str
+) -> None:
+    plan = _batch(tmp_path, fmt, template).plan(Row(1, {"text": "a", **fields}))
+    assert plan.error == f"{tmp_path / 'manifest.jsonl'} is the manifest: name the row's output otherwise"

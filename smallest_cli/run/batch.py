@@ -305,8 +305,9 @@ class _Batch:
         self.manifest = manifest
         self.display = display
         self.named = named
-        #: Each output used so far, and the row that uses it.
-        self.used: dict[str, int] = {}
+        #: Each output used so far (made absolute), and the row that uses it; the manifest's is
+        #: no row's (0): a row's audio renamed over it would lose the records.
+        self.used: dict[str, int] = {os.path.abspath(settings.manifest): 0}
 
     def run(self, rows: Iterable[Row], prefetch: Prefetch) -> None:
         shard = self.settings.shard
@@ -351,7 +352,9 @@ class _Batch:
         output = plan_output(str(path), fmt, False)
         for warning in output.warnings:
             self.display.note(warning)
-        other = self.used.setdefault(str(path), row.n)
+        other = self.used.setdefault(os.path.abspath(path), row.n)
+        if other == 0:
+            raise UsageError(f"{path} is the manifest: name the row's output otherwise")
         if other != row.n:
             raise UsageError(f"row {other} writes {path} already")
         _make_dir(path.parent)
