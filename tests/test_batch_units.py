@@ -219,7 +219,7 @@ def test_output_paths_stay_under_the_directory(tmp_path: Path) -> None:
     assert output_path(tmp_path, "0001", "wav") == tmp_path / "0001.wav"
     assert output_path(tmp_path, "sub/a.mp3", "wav") == tmp_path / "sub" / "a.mp3"
     assert output_path(tmp_path, "chapter-01", "mp3") == tmp_path / "chapter-01.mp3"
-    for name in ("/etc/passwd", "../up.wav", "a/../../b.wav", "", " ", "."):
+    for name in ("/etc/passwd", "../up.wav", "a/../../b.wav", "", " ", ".", "a\0b"):
         with pytest.raises(UsageError, match="is not a file name under the output directory"):
             output_path(tmp_path, name, "wav")
 
@@ -421,3 +421,11 @@ def test_no_row_may_write_over_the_manifest(
 ) -> None:
     plan = _batch(tmp_path, fmt, template).plan(Row(1, {"text": "a", **fields}))
     assert plan.error == f"{tmp_path / 'manifest.jsonl'} is the manifest: name the row's output otherwise"
+
+
+def test_an_output_name_the_system_refuses_fails_its_row(tmp_path: Path) -> None:
+    batch = _batch(tmp_path, template="{n:>300}")
+    too_long = batch.plan(Row(1, {"text": "a"}))
+    assert too_long.error == f"cannot write {tmp_path / (' ' * 299 + '1.wav')}: File name too long"
+    nul = batch.plan(Row(2, {"text": "a", "output": "a\0b"}))
+    assert nul.error == "output 'a\\x00b' is not a file name under the output directory"

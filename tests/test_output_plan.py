@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from smallest_cli.errors import UsageError
-from smallest_cli.output.plan import format_from_extension, plan_output
+from smallest_cli.output.plan import check_output_path, format_from_extension, plan_output
 
 
 @pytest.mark.parametrize(
@@ -72,3 +74,9 @@ def test_a_format_that_differs_from_the_extension_is_written_with_a_warning() ->
     assert plan.file_format == "mp3"
     assert plan.warnings == ("smallest: warning: writing mp3 audio into a.wav, whose extension says wav",)
     assert plan_output("a.mp3", "mp3", None).warnings == ()
+
+
+def test_a_path_the_system_refuses_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / ("x" * 300 + ".wav")
+    with pytest.raises(UsageError, match=r"^cannot write .*x\.wav: File name too long$"):
+        check_output_path(path)

@@ -56,9 +56,13 @@ def slug(text: str, limit: int = SLUG_CHARS) -> str:
 
 def output_path(out_dir: Path, name: str, fmt: str) -> Path:
     """Where a row named `name` goes: under `out_dir`, never outside it (an absolute name or `..` is
-    refused), with `.fmt` added when the name has no extension."""
+    refused, and so is a NUL, which no file name holds), with `.fmt` added when the name has no
+    extension."""
     relative = PurePath(name)
-    if not name.strip() or not relative.name or relative.is_absolute() or ".." in relative.parts:
+    if (
+        not name.strip() or "\0" in name or not relative.name or relative.is_absolute()
+        or ".." in relative.parts
+    ):
         raise UsageError(f"output {name!r} is not a file name under the output directory")
     if not relative.suffix:
         relative = relative.with_name(f"{relative.name}.{fmt}")

@@ -31,16 +31,20 @@ EXTENSION_FORMATS: Mapping[str, str] = {
 
 def check_output_path(path: Path) -> None:
     """Raise UsageError unless `path` (and its `.part` sibling) can be created or replaced: checked
-    before any request, and again by each file writer when it opens."""
-    if path.is_dir():
-        raise UsageError(f"cannot write {path}: it is a directory")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"cannot write {path}: the directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write {path}: the directory {parent} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise UsageError(f"cannot write {path}: permission denied")
+    before any request, and again by each file writer when it opens. A name the system refuses
+    (too long, say) is a UsageError too."""
+    try:
+        if path.is_dir():
+            raise UsageError(f"cannot write {path}: it is a directory")
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise UsageError(f"cannot write {path}: the directory {parent} does not exist")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(f"cannot write {path}: the directory {parent} is not writable")
+        if path.exists() and not os.access(path, os.W_OK):
+            raise UsageError(f"cannot write {path}: permission denied")
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 @dataclass(frozen=True)
