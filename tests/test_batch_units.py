@@ -395,6 +395,34 @@ def test_an_unreadable_input_fails_no_row_and_stops_after_the_rows_before(concur
     assert written == {1: [b"1a", b"1b"], 2: [b"2a", b"2b"]}
 
 
+def test_a_rows_last_request_ends_it_before_the_next_row_is_read() -> None:
+    """A row piped in is written, and saved, without waiting for the next line."""
+    finished: list[int] = []
+
+    def plans() -> Iterator[RowPlan]:
+        yield _plan(1, "1a", "1b")
+        assert finished == [1], "row 2 was read before row 1 was finished"
+        yield _plan(2, "bad 2a", "2b")
+        assert finished == [1, 2], "row 3 was read before row 2 was dropped"
+        yield _plan(3, "3a")
+
+    sent: list[str] = []
+    scheduler = Scheduler(lambda: _Transport(sent, threading.Lock()), 1)
+    feed = RowFeed(plans(), lambda plan: None, scheduler, lambda allowed: None)
+    try:
+        for plan in feed.rows():
+            try:
+                for request in feed.requests(plan):
+                    assert request.events is not None
+                    list(request.events)
+            except ServerError:
+                feed.drop(plan)
+            finished.append(plan.n)
+    finally:
+        scheduler.close()
+    assert finished == [1, 2, 3] and sent == ["1a", "1b", "bad 2a", "3a"]
+
+
 # -- a row's plan: its output checked before any request ---------------------------------------------------
 
 

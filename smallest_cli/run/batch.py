@@ -255,6 +255,9 @@ class RowPlan:
     cached: Lookup | None = None
     #: It failed: send no more of its requests.
     cancelled: bool = False
+    #: Its last request has been handed out: the row is known to have no more without reading
+    #: the next row (which, on a pipe, may not have come yet).
+    taken_all: bool = False
 
 
 def row_options(defaults: SynthesisOptions, fields: Mapping[str, Any]) -> SynthesisOptions:
@@ -473,8 +476,9 @@ class RowFeed:
         self._settle = settle
         #: Rows whose requests the feed has begun, not yet handed out by `rows`.
         self._waiting: deque[RowPlan] = deque()
-        #: The row of each request sent ahead and not yet taken, in order.
-        self._owners: deque[RowPlan] = deque()
+        #: The row of each request sent ahead and not yet taken, in order, and whether it is the
+        #: row's last.
+        self._owners: deque[tuple[RowPlan, bool]] = deque()
         #: The next request, taken from the scheduler to see whose it is.
         self._held: Ahead | None = None
         #: Why the input could not be read past the rows planned: raised once they are written.
@@ -488,11 +492,13 @@ class RowFeed:
                 continue
             self._waiting.append(plan)
             assert plan.options is not None
-            for text in plan.segments:
-                if plan.cancelled:
-                    break
-                self._owners.append(plan)
+            # One request ahead within the row: its last is marked as it is sent.
+            text = next(plan.segments, None)
+            while text is not None and not plan.cancelled:
+                following = next(plan.segments, None)
+                self._owners.append((plan, following is None))
                 yield build_request(text, plan.options)
+                text = following
 
     def _readable(self, plans: Iterable[RowPlan]) -> Iterator[RowPlan]:
         """The plans until the input cannot be read: the requests of the rows before go on, and
@@ -517,7 +523,8 @@ class RowFeed:
     def drop(self, plan: RowPlan) -> None:
         """`plan` failed: send no more of its requests, and drop those already sent."""
         plan.cancelled = True
-        while self._take(plan) is not None:
+        # Only those sent: taking one more would read the next row, which may not have come yet.
+        while self._owners and self._owners[0][0] is plan and self._take(plan) is not None:
             pass
 
     def _pull(self) -> bool:
@@ -527,10 +534,12 @@ class RowFeed:
         return bool(self._waiting)
 
     def _take(self, plan: RowPlan) -> Ahead | None:
-        self._pull()
-        if self._held is None or self._owners[0] is not plan:
+        if plan.taken_all:
             return None
-        self._owners.popleft()
+        self._pull()
+        if self._held is None or self._owners[0][0] is not plan:
+            return None
+        _, plan.taken_all = self._owners.popleft()
         item, self._held = self._held, None
         return item
 
