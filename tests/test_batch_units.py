@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -277,7 +278,7 @@ def test_the_index_keeps_each_rows_last_record_when_it_is_ok() -> None:
     ]
     done = manifest.index(lines)
     assert sorted(done) == [1, 3]
-    assert done[3] == manifest.Done("o/3.wav", "dd", manifest.settings_key(SETTINGS))
+    assert done[3] == manifest.Done(os.path.realpath("o/3.wav"), "dd", manifest.settings_key(SETTINGS))
 
 
 def test_a_row_is_done_only_with_its_file_output_and_settings(tmp_path: Path) -> None:
@@ -285,7 +286,7 @@ def test_a_row_is_done_only_with_its_file_output_and_settings(tmp_path: Path) ->
     out.write_bytes(b"RIFF audio")
     found = manifest.file_digest(out)
     assert found is not None and found[1] == 10
-    done = manifest.Done(str(out), found[0], manifest.settings_key(SETTINGS))
+    done = manifest.Done(os.path.realpath(out), found[0], manifest.settings_key(SETTINGS))
     assert manifest.is_done(done, out, dict(SETTINGS))
     assert manifest.is_done(done, out, dict(reversed(list(SETTINGS.items()))))  # key order is no change
     assert not manifest.is_done(None, out, SETTINGS)
@@ -296,6 +297,29 @@ def test_a_row_is_done_only_with_its_file_output_and_settings(tmp_path: Path) ->
     assert not manifest.is_done(done, out, SETTINGS)
     out.unlink()
     assert not manifest.is_done(done, out, SETTINGS)
+
+
+def test_a_rerun_finds_the_file_however_the_directory_is_spelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "sub").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "1.wav").write_bytes(b"RIFF one")
+    sha = manifest.file_digest(out / "1.wav")
+    assert sha is not None
+    monkeypatch.chdir(tmp_path)
+    rec = manifest.record(1, None, Path("out/1.wav"), SETTINGS, base=Path("out"), sha256=sha[0])
+    old = {**rec, "n": 2, "file": None}  # a record with no `file`: its output as given
+    (out / "manifest.jsonl").write_text(json.dumps(rec) + "\n" + json.dumps(old) + "\n")
+    assert rec["file"] == "1.wav"
+    for cwd, spelled in ((tmp_path, out / "1.wav"), (tmp_path / "sub", Path("../out/1.wav"))):
+        monkeypatch.chdir(cwd)
+        done = manifest.load_index(Path(os.path.relpath(out / "manifest.jsonl")))
+        assert manifest.is_done(done[1], spelled, SETTINGS), cwd
+    monkeypatch.chdir(tmp_path)
+    done = manifest.load_index(out / "manifest.jsonl")
+    assert manifest.is_done(done[2], out / "1.wav", SETTINGS)
 
 
 def test_appending_after_a_record_cut_short_starts_a_new_line(tmp_path: Path) -> None:

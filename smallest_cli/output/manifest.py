@@ -1,12 +1,14 @@
 """The manifest of a batch: one JSON record per finished row, appended as the row finishes, and what
 a rerun reads back from it to skip the rows already done.
 
-A record: `n`, `id`, `output`, `status` ("ok" or "error"), `error`, `audio_seconds`, `bytes` (of the
-file), `sha256` (of the file), `request_id` (the service's id of the row's last request) and
-`settings` (everything that shaped the audio, the text's sha256 among them). A rerun skips a row
-when its last record is ok, names the same output, has the same settings, and the file is still
-there with that sha256. Each record is one `write` to a file opened for appending: shards appending
-to one manifest do not interleave, and a record is on disk before the next row starts.
+A record: `n`, `id`, `output` (as the run named it), `file` (the output relative to the manifest's
+directory), `status` ("ok" or "error"), `error`, `audio_seconds`, `bytes` (of the file), `sha256`
+(of the file), `request_id` (the service's id of the row's last request) and `settings` (everything
+that shaped the audio, the text's sha256 among them). A rerun skips a row when its last record is
+ok, names the same file (however its directory is spelled, from whatever working directory), has
+the same settings, and the file is still there with that sha256. Each record is one `write` to a
+file opened for appending: shards appending to one manifest do not interleave, and a record is on
+disk before the next row starts.
 """
 
 from __future__ import annotations
@@ -58,17 +60,19 @@ def record(
     output: Path | None,
     settings: Mapping[str, Any] | None,
     *,
+    base: Path = Path("."),
     error: str | None = None,
     audio_seconds: float = 0.0,
     size: int = 0,
     sha256: str | None = None,
     request_id: str | None = None,
 ) -> dict[str, Any]:
-    """A row's record: ok unless there is an `error`."""
+    """A row's record: ok unless there is an `error`; `base` is the manifest's directory."""
     return {
         "n": n,
         "id": id_,
         "output": None if output is None else str(output),
+        "file": None if output is None else os.path.relpath(os.path.realpath(output), os.path.realpath(base)),
         "status": "ok" if error is None else "error",
         "error": error,
         "audio_seconds": round(audio_seconds, 3),
@@ -82,14 +86,16 @@ def record(
 class Done(NamedTuple):
     """What the manifest says of a row that was done."""
 
+    #: The file, as a real absolute path.
     output: str
     sha256: str
     settings_key: str
 
 
-def index(lines: Iterable[str]) -> dict[int, Done]:
-    """Each row done, by number, from the manifest's lines: a row's last record counts (a later
-    error undoes an earlier ok); a line that is no record (one cut short by a crash) is ignored."""
+def index(lines: Iterable[str], base: Path = Path(".")) -> dict[int, Done]:
+    """Each row done, by number, from the lines of the manifest in the directory `base`: a row's
+    last record counts (a later error undoes an earlier ok); a line that is no record (one cut
+    short by a crash) is ignored."""
     done: dict[int, Done] = {}
     for line in lines:
         try:
@@ -98,8 +104,8 @@ def index(lines: Iterable[str]) -> dict[int, Done]:
             continue
         if not isinstance(rec, dict) or not isinstance(rec.get("n"), int):
             continue
-        output, sha, settings = rec.get("output"), rec.get("sha256"), rec.get("settings")
-        if rec.get("status") == "ok" and isinstance(output, str) and isinstance(sha, str) and isinstance(
+        output, sha, settings = _file_of(rec, base), rec.get("sha256"), rec.get("settings")
+        if rec.get("status") == "ok" and output is not None and isinstance(sha, str) and isinstance(
             settings, dict
         ):
             done[rec["n"]] = Done(output, sha, settings_key(settings))
@@ -108,11 +114,20 @@ def index(lines: Iterable[str]) -> dict[int, Done]:
     return done
 
 
+def _file_of(rec: Mapping[str, Any], base: Path) -> str | None:
+    """The record's file as a real absolute path; a record with no `file` names its `output` as
+    given, from the working directory."""
+    file, output = rec.get("file"), rec.get("output")
+    if isinstance(file, str):
+        return os.path.realpath(base / file)
+    return os.path.realpath(output) if isinstance(output, str) else None
+
+
 def load_index(path: Path) -> dict[int, Done]:
     """`index` of the manifest at `path`, read line by line; {} when there is none yet."""
     try:
         with path.open(encoding="utf-8", errors="replace") as lines:
-            return index(lines)
+            return index(lines, path.parent)
     except FileNotFoundError:
         return {}
     except OSError as err:
@@ -136,7 +151,7 @@ def file_digest(path: Path) -> tuple[str, int] | None:
 def is_done(done: Done | None, output: Path, settings: Mapping[str, Any]) -> bool:
     """Whether a row needs no request: the manifest says it was done into `output` with these
     settings, and the file there is still the one it wrote."""
-    if done is None or done.output != str(output) or done.settings_key != settings_key(settings):
+    if done is None or done.output != os.path.realpath(output) or done.settings_key != settings_key(settings):
         return False
     found = file_digest(output)
     return found is not None and found[0] == done.sha256

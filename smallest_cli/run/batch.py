@@ -448,13 +448,15 @@ class _Batch:
             sink.part_path.unlink(missing_ok=True)  # what an earlier, stopped run kept of this row
         sha, size = found
         self.manifest.append(record(
-            plan.n, plan.id, plan.output, plan.settings,
+            plan.n, plan.id, plan.output, plan.settings, base=self.manifest.path.parent,
             audio_seconds=stats.audio_seconds, size=size, sha256=sha, request_id=stats.request_id,
         ))
         self.display.row_written(plan.n, stats.audio_seconds, size, cached=hit)
 
     def _failed(self, plan: RowPlan, error: str) -> None:
-        self.manifest.append(record(plan.n, plan.id, plan.output, plan.settings, error=error))
+        self.manifest.append(
+            record(plan.n, plan.id, plan.output, plan.settings, base=self.manifest.path.parent, error=error)
+        )
         self.display.row_failed(plan.n, error)
 
 
