@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from smallest_cli.output.names import DEFAULT_TEMPLATE
+from smallest_cli.output.plan import DEFAULT_FORMAT
 from smallest_cli.protocol import contract
 
 #: The commands that synthesize speech, each with the transport it uses.
@@ -36,6 +38,8 @@ CODE_BLOCKS = ("note", "skip", "read")
 _CACHE_MAX_MB = 500
 #: `smallest cache info`, the one subcommand with an option of the table.
 CACHE_INFO = "cache info"
+#: `batch --transport`'s values, and the transport each names.
+BATCH_TRANSPORTS: Mapping[str, str] = {"ws": "websocket", "sse": "sse", "sync": "http"}
 
 class Option(NamedTuple):
     """One option of one or more commands."""
@@ -191,7 +195,7 @@ OPTIONS: tuple[Option, ...] = (
            "Name the file of each row that has no output field: {n} its number (from 1), {id} (else "
            "the number), {voice}, {slug} (its first words, file-safe); Python format specs apply. "
            "The extension chooses the format; a name without one gets the format's.", _BATCH,
-           shown_default="{n:04d}.wav", metavar="TEMPLATE"),
+           shown_default=f"{DEFAULT_TEMPLATE}.{DEFAULT_FORMAT}", metavar="TEMPLATE"),
     Option("manifest", ("--manifest",), "str",
            "Append one JSON record per finished row to this file; a rerun skips the rows it says are done.",
            _BATCH, shown_default="DIR/manifest.jsonl", metavar="FILE"),
@@ -199,7 +203,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("shard", ("--shard",), "str",
            "Take only the rows n with (n-1) % N == K-1: N machines or jobs split one input with no "
            "coordination, and their manifests concatenate.", _BATCH, metavar="K/N"),
-    Option("transport", ("--transport",), "str", "ws, sse or sync.", _BATCH, fallback="ws"),
+    Option("transport", ("--transport",), "str",
+           f"{', '.join(list(BATCH_TRANSPORTS)[:-1])} or {list(BATCH_TRANSPORTS)[-1]}.", _BATCH,
+           fallback="ws"),
     # -- voices ----------------------------------------------------------------------------------------
     Option("gender", ("--gender",), "str", "female or male.", _VOICES),
     Option("accent", ("--accent",), "str", "american, british, indian, ...", _VOICES),

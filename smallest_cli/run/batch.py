@@ -53,7 +53,7 @@ from smallest_cli.options.resolve import (
     resolve_synthesis,
 )
 from smallest_cli.options.settings import ConnectionOptions
-from smallest_cli.options.table import BY_FIELD
+from smallest_cli.options.table import BATCH_TRANSPORTS, BY_FIELD
 from smallest_cli.output import sinks
 from smallest_cli.output.batch_display import BatchDisplay
 from smallest_cli.output.cache import CacheStore
@@ -96,9 +96,6 @@ from smallest_cli.source.textinput import open_text_file
 from smallest_cli.transports import open_transport
 from smallest_cli.transports.base import Transport
 
-#: --transport's values, and the transport each names.
-TRANSPORTS: Mapping[str, str] = {"ws": "websocket", "sse": "sse", "sync": "http"}
-
 #: A row's fields that override the request options: the option's field and its check.
 _ROW_OPTIONS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
     "voice": ("voice_id", lambda v: check_voice(str(v))),
@@ -140,9 +137,11 @@ def _settings(args: Args, config: dict[str, str]) -> Settings:
     def spelled(field: str) -> str:
         return BY_FIELD[field].spellings[0]
 
-    transport = TRANSPORTS.get(args.transport)
+    transport = BATCH_TRANSPORTS.get(args.transport)
     if transport is None:
-        raise UsageError(f"{spelled('transport')} must be {', '.join(TRANSPORTS)}, not {args.transport!r}")
+        raise UsageError(
+            f"{spelled('transport')} must be {', '.join(BATCH_TRANSPORTS)}, not {args.transport!r}"
+        )
     defaults = resolve_synthesis(args, os.environ, config)
     if defaults.pronunciation_dicts and transport == "websocket":
         raise UsageError(
