@@ -17,7 +17,7 @@ from typing import IO
 
 from smallest_cli.errors import UsageError
 from smallest_cli.events import WordTimestamp
-from smallest_cli.output.plan import check_output_path
+from smallest_cli.output.plan import check_output_path, part_paths, publish
 from smallest_cli.protocol.captions import Cue, CueGrouper, CueRenderer, format_for_path
 
 
@@ -35,10 +35,9 @@ class CaptionFile:
         self.path = Path(path)
         self._warn = warn
         self.fmt = caption_format(str(path))
-        #: Where the captions of the audio kept go when the run fails or is stopped.
-        self.part_path = self.path.with_name(self.path.name + ".part")
-        #: This run's own file while it writes (as the audio's: two runs never share one).
-        self._work_path = self.path.with_name(f"{self.path.name}.part.{os.getpid()}")
+        #: Where the captions of the audio kept go when the run fails or is stopped; this run's
+        #: own file while it writes (as the audio's).
+        self.part_path, self._work_path = part_paths(self.path)
         check_output_path(self.path)
         try:
             self._file: IO[str] | None = open(self._work_path, "w", encoding="utf-8")  # noqa: SIM115
@@ -82,11 +81,7 @@ class CaptionFile:
                 self._warn(f"smallest: warning: no word timestamps arrived; {self.path} was not written")
             return
         self._finish(hold=True)
-        try:
-            os.replace(self._work_path, self.path)
-        except OSError as exc:
-            reason = exc.strerror or exc
-            raise UsageError(f"cannot rename {self._work_path} to {self.path}: {reason}") from None
+        publish(self._work_path, self.path)
 
     def abort(self) -> str | None:
         """Keep the captions of the words received as `FILE.part`, a whole file of its format; the

@@ -47,6 +47,21 @@ def check_output_path(path: Path) -> None:
         raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
 
 
+def part_paths(path: Path) -> tuple[Path, Path]:
+    """(`PATH.part`, `PATH.part.PID`) of an output file: where what was received is kept when the
+    run fails or is stopped, and this run's own file while it writes. Two runs writing one output
+    (`-o same.wav` twice at once) never share a file, and each rename puts a whole file in place."""
+    return path.with_name(path.name + ".part"), path.with_name(f"{path.name}.part.{os.getpid()}")
+
+
+def publish(work: Path, path: Path) -> None:
+    """Rename a whole work file into place."""
+    try:
+        os.replace(work, path)
+    except OSError as err:
+        raise UsageError(f"cannot rename {work} to {path}: {err.strerror or err}") from None
+
+
 @dataclass(frozen=True)
 class OutputPlan:
     """Where the audio goes and in which formats."""

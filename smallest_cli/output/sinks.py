@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from smallest_cli.errors import UsageError
-from smallest_cli.output.plan import check_output_path
+from smallest_cli.output.plan import check_output_path, part_paths, publish
 from smallest_cli.protocol.audio_formats import encoder
 from smallest_cli.protocol.contract import check_format
 from smallest_cli.protocol.wav import UNKNOWN_SIZE, wav_header
@@ -71,11 +71,8 @@ class FileSink:
         self.path = Path(path)
         self.fmt = check_format(fmt)
         self.sample_rate = sample_rate
-        #: Where the audio received is kept when the run fails or is stopped.
-        self.part_path = self.path.with_name(self.path.name + ".part")
-        #: This run's own file while it writes: two runs writing one output (`-o same.wav` twice at
-        #: once) never share a file, and each rename puts a whole file in place.
-        self._work_path = self.path.with_name(f"{self.path.name}.part.{os.getpid()}")
+        #: Where the audio received is kept when the run fails or is stopped; this run's own file.
+        self.part_path, self._work_path = part_paths(self.path)
         check_output_path(self.path)
         self._encoder = encoder(self.fmt, sample_rate)
         try:
@@ -156,11 +153,7 @@ class FileSink:
         if self._file is None:
             return
         self._finalize_file()
-        try:
-            os.replace(self._work_path, self.path)
-        except OSError as err:
-            reason = err.strerror or err
-            raise UsageError(f"cannot rename {self._work_path} to {self.path}: {reason}") from None
+        publish(self._work_path, self.path)
 
     def abort(self) -> str | None:
         if self._file is None:
