@@ -22,13 +22,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from smallest_cli.errors import UsageError, guarded
 from smallest_cli.options.table import BY_FIELD, OPTIONS
-from smallest_cli.protocol.request import (
-    check_language,
-    check_model,
-    check_sample_rate,
-    check_speed,
-    check_voice,
-)
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 11):
@@ -44,10 +37,11 @@ DIR_MODE = 0o700
 # Patterns, compiled (and cached by `re`) when first used: the synthesis commands load the config
 # before their first request, usually with no file or no such key to check.
 _LINE_RE = r"\(at line (\d+), column (\d+)\)"
-#: The keys checked as a request's values are (protocol.request), by their check's name.
-_CHECKS: Mapping[str, Callable[[str], object]] = {
-    "sample_rate": check_sample_rate, "speed": check_speed, "model": check_model, "language": check_language,
-    "voice": check_voice,
+#: The keys checked as a request's values are, by their check in protocol.request (imported when
+#: a file holds one: the synthesis commands read the file before their first connection starts).
+_CHECKS: Mapping[str, str] = {
+    "sample_rate": "check_sample_rate", "speed": "check_speed", "model": "check_model",
+    "language": "check_language", "voice": "check_voice",
 }
 
 
@@ -118,7 +112,10 @@ def validate_value(key: str, value: str) -> str:
         raise UsageError(f"{key} must not be empty")
     _no_control(key, raw)
     if key in _CHECKS:
-        checked = _CHECKS[key](raw)  # the same checks as the flags'
+        from smallest_cli.protocol import request
+
+        check: Callable[[str], object] = getattr(request, _CHECKS[key])
+        checked = check(raw)  # the same checks as the flags'
         return repr(checked) if isinstance(checked, float) else str(checked)
     if key in BOOLEAN_KEYS:
         if raw.lower() not in _BOOLEANS:

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from smallest_cli.errors import UsageError
+from smallest_cli.options.layers import setting
 from smallest_cli.options.security import CMDLINE_KEY_WARNING, check_key_transport
 from smallest_cli.options.settings import ConnectionOptions, Secret
-from smallest_cli.options.table import BY_FIELD, CODE_BLOCKS, Option
+from smallest_cli.options.table import BY_FIELD, CODE_BLOCKS
 from smallest_cli.protocol.request import (
     SynthesisOptions,
     check_id,
@@ -29,34 +30,6 @@ MISSING_KEY_MESSAGE = (
     "no API key: set SMALLEST_API_KEY (export SMALLEST_API_KEY=sk_...), "
     "or save it with `smallest config set api_key -` (it reads the key from stdin, out of the process list)"
 )
-
-
-def setting(
-    field: str, flags: Mapping[str, Any], environ: Mapping[str, str], config: Mapping[str, str]
-) -> Any:
-    """`field`'s value: its flag, else its environment variable, else the config file, else the
-    table's fallback. An empty value counts as not given."""
-    option = BY_FIELD[field]
-    for value in (
-        flags.get(field),
-        environ.get(option.env) if option.env is not None else None,
-        _from_config(option, config),
-    ):
-        if value is not None and value != "":
-            return value
-    return option.fallback
-
-
-def _from_config(option: Option, config: Mapping[str, str]) -> Any:
-    text = config.get(option.field) if option.config else None
-    if text is not None and option.kind == "switch":
-        return text == "true"  # the config file's canonical "true" or "false"
-    if text is None or option.kind not in ("int", "float"):
-        return text
-    try:
-        return int(text) if option.kind == "int" else float(text)
-    except ValueError:
-        raise UsageError(f"config file: {option.field} {text!r} is not a number") from None
 
 
 def resolve_synthesis(

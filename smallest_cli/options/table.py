@@ -18,9 +18,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from smallest_cli.output.names import DEFAULT_TEMPLATE
-from smallest_cli.output.plan import DEFAULT_FORMAT
 from smallest_cli.protocol import contract
+
+#: The audio format when neither --format nor the output file's extension names one.
+DEFAULT_FORMAT = "wav"
+#: The file name of a batch row without an output field; the format's extension is added (`0001.wav`).
+DEFAULT_TEMPLATE = "{n:04d}"
 
 #: The commands that synthesize speech, each with the transport it uses.
 SYNTH_COMMANDS: Mapping[str, str] = {"speak": "http", "stream-sse": "sse", "stream-ws": "websocket"}
@@ -105,7 +108,7 @@ OPTIONS: tuple[Option, ...] = (
            config="ISO 639-1 code such as en, hi, es, or auto",
            help_for={"voices": "Language name or ISO 639-1 code (english, en, hi, ...)."}),
     Option("fmt", ("--format",), "str", "pcm, wav, mp3, ulaw or alaw.", _ROWS,
-           shown_default="from the output file's extension, else wav"),
+           shown_default=f"from the output file's extension, else {DEFAULT_FORMAT}"),
     Option("output", ("--output", "-o"), "str",
            "Write the audio to this file; '-' writes the audio bytes to stdout.", _SYNTH),
     Option("play", ("--play", "--no-play"), "switch", "Play the audio.", _SYNTH,

@@ -10,8 +10,6 @@ from pathlib import Path, PurePath
 
 from smallest_cli.errors import UsageError
 
-#: The template of a row without an output field; the format's extension is added (`0001.wav`).
-DEFAULT_TEMPLATE = "{n:04d}"
 #: The fields a template may name.
 TEMPLATE_FIELDS: tuple[str, ...] = ("n", "id", "voice", "slug")
 #: The longest slug, in characters.

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smallest_cli.errors import UsageError
+from smallest_cli.options.table import DEFAULT_FORMAT
 from smallest_cli.protocol import contract
 
-DEFAULT_FORMAT = "wav"
 #: The audio format of each file extension that implies one (the formats are contract.OUTPUT_FORMATS).
 EXTENSION_FORMATS: Mapping[str, str] = {
     "wav": "wav",

@@ -53,7 +53,7 @@ from smallest_cli.options.resolve import (
     resolve_synthesis,
 )
 from smallest_cli.options.settings import ConnectionOptions
-from smallest_cli.options.table import BATCH_TRANSPORTS, BY_FIELD
+from smallest_cli.options.table import BATCH_TRANSPORTS, BY_FIELD, DEFAULT_FORMAT, DEFAULT_TEMPLATE
 from smallest_cli.output import sinks
 from smallest_cli.output.batch_display import BatchDisplay
 from smallest_cli.output.cache import CacheStore
@@ -68,8 +68,8 @@ from smallest_cli.output.manifest import (
     record,
     settings_of,
 )
-from smallest_cli.output.names import DEFAULT_TEMPLATE, check_template, output_path, render
-from smallest_cli.output.plan import DEFAULT_FORMAT, check_output_path, plan_output
+from smallest_cli.output.names import check_template, output_path, render
+from smallest_cli.output.plan import check_output_path, plan_output
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.request import (
     SynthesisOptions,

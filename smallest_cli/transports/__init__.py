@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from smallest_cli.options.settings import ConnectionOptions
-from smallest_cli.transports.base import Transport
-
 if TYPE_CHECKING:
+    from smallest_cli.options.settings import ConnectionOptions
+    from smallest_cli.transports.base import Transport
     from smallest_cli.transports.debuglog import DebugLog
     from smallest_cli.transports.dial import Dial
 
@@ -39,4 +38,4 @@ def open_transport(
     raise ValueError(f"unknown transport {name!r}")
 
 
-__all__ = ["TRANSPORTS", "Transport", "open_transport"]
+__all__ = ["TRANSPORTS", "open_transport"]

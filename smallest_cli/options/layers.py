@@ -1,0 +1,42 @@
+"""One setting's value from its layers: flag > environment > config file > the table's fallback.
+
+Apart from `options.resolve` (which checks the values and builds the settings) because the first
+connection is started from the parsed arguments (`run.early`), before the modules that checking
+needs are imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from smallest_cli.errors import UsageError
+from smallest_cli.options.table import BY_FIELD, Option
+
+
+def setting(
+    field: str, flags: Mapping[str, Any], environ: Mapping[str, str], config: Mapping[str, str]
+) -> Any:
+    """`field`'s value: its flag, else its environment variable, else the config file, else the
+    table's fallback. An empty value counts as not given."""
+    option = BY_FIELD[field]
+    for value in (
+        flags.get(field),
+        environ.get(option.env) if option.env is not None else None,
+        _from_config(option, config),
+    ):
+        if value is not None and value != "":
+            return value
+    return option.fallback
+
+
+def _from_config(option: Option, config: Mapping[str, str]) -> Any:
+    text = config.get(option.field) if option.config else None
+    if text is not None and option.kind == "switch":
+        return text == "true"  # the config file's canonical "true" or "false"
+    if text is None or option.kind not in ("int", "float"):
+        return text
+    try:
+        return int(text) if option.kind == "int" else float(text)
+    except ValueError:
+        raise UsageError(f"config file: {option.field} {text!r} is not a number") from None
