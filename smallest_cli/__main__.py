@@ -66,10 +66,13 @@ def _run_fast(argv: list[str], environ: Mapping[str, str]) -> int | None:
     call = parse(argv, environ)
     if call is None:
         return None
+    from smallest_cli.run.early import early_dial
+
+    dial = early_dial(call.args, environ)
     from smallest_cli.run.synth import run_synth
 
     try:
-        run_synth(call.command, call.args)
+        run_synth(call.command, call.args, dial)
     except Exception as exc:  # typer.Exit, made by the command's guard
         typer = sys.modules.get("typer")
         if typer is not None and isinstance(exc, typer.Exit):

@@ -140,3 +140,116 @@ def test_an_ipv6_base_url_works_over_the_early_connection(command: str, tmp_path
         result = run_cli([command, "Over six.", "-o", str(out)], cli_env(v6, tmp_path))
         assert result.returncode == 0, result.stderr
         assert out.stat().st_size > 44
+
+
+# -- the dial started from the parsed arguments (run/early.py) -----------------------------------------
+
+
+def _early(listener: socket.socket, flags: dict[str, object], environ: dict[str, str]) -> object:
+    from smallest_cli.run.early import early_dial
+
+    dial = early_dial({"concurrency": 1, **flags}, environ)
+    if dial is not None:
+        dial.close()
+    return dial
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ"),
+    [
+        ({"cache": True}, {}),  # a cache hit makes no connection
+        ({}, {"SMALLEST_API_KEY": ""}),  # no key: the run stops before any request
+        ({"concurrency": 3}, {}),  # each request connects on its own
+        ({}, {"HTTPS_PROXY": "http://proxy:3128"}),
+        ({"timeout": 0.0}, {}),
+        ({"timeout": float("nan")}, {}),
+        ({"base_url": "http://127.0.0.1:99999"}, {}),  # no such port: the run reports it
+        ({"base_url": "http://[::1"}, {}),
+    ],
+)
+def test_no_early_dial_where_the_run_would_not_use_it(
+    listener: socket.socket, tmp_path: Path, flags: dict[str, object], environ: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    env = {"SMALLEST_API_KEY": TEST_KEY, "SMALLEST_BASE_URL": _url(listener), **environ}
+    assert _early(listener, flags, env) is None
+
+
+def test_an_unreadable_config_file_leaves_the_dial_to_the_run(
+    listener: socket.socket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "smallest").mkdir()
+    (tmp_path / "smallest" / "config.toml").write_text("speed = [", encoding="utf-8")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    env = {"SMALLEST_API_KEY": TEST_KEY, "SMALLEST_BASE_URL": _url(listener)}
+    assert _early(listener, {}, env) is None
+
+
+@pytest.mark.parametrize("source", ["flag", "environment", "config file"])
+def test_the_early_dial_goes_where_the_settings_say(
+    listener: socket.socket, tmp_path: Path, source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flag > environment > config file, as the run resolves it: the other layers name a port
+    nothing listens on."""
+    from smallest_cli.run.early import early_dial
+
+    nowhere = "http://127.0.0.1:9"
+    (tmp_path / "smallest").mkdir()
+    in_file = _url(listener) if source == "config file" else nowhere
+    (tmp_path / "smallest" / "config.toml").write_text(
+        f'base_url = "{in_file}"\napi_key = "{TEST_KEY}"\n', encoding="utf-8"
+    )
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    environ = {"flag": {"SMALLEST_BASE_URL": nowhere}, "environment": {"SMALLEST_BASE_URL": _url(listener)},
+               "config file": {}}[source]
+    flags: dict[str, object] = {"concurrency": 1}
+    if source == "flag":
+        flags["base_url"] = _url(listener) + "/"
+    dial = early_dial(flags, environ)
+    assert dial is not None
+    listener.settimeout(10)
+    accepted, _ = listener.accept()
+    assert dial.take(_url(listener)) is not None
+    accepted.close()
+    dial.close()
+
+
+DIAL_PROBE = """
+import sys
+
+from smallest_cli.transports import dial
+
+LOADED = {loaded!r}
+seen = []
+opened = dial.Dial.__init__
+
+
+def noting(self, *args, **kwargs):
+    seen.append(sorted(m for m in LOADED if m in sys.modules))
+    opened(self, *args, **kwargs)
+
+
+dial.Dial.__init__ = noting
+sys.argv = ["smallest", *sys.argv[1:]]
+from smallest_cli.__main__ import main
+
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print("RESULT:", code or 0, ",".join(seen[0]) if seen else "no-dial", "-")
+"""
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
+def test_the_connection_starts_before_the_command_body_imports(server, tmp_path: Path, command: str) -> None:
+    """The handshakes overlap the imports of the run, its settings and the network library."""
+    later = ["smallest_cli.run.synth", "smallest_cli.options.settings", "smallest_cli.events",
+             "dataclasses", "websockets", "requests"]
+    probe = DIAL_PROBE.format(loaded=later)
+    out = subprocess.run(
+        [sys.executable, "-c", probe, command, "Early.", "-o", str(tmp_path / "a.wav")],
+        capture_output=True, text=True, env=cli_env(server, tmp_path), stdin=subprocess.DEVNULL, timeout=60,
+    )
+    assert out.stdout.rsplit("RESULT:", 1)[1].split() == ["0", "-"], out.stdout + out.stderr

@@ -127,7 +127,7 @@ import pytest
 from smallest_cli import __main__ as entry
 from smallest_cli.run import synth
 seen = []
-synth.run_synth = lambda command, args: seen.append(command)
+synth.run_synth = lambda command, args, dial: seen.append(command)
 code = entry._run_fast(sys.argv[1:], {{}})
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})
 print("RESULT:", code, seen, ",".join(heavy))

@@ -40,13 +40,17 @@ if TYPE_CHECKING:
     from smallest_cli.transports.dial import Dial
 
 
-def run_synth(command: str, args: Args) -> None:
+def run_synth(command: str, args: Args, dial: Dial | None = None) -> None:
     """Run synthesis command `command` (speak, stream-sse or stream-ws) with its parsed options."""
     started = time.monotonic()
     from smallest_cli.options.config import guarded_with_config
 
-    with guarded_with_config(args) as config:
-        _run(SYNTH_COMMANDS[command], args, config, started)
+    try:
+        with guarded_with_config(args) as config:
+            _run(SYNTH_COMMANDS[command], args, config, started, dial)
+    finally:
+        if dial is not None:
+            dial.close()
 
 
 class Settings(NamedTuple):
@@ -62,7 +66,7 @@ class Settings(NamedTuple):
     cache: CacheStore | None
 
 
-def _run(transport_name: str, args: Args, config: dict[str, str], started: float) -> None:
+def _run(transport_name: str, args: Args, config: dict[str, str], started: float, dial: Dial | None) -> None:
     from smallest_cli.source.text import TextSource
 
     settings = _settings(transport_name, args, config)
@@ -74,7 +78,7 @@ def _run(transport_name: str, args: Args, config: dict[str, str], started: float
         return _spoken(source.read(), settings.markdown, places)
 
     if settings.cache is None:
-        _send(transport_name, args, settings, read, started)
+        _send(transport_name, args, settings, read, started, dial=dial)
         return
     # The whole text is read and split into its requests before any connection: a hit makes none.
     text = read()
@@ -103,6 +107,7 @@ def _send(
     read_text: Callable[[], Text],
     started: float,
     miss: Lookup | None = None,
+    dial: Dial | None = None,
 ) -> None:
     """Make the requests and stream their audio; `miss`: the cache's, whose requests are spooled
     already and whose render is stored as it streams."""
@@ -110,7 +115,10 @@ def _send(
 
     log = debug_log(args.debug)
     # TCP and TLS start now, while the network library imports and stdin is awaited (transports/dial.py).
-    dial = _dial(settings.conn, args.concurrency)
+    if dial is None:
+        from smallest_cli.run.early import start_dial
+
+        dial = start_dial(settings.conn.base_url, settings.conn.timeout, args.concurrency, os.environ)
     transport = open_transport(transport_name, settings.conn, log, dial)
     prefetch = None
     try:
@@ -304,16 +312,6 @@ def _stream(
     if settings.options.word_timestamps:  # --word-timestamps, or --captions
         record["words"] = display.words
     print(json.dumps(record), file=sys.stderr if plan.to_stdout else sys.stdout, flush=True)
-
-
-def _dial(conn: ConnectionOptions, concurrency: int) -> Dial | None:
-    """The early connection for the first request; None for --concurrency (each request has a
-    connection of its own) and behind a proxy."""
-    from smallest_cli.transports.dial import Dial, proxied
-
-    if concurrency > 1 or proxied(os.environ):
-        return None
-    return Dial(conn.base_url, conn.timeout)
 
 
 def _count_ahead(reread: Callable[[], Iterable[str]], display: Display) -> None:

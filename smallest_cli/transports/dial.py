@@ -1,9 +1,9 @@
 """Connection set-up started before it is needed: DNS, TCP and TLS in a background thread.
 
 A far server costs a round trip for TCP and another for TLS before the WebSocket upgrade can be
-sent. The command knows the server from its settings long before the transport's network library
-is imported and the input is read, so `Dial` starts those handshakes then, and the transport takes
-the socket when it connects. Nothing is sent on the socket here: the key leaves the machine only
+sent. The server is known from the parsed arguments and the config file long before the command's
+modules and the transport's network library are imported and the input is read, so `Dial` starts
+those handshakes then (`run.early`), and the transport takes the socket when it connects. Nothing is sent on the socket here: the key leaves the machine only
 with the upgrade, once the input is known to be good.
 
 Standard library only (socket, ssl, threading), so that starting it costs no import of note
