@@ -3,12 +3,13 @@
 A far server costs a round trip for TCP and another for TLS before the WebSocket upgrade can be
 sent. The server is known from the parsed arguments and the config file long before the command's
 modules and the transport's network library are imported and the input is read, so `Dial` starts
-those handshakes then (`run.early`), and the transport takes the socket when it connects. Nothing is sent on the socket here: the key leaves the machine only
-with the upgrade, once the input is known to be good.
+those handshakes then (`run.early`), and the transport takes the socket when it connects. Nothing
+is sent on the socket here: the key leaves the machine only with the upgrade, once the input is
+known to be good.
 
-Standard library only (socket, ssl, threading), so that starting it costs no import of note
-(ssl only for https, which the transport would import anyway). Not
-used when a proxy is configured in the environment: the transport's own connect honours it.
+Standard library only (socket, ssl, threading), so that starting it costs no import of note (ssl
+only for https, which the transport would import anyway). Not used when a proxy is configured in
+the environment: the transport's own connect honours it.
 """
 
 from __future__ import annotations
