@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from smallest_cli.errors import ProtocolError, SmallestError
@@ -21,6 +23,14 @@ from smallest_cli.events import AudioChunk, Done, Event, WordTimestamp
 from smallest_cli.protocol.http_errors import error_from_payload, one_line
 
 _B64_STRIP = str.maketrans("", "", " \t\r\n")
+
+#: Strict base64 (no characters outside the alphabet, padded), as `b64decode(validate=True)`:
+#: straight to binascii where it can be told to be strict (3.11), without that wrapper's steps on
+#: every chunk of the stream.
+_strict_b64: Callable[[str], bytes] = (
+    functools.partial(binascii.a2b_base64, strict_mode=True) if sys.version_info >= (3, 11)
+    else functools.partial(base64.b64decode, validate=True)
+)
 
 
 def decode_audio_b64(value: Any, *, request_id: str | None = None) -> bytes:
@@ -31,13 +41,13 @@ def decode_audio_b64(value: Any, *, request_id: str | None = None) -> bytes:
             request_id=request_id,
         )
     try:
-        return base64.b64decode(value, validate=True)  # the usual frame: compact and padded
-    except (binascii.Error, ValueError):
+        return _strict_b64(value)  # the usual frame: compact and padded
+    except ValueError:  # binascii.Error, or not ASCII
         pass
     compact = value.translate(_B64_STRIP)
     compact += "=" * (-len(compact) % 4)
     try:
-        return base64.b64decode(compact, validate=True)
+        return _strict_b64(compact)
     except (binascii.Error, ValueError) as exc:
         raise ProtocolError(f"malformed audio frame: bad base64 ({exc})", request_id=request_id) from None
 
@@ -60,6 +70,10 @@ def _load_object(text: str | bytes, what: str) -> dict[str, Any]:
 
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _request_id(frame: Mapping[str, Any]) -> str | None:
+    return _str_or_none(frame.get("request_id"))
 
 
 def _number(value: Any, name: str, request_id: str | None) -> float:
@@ -101,13 +115,18 @@ def parse_ws_frame(text: str | bytes) -> Event | None:
     (binary, not JSON, missing or mistyped fields, bad base64).
     """
     frame = _load_object(text, "WebSocket frame")
-    request_id = _str_or_none(frame.get("request_id"))
     status = frame.get("status")
     if status == "chunk":
+        # Most frames are chunks: their request id is read only to name it in an error.
         data = frame.get("data")
         if not isinstance(data, dict) or "audio" not in data:  # JSON objects are dicts
-            raise ProtocolError("malformed chunk frame: no data.audio", request_id=request_id)
-        return AudioChunk(decode_audio_b64(data["audio"], request_id=request_id))
+            raise ProtocolError("malformed chunk frame: no data.audio", request_id=_request_id(frame))
+        try:
+            return AudioChunk(decode_audio_b64(data["audio"]))
+        except ProtocolError as err:
+            err.request_id = _request_id(frame)
+            raise
+    request_id = _request_id(frame)
     if status == "word_timestamp":
         data = frame.get("data")
         if not isinstance(data, Mapping):
