@@ -321,3 +321,34 @@ def test_empty_input_is_a_usage_error_before_anything_runs() -> None:
 
     with pytest.raises(UsageError):
         first_and_rest(segments_from_chunks(["  \n"]))
+
+
+class RechunkingTransport:
+    """The first take in 100-byte chunks, dropped after 3; the retry's take in 250-byte chunks,
+    whose boundaries fall inside what the first one delivered."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.takes = 0
+
+    def stream(self, body: dict[str, Any]) -> Iterator[Event]:
+        self.takes += 1
+        data = audio_for(body["text"], self.takes)
+        size = 100 if self.takes == 1 else 250
+        for n, i in enumerate(range(0, len(data), size)):
+            if self.takes == 1 and n == 3:
+                raise NetworkError("dropped")
+            yield AudioChunk(data[i : i + size])
+        yield Done(request_id="req")
+
+
+def test_a_stream_resumes_mid_chunk_when_the_retry_is_cut_differently() -> None:
+    rewinding, streaming = RewindingSink(), MemorySink()
+    options = SynthesisOptions(voice_id="magnus", sample_rate=RATE)
+    pipe = Pipeline(transport=RechunkingTransport(), options=options, sinks=[rewinding, streaming],
+                    sleep=lambda s: None)
+    pipe.run(["hello there"])
+    first, second = audio_for("hello there", 1), audio_for("hello there", 2)
+    assert bytes(rewinding.data) == second
+    assert bytes(streaming.data) == first[:300] + second[300:]

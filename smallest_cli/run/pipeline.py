@@ -371,26 +371,41 @@ class Pipeline:
         return (None, None) if place is None else place
 
     def _deliver(self, data: bytes, progress: _SegmentProgress, stats: RunStats, start: float) -> None:
-        for sink, whole in zip(self.sinks, progress.whole, strict=True):
-            had = 0 if whole else max(0, progress.streamed - progress.taken)
-            try:
-                if had < len(data):
-                    sink.write(data[had:])
-            except SmallestError as err:
-                # A sink's failure (a full disk, say) is not the request's: a retry would give
-                # the sinks before it these bytes a second time.
-                err.retryable = False
-                raise
+        # Once per chunk, tens of thousands of times an hour of audio: kept to the fewest steps.
+        taken = progress.taken
+        try:
+            if progress.streamed <= taken:  # every sink gets it all (no take to catch up with)
+                for sink in self.sinks:
+                    sink.write(data)
+            else:
+                self._catch_up(data, progress)
+        except SmallestError as err:
+            # A sink's failure (a full disk, say) is not the request's: a retry would give the
+            # sinks before it these bytes a second time.
+            err.retryable = False
+            raise
         if stats.first_chunk_ms is None:
             stats.first_chunk_ms = (self.clock() - start) * 1000
-        progress.taken += len(data)
-        progress.streamed = max(progress.streamed, progress.taken)
+        taken += len(data)
+        progress.taken = taken
+        if progress.streamed < taken:
+            progress.streamed = taken
         if progress.words_ahead:
-            delivered = progress.offset + pcm_seconds(progress.taken, self.options.sample_rate)
+            delivered = progress.offset + pcm_seconds(taken, self.options.sample_rate)
             self._release_words(progress, delivered)
         stats.chunks += 1
-        running = stats.audio_bytes + progress.taken
+        running = stats.audio_bytes + taken
         self.observer.on_audio(stats.chunks, running, pcm_seconds(running, self.options.sample_rate))
+
+    def _catch_up(self, data: bytes, progress: _SegmentProgress) -> None:
+        """A retry's take while it is behind the earlier one: a sink that kept the earlier take
+        (it could not roll back) gets only what it does not have yet."""
+        had = progress.streamed - progress.taken
+        for sink, whole in zip(self.sinks, progress.whole, strict=True):
+            if whole:
+                sink.write(data)
+            elif had < len(data):
+                sink.write(data[had:])
 
     def _release_words(self, progress: _SegmentProgress, until: float) -> None:
         """Give the word sinks the words whose audio, up to `until` on the run's timeline, is in."""
