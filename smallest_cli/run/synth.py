@@ -134,6 +134,9 @@ def _send(
             transport.preconnect(live=text.live)
             if text.size is not None and text.size > MAX_TEXT_CHARS:
                 transport.expect_more()
+            from smallest_cli.run.first import send_first
+
+            segments = send_first(transport, segments, settings.options)
         writer = None if miss is None else miss.writer(eprint)
         outputs = _open_outputs(settings, args.device, writer)
         cache = "off" if writer is None else "miss"
