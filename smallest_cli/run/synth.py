@@ -168,12 +168,14 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
         resolve_markdown,
         resolve_synthesis,
     )
-    from smallest_cli.output.plan import plan_output
+    from smallest_cli.output.plan import check_output_path, plan_output
     from smallest_cli.source.text import is_tty
 
     plan = plan_output(args.output, args.fmt, args.play, stdout_is_tty=is_tty(sys.stdout))
     if plan.to_stdout and sys.stdout is None:
         raise UsageError("stdout is closed: -o - has nowhere to write the audio")
+    if plan.path is not None:
+        check_output_path(plan.path)  # the first request goes out before the file opens (run/first.py)
     for warning in plan.warnings:
         eprint(warning)
     captions = _caption_path(transport_name, args.captions)
