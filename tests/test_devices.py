@@ -69,14 +69,17 @@ def test_devices_without_any_device(tmp_path: Path) -> None:
 
 
 @needs_portaudio
-def test_playing_to_a_file_without_any_device_advises_no_play(tmp_path: Path) -> None:
-    """`-o FILE --play` already writes a file: the advice must not be 'use -o FILE'."""
-    env = {**_env(tmp_path, "nodevice.conf"), "SMALLEST_API_KEY": "sk_test_0123456789abcdef"}
+def test_playing_to_a_file_without_any_device_advises_no_play(server, tmp_path: Path) -> None:
+    """`-o FILE --play` already writes a file: the advice must not be 'use -o FILE'. The first
+    request, sent while the device opens, is dropped: no file, no part file."""
+    env = {**_env(tmp_path, "nodevice.conf"), "SMALLEST_BASE_URL": server.url,
+           "SMALLEST_API_KEY": server.api_key}
     result = run_cli(["speak", "Hello.", "-o", str(tmp_path / "x.wav"), "--play"], env)
     assert result.returncode == 2
     assert _one_error_line(result) == (
         "smallest: error: no audio output device found; use --no-play (with -o FILE to save the audio)"
     )
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("x.")) == []
 
 
 def _run_without_portaudio(code: str, tmp_path: Path) -> subprocess.CompletedProcess[bytes]:
