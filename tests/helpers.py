@@ -146,3 +146,22 @@ def run_cli(
         timeout=timeout,
         cwd=ROOT,
     )
+
+
+def cli_probe(setup: str, report: str) -> str:
+    """A script for `python -c` that runs `setup` (code that patches the CLI to watch it), then the
+    CLI with the script's own arguments, and prints `RESULT: <exit code> <report>` (an expression
+    evaluated once the CLI is done)."""
+    return f"""
+import sys
+{setup}
+sys.argv = ["smallest", *sys.argv[1:]]
+from smallest_cli.__main__ import main
+
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code or 0
+print("RESULT:", code, {report})
+"""

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from smallest_cli.transports.dial import Dial, proxied
-from tests.helpers import ROOT, TEST_KEY, cli_env, run_cli, wait_until
+from tests.helpers import ROOT, TEST_KEY, cli_env, cli_probe, run_cli, wait_until
 
 
 @pytest.fixture
@@ -215,9 +215,9 @@ def test_the_early_dial_goes_where_the_settings_say(
     dial.close()
 
 
-DIAL_PROBE = """
-import sys
-
+def _dial_probe(loaded: list[str]) -> str:
+    """The CLI, noting which of `loaded` are imported when the dial starts."""
+    return cli_probe(f"""
 from smallest_cli.transports import dial
 
 LOADED = {loaded!r}
@@ -231,15 +231,7 @@ def noting(self, *args, **kwargs):
 
 
 dial.Dial.__init__ = noting
-sys.argv = ["smallest", *sys.argv[1:]]
-from smallest_cli.__main__ import main
-
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-print("RESULT:", code or 0, ",".join(seen[0]) if seen else "no-dial", "-")
-"""
+""", "','.join(seen[0]) if seen else 'no-dial', '-'")
 
 
 @pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
@@ -247,7 +239,7 @@ def test_the_connection_starts_before_the_command_body_imports(server, tmp_path:
     """The handshakes overlap the imports of the run, its settings and the network library."""
     later = ["smallest_cli.run.synth", "smallest_cli.options.settings", "smallest_cli.events",
              "dataclasses", "websockets", "requests"]
-    probe = DIAL_PROBE.format(loaded=later)
+    probe = _dial_probe(later)
     out = subprocess.run(
         [sys.executable, "-c", probe, command, "Early.", "-o", str(tmp_path / "a.wav")],
         capture_output=True, text=True, env=cli_env(server, tmp_path), stdin=subprocess.DEVNULL, timeout=60,

@@ -15,7 +15,7 @@ from smallest_cli.events import AudioChunk, Done, Event
 from smallest_cli.protocol.request import SynthesisOptions
 from smallest_cli.run.first import send_first
 from smallest_cli.run.pipeline import Pipeline, Prepared
-from tests.helpers import cli_env, wait_until
+from tests.helpers import cli_env, cli_probe, wait_until
 
 OPTIONS = SynthesisOptions(voice_id="magnus", sample_rate=8000)
 
@@ -102,11 +102,9 @@ def test_only_the_first_segment_is_read_ahead() -> None:
     assert list(ahead) == ["three."]
 
 
-ORDER_PROBE = """
-import sys
-
+ORDER_PROBE = cli_probe("""
 from smallest_cli.run import synth
-from smallest_cli.transports import base
+from smallest_cli.transports import http_sync, sse, websocket
 
 order = []
 opened = synth._open_outputs
@@ -118,23 +116,13 @@ def opening(*args, **kwargs):
 
 
 synth._open_outputs = opening
-sys.argv = ["smallest", *sys.argv[1:]]
-from smallest_cli.transports import http_sync, sse, websocket
-
 for cls in (http_sync.SyncHttpTransport, sse.SseTransport, websocket.WebSocketTransport):
     def stream(self, body, _stream=cls.stream):
         order.append("request")
         return _stream(self, body)
 
     cls.stream = stream
-from smallest_cli.__main__ import main
-
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-print("RESULT:", code or 0, ",".join(order))
-"""
+""", "','.join(order)")
 
 
 @pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from tests.helpers import cli_probe
+
 HEAVY = ("numpy", "sounddevice", "websockets", "requests", "aiohttp")
 
 PROBE = """
@@ -285,9 +287,7 @@ def at_first_byte(snapshot: str, report: str, setup: str = "") -> str:
     """A script that runs the CLI (its arguments after `-c`), takes `snapshot` (an expression) when
     the first audio byte reaches the output file, and prints `RESULT: <exit code> <report>`, where
     `report` is an expression of `seen[0]`, the snapshot."""
-    return f"""
-import sys
-
+    return cli_probe(f"""
 from smallest_cli.output import sinks
 {setup}
 seen = []
@@ -301,15 +301,7 @@ def first_write(self, data):
 
 
 sinks.FileSink.write = first_write
-sys.argv = ["smallest", *sys.argv[1:]]
-from smallest_cli.__main__ import main
-
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-print("RESULT:", code or 0, {report} if seen else "no-audio")
-"""
+""", f"{report} if seen else 'no-audio'")
 
 
 
