@@ -114,7 +114,8 @@ def _send(
     from smallest_cli.transports import open_transport
 
     log = debug_log(args.debug)
-    # TCP and TLS start now, while the network library imports and stdin is awaited (transports/dial.py).
+    # Unless `__main__` started them from the parsed arguments (run/early.py), TCP and TLS start
+    # now, while the network library imports and stdin is awaited (transports/dial.py).
     if dial is None:
         from smallest_cli.run.early import start_dial
 
