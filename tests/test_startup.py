@@ -379,9 +379,8 @@ def test_ctrl_c_outside_the_commands_guard_exits_130(
     assert gc.isenabled()
 
 
-GC_PROBE = """
+GC_PROBE = cli_probe("""
 import gc
-import sys
 
 from smallest_cli.options import config
 from smallest_cli.run import pipeline
@@ -401,15 +400,7 @@ def running(self, *args, **kwargs):
 
 
 config.load_config, pipeline.Pipeline.run = loading, running
-sys.argv = ["smallest", *sys.argv[1:]]
-from smallest_cli.__main__ import main
-
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-print("RESULT:", code or 0, seen.get("set-up"), seen.get("streaming"), gc.isenabled())
-"""
+""", 'seen.get("set-up"), seen.get("streaming"), gc.isenabled()')
 
 
 @pytest.mark.parametrize(
