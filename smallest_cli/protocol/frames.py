@@ -48,7 +48,7 @@ def decode_audio_b64(value: Any, *, request_id: str | None = None) -> bytes:
     compact += "=" * (-len(compact) % 4)
     try:
         return _strict_b64(compact)
-    except (binascii.Error, ValueError) as exc:
+    except ValueError as exc:  # binascii.Error, or not ASCII
         raise ProtocolError(f"malformed audio frame: bad base64 ({exc})", request_id=request_id) from None
 
 
