@@ -33,6 +33,7 @@ from typing import IO, Any, NamedTuple
 
 from smallest_cli.errors import UsageError
 from smallest_cli.events import WordTimestamp
+from smallest_cli.output.plan import close_quietly
 from smallest_cli.protocol.request import SynthesisOptions, build_request
 
 AUDIO = "audio.pcm"
@@ -291,12 +292,7 @@ class EntryWriter:
 
     def abort(self) -> str | None:
         """Store nothing: only whole renders are cached."""
-        for handle in (self._audio, self._index):
-            if handle is not None:
-                try:
-                    handle.close()
-                except OSError:
-                    pass
+        close_quietly(self._audio, self._index)
         self._audio = self._index = None
         shutil.rmtree(self._work, ignore_errors=True)
         return None

@@ -17,7 +17,7 @@ from typing import IO
 
 from smallest_cli.errors import UsageError
 from smallest_cli.events import WordTimestamp
-from smallest_cli.output.plan import check_output_path, part_paths, publish
+from smallest_cli.output.plan import check_output_path, close_quietly, part_paths, publish
 from smallest_cli.protocol.captions import Cue, CueGrouper, CueRenderer, format_for_path
 
 
@@ -120,12 +120,7 @@ class CaptionFile:
 
     def _discard(self) -> None:
         """Close what is open and remove the work file."""
-        for handle in (self._file, self._cues):
-            if handle is not None:
-                try:
-                    handle.close()
-                except OSError:
-                    pass
+        close_quietly(self._file, self._cues)
         self._file = self._cues = None
         try:
             self._work_path.unlink()

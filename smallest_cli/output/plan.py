@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from smallest_cli.errors import UsageError
 from smallest_cli.options.table import DEFAULT_FORMAT
@@ -60,6 +61,16 @@ def publish(work: Path, path: Path) -> None:
         os.replace(work, path)
     except OSError as err:
         raise UsageError(f"cannot rename {work} to {path}: {err.strerror or err}") from None
+
+
+def close_quietly(*handles: IO[Any] | None) -> None:
+    """Close each open handle of an output being given up on: an error closing it changes nothing."""
+    for handle in handles:
+        if handle is not None:
+            try:
+                handle.close()
+            except OSError:
+                pass
 
 
 @dataclass(frozen=True)
