@@ -194,3 +194,27 @@ def test_websocket_reconnects_after_the_server_closed_it() -> None:
         finally:
             transport.close()
         assert len(set(_ws_connections(srv))) == 2
+
+
+@pytest.mark.parametrize("dialled", [False, True], ids=["connected", "dialled early"])
+def test_websocket_connections_send_no_pings_and_print_no_library_log(
+    dialled: bool, keep_open_server: Server, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A request that --concurrency holds back stops reading its socket, so a keepalive pong could
+    not arrive and the library would close the connection; and the library's log would print its
+    tracebacks on stderr besides the run's one line."""
+    from smallest_cli.transports.dial import Dial
+    from smallest_cli.transports.websocket import WebSocketTransport
+
+    dial = Dial(keep_open_server.url, timeout=10) if dialled else None
+    transport = WebSocketTransport(conn_for(keep_open_server), dial=dial)
+    try:
+        audio, _ = collect(transport.stream(body()))
+        assert audio == reference(keep_open_server, TEXT)
+        ws = transport._ws
+        assert ws is not None and ws.ping_interval is None and ws.keepalive_thread is None
+        ws.logger.error("keepalive ping failed", exc_info=RuntimeError("boom"))
+        ws.protocol.logger.error("parser failed")
+    finally:
+        transport.close()
+    assert capfd.readouterr().err == ""

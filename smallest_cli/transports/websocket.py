@@ -11,6 +11,7 @@ no handshake between segments. Imports `websockets` at module level.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
@@ -47,6 +48,12 @@ if TYPE_CHECKING:
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 #: Longest wait for the server's close frame after a failed or interrupted request.
 BROKEN_CLOSE_TIMEOUT_S = 0.2
+#: The library's logger for every connection, silent: it would print a traceback on stderr for a
+#: failure that the run reports once, as one line. (Connections also send no keepalive pings: a
+#: request that `--concurrency` holds back stops reading its socket on purpose, so the pong could
+#: not arrive, and a connection the run waits on has its own stall timeout.)
+_SILENT_LOGGER = logging.Logger("smallest.websockets")
+_SILENT_LOGGER.disabled = True
 
 
 class _StaleConnection(Exception):
@@ -217,6 +224,8 @@ class WebSocketTransport:
             close_timeout=min(timeout, 2.0),
             max_size=MAX_FRAME_BYTES,
             compression=None,
+            ping_interval=None,
+            logger=_SILENT_LOGGER,
         )
 
     def _dialled(self, url: str) -> ClientConnection | None:
@@ -226,9 +235,8 @@ class WebSocketTransport:
         if sock is None:
             return None
         timeout = self._conn.timeout
-        ws = ClientConnection(
-            sock, ClientProtocol(parse_uri(url), max_size=MAX_FRAME_BYTES), close_timeout=min(timeout, 2.0)
-        )
+        protocol = ClientProtocol(parse_uri(url), max_size=MAX_FRAME_BYTES, logger=_SILENT_LOGGER)
+        ws = ClientConnection(sock, protocol, close_timeout=min(timeout, 2.0), ping_interval=None)
         try:
             ws.handshake(self._conn.auth_headers(), USER_AGENT, timeout)
         except TimeoutError:
