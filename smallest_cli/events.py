@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class AudioChunk:
-    """Audio bytes in the request's `output_format` (pcm: 16-bit LE mono)."""
+    """Audio bytes in the request's `output_format` (pcm: 16-bit LE mono): `pieces` of the
+    server's chunks, joined when they had all arrived by the time the first was handed on."""
 
     data: bytes
+    pieces: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ with what the server's sync endpoint returns for the same request."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -215,3 +216,11 @@ def test_config_file_settings_apply_below_flags(server: Server, env: dict[str, s
     assert out.read_bytes() == reference(server, TEXT, "wav", voice="daniel", rate=8000)
     result = run_cli(["stream-sse", TEXT, "-o", str(out), "-r", "16000"], env)
     assert out.read_bytes() == reference(server, TEXT, "wav", voice="daniel", rate=16000)
+
+
+def test_json_counts_every_chunk_the_server_sent(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    """Chunks that arrived together reach the sinks as one piece; the count is still the server's."""
+    result = run_cli(["stream-ws", TEXT, "-o", str(tmp_path / "out.wav"), "--json"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    stats = json.loads(result.stdout)
+    assert stats["chunks"] == math.ceil(stats["audio_bytes"] / 960) > 1  # 20 ms at 24 kHz

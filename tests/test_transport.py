@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from smallest_cli.errors import AuthError, NetworkError, UsageError
+from smallest_cli.errors import AuthError, NetworkError, ProtocolError, UsageError
 from smallest_cli.events import AudioChunk, Done, Event
 from smallest_cli.options.settings import ConnectionOptions, Secret
 from smallest_cli.protocol.request import SynthesisOptions, build_request
@@ -218,3 +218,84 @@ def test_websocket_connections_send_no_pings_and_print_no_library_log(
     finally:
         transport.close()
     assert capfd.readouterr().err == ""
+
+
+def test_websocket_chunks_that_arrived_together_are_one_event_and_a_drop_keeps_them(
+    server: Server,
+) -> None:
+    """A client that falls behind gets the chunks already received as one event (its sinks and
+    display do their per-chunk work once); the audio that arrived before the connection dropped is
+    handed on before the error."""
+    from websockets.protocol import State
+
+    from tests.test_cli_support import add_fault, clear_faults
+
+    add_fault(server, kind="drop", transport="ws", after_chunks=6, text_contains=TEXT)
+    transport = open_transport("websocket", conn_for(server))
+    try:
+        events = transport.stream(body())
+        first = next(events)
+        assert isinstance(first, AudioChunk)
+        wait_until(lambda: transport._ws is not None and transport._ws.state is State.CLOSED,
+                   message="the server to drop the connection")
+        rest: list[Event] = []
+        with pytest.raises(ProtocolError, match="stream ended before complete"):
+            for event in events:
+                rest.append(event)
+    finally:
+        transport.close()
+        clear_faults(server)
+    # The first event may already hold all six (the drop came before the next read).
+    chunks = [first, *rest]
+    assert len(rest) <= 1 and all(isinstance(c, AudioChunk) for c in chunks)
+    assert sum(c.pieces for c in chunks) == 6
+    audio = b"".join(c.data for c in chunks)
+    assert len(audio) == 6 * 960 and audio == reference(server, TEXT)[: len(audio)]
+
+
+def _answer_once(listener: socket.socket, response: bytes) -> None:
+    """Accept one connection, read its request (headers and a Content-Length body), send
+    `response` in one write, then hold the socket open until the client closes it."""
+    conn, _ = listener.accept()
+    with conn:
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += conn.recv(65536)
+        head, _, rest = received.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")))
+        while len(rest) < length:
+            rest += conn.recv(65536)
+        conn.sendall(response)
+        while conn.recv(65536):
+            pass
+
+
+def test_sse_events_read_together_are_one_chunk_and_a_bad_one_keeps_them() -> None:
+    """Six audio events and a malformed one arrive in one read: the audio is handed on as one
+    chunk of six pieces before the error, not lost with it."""
+    import base64
+    import threading
+
+    pcm = bytes(range(256)) * 4
+    events = b"".join(
+        b'data: {"audio": "' + base64.b64encode(pcm[i * 160:(i + 1) * 160]) + b'"}\n\n' for i in range(6)
+    ) + b"data: {not json\n\n"
+    response = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: "
+                + str(len(events)).encode() + b"\r\n\r\n" + events)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        server = threading.Thread(target=_answer_once, args=(listener, response), daemon=True)
+        server.start()
+        conn = ConnectionOptions(base_url=f"http://127.0.0.1:{listener.getsockname()[1]}",
+                                 api_key=Secret("sk_x"), timeout=10, retries=0)
+        transport = open_transport("sse", conn)
+        got: list[Event] = []
+        try:
+            with pytest.raises(ProtocolError, match="not JSON"):
+                for event in transport.stream(body()):
+                    got.append(event)
+        finally:
+            transport.close()
+        server.join(10)
+    assert len(got) == 1 and isinstance(got[0], AudioChunk)
+    assert got[0].pieces == 6 and got[0].data == pcm[:960]

@@ -343,7 +343,7 @@ class Pipeline:
         for event in events:
             if isinstance(event, AudioChunk):
                 if event.data:
-                    self._deliver(event.data, progress, stats, start)
+                    self._deliver(event, progress, stats, start)
             elif isinstance(event, WordTimestamp):
                 if skip_words:
                     skip_words -= 1
@@ -370,8 +370,9 @@ class Pipeline:
         place = self.places.place(word) if self.places is not None else None
         return (None, None) if place is None else place
 
-    def _deliver(self, data: bytes, progress: _SegmentProgress, stats: RunStats, start: float) -> None:
+    def _deliver(self, chunk: AudioChunk, progress: _SegmentProgress, stats: RunStats, start: float) -> None:
         # Once per chunk, tens of thousands of times an hour of audio: kept to the fewest steps.
+        data = chunk.data
         taken = progress.taken
         try:
             if progress.streamed <= taken:  # every sink gets it all (no take to catch up with)
@@ -393,7 +394,7 @@ class Pipeline:
         if progress.words_ahead:
             delivered = progress.offset + pcm_seconds(taken, self.options.sample_rate)
             self._release_words(progress, delivered)
-        stats.chunks += 1
+        stats.chunks += chunk.pieces
         running = stats.audio_bytes + taken
         self.observer.on_audio(stats.chunks, running, pcm_seconds(running, self.options.sample_rate))
 

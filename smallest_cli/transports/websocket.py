@@ -31,13 +31,13 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.uri import parse_uri
 
 from smallest_cli.errors import NetworkError, ProtocolError, SmallestError, UsageError
-from smallest_cli.events import Done, Event
+from smallest_cli.events import AudioChunk, Done, Event
 from smallest_cli.options.settings import ConnectionOptions
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.frames import parse_ws_frame, with_request_id
 from smallest_cli.protocol.http_errors import error_from_http
 from smallest_cli.protocol.request import websocket_message
-from smallest_cli.transports.base import closed_before_complete, stall_error, unreachable_error
+from smallest_cli.transports.base import AudioRun, closed_before_complete, stall_error, unreachable_error
 from smallest_cli.transports.tls import client_ssl_context
 
 if TYPE_CHECKING:
@@ -253,9 +253,8 @@ class WebSocketTransport:
     def _exchange(self, payload: str, *, reused: bool) -> Iterator[Event]:
         ws = self._ws
         assert ws is not None
-        log = self._log
-        if log is not None:
-            log.sent(payload)
+        if self._log is not None:
+            self._log.sent(payload)
         try:
             ws.send(payload)
         except ConnectionClosed:
@@ -264,14 +263,30 @@ class WebSocketTransport:
             raise NetworkError(f"the server closed the connection to {self._url}") from None
         if self._spare and self._pending is None:
             self._open_in_background(live=False)
+        audio = AudioRun()
+        try:
+            yield from self._receive(ws, audio, reused=reused)
+        except SmallestError:
+            if audio.pieces:  # what arrived before the failure is not lost
+                yield audio.take()
+            raise
+
+    def _receive(self, ws: ClientConnection, audio: AudioRun, *, reused: bool) -> Iterator[Event]:
+        """The request's events until its Done; chunk frames are held in `audio` while more have
+        already arrived, and handed on together once none is waiting."""
+        log = self._log
+        timeout = self._conn.timeout
         got_frame = False
         #: The last frame that parsed, kept to name the request id in an error (read only then).
         last_good: str | bytes | None = None
         while True:
             try:
-                frame = ws.recv(timeout=self._conn.timeout)
+                frame = ws.recv(timeout=0 if audio.pieces else timeout)
             except TimeoutError:
-                raise with_request_id(stall_error(self._conn.timeout), last_good) from None
+                if audio.pieces:
+                    yield audio.take()
+                    continue
+                raise with_request_id(stall_error(timeout), last_good) from None
             except ConnectionClosed as exc:
                 if reused and not got_frame:
                     raise _StaleConnection from None
@@ -289,11 +304,14 @@ class WebSocketTransport:
                 raise with_request_id(err, last_good) from None
             got_frame = True
             last_good = frame
-            if event is None:
+            if type(event) is AudioChunk and audio.hold(event.data):
                 continue
-            yield event
-            if isinstance(event, Done):
-                return
+            if audio.pieces:
+                yield audio.take()
+            if event is not None:
+                yield event
+                if isinstance(event, Done):
+                    return
 
 
 class _Pending:
