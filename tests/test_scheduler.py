@@ -205,3 +205,19 @@ def test_a_request_refused_alone_fails_with_the_rate_limit_and_again_too() -> No
     it.close()
     sched.close()
     assert told == [1]
+
+
+def test_a_joined_chunk_takes_as_much_room_as_the_chunks_it_holds() -> None:
+    """The buffer of a request ahead is counted in the server's chunks, so that chunks joined
+    by the transport (up to 64 KiB each) do not let it hold more audio than that."""
+    from smallest_cli.run.scheduler import _GaveWay, _Job
+
+    job = _Job({}, order=0, capacity=4)
+    assert job.put(AudioChunk(b"a", pieces=3))
+    with pytest.raises(_GaveWay):  # 3 + 3 > 4: full, so the worker is asked whether to give way
+        job.put(AudioChunk(b"b", pieces=3), give_way=lambda: True)
+    assert job.put(AudioChunk(b"c"), give_way=lambda: True)  # 3 + 1 fits
+    assert job.get() == AudioChunk(b"a", pieces=3)
+    assert job.put(AudioChunk(b"d", pieces=3), give_way=lambda: True)  # 1 + 3 fits
+    job.drain()
+    assert job.put(AudioChunk(b"e", pieces=9), give_way=lambda: True)  # empty: goes in whole

@@ -3,8 +3,9 @@
 `Scheduler.ahead(bodies)` yields each request body with an iterator over its events, in the order
 of `bodies`, and a way to send it again. While the caller consumes request i, requests i+1 ..
 i+N-1 already run, each on its own transport (connection), each in a worker thread that puts its
-events into a bounded queue: a request in flight holds at most `buffer_events` events (chunks of a
-few KB), then waits for the caller (and the network pushes back on the server).
+events into a bounded queue: a request in flight holds at most `buffer_events` of the server's
+chunks (an AudioChunk that joins several counts as that many), then waits for the caller (and the
+network pushes back on the server).
 
 How many run at once is an `AdaptiveLimit` (run/limit.py): an account that allows fewer requests
 at once than N answers the extra ones 429, and the scheduler settles at what it allows. Such a
@@ -26,11 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smallest_cli.errors import RateLimitError
-from smallest_cli.events import Done, Event
+from smallest_cli.events import AudioChunk, Done, Event
 from smallest_cli.run.limit import AdaptiveLimit, Permit
 from smallest_cli.transports.base import Transport
 
-#: Events a request in flight may hold before its worker waits (about 20 ms of audio each).
+#: The server's chunks a request in flight may hold before its worker waits (about 20 ms of audio
+#: each).
 DEFAULT_BUFFER_EVENTS = 256
 _POLL_S = 0.1
 
@@ -56,32 +58,54 @@ class _Job:
     body: dict[str, Any]
     #: The request's place in line for a permit.
     order: int
-    queue: queue.Queue[Event | _End]
+    #: How many of the server's chunks its queue may hold.
+    capacity: int
+    queue: queue.SimpleQueue[Event | _End] = field(default_factory=queue.SimpleQueue)
     cancelled: threading.Event = field(default_factory=threading.Event)
     #: Some of its events are in the queue (or were taken from it).
     started: bool = False
+    #: The server's chunks in the queue; guarded by `room`, which is notified when it falls.
+    held: int = 0
+    room: threading.Condition = field(default_factory=threading.Condition)
 
     def put(self, item: Event | _End, give_way: Callable[[], bool] | None = None) -> bool:
         """Queue `item`, waiting while the queue is full; False once the job was cancelled.
         Raises _GaveWay when `give_way()` says so while the queue is full."""
-        while not self.cancelled.is_set():
-            try:
-                self.queue.put(item, timeout=_POLL_S)
-                self.started = True
-                return True
-            except queue.Full:
-                if give_way is not None and give_way():
+        weight = _weight(item)
+        with self.room:
+            # An item bigger than the whole queue still goes in once the queue is empty.
+            while self.held and self.held + weight > self.capacity:
+                if self.cancelled.is_set():
+                    return False
+                if not self.room.wait(_POLL_S) and give_way is not None and give_way():
                     raise _GaveWay from None
-        return False
+            if self.cancelled.is_set():
+                return False
+            self.held += weight
+        self.queue.put(item)
+        self.started = True
+        return True
+
+    def get(self, block: bool = True) -> Event | _End:
+        """The next item; queue.Empty when not `block`ing and there is none."""
+        item = self.queue.get(block)
+        with self.room:
+            self.held -= _weight(item)
+            self.room.notify()
+        return item
 
     def drain(self) -> None:
         """Forget the events queued so far (nobody has taken any: a request before it waits)."""
         self.started = False
         while True:
             try:
-                self.queue.get_nowait()
+                self.get(block=False)
             except queue.Empty:
                 return
+
+
+def _weight(item: Event | _End) -> int:
+    return item.pieces if isinstance(item, AudioChunk) else 1
 
 
 class Scheduler:
@@ -156,7 +180,7 @@ class Scheduler:
     def _events(self, job: _Job) -> Iterator[Event]:
         try:
             while True:
-                item = job.queue.get()
+                item = job.get()
                 self._tell_settled()
                 if isinstance(item, _End):
                     if item.error is not None:
@@ -186,7 +210,7 @@ class Scheduler:
     # -- workers ------------------------------------------------------------------------------------
 
     def _start(self, body: dict[str, Any], order: int) -> _Job:
-        job = _Job(body, order, queue.Queue(maxsize=self._buffer_events))
+        job = _Job(body, order, self._buffer_events)
         transport = self._acquire()
         thread = threading.Thread(
             target=self._work, args=(job, transport), name="smallest-request", daemon=True
