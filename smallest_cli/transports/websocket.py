@@ -50,8 +50,9 @@ MAX_FRAME_BYTES = 16 * 1024 * 1024
 BROKEN_CLOSE_TIMEOUT_S = 0.2
 #: The library's logger for every connection, silent: it would print a traceback on stderr for a
 #: failure that the run reports once, as one line. (Connections also send no keepalive pings: a
-#: request that `--concurrency` holds back stops reading its socket on purpose, so the pong could
-#: not arrive, and a connection the run waits on has its own stall timeout.)
+#: request held back, by `--concurrency` or by speakers slower than the server, stops reading its
+#: socket on purpose, so the pong could not arrive; a connection the run waits on has its own
+#: stall timeout.)
 _SILENT_LOGGER = logging.Logger("smallest.websockets")
 _SILENT_LOGGER.disabled = True
 
