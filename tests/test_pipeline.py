@@ -352,3 +352,24 @@ def test_a_stream_resumes_mid_chunk_when_the_retry_is_cut_differently() -> None:
     first, second = audio_for("hello there", 1), audio_for("hello there", 2)
     assert bytes(rewinding.data) == second
     assert bytes(streaming.data) == first[:300] + second[300:]
+
+
+class JoiningTransport:
+    """Answers with chunks that each join three of the server's 100-byte chunks."""
+
+    name = "fake"
+
+    def stream(self, body: dict[str, Any]) -> Iterator[Event]:
+        data = audio_for(body["text"])
+        for i in range(0, len(data), 300):
+            yield AudioChunk(data[i : i + 300], pieces=3)
+        yield Done(request_id="req")
+
+
+def test_a_joined_chunk_counts_as_the_servers_chunks_it_holds() -> None:
+    sink = MemorySink()
+    options = SynthesisOptions(voice_id="magnus", sample_rate=RATE)
+    pipe = Pipeline(transport=JoiningTransport(), options=options, sinks=[sink], sleep=lambda s: None)
+    stats = pipe.run(["hello there"])
+    assert bytes(sink.data) == audio_for("hello there")
+    assert stats.chunks == 3 * -(-len(sink.data) // 300)

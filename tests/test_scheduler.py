@@ -221,3 +221,27 @@ def test_a_joined_chunk_takes_as_much_room_as_the_chunks_it_holds() -> None:
     assert job.put(AudioChunk(b"d", pieces=3), give_way=lambda: True)  # 1 + 3 fits
     job.drain()
     assert job.put(AudioChunk(b"e", pieces=9), give_way=lambda: True)  # empty: goes in whole
+
+
+@pytest.mark.parametrize("cancel", [False, True], ids=["taken", "cancelled"])
+def test_a_full_queue_lets_the_worker_on_when_the_caller_takes_or_cancels(cancel: bool) -> None:
+    from smallest_cli.run.scheduler import _Job
+
+    job = _Job({}, order=0, capacity=4)
+    assert job.put(AudioChunk(b"a", pieces=3))
+    waited = threading.Event()
+    result: list[bool] = []
+
+    def give_way() -> bool:
+        waited.set()  # asked only while the queue is full
+        return False
+
+    worker = threading.Thread(target=lambda: result.append(job.put(AudioChunk(b"b", pieces=3), give_way)))
+    worker.start()
+    wait_until(waited.is_set, message="the worker waits for room")
+    if cancel:
+        job.cancelled.set()
+    else:
+        assert job.get() == AudioChunk(b"a", pieces=3)
+    worker.join(timeout=10)
+    assert result == [not cancel]

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from smallest_cli.errors import NetworkError, ProtocolError
-from smallest_cli.events import AudioChunk, Event
+from smallest_cli.events import Event
 
 if TYPE_CHECKING:
     from websockets.exceptions import ConnectionClosed
@@ -116,30 +116,3 @@ def closed_before_complete(exc: ConnectionClosed) -> ProtocolError:
     return ProtocolError(
         f"stream ended before complete (truncated): the server closed the connection ({why})"
     )
-
-
-class AudioRun:
-    """Chunks' audio that had all arrived when the first was read, held to be handed on as one
-    AudioChunk: a client that falls behind the server then does its per-chunk work (sinks, display,
-    writes) once per run of chunks. At most `MAX_BYTES`, so memory stays flat."""
-
-    __slots__ = ("data", "pieces")
-    MAX_BYTES = 64 * 1024
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.pieces = 0
-
-    def hold(self, data: bytes) -> bool:
-        """Hold `data`; False when the run is full (the caller hands it on, then `data`)."""
-        if len(self.data) >= self.MAX_BYTES:
-            return False
-        self.data += data
-        self.pieces += 1
-        return True
-
-    def take(self) -> AudioChunk:
-        chunk = AudioChunk(bytes(self.data), self.pieces)
-        self.data.clear()
-        self.pieces = 0
-        return chunk

@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from smallest_cli.errors import ProtocolError, SmallestError
-from smallest_cli.events import AudioChunk, Done, Event
+from smallest_cli.events import Done, Event
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.http_errors import response_request_id
 from smallest_cli.protocol.sse import SseParser, sse_events
-from smallest_cli.transports.base import AudioRun
 from smallest_cli.transports.http_common import HttpTransport, done_from_headers, finish_body, iter_body
 
 
@@ -24,30 +23,20 @@ class SseTransport(HttpTransport):
         resp = self._post(contract.LIVE_PATH, body, accept="text/event-stream")
         request_id = response_request_id(resp.headers)
         parser = SseParser()
-        #: The audio events of one read, handed on together.
-        audio = AudioRun()
         try:
             for data in iter_body(resp, self._conn.timeout):
                 for msg in parser.feed(data):
                     if self._log is not None:
                         self._log.received(msg.data, msg.event or "message")
                     for event in sse_events(msg, request_id=request_id):
-                        if type(event) is AudioChunk and audio.hold(event.data):
-                            continue
-                        if audio.pieces:
-                            yield audio.take()
                         if isinstance(event, Done):
                             finish_body(resp)  # before yielding: the consumer may stop at Done
                             yield done_from_headers(resp.headers, event.request_id)
                             return
                         yield event
-                if audio.pieces:
-                    yield audio.take()
         except SmallestError as err:
             if err.request_id is None:
                 err.request_id = request_id
-            if audio.pieces:  # what arrived before the failure is not lost
-                yield audio.take()
             raise
         finally:
             resp.close()

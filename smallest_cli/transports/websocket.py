@@ -37,7 +37,7 @@ from smallest_cli.protocol import contract
 from smallest_cli.protocol.frames import parse_ws_frame, with_request_id
 from smallest_cli.protocol.http_errors import error_from_http
 from smallest_cli.protocol.request import websocket_message
-from smallest_cli.transports.base import AudioRun, closed_before_complete, stall_error, unreachable_error
+from smallest_cli.transports.base import closed_before_complete, stall_error, unreachable_error
 from smallest_cli.transports.tls import client_ssl_context
 
 if TYPE_CHECKING:
@@ -264,7 +264,7 @@ class WebSocketTransport:
             raise NetworkError(f"the server closed the connection to {self._url}") from None
         if self._spare and self._pending is None:
             self._open_in_background(live=False)
-        audio = AudioRun()
+        audio = _AudioRun()
         try:
             yield from self._receive(ws, audio, reused=reused)
         except SmallestError:
@@ -272,7 +272,7 @@ class WebSocketTransport:
                 yield audio.take()
             raise
 
-    def _receive(self, ws: ClientConnection, audio: AudioRun, *, reused: bool) -> Iterator[Event]:
+    def _receive(self, ws: ClientConnection, audio: _AudioRun, *, reused: bool) -> Iterator[Event]:
         """The request's events until its Done; chunk frames are held in `audio` while more have
         already arrived, and handed on together once none is waiting."""
         log = self._log
@@ -305,7 +305,10 @@ class WebSocketTransport:
                 raise with_request_id(err, last_good) from None
             got_frame = True
             last_good = frame
-            if type(event) is AudioChunk and audio.hold(event.data):
+            if type(event) is AudioChunk:
+                if audio.full:
+                    yield audio.take()
+                audio.hold(event.data)
                 continue
             if audio.pieces:
                 yield audio.take()
@@ -313,6 +316,33 @@ class WebSocketTransport:
                 yield event
                 if isinstance(event, Done):
                     return
+
+
+class _AudioRun:
+    """Chunks' audio that had all arrived when the first was read, held to be handed on as one
+    AudioChunk: a client that falls behind the server then does its per-chunk work (sinks, display,
+    writes) once per run of chunks. A run is `full` from `MAX_BYTES` on, so memory stays flat."""
+
+    __slots__ = ("data", "pieces")
+    MAX_BYTES = 64 * 1024
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.pieces = 0
+
+    @property
+    def full(self) -> bool:
+        return len(self.data) >= self.MAX_BYTES
+
+    def hold(self, data: bytes) -> None:
+        self.data += data
+        self.pieces += 1
+
+    def take(self) -> AudioChunk:
+        chunk = AudioChunk(bytes(self.data), self.pieces)
+        self.data.clear()
+        self.pieces = 0
+        return chunk
 
 
 class _Pending:
