@@ -39,7 +39,7 @@ class FakeTransport:
         self.closed = True
 
 
-def _scheduler(n: int, buffer_events: int = 4) -> tuple[Scheduler, list[FakeTransport], dict[str, int]]:
+def _scheduler(n: int, buffer_chunks: int = 4) -> tuple[Scheduler, list[FakeTransport], dict[str, int]]:
     log: list[str] = []
     produced: dict[str, int] = {}
     lock = threading.Lock()
@@ -50,7 +50,7 @@ def _scheduler(n: int, buffer_events: int = 4) -> tuple[Scheduler, list[FakeTran
         made.append(t)
         return t
 
-    return Scheduler(make, n, buffer_events=buffer_events), made, produced
+    return Scheduler(make, n, buffer_chunks=buffer_chunks), made, produced
 
 
 def test_order_is_kept_and_transports_are_bounded() -> None:
@@ -66,7 +66,7 @@ def test_order_is_kept_and_transports_are_bounded() -> None:
 
 
 def test_requests_ahead_buffer_a_bounded_number_of_events() -> None:
-    sched, _, produced = _scheduler(3, buffer_events=4)
+    sched, _, produced = _scheduler(3, buffer_chunks=4)
     it = sched.ahead([{"text": f"s{i}"} for i in range(5)])
     _, first, _ = next(it)
     # s1 and s2 run ahead, but each stops once its queue is full (4 queued + 1 waiting to be put).
@@ -147,7 +147,7 @@ class AccountTransport:
 def _limited(account: Account, concurrency: int) -> Scheduler:
     # A clock that stands still: no probing up again during the test.
     limit = AdaptiveLimit(concurrency, clock=lambda: 0.0)
-    return Scheduler(lambda: AccountTransport(account), concurrency, buffer_events=4, limit=limit)
+    return Scheduler(lambda: AccountTransport(account), concurrency, buffer_chunks=4, limit=limit)
 
 
 def _audio(texts: list[str]) -> bytes:

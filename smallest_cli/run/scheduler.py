@@ -3,7 +3,7 @@
 `Scheduler.ahead(bodies)` yields each request body with an iterator over its events, in the order
 of `bodies`, and a way to send it again. While the caller consumes request i, requests i+1 ..
 i+N-1 already run, each on its own transport (connection), each in a worker thread that puts its
-events into a bounded queue: a request in flight holds at most `buffer_events` of the server's
+events into a bounded queue: a request in flight holds at most `buffer_chunks` of the server's
 chunks (an AudioChunk that joins several counts as that many), then waits for the caller (and the
 network pushes back on the server).
 
@@ -33,7 +33,7 @@ from smallest_cli.transports.base import Transport
 
 #: The server's chunks a request in flight may hold before its worker waits (about 20 ms of audio
 #: each).
-DEFAULT_BUFFER_EVENTS = 256
+DEFAULT_BUFFER_CHUNKS = 256
 _POLL_S = 0.1
 
 #: A request of `ahead`: its body, its events, and its events once more (a retry).
@@ -116,14 +116,14 @@ class Scheduler:
         self,
         make_transport: Callable[[], Transport],
         concurrency: int,
-        buffer_events: int = DEFAULT_BUFFER_EVENTS,
+        buffer_chunks: int = DEFAULT_BUFFER_CHUNKS,
         limit: AdaptiveLimit | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         self._make = make_transport
         self._concurrency = concurrency
-        self._buffer_events = buffer_events
+        self._buffer_chunks = buffer_chunks
         self._limit = limit if limit is not None else AdaptiveLimit(concurrency)
         self._idle: queue.LifoQueue[Transport] = queue.LifoQueue()
         self._all: list[Transport] = []
@@ -210,7 +210,7 @@ class Scheduler:
     # -- workers ------------------------------------------------------------------------------------
 
     def _start(self, body: dict[str, Any], order: int) -> _Job:
-        job = _Job(body, order, self._buffer_events)
+        job = _Job(body, order, self._buffer_chunks)
         transport = self._acquire()
         thread = threading.Thread(
             target=self._work, args=(job, transport), name="smallest-request", daemon=True
