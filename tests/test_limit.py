@@ -50,6 +50,20 @@ def test_a_request_refused_alone_at_a_limit_of_one_counts_as_a_retry() -> None:
     assert limit.limit == 1 and limit.in_flight == 0
 
 
+def test_a_request_granted_first_is_crowded_by_those_granted_after_it() -> None:
+    """The first request goes out alone, two more follow before its answer, and the account
+    refuses all three, the first one last: its refusal may be the others' doing, so it goes
+    again uncounted, although the limit (already 1) does not drop."""
+    limit = AdaptiveLimit(3, clock=Clock())
+    first = take(limit, 0)
+    assert first is not None and not first.crowded
+    later = [take(limit, 1), take(limit, 2)]
+    assert all(later) and first.crowded
+    assert limit.rejected(later[0]) is True and limit.rejected(later[1]) is True
+    assert limit.limit == 1
+    assert limit.rejected(first) is True
+
+
 def test_a_request_refused_alone_above_a_limit_of_one_is_not_counted_once() -> None:
     """The last request of a run, alone, refused: the limit could still drop, so it goes again
     uncounted at a limit of 1; refused again, it counts."""

@@ -29,9 +29,10 @@ PROBE_INTERVAL_S = 5.0
 _POLL_S = 0.1
 
 
-@dataclass
+@dataclass(eq=False)
 class Permit:
-    """One request in flight. `crowded`: other requests were in flight when it was granted."""
+    """One request in flight. `crowded`: other requests were in flight at some moment while it
+    was held (granted before it, or after it while it waited for the server's answer)."""
 
     order: int
     crowded: bool
@@ -52,15 +53,21 @@ class AdaptiveLimit:
             raise ValueError(f"the limit must be at least 1, not {ceiling}")
         self.ceiling = ceiling
         self.limit = ceiling
-        self.in_flight = 0
         self._probe_after = probe_after
         self._probe_interval = probe_interval
         self._clock = clock
         self._waiting: set[int] = set()
+        #: The permits granted and not yet spent.
+        self._held: list[Permit] = []
         self._streak = 0
         self._last_rejection: float | None = None
         self._reported = ceiling
         self._cond = threading.Condition()
+
+    @property
+    def in_flight(self) -> int:
+        """Permits granted and not yet given back."""
+        return len(self._held)
 
     def acquire(self, order: int, stop: Callable[[], bool], poll: float = _POLL_S) -> Permit | None:
         """A permit once `order` is the lowest waiting and the limit allows one more; None once
@@ -74,8 +81,7 @@ class AdaptiveLimit:
                     if stop():
                         return None
                     if self.in_flight < self.limit and order == min(self._waiting):
-                        self.in_flight += 1
-                        return Permit(order, crowded=self.in_flight > 1)
+                        return self._grant(order)
                     self._cond.wait(poll)
             finally:
                 self._waiting.discard(order)
@@ -128,10 +134,19 @@ class AdaptiveLimit:
             self._reported = self.limit
             return self.limit
 
+    def _grant(self, order: int) -> Permit:
+        permit = Permit(order, crowded=bool(self._held))
+        # A request already sent shares the account with this one from now on: a refusal it
+        # gets may be this one's doing.
+        for other in self._held:
+            other.crowded = True
+        self._held.append(permit)
+        return permit
+
     def _spend(self, permit: Permit) -> bool:
         if permit.spent:
             return False
         permit.spent = True
-        self.in_flight -= 1
+        self._held.remove(permit)
         self._cond.notify_all()
         return True
