@@ -24,8 +24,9 @@ sysdeps:
 	  else echo "note: libportaudio2 is missing; playback (and its tests) need it" >&2; fi; \
 	fi
 
+# Two workers: most tests wait on a subprocess or a socket, and CI has two cores.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 demo: install
 	bash scripts/demo.sh
