@@ -15,8 +15,6 @@ server said, so the user sees the server's reason.
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 import json
 import re
 import time
@@ -96,6 +94,11 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         if seconds != seconds or seconds in (float("inf"), float("-inf")):
             return None
         return max(0.0, seconds)
+    # Here, not at the top: email.utils (with datetime, calendar, locale) would otherwise load
+    # between the SYN and the WebSocket upgrade of every run, for a header that is rarely a date.
+    import datetime
+    import email.utils
+
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
