@@ -562,6 +562,9 @@ TRICKS: dict[str, str] = {
         "startup.streaming_starts = lambda: None"
     ),
     "without seed_websockets_version": "startup.seed_websockets_version = lambda: False",
+    "without the dial's name as bytes": (
+        "from smallest_cli.transports import dial; dial._lookup_name = lambda host: host"
+    ),
 }
 #: A trick stays only while it saves at least this much time to first audio (docs/benchmark.md).
 TRICK_MIN_GAIN_MS = 3.0

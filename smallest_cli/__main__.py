@@ -45,7 +45,6 @@ def _main(argv: list[str]) -> None:
         # SIGTERM (`timeout`, a cancelled CI job) stops a run as Ctrl-C does: one line, the
         # partial audio kept.
         signal.signal(signal.SIGTERM, _terminate)
-        startup.seed_websockets_version()
         # speak / stream-sse / stream-ws with plain arguments run without building the Typer app
         # (the first audio byte is what they are for); everything else goes through typer.
         code = _run_fast(argv, os.environ)
@@ -61,14 +60,19 @@ def _run_fast(argv: list[str], environ: Mapping[str, str]) -> int | None:
     parse the arguments (see `options.parse`)."""
     import sys
 
+    from smallest_cli import startup
     from smallest_cli.options.parse import parse
 
     call = parse(argv, environ)
+    dial = None
+    if call is not None:
+        from smallest_cli.run.early import early_dial
+
+        dial = early_dial(call.args, environ)
+    # After the dial: its handshakes need not wait for this.
+    startup.seed_websockets_version()
     if call is None:
         return None
-    from smallest_cli.run.early import early_dial
-
-    dial = early_dial(call.args, environ)
     from smallest_cli.run.synth import run_synth
 
     try:

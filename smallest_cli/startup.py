@@ -13,6 +13,10 @@ when it stops applying (after a library upgrade, say), so that a dead trick is r
 2. `seed_websockets_version()`: websockets' `version.py` imports `importlib.metadata` at the top,
    but uses it only in development checkouts (`released = False`). For a release, the same module
    is built here from the literal values in that file; otherwise websockets imports as usual.
+3. The early dial's SYN (`transports/dial.py`) leaves before `socket`, `threading` and the
+   `idna` codec are imported: the dial imports `_socket` and `_thread` (what those modules wrap),
+   and hands `getaddrinfo` an ASCII name as bytes (a str is encoded with `idna` first, whose
+   import would come before the SYN). `socket` wraps the connecting socket once the SYN is out.
 """
 
 from __future__ import annotations

@@ -64,8 +64,10 @@ def test_an_idle_socket_the_server_closed_is_not_handed_on(listener: socket.sock
     dial = Dial(_url(listener), timeout=5)
     accepted, _ = listener.accept()
     accepted.close()  # the server's idle timeout
-    dial._thread.join()
-    wait_until(lambda: select.select([dial._sock], [], [], 0)[0], message="the close to arrive")
+    wait_until(
+        lambda: dial._sock is not None and select.select([dial._sock], [], [], 0)[0],
+        message="the handshake and then the close to arrive",
+    )
     assert dial.take(_url(listener)) is None
 
 

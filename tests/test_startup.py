@@ -131,7 +131,8 @@ from smallest_cli.run import synth
 seen = []
 synth.run_synth = lambda command, args, dial: seen.append(command)
 code = entry._run_fast(sys.argv[1:], {{}})
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})
+# websockets.version is the placeholder that startup.py registers, not an import of websockets.
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r} and m != "websockets.version")
 print("RESULT:", code, seen, ",".join(heavy))
 """
 
@@ -279,6 +280,34 @@ def test_importing_websockets_imports_importlib_metadata_without_the_trick() -> 
     probe = "import sys, websockets; print('importlib.metadata' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True", "websockets no longer imports importlib.metadata: remove the trick"
+
+
+def test_getaddrinfo_imports_idna_for_a_name_given_as_str() -> None:
+    """What the dial's ASCII name as bytes saves: the `idna` codec's import before the SYN."""
+    probe = (
+        "import socket, sys; socket.getaddrinfo(b'localhost', 80); "
+        "by_bytes = 'encodings.idna' in sys.modules; socket.getaddrinfo('localhost', 80); "
+        "print(by_bytes, 'encodings.idna' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"], "getaddrinfo no longer imports idna for a str: remove the trick"
+
+
+def test_the_dial_imports_neither_socket_threading_nor_idna_before_its_syn() -> None:
+    """The dial's thread sends the SYN with `_socket` and `_thread` (socket and threading import
+    after it), for a name looked up without the idna codec."""
+    probe = (
+        "import _socket, sys\n"
+        "listener = _socket.socket(); listener.bind(('127.0.0.1', 0)); listener.listen()\n"
+        "before = [m for m in ('socket', 'threading') if m in sys.modules]\n"
+        "from smallest_cli.transports.dial import Dial\n"
+        "at_import = [m for m in ('socket', 'threading') if m in sys.modules]\n"
+        "url = f'http://localhost:{listener.getsockname()[1]}'\n"
+        "sock = Dial(url, timeout=5).take(url)\n"
+        "print(before, at_import, sock is not None, 'encodings.idna' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "[]", "True", "False"], out
 
 
 # -- what the synthesis commands import before the first audio byte ---------------------------------

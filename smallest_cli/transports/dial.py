@@ -7,17 +7,17 @@ those handshakes then (`run.early`), and the transport takes the socket when it 
 is sent on the socket here: the key leaves the machine only with the upgrade, once the input is
 known to be good.
 
-Standard library only (socket, ssl, threading), so that starting it costs no import of note (ssl
-only for https, which the transport would import anyway). Not used when a proxy is configured in
-the environment: the transport's own connect honours it.
+Standard library only, and the SYN goes out through `_socket` and `_thread`, for a name looked up
+as ASCII bytes: `socket` (its enums, selectors), `threading` and the `idna` codec import after it
+(listed in startup.py); ssl only for https, which the transport would import anyway. Not used when a
+proxy is configured in the environment: the transport's own connect honours it.
 """
 
 from __future__ import annotations
 
-import select
-import socket
+import _socket
+import _thread
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from smallest_cli.errors import SmallestError
 
 if TYPE_CHECKING:
+    import socket
     import ssl
 
 #: A socket the server may have given up on while it waited unused (a slow pipe's first text).
@@ -60,14 +61,22 @@ class Dial:
         self._opened = 0.0
         self._error: BaseException | None = None
         self._taken = False
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._open, name="smallest-dial", daemon=True)
-        self._thread.start()
+        self._lock = _thread.allocate_lock()
+        #: Held until the thread is done: `take()` waits on it.
+        self._busy = _thread.allocate_lock()
+        self._busy.acquire()
+        _thread.start_new_thread(self._run, ())
+
+    def _run(self) -> None:
+        try:
+            self._open()
+        finally:
+            self._busy.release()
 
     def _open(self) -> None:
         try:
             sock = self._connect()
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, True)
             if self._secure:
                 sock = _client_context().wrap_socket(sock, server_hostname=self._host)
             sock.settimeout(None)
@@ -89,12 +98,20 @@ class Dial:
         """TCP to the first address, with the TLS context (loading a CA bundle takes tens of
         milliseconds, without the interpreter lock) made while the SYN is out; the other
         addresses, as `socket.create_connection` tries them, when the first fails."""
-        first = socket.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)[0]
+        first = _socket.getaddrinfo(_lookup_name(self._host), self._port, 0, _socket.SOCK_STREAM)[0]
         family, kind, proto, _, address = first
-        sock = socket.socket(family, kind, proto)
+        raw = _socket.socket(family, kind, proto)
         try:
-            sock.setblocking(False)
-            sock.connect_ex(address)
+            raw.setblocking(False)
+            raw.connect_ex(address)
+        except BaseException:
+            raw.close()
+            raise
+        import select
+        import socket
+
+        sock = socket.socket(family, kind, proto, fileno=raw.detach())
+        try:
             if self._secure:
                 _client_context()
             sock.settimeout(self._timeout)
@@ -121,7 +138,8 @@ class Dial:
             return None
         if (secure, parts.hostname, port) != (self._secure, self._host, self._port):
             return None
-        self._thread.join()
+        with self._busy:
+            pass
         with self._lock:
             if self._taken:
                 return None
@@ -143,6 +161,12 @@ class Dial:
             sock.close()
 
 
+def _lookup_name(host: str) -> str | bytes:
+    """The name for `getaddrinfo`: an ASCII name as bytes, since a str is first encoded with the
+    `idna` codec, whose import (with stringprep and unicodedata) would come before the SYN."""
+    return host.encode("ascii") if host.isascii() else host
+
+
 def _client_context() -> ssl.SSLContext:
     from smallest_cli.transports.tls import client_ssl_context
 
@@ -154,5 +178,7 @@ def _closed(sock: socket.socket) -> bool:
     readable. (A TLS socket may be readable with a session ticket: only its age is checked.)"""
     if hasattr(sock, "version"):  # ssl.SSLSocket
         return False
+    import select
+
     readable, _, _ = select.select([sock], [], [], 0)
     return bool(readable)
