@@ -562,6 +562,7 @@ TRICKS: dict[str, str] = {
         "startup.streaming_starts = lambda: None"
     ),
     "without seed_websockets_version": "startup.seed_websockets_version = lambda: False",
+    "without defer_urllib_request": "startup.defer_urllib_request = lambda: False",
     "without the dial's name as bytes": (
         "from smallest_cli.transports import dial; dial._lookup_name = lambda host: host"
     ),

@@ -69,8 +69,9 @@ def _run_fast(argv: list[str], environ: Mapping[str, str]) -> int | None:
         from smallest_cli.run.early import early_dial
 
         dial = early_dial(call.args, environ)
-    # After the dial: its handshakes need not wait for this.
+    # After the dial: its handshakes need not wait for these.
     startup.seed_websockets_version()
+    startup.defer_urllib_request()
     if call is None:
         return None
     from smallest_cli.run.synth import run_synth

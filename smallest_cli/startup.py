@@ -13,7 +13,14 @@ when it stops applying (after a library upgrade, say), so that a dead trick is r
 2. `seed_websockets_version()`: websockets' `version.py` imports `importlib.metadata` at the top,
    but uses it only in development checkouts (`released = False`). For a release, the same module
    is built here from the literal values in that file; otherwise websockets imports as usual.
-3. The early dial's SYN (`transports/dial.py`) leaves before `socket`, `threading` and the
+3. `defer_urllib_request()`: `websockets.sync.client` imports `websockets.proxy`, which imports
+   `urllib.request` (and with it http.client, email, tempfile, shutil, bz2, lzma, ...) at the top,
+   but uses it only to look up a proxy inside `connect()`. The upgrade over the early-dialled
+   socket never calls it, so the chain would load between the SYN and the upgrade for nothing. It
+   is registered as a stand-in that imports the module on its first use. (Not `LazyLoader`:
+   an `import` statement of a module it registered loads it at once, as the import system reads
+   the module's `__spec__`.)
+4. The early dial's SYN (`transports/dial.py`) leaves before `socket`, `threading` and the
    `idna` codec are imported: the dial imports `_socket` and `_thread` (what those modules wrap),
    and hands `getaddrinfo` an ASCII name as bytes (a str is encoded with `idna` first, whose
    import would come before the SYN). `socket` wraps the connecting socket once the SYN is out.
@@ -21,8 +28,10 @@ when it stops applying (after a library upgrade, say), so that a dead trick is r
 
 from __future__ import annotations
 
+import _thread
 import gc
 import sys
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -87,3 +96,38 @@ def _released_version() -> tuple[str, str] | None:
     if released != "released = True" or not literal or '"' in literal:
         return None
     return literal, path
+
+
+class _OnFirstUse(types.ModuleType):
+    """Stands in `sys.modules` for a module not imported yet: the first attribute asked of it
+    imports the real module, which replaces it there and in its package."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self._loading = _thread.allocate_lock()
+
+    def __getattr__(self, attribute: str) -> object:
+        # Only for attributes the stand-in lacks: every use of the real module's names.
+        import importlib
+
+        name = self.__name__
+        with self._loading:
+            if sys.modules.get(name) is self:
+                del sys.modules[name]
+            module = importlib.import_module(name)
+        parent, _, child = name.rpartition(".")
+        setattr(sys.modules[parent], child, module)
+        return getattr(module, attribute)
+
+
+def defer_urllib_request() -> bool:
+    """Let `urllib.request` be imported on its first use; False (and nothing done) when it is
+    already imported."""
+    if "urllib.request" in sys.modules:
+        return False
+    import urllib
+
+    stand_in = _OnFirstUse("urllib.request")
+    sys.modules["urllib.request"] = stand_in
+    urllib.request = stand_in  # type: ignore[attr-defined]
+    return True

@@ -282,6 +282,35 @@ def test_importing_websockets_imports_importlib_metadata_without_the_trick() -> 
     assert out.strip() == "True", "websockets no longer imports importlib.metadata: remove the trick"
 
 
+def test_importing_websockets_sync_client_imports_urllib_request_without_the_trick() -> None:
+    """What `defer_urllib_request` saves: websockets imports urllib.request (and with it
+    http.client and email) only to look up a proxy."""
+    probe = (
+        "import sys, websockets.sync.client; "
+        "print('urllib.request' in sys.modules, 'email' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True"], "websockets no longer imports urllib.request: remove the trick"
+
+
+def test_urllib_request_deferred_loads_in_full_on_first_use() -> None:
+    """However it is reached (an attribute of the package, `from ... import`, a proxy lookup by
+    websockets), the module behind the stand-in is the real one, and then stands in its place."""
+    probe = (
+        "import sys; from smallest_cli import startup; applied = startup.defer_urllib_request(); "
+        "import urllib.request; held = type(sys.modules['urllib.request']).__name__; "
+        "from websockets.proxy import get_proxy; from websockets.uri import parse_uri; "
+        "proxy = get_proxy(parse_uri('wss://example.com/')); "
+        "from urllib.request import Request; "
+        "real = sys.modules['urllib.request']; "
+        "print(applied, held, proxy, urllib.request is real, Request is real.Request, "
+        "hasattr(real, 'urlopen'))"
+    )
+    env = {"PATH": "/usr/bin:/bin", "https_proxy": "http://proxy.example:3128"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["True", "_OnFirstUse", "http://proxy.example:3128", "True", "True", "True"]
+
+
 def test_getaddrinfo_imports_idna_for_a_name_given_as_str() -> None:
     """What the dial's ASCII name as bytes saves: the `idna` codec's import before the SYN."""
     probe = (
@@ -361,6 +390,20 @@ def test_default_run_imports_no_feature_modules_before_the_first_byte(
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
     )
     assert out.stdout.rsplit("RESULT:", 1)[1].split() == ["0"], out.stdout + out.stderr
+
+
+def test_a_websocket_run_looks_up_no_proxy_before_the_first_byte(env: dict[str, str], tmp_path) -> None:
+    """The upgrade over the early-dialled socket never reads the proxy settings, so urllib.request
+    (with http.client and email) is not loaded before the first byte (startup.defer_urllib_request)."""
+    probe = at_first_byte(
+        "(type(sys.modules.get('urllib.request')).__name__, 'email.message' in sys.modules)",
+        "'%s,%s' % seen[0]",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, "stream-ws", "Hello from the shell.", "-o", str(tmp_path / "out.wav")],
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
+    )
+    assert out.stdout.rsplit("RESULT:", 1)[1].split() == ["0", "_OnFirstUse,False"], out.stdout + out.stderr
 
 
 def test_features_still_import_their_modules(env: dict[str, str], tmp_path) -> None:
