@@ -56,7 +56,7 @@ def test_version_builds_no_typer_app() -> None:
         "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
         "print('RESULT:', code, sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'click')))"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    out = _python(probe)
     assert out.rsplit("RESULT:", 1)[1].split() == ["0", "[]"]
 
 
@@ -262,6 +262,12 @@ def test_fast_path_runs_without_typer_or_heavy_modules() -> None:
 # -- start-up tricks (smallest_cli/startup.py): each fails here when it stops applying --------------
 
 
+def _python(code: str, env: dict[str, str] | None = None) -> str:
+    """What `python -c code` prints, in a fresh interpreter."""
+    cmd = [sys.executable, "-c", code]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+
+
 def test_websockets_version_is_seeded_without_importlib_metadata() -> None:
     """Fails when a websockets upgrade changes its version.py so that the trick no longer applies."""
     probe = (
@@ -269,7 +275,7 @@ def test_websockets_version_is_seeded_without_importlib_metadata() -> None:
         "import websockets, websockets.http11; import importlib.metadata as md; "
         "print(applied, websockets.__version__ == md.version('websockets'), websockets.http11.USER_AGENT)"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    out = _python(probe)
     applied, same, agent = out.split(" ", 2)
     assert applied == "True", "the trick no longer applies: remove it (smallest_cli/startup.py)"
     assert same == "True" and "websockets/" in agent
@@ -278,7 +284,7 @@ def test_websockets_version_is_seeded_without_importlib_metadata() -> None:
 def test_importing_websockets_imports_importlib_metadata_without_the_trick() -> None:
     """What the trick saves: without it, websockets' import pulls in importlib.metadata."""
     probe = "import sys, websockets; print('importlib.metadata' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    out = _python(probe)
     assert out.strip() == "True", "websockets no longer imports importlib.metadata: remove the trick"
 
 
@@ -289,7 +295,7 @@ def test_importing_websockets_sync_client_imports_urllib_request_without_the_tri
         "import sys, websockets.sync.client; "
         "print('urllib.request' in sys.modules, 'email' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    out = _python(probe)
     assert out.split() == ["True", "True"], "websockets no longer imports urllib.request: remove the trick"
 
 
@@ -307,8 +313,8 @@ def test_urllib_request_deferred_loads_in_full_on_first_use() -> None:
         "hasattr(real, 'urlopen'))"
     )
     env = {"PATH": "/usr/bin:/bin", "https_proxy": "http://proxy.example:3128"}
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
-    assert out.stdout.split() == ["True", "_OnFirstUse", "http://proxy.example:3128", "True", "True", "True"]
+    out = _python(probe, env)
+    assert out.split() == ["True", "_OnFirstUse", "http://proxy.example:3128", "True", "True", "True"]
 
 
 def test_getaddrinfo_imports_idna_for_a_name_given_as_str() -> None:
@@ -318,7 +324,7 @@ def test_getaddrinfo_imports_idna_for_a_name_given_as_str() -> None:
         "by_bytes = 'encodings.idna' in sys.modules; socket.getaddrinfo('localhost', 80); "
         "print(by_bytes, 'encodings.idna' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    out = _python(probe)
     assert out.split() == ["False", "True"], "getaddrinfo no longer imports idna for a str: remove the trick"
 
 
@@ -327,7 +333,9 @@ def test_the_dial_imports_neither_socket_threading_nor_idna_before_its_syn() -> 
     after it), for a name looked up without the idna codec."""
     probe = (
         "import _socket, sys\n"
-        "listener = _socket.socket(); listener.bind(('127.0.0.1', 0)); listener.listen()\n"
+        # Where `localhost` leads first (127.0.0.1 or ::1): the dial connects there.
+        "family, _, _, _, (host, *_) = _socket.getaddrinfo(b'localhost', 0, 0, _socket.SOCK_STREAM)[0]\n"
+        "listener = _socket.socket(family); listener.bind((host, 0)); listener.listen()\n"
         "before = [m for m in ('socket', 'threading') if m in sys.modules]\n"
         "from smallest_cli.transports.dial import Dial\n"
         "at_import = [m for m in ('socket', 'threading') if m in sys.modules]\n"
@@ -335,7 +343,7 @@ def test_the_dial_imports_neither_socket_threading_nor_idna_before_its_syn() -> 
         "sock = Dial(url, timeout=5).take(url)\n"
         "print(before, at_import, sock is not None, 'encodings.idna' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    out = _python(probe)
     assert out.split() == ["[]", "[]", "True", "False"], out
 
 
