@@ -71,7 +71,8 @@ def _run_fast(argv: list[str], environ: Mapping[str, str]) -> int | None:
         dial = early_dial(call.args, environ)
     # After the dial: its handshakes need not wait for these.
     startup.seed_websockets_version()
-    startup.defer_urllib_request()
+    if dial is not None and call is not None and call.command == "stream-ws":
+        startup.defer_urllib_request()
     if call is None:
         return None
     from smallest_cli.run.synth import run_synth

@@ -19,7 +19,8 @@ when it stops applying (after a library upgrade, say), so that a dead trick is r
    socket never calls it, so the chain would load between the SYN and the upgrade for nothing. It
    is registered as a stand-in that imports the module on its first use. (Not `LazyLoader`:
    an `import` statement of a module it registered loads it at once, as the import system reads
-   the module's `__spec__`.)
+   the module's `__spec__`.) Only for `stream-ws` with an early dial, the one run it helps; on
+   macOS and Windows the dial's proxy check has imported urllib.request already.
 4. The early dial's SYN (`transports/dial.py`) leaves before `socket`, `threading` and the
    `idna` codec are imported: the dial imports `_socket` and `_thread` (what those modules wrap),
    and hands `getaddrinfo` an ASCII name as bytes (a str is encoded with `idna` first, whose
@@ -60,8 +61,6 @@ def seed_websockets_version() -> bool:
     literal = _released_version()
     if literal is None:
         return False
-    import types
-
     module = types.ModuleType("websockets.version")
     module.__file__ = literal[1]
     module.__all__ = ["tag", "version", "commit"]  # type: ignore[attr-defined]
@@ -104,7 +103,7 @@ class _OnFirstUse(types.ModuleType):
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
-        self._loading = _thread.allocate_lock()
+        self._loading = _thread.RLock()
 
     def __getattr__(self, attribute: str) -> object:
         # Only for attributes the stand-in lacks: every use of the real module's names.

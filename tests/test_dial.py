@@ -247,3 +247,19 @@ def test_the_connection_starts_before_the_command_body_imports(server, tmp_path:
         capture_output=True, text=True, env=cli_env(server, tmp_path), stdin=subprocess.DEVNULL, timeout=60,
     )
     assert out.stdout.rsplit("RESULT:", 1)[1].split() == ["0", "-"], out.stdout + out.stderr
+
+
+def test_a_fault_in_the_dial_thread_is_raised_where_the_socket_is_taken(
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected error in the background thread reaches the main thread (and its guard), not
+    a half-printed report from a thread the process may not wait for."""
+    from smallest_cli.transports import dial as dial_module
+
+    def broken() -> None:
+        raise RuntimeError("a fault in set-up")
+
+    monkeypatch.setattr(dial_module, "_client_context", broken)
+    url = _url(listener).replace("http:", "https:")
+    with pytest.raises(RuntimeError, match="a fault in set-up"):
+        Dial(url, timeout=5).take(url)

@@ -65,11 +65,23 @@ class Dial:
         #: Held until the thread is done: `take()` waits on it.
         self._busy = _thread.allocate_lock()
         self._busy.acquire()
+        #: Held until this thread has imported threading (below).
+        self._main_ready = _thread.allocate_lock()
+        self._main_ready.acquire()
         _thread.start_new_thread(self._run, ())
+        # Before Python 3.13, the thread that first imports threading is its main thread for good;
+        # the dial's thread could (certifi imports zipfile, which imports threading), so it waits
+        # for this import before anything but the SYN.
+        try:
+            import threading  # noqa: F401
+        finally:
+            self._main_ready.release()
 
     def _run(self) -> None:
         try:
             self._open()
+        except Exception as exc:  # a bug: raised by take() in the main thread, not lost in this one
+            self._error = exc
         finally:
             self._busy.release()
 
@@ -107,6 +119,8 @@ class Dial:
         except BaseException:
             raw.close()
             raise
+        with self._main_ready:
+            pass
         import select
         import socket
 
