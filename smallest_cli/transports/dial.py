@@ -7,10 +7,10 @@ those handshakes then (`run.early`), and the transport takes the socket when it 
 is sent on the socket here: the key leaves the machine only with the upgrade, once the input is
 known to be good.
 
-Standard library only, and the SYN goes out through `_socket` and `_thread`, for a name looked up
-as ASCII bytes: `socket` (its enums, selectors), `threading` and the `idna` codec import after it
-(listed in startup.py); ssl only for https, which the transport would import anyway. Not used when a
-proxy is configured in the environment: the transport's own connect honours it.
+Standard library only, and the SYN goes out through `_thread` and `_socket`, for a name looked up
+as ASCII bytes, while `socket` (its enums, selectors), `threading` and the `idna` codec are not
+imported yet (listed in startup.py); ssl only for https, which the transport would import anyway.
+Not used when a proxy is configured in the environment: the transport's own connect honours it.
 """
 
 from __future__ import annotations
