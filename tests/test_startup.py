@@ -444,6 +444,22 @@ def test_a_websocket_run_looks_up_no_proxy_before_the_first_byte(env: dict[str, 
     assert out.stdout.rsplit("RESULT:", 1)[1].split() == ["0", "_OnFirstUse,False"], out.stdout + out.stderr
 
 
+@pytest.mark.skipif(
+    sys.platform in ("darwin", "win32"),
+    reason="there the dial's proxy check reads the system's settings with urllib.request",
+)
+def test_a_long_websocket_run_never_loads_urllib_request(env: dict[str, str], tmp_path: Path) -> None:
+    """The connections after the dialled one look up no proxy either when none is configured."""
+    text = " ".join(f"Sentence number {i} of a text long enough for several requests." for i in range(12))
+    probe = cli_probe("", "type(sys.modules.get('urllib.request')).__name__")
+    out = subprocess.run(
+        [sys.executable, "-c", probe, "stream-ws", text, "-o", str(tmp_path / "out.wav"), "--json"],
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
+    )
+    assert out.stdout.rsplit("RESULT:", 1)[1].split() == ["0", "_OnFirstUse"], out.stdout + out.stderr
+    assert '"segments": ' in out.stdout and '"segments": 1,' not in out.stdout
+
+
 def test_features_still_import_their_modules(env: dict[str, str], tmp_path) -> None:
     """The probe above sees these modules when their feature is asked for (it is not blind)."""
     out = subprocess.run(

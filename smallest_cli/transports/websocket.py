@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
@@ -38,6 +39,7 @@ from smallest_cli.protocol.frames import parse_ws_frame, with_request_id
 from smallest_cli.protocol.http_errors import error_from_http
 from smallest_cli.protocol.request import websocket_message
 from smallest_cli.transports.base import closed_before_complete, stall_error, unreachable_error
+from smallest_cli.transports.dial import proxied
 from smallest_cli.transports.tls import client_ssl_context
 
 if TYPE_CHECKING:
@@ -227,6 +229,9 @@ class WebSocketTransport:
             compression=None,
             ping_interval=None,
             logger=_SILENT_LOGGER,
+            # With no proxy configured, websockets would still look one up, loading urllib.request
+            # (startup.defer_urllib_request) to find none.
+            proxy=True if proxied(os.environ) else None,
         )
 
     def _dialled(self, url: str) -> ClientConnection | None:
