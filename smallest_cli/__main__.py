@@ -69,10 +69,10 @@ def _run_fast(argv: list[str], environ: Mapping[str, str]) -> int | None:
         from smallest_cli.run.early import early_dial
 
         dial = early_dial(call.args, environ)
-    # After the dial: its handshakes need not wait for these.
+        # After the dial, as the seed below: its handshakes need not wait for these.
+        if dial is not None and call.command == "stream-ws":
+            startup.defer_urllib_request()
     startup.seed_websockets_version()
-    if dial is not None and call is not None and call.command == "stream-ws":
-        startup.defer_urllib_request()
     if call is None:
         return None
     from smallest_cli.run.synth import run_synth
