@@ -16,7 +16,7 @@ from typing import NamedTuple
 import pytest
 
 from smallest_cli.transports.tls import CA_VARIABLES
-from tests.helpers import ROOT, Server, cli_env, run_cli, running_server, wait_until
+from tests.helpers import ROOT, Server, cli_env, cli_probe, run_cli, running_server, wait_until
 from tests.test_long_text import long_text
 
 #: Four segments: connections are reused (keep-alive, or a spare WebSocket opened in the background).
@@ -168,6 +168,58 @@ def test_failed_handshakes_are_logged_and_the_server_keeps_serving(
     result = run_cli(["stream-ws", "Still serving.", "-o", str(tmp_path / "after.wav")],
                      tls_env(tls_server.server, tmp_path, SSL_CERT_FILE=str(pki.ca)))
     assert result.returncode == 0, result.stderr.decode()
+
+
+#: The CLI, noting per TLS socket the order of its reads and writes: "GET" once the upgrade is
+#: written, "recv" when a read starts.
+TLS_ORDER_PROBE = cli_probe("""
+import ssl
+import threading
+
+lock = threading.Lock()
+order = {}
+sockets = []
+sendall, recv = ssl.SSLSocket.sendall, ssl.SSLSocket.recv
+
+
+def note(sock, what):
+    with lock:
+        if id(sock) not in order:
+            sockets.append(sock)  # no id reused by a later socket
+        order.setdefault(id(sock), []).append(what)
+
+
+def noting_sendall(self, data, *args):
+    result = sendall(self, data, *args)
+    note(self, "GET" if bytes(data[:4]) == b"GET " else "send")
+    return result
+
+
+def noting_recv(self, *args, **kwargs):
+    note(self, "recv")
+    return recv(self, *args, **kwargs)
+
+
+ssl.SSLSocket.sendall, ssl.SSLSocket.recv = noting_sendall, noting_recv
+""", "len(order), sorted({tuple(seen[:2]) for seen in order.values()})")
+
+
+@pytest.mark.parametrize("extra", [[], ["--concurrency", "3"]], ids=["one at a time", "concurrency 3"])
+def test_every_upgrade_is_written_before_the_socket_is_read(
+    extra: list[str], tls_server: TlsServer, pki: Pki, tmp_path: Path
+) -> None:
+    """OpenSSL forbids a read and a write on one TLS connection at once, and websockets reads in
+    a thread of its own from the start: an upgrade written after that could cross the read (the
+    server's session tickets arriving), and such upgrades went unanswered, hanging a run."""
+    env = tls_env(tls_server.server, tmp_path, SSL_CERT_FILE=str(pki.ca))
+    out = subprocess.run(
+        [sys.executable, "-c", TLS_ORDER_PROBE, "stream-ws", TEXT, "-o", str(tmp_path / "a.wav"), *extra],
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
+    )
+    code, connections, orders = out.stdout.rsplit("RESULT:", 1)[1].strip().split(" ", 2)
+    assert code == "0", out.stdout + out.stderr
+    assert int(connections) >= 2
+    assert orders.strip() == "[('GET', 'recv')]", out.stdout
 
 
 def _serve(*args: str) -> subprocess.CompletedProcess[str]:

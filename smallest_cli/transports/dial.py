@@ -87,11 +87,7 @@ class Dial:
 
     def _open(self) -> None:
         try:
-            sock = self._connect()
-            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, True)
-            if self._secure:
-                sock = _client_context().wrap_socket(sock, server_hostname=self._host)
-            sock.settimeout(None)
+            sock = _secured(self._connect(), self._secure, self._host)
         except (OSError, SmallestError) as exc:
             # Raised by take(), so that a connection that cannot work (refused, an untrusted
             # certificate) is tried once, not once here and once more by the transport.
@@ -173,6 +169,28 @@ class Dial:
             sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
+
+
+def open_socket(secure: bool, host: str, port: int, timeout: float) -> socket.socket:
+    """A connection to host:port, over TLS when `secure`, as the dial makes it (in the caller's
+    thread, with no early start)."""
+    import socket
+
+    return _secured(socket.create_connection((host, port), timeout=timeout), secure, host)
+
+
+def _secured(sock: socket.socket, secure: bool, host: str) -> socket.socket:
+    """`sock` with Nagle off (requests are single small writes), wrapped in TLS when `secure`, and
+    blocking with no timeout from now on; closed when that fails."""
+    try:
+        sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, True)
+        if secure:
+            sock = _client_context().wrap_socket(sock, server_hostname=host)
+        sock.settimeout(None)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _lookup_name(host: str) -> str | bytes:

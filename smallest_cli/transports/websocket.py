@@ -26,7 +26,6 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
-from websockets.http11 import USER_AGENT
 from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
 from websockets.uri import parse_uri
@@ -38,11 +37,14 @@ from smallest_cli.protocol import contract
 from smallest_cli.protocol.frames import parse_ws_frame, with_request_id
 from smallest_cli.protocol.http_errors import error_from_http
 from smallest_cli.protocol.request import websocket_message
+from smallest_cli.protocol.upgrade import USER_AGENT, Upgrade, upgrade_request
 from smallest_cli.transports.base import closed_before_complete, stall_error, unreachable_error
-from smallest_cli.transports.dial import proxied
+from smallest_cli.transports.dial import open_socket, proxied
 from smallest_cli.transports.tls import client_ssl_context
 
 if TYPE_CHECKING:
+    import socket
+
     from smallest_cli.transports.debuglog import DebugLog
     from smallest_cli.transports.dial import Dial
 
@@ -197,7 +199,7 @@ class WebSocketTransport:
         if log is not None:
             log.request("GET", url, self._conn.api_key)
         try:
-            ws = stack.enter_context(self._dialled(url) or self._connect_new(url))
+            ws = stack.enter_context(self._connection(url))
         except InvalidStatus as exc:
             resp = exc.response
             log = debug_log()
@@ -217,42 +219,75 @@ class WebSocketTransport:
             log.response(ws.response.status_code, ws.response.headers)
         return ws
 
+    def _connection(self, url: str) -> ClientConnection:
+        """A connection to `url`: over the dialled socket when there is one, else a new one. The
+        upgrade is written before websockets starts reading the socket (see `_upgraded`)."""
+        upgrade = None if proxied(os.environ) else upgrade_request(url, self._conn.auth_headers())
+        if upgrade is None:  # through a proxy, or a URL websockets writes its own way
+            return self._connect_new(url)
+        dialled = self._dialled(url, upgrade)
+        if dialled is not None:
+            return dialled
+        parts = parse_uri(url)
+        sock = open_socket(parts.secure, parts.host, parts.port, self._conn.timeout)
+        try:
+            sock.sendall(upgrade.request)
+        except BaseException:
+            sock.close()
+            raise
+        return self._upgraded(sock, url, upgrade.key)
+
     def _connect_new(self, url: str) -> ClientConnection:
+        """websockets' own connect, for a proxy (looked up only when one is configured: else it
+        would load urllib.request, see startup.defer_urllib_request)."""
         timeout = self._conn.timeout
         return connect(
             url,
             ssl=client_ssl_context() if url.startswith("wss:") else None,
             additional_headers=self._conn.auth_headers(),
+            user_agent_header=USER_AGENT,
             open_timeout=timeout,
             close_timeout=min(timeout, 2.0),
             max_size=MAX_FRAME_BYTES,
             compression=None,
             ping_interval=None,
             logger=_SILENT_LOGGER,
-            # With no proxy configured, websockets would still look one up, loading urllib.request
-            # (startup.defer_urllib_request) to find none.
             proxy=True if proxied(os.environ) else None,
         )
 
-    def _dialled(self, url: str) -> ClientConnection | None:
-        """The WebSocket upgrade over the socket the command dialled early, or None when there is
-        none for `url`, or it went stale while it waited (then the caller connects anew)."""
-        sock = self._dial.take(url) if self._dial is not None else None
+    def _dialled(self, url: str, upgrade: Upgrade) -> ClientConnection | None:
+        """The connection over the socket the command dialled early, with `upgrade`; None when
+        there is none for `url`, or it went stale while it waited (then the caller connects anew)."""
+        dial = self._dial
+        sock = dial.take(url) if dial is not None else None
         if sock is None:
             return None
-        timeout = self._conn.timeout
-        protocol = ClientProtocol(parse_uri(url), max_size=MAX_FRAME_BYTES, logger=_SILENT_LOGGER)
-        ws = ClientConnection(sock, protocol, close_timeout=min(timeout, 2.0), ping_interval=None)
         try:
-            ws.handshake(self._conn.auth_headers(), USER_AGENT, timeout)
+            sock.sendall(upgrade.request)
+            return self._upgraded(sock, url, upgrade.key)
         except TimeoutError:
-            ws.close_socket()
             raise  # a stall, not a stale socket: reported as such, not waited for twice
         except (OSError, ConnectionClosed, InvalidMessage):
-            ws.close_socket()
+            sock.close()
             return None
+
+    def _upgraded(self, sock: socket.socket, url: str, key: str) -> ClientConnection:
+        """websockets' connection over `sock`, on which the upgrade with `key` is written already:
+        it reads the answer and checks it, as its own handshake would. websockets reads in a
+        thread of its own from the start; an upgrade written after that could cross a read on a
+        TLS socket, which OpenSSL does not allow (such a race left upgrades unanswered)."""
+        timeout = self._conn.timeout
+        protocol = ClientProtocol(parse_uri(url), max_size=MAX_FRAME_BYTES, logger=_SILENT_LOGGER)
+        protocol.key = key
+        ws = ClientConnection(sock, protocol, close_timeout=min(timeout, 2.0), ping_interval=None)
+        try:
+            if not ws.response_rcvd.wait(timeout):
+                raise TimeoutError("timed out while waiting for handshake response")
+            if protocol.handshake_exc is not None:
+                raise protocol.handshake_exc
         except BaseException:
             ws.close_socket()
+            ws.recv_events_thread.join()
             raise
         return ws
 
