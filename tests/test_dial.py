@@ -8,11 +8,13 @@ import select
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from smallest_cli.protocol.upgrade import upgrade_request
 from smallest_cli.transports.dial import Dial, proxied
 from tests.helpers import ROOT, TEST_KEY, cli_env, cli_probe, run_cli, wait_until
 
@@ -69,6 +71,84 @@ def test_an_idle_socket_the_server_closed_is_not_handed_on(listener: socket.sock
         message="the handshake and then the close to arrive",
     )
     assert dial.take(_url(listener)) is None
+
+
+def _held_dial(url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Dial, threading.Event]:
+    """A dial whose thread stops after TCP until the returned event is set (TLS, say, still on its way)."""
+    from smallest_cli.transports import dial as dial_module
+
+    go = threading.Event()
+    connect = dial_module.Dial._connect
+
+    def held(self: Dial) -> socket.socket:
+        sock = connect(self)
+        go.wait(10)
+        return sock
+
+    monkeypatch.setattr(dial_module.Dial, "_connect", held)
+    return Dial(url, timeout=5), go
+
+
+def _received(sock: socket.socket, size: int) -> bytes:
+    """`size` bytes from `sock`, or fewer when it closes first."""
+    sock.settimeout(10)
+    data = b""
+    while len(data) < size and (piece := sock.recv(size - len(data))):
+        data += piece
+    return data
+
+
+@pytest.mark.parametrize("when", ["before the handshakes end", "after them"])
+def test_the_upgrade_is_written_once_as_soon_as_the_connection_is_up(
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """By the dial's thread when the handshakes are still going on, else at once by the caller;
+    the transport then learns the key its answer is checked against."""
+    url = _url(listener).replace("http:", "ws:") + "/waves/v1/tts/live"
+    upgrade = upgrade_request(url, {"Authorization": f"Bearer {TEST_KEY}"})
+    assert upgrade is not None
+    dial, go = _held_dial(_url(listener), monkeypatch)
+    accepted, _ = listener.accept()
+    if when == "after them":
+        go.set()
+        wait_until(lambda: dial._sock is not None, message="the dial to finish")
+    dial.upgrade(upgrade)
+    dial.upgrade(upgrade)  # once only
+    go.set()
+    sock = dial.take(url)
+    assert sock is not None and dial.upgraded(url) == upgrade.key
+    sock.close()
+    assert _received(accepted, 2 * len(upgrade.request)) == upgrade.request
+    accepted.close()
+
+
+def test_a_socket_upgraded_for_another_url_is_not_handed_on(listener: socket.socket) -> None:
+    """The server answers the upgrade it got: a request for another endpoint connects anew."""
+    ws = _url(listener).replace("http:", "ws:")
+    upgrade = upgrade_request(ws + "/waves/v1/tts/live?timeout=3600", {})
+    assert upgrade is not None
+    dial = Dial(_url(listener), timeout=5)
+    accepted, _ = listener.accept()
+    dial.upgrade(upgrade)
+    assert dial.take(ws + "/waves/v1/tts/live") is None
+    assert dial.upgraded(ws + "/waves/v1/tts/live") is None
+    assert _received(accepted, 2 * len(upgrade.request)) == upgrade.request  # then closed
+    accepted.close()
+
+
+def test_nothing_is_written_on_a_socket_taken_already(listener: socket.socket) -> None:
+    url = _url(listener).replace("http:", "ws:") + "/x"
+    upgrade = upgrade_request(url, {})
+    assert upgrade is not None
+    dial = Dial(_url(listener), timeout=5)
+    accepted, _ = listener.accept()
+    sock = dial.take(url)
+    assert sock is not None
+    dial.upgrade(upgrade)
+    assert dial.upgraded(url) is None
+    sock.close()
+    assert _received(accepted, 1) == b""
+    accepted.close()
 
 
 @pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
@@ -247,6 +327,52 @@ def test_the_connection_starts_before_the_command_body_imports(server, tmp_path:
         capture_output=True, text=True, env=cli_env(server, tmp_path), stdin=subprocess.DEVNULL, timeout=60,
     )
     assert out.stdout.rsplit("RESULT:", 1)[1].split() == ["0", "-"], out.stdout + out.stderr
+
+
+UPGRADE_PROBE = cli_probe("""
+import socket
+
+seen = []
+sendall = socket.socket.sendall
+
+
+def noting(self, data, *args):
+    if bytes(data[:4]) == b"GET " and not seen:
+        seen.append("websockets" in sys.modules)
+    return sendall(self, data, *args)
+
+
+socket.socket.sendall = noting
+""", "seen")
+
+
+@pytest.mark.parametrize("how", ["argument", "file"])
+def test_the_websocket_upgrade_leaves_before_websockets_is_imported(server, tmp_path: Path, how: str) -> None:
+    """Text that needs no waiting is checked first, and the early connection sends the upgrade
+    while the WebSocket library imports; websockets then takes the answer as its own."""
+    (tmp_path / "in.txt").write_text("Early upgrade.\n", encoding="utf-8")
+    text = ["Early upgrade."] if how == "argument" else ["--file", str(tmp_path / "in.txt")]
+    out = tmp_path / "a.wav"
+    result = subprocess.run(
+        [sys.executable, "-c", UPGRADE_PROBE, "stream-ws", *text, "-o", str(out)],
+        capture_output=True, text=True, env=cli_env(server, tmp_path), stdin=subprocess.DEVNULL, timeout=60,
+    )
+    assert result.stdout.rsplit("RESULT:", 1)[1].split() == ["0", "[False]"], result.stdout + result.stderr
+    assert out.stat().st_size > 44
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
+def test_text_in_an_argument_that_is_no_good_sends_nothing(
+    listener: socket.socket, tmp_path: Path, command: str
+) -> None:
+    """Read before the network library imports, the text is still checked before anything is sent."""
+    env = cli_env(None, tmp_path, SMALLEST_BASE_URL=_url(listener), SMALLEST_API_KEY=TEST_KEY)
+    result = run_cli([command, " \n ", "-o", str(tmp_path / "out.wav")], env)
+    assert result.returncode == 2 and b"smallest: error:" in result.stderr, result.stderr
+    listener.settimeout(10)
+    accepted, _ = listener.accept()  # the early connection was made
+    assert _received(accepted, 1) == b""
+    accepted.close()
 
 
 def test_a_fault_in_the_dial_thread_is_raised_where_the_socket_is_taken(

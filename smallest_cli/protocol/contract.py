@@ -46,6 +46,11 @@ def check_format(fmt: str) -> str:
     return name
 
 
+def live_url(base_url: str) -> str:
+    """The WebSocket endpoint's URL on the server at `base_url`."""
+    return ws_url(base_url) + LIVE_PATH
+
+
 def ws_url(base_url: str) -> str:
     """`http://h:p` → `ws://h:p`, `https://h` → `wss://h`."""
     base = base_url.rstrip("/")

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from smallest_cli.options.settings import ConnectionOptions
     from smallest_cli.transports.dial import Dial
 
 
@@ -49,3 +50,14 @@ def start_dial(base_url: str, timeout: float, concurrency: int, environ: Mapping
     if concurrency > 1 or proxied(environ):
         return None
     return Dial(base_url, timeout)
+
+
+def upgrade_early(dial: Dial, conn: ConnectionOptions) -> None:
+    """Have `dial` send the WebSocket upgrade for the first request as soon as TLS is up, while the
+    WebSocket library is still to import; called once the input is known to be good."""
+    from smallest_cli.protocol.contract import live_url
+    from smallest_cli.protocol.upgrade import upgrade_request
+
+    upgrade = upgrade_request(live_url(conn.base_url), conn.auth_headers())
+    if upgrade is not None:
+        dial.upgrade(upgrade)

@@ -78,7 +78,7 @@ def _run(transport_name: str, args: Args, config: dict[str, str], started: float
         return _spoken(source.read(), settings.markdown, places)
 
     if settings.cache is None:
-        _send(transport_name, args, settings, read, started, dial=dial)
+        _send(transport_name, args, settings, read, started, dial=dial, at_once=not source.waits)
         return
     # The whole text is read and split into its requests before any connection: a hit makes none.
     text = read()
@@ -95,7 +95,7 @@ def _run(transport_name: str, args: Args, config: dict[str, str], started: float
         if found.entry is not None:
             _replay(transport_name, args, settings, found, text, started)
         else:
-            _send(transport_name, args, settings, lambda: text, started, found)
+            _send(transport_name, args, settings, lambda: text, started, found, at_once=True)
     finally:
         found.close()
 
@@ -108,9 +108,11 @@ def _send(
     started: float,
     miss: Lookup | None = None,
     dial: Dial | None = None,
+    at_once: bool = False,
 ) -> None:
     """Make the requests and stream their audio; `miss`: the cache's, whose requests are spooled
-    already and whose render is stored as it streams."""
+    already and whose render is stored as it streams; `at_once`: the text is read without waiting
+    (an argument, a file, a text read already)."""
     from smallest_cli.transports import open_transport
 
     log = debug_log(args.debug)
@@ -120,12 +122,22 @@ def _send(
         from smallest_cli.run.early import start_dial
 
         dial = start_dial(settings.conn.base_url, settings.conn.timeout, args.concurrency, os.environ)
-    transport = open_transport(transport_name, settings.conn, log, dial)
+    try:
+        # The first request's text is read and checked before any connection carries the key:
+        # before the network library loads when that needs no waiting (see `_read_ahead`).
+        ahead = _read_ahead(transport_name, settings, read_text, miss, dial) if at_once else None
+        transport = open_transport(transport_name, settings.conn, log, dial)
+    except BaseException:
+        if dial is not None:
+            dial.close()
+        raise
     prefetch = None
     try:
-        # The first request's text is read and checked here, before any connection carries the key.
-        text = read_text()
-        segments = _segments(text, transport, settings.options) if miss is None else miss.requests
+        if ahead is None:
+            text = read_text()
+            segments = _segments(text, transport, settings.options)
+        else:
+            text, segments = ahead
         if args.concurrency > 1 and not text.live:
             from smallest_cli.run.scheduler import Scheduler
 
@@ -146,6 +158,24 @@ def _send(
         if prefetch is not None:
             prefetch.close()
         transport.close()
+
+
+def _read_ahead(
+    transport_name: str,
+    settings: Settings,
+    read_text: Callable[[], Text],
+    miss: Lookup | None,
+    dial: Dial | None,
+) -> tuple[Text, Iterable[str | Prepared]]:
+    """The text and its requests, the first one's checked; a WebSocket run's early connection
+    then sends the upgrade as soon as it can, while websockets imports (run/early.py)."""
+    text = read_text()
+    segments = _plain_segments(text) if miss is None else miss.requests
+    if dial is not None and transport_name == "websocket":
+        from smallest_cli.run.early import upgrade_early
+
+        upgrade_early(dial, settings.conn)
+    return text, segments
 
 
 def _replay(

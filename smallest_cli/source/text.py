@@ -48,6 +48,8 @@ class TextSource:
         self._live = live if stdin_text else False
         self._plain = None if live is True else text_chunks(text, file, stdin)
         self._size = _known_size(text, file)
+        #: Reading may wait for the text to be written (stdin), unlike an argument or a file.
+        self.waits = stdin_text
         self._reread = None if self._size is None else functools.partial(text_chunks, text, file, stdin)
 
     def read(self) -> Text:

@@ -3,9 +3,10 @@
 A far server costs a round trip for TCP and another for TLS before the WebSocket upgrade can be
 sent. The server is known from the parsed arguments and the config file long before the command's
 modules and the transport's network library are imported and the input is read, so `Dial` starts
-those handshakes then (`run.early`), and the transport takes the socket when it connects. Nothing
-is sent on the socket here: the key leaves the machine only with the upgrade, once the input is
-known to be good.
+those handshakes then (`run.early`), and the transport takes the socket when it connects. The
+only thing ever written on it here is the WebSocket upgrade that `upgrade()` hands over once the
+input is known to be good (the key leaves the machine with it): sent as soon as TLS is up, it
+travels while the WebSocket library imports.
 
 Standard library only, and the SYN goes out through `_thread` and `_socket`, for a name looked up
 as ASCII bytes, while `socket` (its enums, selectors), `threading` and the `idna` codec are not
@@ -28,6 +29,8 @@ from smallest_cli.errors import SmallestError
 if TYPE_CHECKING:
     import socket
     import ssl
+
+    from smallest_cli.protocol.upgrade import Upgrade
 
 #: A socket the server may have given up on while it waited unused (a slow pipe's first text).
 MAX_IDLE_S = 10.0
@@ -61,6 +64,9 @@ class Dial:
         self._opened = 0.0
         self._error: BaseException | None = None
         self._taken = False
+        #: The upgrade to write once TLS is up; `_sent` once it is written on `_sock`.
+        self._upgrade: Upgrade | None = None
+        self._sent: Upgrade | None = None
         self._lock = _thread.allocate_lock()
         #: Held until the thread is done: `take()` waits on it.
         self._busy = _thread.allocate_lock()
@@ -98,9 +104,12 @@ class Dial:
         with self._lock:
             if self._taken:
                 sock.close()
-            else:
-                self._sock = sock
-                self._opened = time.monotonic()
+                return
+            self._sock = sock
+            self._opened = time.monotonic()
+            upgrade = self._upgrade
+        if upgrade is not None:  # take() waits for this thread: it gets the socket after the write
+            self._write(upgrade)
 
     def _connect(self) -> socket.socket:
         """TCP to the first address, with the TLS context (loading a CA bundle takes tens of
@@ -136,6 +145,34 @@ class Dial:
         sock.close()
         return socket.create_connection((self._host, self._port), timeout=self._timeout)
 
+    def upgrade(self, upgrade: Upgrade) -> None:
+        """Write `upgrade` on the socket as soon as TLS is up: now when it is, else from the dial's
+        thread when it gets there. Once only; nothing is written on a socket taken already."""
+        with self._lock:
+            if self._taken or self._upgrade is not None:
+                return
+            self._upgrade = upgrade
+            ready = self._sock is not None
+        if ready:  # the dial's thread is done: it will not write too
+            self._write(upgrade)
+
+    def _write(self, upgrade: Upgrade) -> None:
+        sock = self._sock
+        assert sock is not None
+        try:
+            sock.sendall(upgrade.request)
+        except OSError:  # reset while it waited: the transport connects anew
+            self._sock = None
+            sock.close()
+            return
+        self._sent = upgrade
+
+    def upgraded(self, url: str) -> str | None:
+        """The Sec-WebSocket-Key of the upgrade for `url` written on the socket `take()` handed
+        out, whose answer is then the first thing the server sends on it; None when none was."""
+        sent = self._sent
+        return sent.key if sent is not None and sent.url == url else None
+
     def take(self, url: str) -> Any:
         """The open socket when `url` (ws/wss/http/https) is on the dialled host, waiting for the
         handshakes if need be; None when it is for another host or already taken. The first
@@ -157,10 +194,20 @@ class Dial:
             sock, self._sock = self._sock, None
         if self._error is not None:
             raise self._error
-        if sock is not None and (time.monotonic() - self._opened > MAX_IDLE_S or _closed(sock)):
+        if sock is not None and self._stale(sock, url):
             sock.close()  # the transport connects anew
+            self._sent = None
             return None
         return sock
+
+    def _stale(self, sock: socket.socket, url: str) -> bool:
+        """Unused for too long, closed by the server, or upgraded for another URL."""
+        if time.monotonic() - self._opened > MAX_IDLE_S:
+            return True
+        sent = self._sent
+        if sent is not None:  # the upgrade's answer may have made it readable already
+            return sent.url != url
+        return _closed(sock)
 
     def close(self) -> None:
         """Close the socket if nobody took it (the thread closes one it finishes later)."""

@@ -76,7 +76,7 @@ class WebSocketTransport:
         self._log = log
         #: TCP and TLS to the server, started by the command before this module was imported.
         self._dial = dial
-        self._url = contract.ws_url(conn.base_url) + contract.LIVE_PATH
+        self._url = contract.live_url(conn.base_url)
         #: Live input may pause longer than the server's idle timeout (60 s): ask for a long one.
         self._live_url = f"{self._url}?timeout={contract.LIVE_IDLE_TIMEOUT_S}"
         self._ws: ClientConnection | None = None
@@ -256,15 +256,20 @@ class WebSocketTransport:
         )
 
     def _dialled(self, url: str, upgrade: Upgrade) -> ClientConnection | None:
-        """The connection over the socket the command dialled early, with `upgrade`; None when
-        there is none for `url`, or it went stale while it waited (then the caller connects anew)."""
+        """The connection over the socket the command dialled early, with its early upgrade or
+        else `upgrade`; None when there is none for `url`, or it went stale while it waited (then
+        the caller connects anew)."""
         dial = self._dial
         sock = dial.take(url) if dial is not None else None
         if sock is None:
             return None
+        assert dial is not None
+        key = dial.upgraded(url)
         try:
-            sock.sendall(upgrade.request)
-            return self._upgraded(sock, url, upgrade.key)
+            if key is None:
+                sock.sendall(upgrade.request)
+                key = upgrade.key
+            return self._upgraded(sock, url, key)
         except TimeoutError:
             raise  # a stall, not a stale socket: reported as such, not waited for twice
         except (OSError, ConnectionClosed, InvalidMessage):
