@@ -63,3 +63,11 @@ def test_each_request_has_a_fresh_sixteen_byte_key() -> None:
 )
 def test_urls_outside_the_plain_case_get_no_early_upgrade(url: str) -> None:
     assert upgrade_request(url, HEADERS) is None
+
+
+def test_an_upgrade_never_shows_the_key_it_carries() -> None:
+    headers = {"Authorization": "Bearer sk-secret-1234"}
+    upgrade = upgrade_request("wss://api.smallest.ai/waves/v1/tts/live", headers)
+    assert upgrade is not None and b"sk-secret-1234" in upgrade.request
+    assert "sk-secret" not in repr(upgrade) and "sk-secret" not in str(upgrade)
+    assert "sk-secret" not in repr([upgrade]) and "sk-secret" not in f"{upgrade}"

@@ -26,7 +26,11 @@ class Upgrade(NamedTuple):
 
     url: str
     key: str
+    #: Holds the API key: never shown (see `__repr__`).
     request: bytes
+
+    def __repr__(self) -> str:
+        return f"Upgrade(url={self.url!r}, request=<{len(self.request)} bytes>)"
 
 
 def upgrade_request(url: str, headers: Mapping[str, str], key: str | None = None) -> Upgrade | None:
