@@ -3,6 +3,7 @@ the key least of all, is sent on it before the input is known to be good."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
@@ -134,6 +135,70 @@ def test_a_socket_upgraded_for_another_url_is_not_handed_on(listener: socket.soc
     assert dial.upgraded(ws + "/waves/v1/tts/live") is None
     assert _received(accepted, 2 * len(upgrade.request)) == upgrade.request  # then closed
     accepted.close()
+
+
+def test_an_upgrade_for_another_host_is_not_written(listener: socket.socket) -> None:
+    """The key goes only to the host the dial connected to."""
+    upgrade = upgrade_request("ws://127.0.0.2:1/waves/v1/tts/live", {"Authorization": f"Bearer {TEST_KEY}"})
+    assert upgrade is not None
+    dial = Dial(_url(listener), timeout=5)
+    accepted, _ = listener.accept()
+    dial.upgrade(upgrade)
+    url = _url(listener).replace("http:", "ws:") + "/waves/v1/tts/live"
+    sock = dial.take(url)
+    assert sock is not None and dial.upgraded(url) is None
+    sock.close()
+    assert _received(accepted, 1) == b""
+    accepted.close()
+
+
+class _DropsFirstUpgrade:
+    """A TCP relay to `target` that reads the first connection's upgrade and closes it unanswered
+    (a server that gave up on the socket); later connections pass through."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.dropped = b""
+        self._target = target
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        first, _ = self.listener.accept()
+        while b"\r\n\r\n" not in self.dropped and (piece := first.recv(4096)):
+            self.dropped += piece
+        first.close()
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self._target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            sink.sendall(data)
+    with contextlib.suppress(OSError):
+        sink.shutdown(socket.SHUT_WR)
+
+
+def test_an_early_upgrade_left_unanswered_is_made_again_on_a_new_connection(server, tmp_path: Path) -> None:
+    host, port = server.url.split("://", 1)[1].rsplit(":", 1)
+    relay = _DropsFirstUpgrade((host, int(port)))
+    try:
+        out = tmp_path / "a.wav"
+        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=relay.url)
+        # No retry: the transport itself connects anew, as for any socket that went stale.
+        result = run_cli(["stream-ws", "Answered the second time.", "-o", str(out), "--retries", "0"], env)
+        assert result.returncode == 0, result.stderr
+        assert relay.dropped.startswith(b"GET /waves/v1/tts/live HTTP/1.1\r\n")
+        assert out.stat().st_size > 44
+    finally:
+        relay.listener.close()
 
 
 def test_nothing_is_written_on_a_socket_taken_already(listener: socket.socket) -> None:
@@ -338,7 +403,7 @@ sendall = socket.socket.sendall
 
 def noting(self, data, *args):
     if bytes(data[:4]) == b"GET " and not seen:
-        seen.append("websockets" in sys.modules)
+        seen.append(sys._getframe(1).f_code.co_name)
     return sendall(self, data, *args)
 
 
@@ -347,9 +412,9 @@ socket.socket.sendall = noting
 
 
 @pytest.mark.parametrize("how", ["argument", "file"])
-def test_the_websocket_upgrade_leaves_before_websockets_is_imported(server, tmp_path: Path, how: str) -> None:
-    """Text that needs no waiting is checked first, and the early connection sends the upgrade
-    while the WebSocket library imports; websockets then takes the answer as its own."""
+def test_the_websocket_upgrade_leaves_from_the_early_connection(server, tmp_path: Path, how: str) -> None:
+    """Text that needs no waiting is checked first, and the dial writes the upgrade as soon as its
+    connection is up, while the WebSocket library imports; websockets then takes the answer."""
     (tmp_path / "in.txt").write_text("Early upgrade.\n", encoding="utf-8")
     text = ["Early upgrade."] if how == "argument" else ["--file", str(tmp_path / "in.txt")]
     out = tmp_path / "a.wav"
@@ -357,7 +422,8 @@ def test_the_websocket_upgrade_leaves_before_websockets_is_imported(server, tmp_
         [sys.executable, "-c", UPGRADE_PROBE, "stream-ws", *text, "-o", str(out)],
         capture_output=True, text=True, env=cli_env(server, tmp_path), stdin=subprocess.DEVNULL, timeout=60,
     )
-    assert result.stdout.rsplit("RESULT:", 1)[1].split() == ["0", "[False]"], result.stdout + result.stderr
+    written_by = result.stdout.rsplit("RESULT:", 1)[1].split()
+    assert written_by == ["0", "['_written']"], result.stdout + result.stderr
     assert out.stat().st_size > 44
 
 

@@ -10,6 +10,8 @@ anything not ASCII) gets no early upgrade: websockets encodes those its own way.
 
 from __future__ import annotations
 
+import base64
+import os
 import sys
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -39,9 +41,9 @@ def upgrade_request(url: str, headers: Mapping[str, str], key: str | None = None
     if not url.isascii():
         return None
     parts = urlsplit(url)
-    secure = parts.scheme == "wss"
+    default_port = 443 if parts.scheme == "wss" else 80
     try:
-        port = parts.port or (443 if secure else 80)
+        port = parts.port or default_port
     except ValueError:
         return None
     host = parts.hostname
@@ -49,13 +51,10 @@ def upgrade_request(url: str, headers: Mapping[str, str], key: str | None = None
         return None
     if ":" in host:  # an IPv6 address
         host = f"[{host}]"
-    if port != (443 if secure else 80):
+    if port != default_port:
         host = f"{host}:{port}"
     resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if key is None:
-        import base64
-        import os
-
         key = base64.b64encode(os.urandom(16)).decode()
     lines = [
         f"GET {resource} HTTP/1.1",

@@ -102,14 +102,24 @@ class Dial:
         except ValueError:  # not a host name: the transport reports it in its own words
             return
         with self._lock:
-            if self._taken:
-                sock.close()
+            upgrade = None if self._taken else self._upgrade
+            if upgrade is None:
+                self._publish(sock)
                 return
-            self._sock = sock
-            self._opened = time.monotonic()
-            upgrade = self._upgrade
-        if upgrade is not None:  # take() waits for this thread: it gets the socket after the write
-            self._write(upgrade)
+        # Written before the socket is published, so that close() never closes it mid-write.
+        sent = _written(sock, upgrade)
+        with self._lock:
+            self._publish(sock if sent else None)
+            self._sent = upgrade if sent else None
+
+    def _publish(self, sock: socket.socket | None) -> None:
+        """Hand on `sock` to take(); closed instead when it was taken (or closed) meanwhile."""
+        if self._taken or sock is None:
+            if sock is not None:
+                sock.close()
+            return
+        self._sock = sock
+        self._opened = time.monotonic()
 
     def _connect(self) -> socket.socket:
         """TCP to the first address, with the TLS context (loading a CA bundle takes tens of
@@ -147,25 +157,20 @@ class Dial:
 
     def upgrade(self, upgrade: Upgrade) -> None:
         """Write `upgrade` on the socket as soon as TLS is up: now when it is, else from the dial's
-        thread when it gets there. Once only; nothing is written on a socket taken already."""
+        thread when it gets there. Once only, and only for this dial's host; nothing is written
+        on a socket taken already. Call it from the thread that takes and closes the dial."""
+        if not self._serves(upgrade.url):
+            return
         with self._lock:
             if self._taken or self._upgrade is not None:
                 return
             self._upgrade = upgrade
-            ready = self._sock is not None
-        if ready:  # the dial's thread is done: it will not write too
-            self._write(upgrade)
-
-    def _write(self, upgrade: Upgrade) -> None:
-        sock = self._sock
-        assert sock is not None
-        try:
-            sock.sendall(upgrade.request)
-        except OSError:  # reset while it waited: the transport connects anew
-            self._sock = None
-            sock.close()
-            return
-        self._sent = upgrade
+            sock = self._sock  # None while the dial's thread is at work: it writes then
+        if sock is not None:
+            if _written(sock, upgrade):
+                self._sent = upgrade
+            else:  # the transport connects anew
+                self._sock = None
 
     def upgraded(self, url: str) -> str | None:
         """The Sec-WebSocket-Key of the upgrade for `url` written on the socket `take()` handed
@@ -177,13 +182,7 @@ class Dial:
         """The open socket when `url` (ws/wss/http/https) is on the dialled host, waiting for the
         handshakes if need be; None when it is for another host or already taken. The first
         caller gets the dial's error instead, as if it had connected itself."""
-        parts = urlsplit(url)
-        secure = parts.scheme in ("https", "wss")
-        try:
-            port = parts.port or (443 if secure else 80)
-        except ValueError:
-            return None
-        if (secure, parts.hostname, port) != (self._secure, self._host, self._port):
+        if not self._serves(url):
             return None
         with self._busy:
             pass
@@ -199,6 +198,16 @@ class Dial:
             self._sent = None
             return None
         return sock
+
+    def _serves(self, url: str) -> bool:
+        """`url` (ws/wss/http/https) is on the dialled scheme, host and port."""
+        parts = urlsplit(url)
+        secure = parts.scheme in ("https", "wss")
+        try:
+            port = parts.port or (443 if secure else 80)
+        except ValueError:
+            return False
+        return (secure, parts.hostname, port) == (self._secure, self._host, self._port)
 
     def _stale(self, sock: socket.socket, url: str) -> bool:
         """Unused for too long, closed by the server, or upgraded for another URL."""
@@ -238,6 +247,16 @@ def _secured(sock: socket.socket, secure: bool, host: str) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _written(sock: socket.socket, upgrade: Upgrade) -> bool:
+    """`upgrade` written on `sock`; False, and the socket closed, when the server reset it."""
+    try:
+        sock.sendall(upgrade.request)
+    except OSError:
+        sock.close()
+        return False
+    return True
 
 
 def _lookup_name(host: str) -> str | bytes:

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,7 @@ from smallest_cli.protocol import contract
 from smallest_cli.protocol.frames import parse_ws_frame, with_request_id
 from smallest_cli.protocol.http_errors import error_from_http
 from smallest_cli.protocol.request import websocket_message
-from smallest_cli.protocol.upgrade import USER_AGENT, Upgrade, upgrade_request
+from smallest_cli.protocol.upgrade import USER_AGENT, upgrade_request
 from smallest_cli.transports.base import closed_before_complete, stall_error, unreachable_error
 from smallest_cli.transports.dial import open_socket, proxied
 from smallest_cli.transports.tls import client_ssl_context
@@ -221,13 +222,16 @@ class WebSocketTransport:
 
     def _connection(self, url: str) -> ClientConnection:
         """A connection to `url`: over the dialled socket when there is one, else a new one. The
-        upgrade is written before websockets starts reading the socket (see `_upgraded`)."""
+        upgrade is written before websockets starts reading the socket (see `_upgraded`). As
+        over the dialled socket, a redirect is not followed: the reference names none."""
         upgrade = None if proxied(os.environ) else upgrade_request(url, self._conn.auth_headers())
-        if upgrade is None:  # through a proxy, or a URL websockets writes its own way
+        if upgrade is None:
             return self._connect_new(url)
-        dialled = self._dialled(url, upgrade)
+        # The dialled socket gets an upgrade of its own: each connection has its own key (RFC 6455).
+        dialled = self._dialled(url)
         if dialled is not None:
             return dialled
+        deadline = time.monotonic() + self._conn.timeout
         parts = parse_uri(url)
         sock = open_socket(parts.secure, parts.host, parts.port, self._conn.timeout)
         try:
@@ -235,11 +239,12 @@ class WebSocketTransport:
         except BaseException:
             sock.close()
             raise
-        return self._upgraded(sock, url, upgrade.key)
+        return self._upgraded(sock, url, upgrade.key, max(0.0, deadline - time.monotonic()))
 
     def _connect_new(self, url: str) -> ClientConnection:
-        """websockets' own connect, for a proxy (looked up only when one is configured: else it
-        would load urllib.request, see startup.defer_urllib_request)."""
+        """websockets' own connect: through a proxy (looked up only when one is configured: else
+        it would load urllib.request, see startup.defer_urllib_request), or for a URL that
+        websockets encodes its own way (user info, not ASCII)."""
         timeout = self._conn.timeout
         return connect(
             url,
@@ -247,7 +252,7 @@ class WebSocketTransport:
             additional_headers=self._conn.auth_headers(),
             user_agent_header=USER_AGENT,
             open_timeout=timeout,
-            close_timeout=min(timeout, 2.0),
+            close_timeout=_close_timeout(timeout),
             max_size=MAX_FRAME_BYTES,
             compression=None,
             ping_interval=None,
@@ -255,10 +260,10 @@ class WebSocketTransport:
             proxy=True if proxied(os.environ) else None,
         )
 
-    def _dialled(self, url: str, upgrade: Upgrade) -> ClientConnection | None:
+    def _dialled(self, url: str) -> ClientConnection | None:
         """The connection over the socket the command dialled early, with its early upgrade or
-        else `upgrade`; None when there is none for `url`, or it went stale while it waited (then
-        the caller connects anew)."""
+        else one written now; None when there is none for `url`, or it went stale while it waited
+        (then the caller connects anew)."""
         dial = self._dial
         sock = dial.take(url) if dial is not None else None
         if sock is None:
@@ -267,27 +272,34 @@ class WebSocketTransport:
         key = dial.upgraded(url)
         try:
             if key is None:
+                upgrade = upgrade_request(url, self._conn.auth_headers())
+                assert upgrade is not None
                 sock.sendall(upgrade.request)
                 key = upgrade.key
-            return self._upgraded(sock, url, key)
+            return self._upgraded(sock, url, key, self._conn.timeout)
         except TimeoutError:
             raise  # a stall, not a stale socket: reported as such, not waited for twice
         except (OSError, ConnectionClosed, InvalidMessage):
             sock.close()
             return None
 
-    def _upgraded(self, sock: socket.socket, url: str, key: str) -> ClientConnection:
+    def _upgraded(self, sock: socket.socket, url: str, key: str, timeout: float) -> ClientConnection:
         """websockets' connection over `sock`, on which the upgrade with `key` is written already:
-        it reads the answer and checks it, as its own handshake would. websockets reads in a
-        thread of its own from the start; an upgrade written after that could cross a read on a
-        TLS socket, which OpenSSL does not allow (such a race left upgrades unanswered)."""
-        timeout = self._conn.timeout
-        protocol = ClientProtocol(parse_uri(url), max_size=MAX_FRAME_BYTES, logger=_SILENT_LOGGER)
-        protocol.key = key
-        ws = ClientConnection(sock, protocol, close_timeout=min(timeout, 2.0), ping_interval=None)
+        it reads the answer within `timeout` and checks it, as its own handshake would. websockets
+        reads in a thread of its own from the start; an upgrade written after that could cross a
+        read on a TLS socket, which OpenSSL does not allow (such a race left upgrades unanswered)."""
+        try:
+            protocol = ClientProtocol(parse_uri(url), max_size=MAX_FRAME_BYTES, logger=_SILENT_LOGGER)
+            protocol.key = key
+            ws = ClientConnection(
+                sock, protocol, close_timeout=_close_timeout(self._conn.timeout), ping_interval=None
+            )
+        except BaseException:
+            sock.close()
+            raise
         try:
             if not ws.response_rcvd.wait(timeout):
-                raise TimeoutError("timed out while waiting for handshake response")
+                raise TimeoutError("timed out while waiting for the upgrade's answer")
             if protocol.handshake_exc is not None:
                 raise protocol.handshake_exc
         except BaseException:
@@ -361,6 +373,11 @@ class WebSocketTransport:
                 yield event
                 if isinstance(event, Done):
                     return
+
+
+def _close_timeout(timeout: float) -> float:
+    """How long a closing handshake may take: short, whatever the stall timeout."""
+    return min(timeout, 2.0)
 
 
 class _AudioRun:
