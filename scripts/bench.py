@@ -563,9 +563,6 @@ TRICKS: dict[str, str] = {
     ),
     "without seed_websockets_version": "startup.seed_websockets_version = lambda: False",
     "without defer_urllib_request": "startup.defer_urllib_request = lambda: False",
-    "without the dial's name as bytes": (
-        "from smallest_cli.transports import dial; dial._lookup_name = lambda host: host"
-    ),
 }
 #: A trick stays only while it saves at least this much time to first audio (docs/benchmark.md).
 TRICK_MIN_GAIN_MS = 3.0

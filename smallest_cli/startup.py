@@ -22,11 +22,9 @@ when it stops applying (after a library upgrade, say), so that a dead trick is r
    the module's `__spec__`.) Only for `stream-ws` with an early dial, the one run it helps; on
    macOS and Windows the dial's proxy check has imported urllib.request already.
 4. The early dial (`transports/dial.py`) starts its thread with `_thread` before `threading` is
-   imported, and the thread sends the SYN with `_socket` before importing `socket`, for a name
-   handed to `getaddrinfo` as ASCII bytes (a str is encoded with the `idna` codec first, whose
-   import would come before the SYN). The main thread imports threading as the SYN goes out; the
-   dial's thread waits for that before anything else, as before Python 3.13 the thread that
-   imports threading first stays its main thread.
+   imported, and the thread sends the SYN with `_socket` before importing `socket`. The main
+   thread imports threading as the SYN goes out; the dial's thread waits for that before anything
+   else, as before Python 3.13 the thread that imports threading first stays its main thread.
 """
 
 from __future__ import annotations

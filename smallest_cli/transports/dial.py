@@ -8,9 +8,9 @@ only thing ever written on it here is the WebSocket upgrade that `upgrade()` han
 input is known to be good (the key leaves the machine with it): sent as soon as TLS is up, it
 travels while the WebSocket library imports.
 
-Standard library only, and the SYN goes out through `_thread` and `_socket`, for a name looked up
-as ASCII bytes, while `socket` (its enums, selectors), `threading` and the `idna` codec are not
-imported yet (listed in startup.py); ssl only for https, which the transport would import anyway.
+Standard library only, and the SYN goes out through `_thread` and `_socket`, while `socket` (its
+enums, selectors) and `threading` are not imported yet (listed in startup.py); ssl only for https,
+which the transport would import anyway.
 Not used when a proxy is configured in the environment: the transport's own connect honours it.
 """
 
@@ -125,7 +125,7 @@ class Dial:
         """TCP to the first address, with the TLS context (loading a CA bundle takes tens of
         milliseconds, without the interpreter lock) made while the SYN is out; the other
         addresses, as `socket.create_connection` tries them, when the first fails."""
-        first = _socket.getaddrinfo(_lookup_name(self._host), self._port, 0, _socket.SOCK_STREAM)[0]
+        first = _socket.getaddrinfo(self._host, self._port, 0, _socket.SOCK_STREAM)[0]
         family, kind, proto, _, address = first
         raw = _socket.socket(family, kind, proto)
         try:
@@ -257,12 +257,6 @@ def _written(sock: socket.socket, upgrade: Upgrade) -> bool:
         sock.close()
         return False
     return True
-
-
-def _lookup_name(host: str) -> str | bytes:
-    """The name for `getaddrinfo`: an ASCII name as bytes, since a str is first encoded with the
-    `idna` codec, whose import (with stringprep and unicodedata) would come before the SYN."""
-    return host.encode("ascii") if host.isascii() else host
 
 
 def _client_context() -> ssl.SSLContext:
