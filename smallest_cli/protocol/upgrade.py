@@ -1,10 +1,11 @@
 """The WebSocket upgrade request, written without the WebSocket library (RFC 6455, section 4.1).
 
-The early connection (`transports.dial`) sends it as soon as TLS is up and the input is known to
-be good, while `websockets` is still importing; the transport then hands the socket to websockets,
-which reads and checks the server's answer against `key` as if it had sent the request itself. The
-bytes are those websockets writes for the same URL, headers and key (tests/test_upgrade.py), so
-the server sees one request either way. A URL outside the plain case (user info, a fragment,
+Every WebSocket connection made without a proxy writes it before websockets starts reading the
+socket (`transports.websocket`), and the early connection (`transports.dial`) as soon as TLS is up
+and the input is known to be good, while `websockets` is still importing; websockets then reads
+and checks the server's answer against `key` as if it had sent the request itself. The bytes are
+those websockets writes for the same URL, headers and key (tests/test_upgrade.py), so the server
+sees one request either way. A URL outside the plain case (user info, a fragment,
 anything not ASCII) gets no early upgrade: websockets encodes those its own way.
 """
 
