@@ -201,6 +201,54 @@ def test_an_early_upgrade_left_unanswered_is_made_again_on_a_new_connection(serv
         relay.listener.close()
 
 
+class _ConnectProxy:
+    """An HTTP proxy that serves CONNECT only, noting each request line."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.requests: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head and (piece := client.recv(4096)):
+                head += piece
+            line = head.split(b"\r\n", 1)[0]
+            self.requests.append(line)
+            host, port = line.split()[1].decode().rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)))
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+
+
+def test_a_websocket_run_goes_through_the_proxy_the_environment_names(server, tmp_path: Path) -> None:
+    """With a proxy configured there is no early connection, and websockets' own connect tunnels
+    every connection through it."""
+    proxy = _ConnectProxy()
+    try:
+        out = tmp_path / "a.wav"
+        env = cli_env(server, tmp_path, ws_proxy=proxy.url)
+        for name in ("no_proxy", "NO_PROXY"):
+            env.pop(name, None)
+        text = "Through the proxy, sentence after sentence. " * 12  # several requests, each tunnelled
+        result = run_cli(["stream-ws", text, "-o", str(out), "--json"], env)
+        assert result.returncode == 0, result.stderr
+        target = server.url.split("://", 1)[1].encode()
+        # One per request at least (the next one's connection may be opened ahead, unused).
+        assert len(proxy.requests) >= json.loads(result.stdout)["segments"] >= 2
+        assert set(proxy.requests) == {b"CONNECT " + target + b" HTTP/1.1"}
+        assert out.stat().st_size > 44
+    finally:
+        proxy.listener.close()
+
+
 def test_nothing_is_written_on_a_socket_taken_already(listener: socket.socket) -> None:
     url = _url(listener).replace("http:", "ws:") + "/x"
     upgrade = upgrade_request(url, {})
