@@ -117,7 +117,7 @@ def test_the_upgrade_is_written_once_as_soon_as_the_connection_is_up(
     dial.upgrade(upgrade)  # once only
     go.set()
     sock = dial.take(url)
-    assert sock is not None and dial.upgraded(url) == upgrade.key
+    assert sock is not None and dial.upgraded(url) == upgrade
     sock.close()
     assert _received(accepted, 2 * len(upgrade.request)) == upgrade.request
     accepted.close()

@@ -107,16 +107,15 @@ class Dial:
                 self._publish(sock)
                 return
         # Written before the socket is published, so that close() never closes it mid-write.
-        sent = _written(sock, upgrade)
-        with self._lock:
-            self._publish(sock if sent else None)
-            self._sent = upgrade if sent else None
+        if _written(sock, upgrade):  # else it is closed: the transport connects anew
+            with self._lock:
+                self._publish(sock)
+                self._sent = upgrade
 
-    def _publish(self, sock: socket.socket | None) -> None:
+    def _publish(self, sock: socket.socket) -> None:
         """Hand on `sock` to take(); closed instead when it was taken (or closed) meanwhile."""
-        if self._taken or sock is None:
-            if sock is not None:
-                sock.close()
+        if self._taken:
+            sock.close()
             return
         self._sock = sock
         self._opened = time.monotonic()
@@ -172,11 +171,11 @@ class Dial:
             else:  # the transport connects anew
                 self._sock = None
 
-    def upgraded(self, url: str) -> str | None:
-        """The Sec-WebSocket-Key of the upgrade for `url` written on the socket `take()` handed
-        out, whose answer is then the first thing the server sends on it; None when none was."""
+    def upgraded(self, url: str) -> Upgrade | None:
+        """The upgrade for `url` written on the socket `take()` handed out, whose answer is then
+        the first thing the server sends on it; None when none was."""
         sent = self._sent
-        return sent.key if sent is not None and sent.url == url else None
+        return sent if sent is not None and sent.url == url else None
 
     def take(self, url: str) -> Any:
         """The open socket when `url` (ws/wss/http/https) is on the dialled host, waiting for the

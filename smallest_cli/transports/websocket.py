@@ -38,7 +38,7 @@ from smallest_cli.protocol import contract
 from smallest_cli.protocol.frames import parse_ws_frame, with_request_id
 from smallest_cli.protocol.http_errors import error_from_http
 from smallest_cli.protocol.request import websocket_message
-from smallest_cli.protocol.upgrade import USER_AGENT, upgrade_request
+from smallest_cli.protocol.upgrade import USER_AGENT, Upgrade, upgrade_request
 from smallest_cli.transports.base import closed_before_complete, stall_error, unreachable_error
 from smallest_cli.transports.dial import open_socket, proxied
 from smallest_cli.transports.tls import client_ssl_context
@@ -234,12 +234,7 @@ class WebSocketTransport:
         deadline = time.monotonic() + self._conn.timeout
         parts = parse_uri(url)
         sock = open_socket(parts.secure, parts.host, parts.port, self._conn.timeout)
-        try:
-            sock.sendall(upgrade.request)
-        except BaseException:
-            sock.close()
-            raise
-        return self._upgraded(sock, url, upgrade.key, max(0.0, deadline - time.monotonic()))
+        return self._upgraded(sock, upgrade, max(0.0, deadline - time.monotonic()), written=False)
 
     def _connect_new(self, url: str) -> ClientConnection:
         """websockets' own connect: through a proxy (looked up only when one is configured: else
@@ -269,28 +264,29 @@ class WebSocketTransport:
         if sock is None:
             return None
         assert dial is not None
-        key = dial.upgraded(url)
+        sent = dial.upgraded(url)
+        upgrade = sent or upgrade_request(url, self._conn.auth_headers())
+        assert upgrade is not None
         try:
-            if key is None:
-                upgrade = upgrade_request(url, self._conn.auth_headers())
-                assert upgrade is not None
-                sock.sendall(upgrade.request)
-                key = upgrade.key
-            return self._upgraded(sock, url, key, self._conn.timeout)
+            return self._upgraded(sock, upgrade, self._conn.timeout, written=sent is not None)
         except TimeoutError:
             raise  # a stall, not a stale socket: reported as such, not waited for twice
-        except (OSError, ConnectionClosed, InvalidMessage):
-            sock.close()
+        except (OSError, ConnectionClosed, InvalidMessage):  # `_upgraded` closed the socket
             return None
 
-    def _upgraded(self, sock: socket.socket, url: str, key: str, timeout: float) -> ClientConnection:
-        """websockets' connection over `sock`, on which the upgrade with `key` is written already:
-        it reads the answer within `timeout` and checks it, as its own handshake would. websockets
-        reads in a thread of its own from the start; an upgrade written after that could cross a
-        read on a TLS socket, which OpenSSL does not allow (such a race left upgrades unanswered)."""
+    def _upgraded(
+        self, sock: socket.socket, upgrade: Upgrade, timeout: float, *, written: bool
+    ) -> ClientConnection:
+        """websockets' connection over `sock`, once `upgrade` is on it (`written` already, by the
+        dial, or written here first): it reads the answer within `timeout` and checks it, as its
+        own handshake would. websockets reads in a thread of its own from the start; an upgrade
+        written after that could cross a read on a TLS socket, which OpenSSL does not allow (such
+        a race left upgrades unanswered). `sock` is closed when this fails."""
         try:
-            protocol = ClientProtocol(parse_uri(url), max_size=MAX_FRAME_BYTES, logger=_SILENT_LOGGER)
-            protocol.key = key
+            if not written:
+                sock.sendall(upgrade.request)
+            protocol = ClientProtocol(parse_uri(upgrade.url), max_size=MAX_FRAME_BYTES, logger=_SILENT_LOGGER)
+            protocol.key = upgrade.key
             ws = ClientConnection(
                 sock, protocol, close_timeout=_close_timeout(self._conn.timeout), ping_interval=None
             )
