@@ -4,8 +4,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.helpers import Server, cli_env, require_portaudio, running_server
+
+# Property tests draw the same examples on every run, so that CI is never red by chance; a run with
+# `--hypothesis-profile explore` draws new ones to look for bugs.
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.register_profile("explore", max_examples=2000)
+settings.load_profile("deterministic")
 
 
 @pytest.fixture(scope="session")
