@@ -21,12 +21,6 @@ def main() -> None:
         sys.exit(error.exit_code)
 
 
-def _terminate(signum: int, frame: object) -> None:
-    from smallest_cli.errors import TerminateSignal
-
-    raise TerminateSignal
-
-
 def _main(argv: list[str]) -> None:
     import os
     import sys
@@ -40,11 +34,11 @@ def _main(argv: list[str]) -> None:
     from smallest_cli import startup
 
     with startup.collector_paused():
-        import signal
+        from smallest_cli.stopping import Stopper
 
         # SIGTERM (`timeout`, a cancelled CI job) stops a run as Ctrl-C does: one line, the
-        # partial audio kept.
-        signal.signal(signal.SIGTERM, _terminate)
+        # partial audio kept; neither leaves a lock taken (see stopping.py).
+        Stopper().install()
         # speak / stream-sse / stream-ws with plain arguments run without building the Typer app
         # (the first audio byte is what they are for); everything else goes through typer.
         code = _run_fast(argv, os.environ)
