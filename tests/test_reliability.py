@@ -376,7 +376,8 @@ def stop_mid_stream(
     more than `min_bytes` of audio; its exit code and stderr."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "smallest_cli", *args],
-        env=env,
+        # A run that does not stop is aborted below; faulthandler then prints where each thread was.
+        env={**env, "PYTHONFAULTHANDLER": "1"},
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -389,7 +390,12 @@ def stop_mid_stream(
     try:
         wait_until(written, timeout=20, message="audio")
         proc.send_signal(sig)
-        _, stderr = proc.communicate(timeout=20)
+        try:
+            _, stderr = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            _, stderr = proc.communicate(timeout=20)
+            pytest.fail(f"still running 20 s after {sig.name}:\n{stderr.decode(errors='replace')}")
     finally:
         if proc.poll() is None:
             proc.kill()
