@@ -3,33 +3,32 @@
 Python runs a signal handler in the main thread between two bytecodes. One that raises (Ctrl-C's
 KeyboardInterrupt, and SIGTERM's TerminateSignal so that a cancelled job keeps its partial audio
 as Ctrl-C does) can land just after a lock was taken and before the `with` or `try` that gives it
-back: on Python 3.11 `with condition:`, `Event.set()`, `Queue.get()` and `Thread.start()` are all
-open to it (a `with` on a plain lock is not). The lock then stays taken, and whoever needs it next
-waits for ever: a worker, PortAudio's callback, or the main thread's own clean-up, so that a run
-hangs or dies with a traceback instead of stopping. A raise can also be lost: one that lands in
-a weak reference's callback (threading runs them as threads come and go) is printed as
-"Exception ignored" and the run goes on.
+back: on Python 3.11 `with condition:`, `Event.set()`, `Queue.get()`, `Thread.start()` and
+logging's handlers are all open to it (a `with` on a plain lock is not). The lock then stays
+taken, and whoever needs it next waits for ever: a worker, PortAudio's callback, or the main
+thread's own clean-up, so that a run hangs or dies with a traceback instead of stopping. A raise
+can also be lost: one that lands in a weak reference's callback (threading runs them as threads
+come and go) is printed as "Exception ignored" and the run goes on.
 
-So the handlers raise at once unless the main thread is inside `threading`, `queue` or the weak
-references' modules. There they look again every few milliseconds (SIGALRM), and raise when it
-has left them, or when it has stayed at the very same instruction for `BLOCKED_S`: then it is
-blocked in a wait, which gives its lock back when interrupted. (A lock merely taken by another
-thread for a moment, which a raise would also interrupt, is not held that long.)
+So the handlers raise at once unless the main thread is inside one of `UNSAFE_MODULES`. There
+they raise only where the main thread waits for a condition or a thread (the `acquire` inside
+`Condition.wait`'s `try`, and `Thread.join`'s, which give everything back when interrupted), and
+elsewhere look again every few milliseconds (SIGALRM) until it has left those modules or reached
+such a wait. A second Ctrl-C or SIGTERM while one waits raises at once, whatever the place.
 """
 
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Callable
-from types import FrameType  # loaded with signal already
+from types import CodeType, FrameType  # loaded with signal already
 
 #: The modules where a raise may leave a lock taken or be lost (see above).
-UNSAFE_MODULES = frozenset({"threading", "queue", "weakref", "_weakrefset"})
-#: How soon the handler looks again, and how long the main thread must stay at one instruction
-#: to be taken as blocked.
+UNSAFE_MODULES = frozenset(
+    {"threading", "queue", "weakref", "_weakrefset", "logging", "importlib._bootstrap"}
+)
+#: How soon the handler looks again.
 RETRY_S = 0.002
-BLOCKED_S = 0.02
 
 
 def _interrupt() -> BaseException:
@@ -45,48 +44,78 @@ def _terminate() -> BaseException:
 class Stopper:
     """The handlers of SIGINT and SIGTERM; `arm(seconds)` has the handler look again then."""
 
-    def __init__(
-        self, arm: Callable[[float], object] | None = None, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, arm: Callable[[float], object] | None = None) -> None:
         # Without SIGALRM (Windows) there is no looking again: a stop raises at once.
         self._arm = arm if arm is not None or not hasattr(signal, "SIGALRM") else _alarm
-        #: The stop waiting to be raised; where the main thread was at the last look, and since when.
+        #: The stop waiting to be raised.
         self._pending: Callable[[], BaseException] | None = None
-        self._last: tuple[FrameType, int] | None = None
-        self._since = 0.0
-        self._clock = clock
+        self._waits: frozenset[tuple[CodeType, int]] | None = None
 
     def install(self) -> None:
-        """Handle SIGINT and SIGTERM unless the parent had them ignored (`nohup`, a background
-        job in a script), as Python itself does for SIGINT."""
+        """Handle SIGINT and SIGTERM unless the parent had them ignored (a background job of a
+        script ignores Ctrl-C), as Python itself does for SIGINT."""
+        if self._arm is _alarm and signal.getsignal(signal.SIGALRM) is signal.SIG_DFL:
+            signal.signal(signal.SIGALRM, self.on_retry)
+            # A mask inherited from the parent would hold the second look back for good.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+        elif self._arm is _alarm:
+            self._arm = None  # SIGALRM is someone else's: raise at once
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, self.on_interrupt)
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, self.on_terminate)
-        if self._arm is not None:
-            signal.signal(signal.SIGALRM, self.on_retry)
 
     def on_interrupt(self, signum: int, frame: FrameType | None) -> None:
-        self._stop(_interrupt, frame)
+        self._stop(_interrupt, frame, again=self._pending is not None)
 
     def on_terminate(self, signum: int, frame: FrameType | None) -> None:
-        self._stop(_terminate, frame)
+        self._stop(_terminate, frame, again=self._pending is not None)
 
     def on_retry(self, signum: int, frame: FrameType | None) -> None:
         if self._pending is not None:
-            self._stop(self._pending, frame)
+            self._stop(self._pending, frame, again=False)
 
-    def _stop(self, make: Callable[[], BaseException], frame: FrameType | None) -> None:
-        if self._arm is not None and frame is not None and frame.f_globals.get("__name__") in UNSAFE_MODULES:
-            now, last = self._clock(), self._last
-            if last is None or last[0] is not frame or last[1] != frame.f_lasti:
-                self._last, self._since = (frame, frame.f_lasti), now
-            if now - self._since < BLOCKED_S:
-                self._pending = make
-                self._arm(RETRY_S)
-                return
-        self._pending = self._last = None
+    def _stop(self, make: Callable[[], BaseException], frame: FrameType | None, again: bool) -> None:
+        if self._arm is not None and not again and self._unsafe(_caller(frame)):
+            self._pending = make
+            self._arm(RETRY_S)
+            return
+        self._pending = None
         raise make()
+
+    def _unsafe(self, frame: FrameType | None) -> bool:
+        if frame is None or frame.f_globals.get("__name__") not in UNSAFE_MODULES:
+            return False
+        if self._waits is None:
+            self._waits = _waits()
+        return (frame.f_code, frame.f_lasti) not in self._waits
+
+
+def _caller(frame: FrameType | None) -> FrameType | None:
+    """The frame the signal interrupted: a handler that runs inside this module's own (a retry
+    landing while a handler runs) is given that handler's frame."""
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return frame
+
+
+def _waits() -> frozenset[tuple[CodeType, int]]:
+    """The `acquire` calls in `Condition.wait` and `Thread.join`'s wait, as (code, instruction)."""
+    import dis
+    import threading
+
+    found = set()
+    for function in (threading.Condition.wait, getattr(threading.Thread, "_wait_for_tstate_lock", None)):
+        if function is None:  # Python 3.13 waits for a thread in C
+            continue
+        code, acquire = function.__code__, False
+        for instruction in dis.get_instructions(code):
+            if instruction.argval == "acquire":
+                acquire = True
+            elif acquire and instruction.opname.startswith("CALL"):
+                found.add((code, instruction.offset))
+                acquire = False
+    return frozenset(found)
 
 
 def _alarm(seconds: float) -> object:

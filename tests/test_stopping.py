@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 from types import FrameType, SimpleNamespace
 from typing import cast
 
@@ -15,8 +16,19 @@ from smallest_cli.errors import TerminateSignal
 from smallest_cli.stopping import Stopper
 
 
-def frame_in(module: str, instruction: int = 0) -> FrameType:
-    return cast(FrameType, SimpleNamespace(f_globals={"__name__": module}, f_lasti=instruction))
+def frame_in(module: str, instruction: int = 0, back: FrameType | None = None) -> FrameType:
+    code = threading.Condition.__enter__.__code__
+    return cast(FrameType, SimpleNamespace(
+        f_globals={"__name__": module}, f_code=code, f_lasti=instruction, f_back=back
+    ))
+
+
+def waiting_frame() -> FrameType:
+    """A frame blocked in the `acquire` of `Condition.wait`."""
+    code, instruction = min(stopping._waits(), key=lambda point: point[0].co_name)
+    return cast(FrameType, SimpleNamespace(
+        f_globals={"__name__": "threading"}, f_code=code, f_lasti=instruction, f_back=None
+    ))
 
 
 def test_a_stop_outside_the_lock_modules_raises_at_once() -> None:
@@ -29,39 +41,50 @@ def test_a_stop_outside_the_lock_modules_raises_at_once() -> None:
     assert armed == []
 
 
-def test_a_stop_inside_threading_waits_until_the_main_thread_is_out() -> None:
+def test_a_stop_inside_the_lock_modules_waits_until_the_main_thread_is_out() -> None:
     armed: list[float] = []
     stopper = Stopper(armed.append)
     stopper.on_terminate(signal.SIGTERM, frame_in("threading", 10))
-    stopper.on_retry(signal.SIGALRM, frame_in("queue", 10))
-    stopper.on_retry(signal.SIGALRM, frame_in("_weakrefset", 10))
-    assert armed == [stopping.RETRY_S] * 3
+    for module in ("queue", "_weakrefset", "logging", "importlib._bootstrap"):
+        stopper.on_retry(signal.SIGALRM, frame_in(module, 10))
+    assert armed == [stopping.RETRY_S] * 5
     with pytest.raises(TerminateSignal):
         stopper.on_retry(signal.SIGALRM, frame_in("smallest_cli.run.scheduler"))
     stopper.on_retry(signal.SIGALRM, frame_in("smallest_cli.run.scheduler"))  # nothing left to raise
-    assert len(armed) == 3
+    assert len(armed) == 5
 
 
-def test_a_stop_raises_in_a_wait_the_main_thread_is_blocked_in() -> None:
+def test_a_stop_raises_at_once_in_a_wait_for_a_condition_or_a_thread() -> None:
     armed: list[float] = []
-    now = [0.0]
-    stopper = Stopper(armed.append, clock=lambda: now[0])
-    stopper.on_interrupt(signal.SIGINT, frame_in("threading", 40))
-    now[0] = 1.0
-    stopper.on_retry(signal.SIGALRM, frame_in("threading", 40))  # another frame: it moved on
-    waiting = frame_in("threading", 40)
-    now[0] = 2.0
-    stopper.on_retry(signal.SIGALRM, waiting)
-    stopper.on_retry(signal.SIGALRM, frame_in("threading", 41))  # the next instruction: it moved on
-    now[0] = 3.0
-    stopper.on_retry(signal.SIGALRM, waiting)
-    now[0] = 3.0 + stopping.BLOCKED_S / 2
-    stopper.on_retry(signal.SIGALRM, waiting)
-    assert len(armed) == 6
-    now[0] = 3.0 + stopping.BLOCKED_S
+    stopper = Stopper(armed.append)
     with pytest.raises(KeyboardInterrupt):
-        stopper.on_retry(signal.SIGALRM, waiting)  # at the same instruction for BLOCKED_S
-    assert len(armed) == 6
+        stopper.on_interrupt(signal.SIGINT, waiting_frame())
+    assert armed == []
+    names = {code.co_name for code, _ in stopping._waits()}
+    assert "wait" in names
+    assert sys.version_info >= (3, 13) or "_wait_for_tstate_lock" in names
+
+
+def test_a_second_signal_raises_at_once_wherever_the_main_thread_is() -> None:
+    armed: list[float] = []
+    stopper = Stopper(armed.append)
+    stopper.on_interrupt(signal.SIGINT, frame_in("threading", 10))
+    with pytest.raises(TerminateSignal):
+        stopper.on_terminate(signal.SIGTERM, frame_in("threading", 10))
+    stopper.on_interrupt(signal.SIGINT, frame_in("threading", 10))
+    with pytest.raises(KeyboardInterrupt):
+        stopper.on_interrupt(signal.SIGINT, frame_in("threading", 12))
+    assert len(armed) == 2
+
+
+def test_a_retry_landing_in_a_handler_looks_at_the_frame_the_handler_interrupted() -> None:
+    armed: list[float] = []
+    stopper = Stopper(armed.append)
+    stopper.on_interrupt(signal.SIGINT, frame_in("threading", 10))
+    stopper.on_retry(signal.SIGALRM, frame_in("smallest_cli.stopping", 4, back=frame_in("threading", 10)))
+    assert len(armed) == 2
+    with pytest.raises(KeyboardInterrupt):
+        stopper.on_retry(signal.SIGALRM, frame_in("smallest_cli.stopping", 4, back=frame_in("json")))
 
 
 #: Ctrl-C's handler run at random moments (by a CPU-time timer's signal, handled wherever the main
@@ -149,3 +172,79 @@ def test_a_signal_the_parent_ignores_stays_ignored(ignored: str, stays: str) -> 
         [sys.executable, "-c", INSTALL, ignored], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == stays
+
+
+#: Ctrl-C sent to the process while the main thread waits on a condition that another thread
+#: notifies every few milliseconds ("notified", as the player waits for its callback), or waits to
+#: take a condition that another thread holds for 50 ms at a time and then, having let it go,
+#: keeps the interpreter busy for a few milliseconds ("contended": the main thread has taken the
+#: lock by the time it runs again). Prints how many stops left the condition's lock taken, and the
+#: most times one stop was put off.
+BUSY_PROBE = """
+import os, random, signal, sys, threading, time
+from smallest_cli import stopping
+looks = [0]
+real_alarm = stopping._alarm
+def counted(seconds):
+    looks[0] += 1
+    return real_alarm(seconds)
+stopping._alarm = counted
+stopping.Stopper().install()
+mode, trials = sys.argv[1], int(sys.argv[2])
+contended = mode == "contended"
+left_taken = most_looks = 0
+for trial in range(trials):
+    cond, done, holding = threading.Condition(threading.Lock()), [False], [False]
+    def other():
+        while not done[0]:
+            with cond:
+                holding[0] = True
+                time.sleep(0.05 if contended else 0)
+                cond.notify_all()
+            end = time.perf_counter() + (0.008 if contended else 0)
+            while time.perf_counter() < end:
+                pass
+            time.sleep(0 if contended else 0.005)
+    def send():
+        while not holding[0]:
+            time.sleep(0.0005)
+        time.sleep(0.05 - random.uniform(0.012, 0.024) if contended else random.uniform(0.005, 0.03))
+        os.kill(os.getpid(), signal.SIGINT)  # to the process: any of its threads may take it
+    helper = threading.Thread(target=other)
+    helper.start()
+    looks[0] = 0
+    try:
+        threading.Thread(target=send).start()
+        while True:
+            with cond:
+                if not contended:
+                    cond.wait(1)
+    except KeyboardInterrupt:
+        pass
+    most_looks = max(most_looks, looks[0])
+    done[0] = True
+    helper.join(1)
+    if helper.is_alive() or cond._lock.locked():
+        left_taken += 1
+        break
+print(left_taken, most_looks)
+"""
+
+
+def busy_probe(mode: str, trials: int) -> tuple[int, int]:
+    result = subprocess.run(
+        [sys.executable, "-c", BUSY_PROBE, mode, str(trials)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    left_taken, most_looks = map(int, result.stdout.split())
+    return left_taken, most_looks
+
+
+def test_a_stop_in_a_wait_another_thread_keeps_waking_comes_at_once() -> None:
+    left_taken, most_looks = busy_probe("notified", 40)
+    assert left_taken == 0
+    assert most_looks <= 10  # 2 ms apart: the stop came within about 20 ms of the signal
+
+
+def test_a_stop_while_another_thread_holds_the_lock_leaves_it_free() -> None:
+    assert busy_probe("contended", 30)[0] == 0

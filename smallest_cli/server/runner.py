@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable
 
 from aiohttp import web
@@ -77,4 +78,8 @@ async def serve(config: ServerConfig, engine: Engine, ready: Callable[[str], Non
 
 def run(config: ServerConfig, engine: Engine) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="smallest serve: %(message)s")
+    # The CLI's Ctrl-C handler (stopping.py) is for its runs: asyncio.run installs its own (which
+    # cancels the server's task) only over Python's.
+    if threading.current_thread() is threading.main_thread() and callable(signal.getsignal(signal.SIGINT)):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     asyncio.run(serve(config, engine))
