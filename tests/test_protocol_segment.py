@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from smallest_cli.protocol.graphemes import is_boundary
@@ -18,9 +18,9 @@ from smallest_cli.protocol.segment import (
 )
 from tests.test_protocol_graphemes import CLUSTERS, clusters
 
-#: CJK characters, and the marks that end a sentence with no whitespace after them: text with any of
-#: these may be cut inside what `str.split()` calls a word.
-UNSPACED_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff。！？।॥]")
+#: CJK characters, and the marks that end a sentence or a clause with no whitespace after them:
+#: text with any of these may be cut inside what `str.split()` calls a word.
+UNSPACED_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff。！？।॥，、；：]")
 
 
 def nonspace(text: str) -> str:
@@ -271,6 +271,8 @@ def pieces(text: str, cuts: list[int]) -> list[str]:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=ANY_TEXT, limits=LIMITS, cuts=st.lists(st.integers(min_value=0), max_size=12))
+@example(text="0" * 38 + "\r।0", limits=(40, 20), cuts=[])
+@example(text="abcdefgh，ijk lm", limits=(12, 5), cuts=[])
 def test_properties(text: str, limits: tuple[int, int], cuts: list[int]) -> None:
     max_chars, target = limits
     segs = segment_text(text, max_chars=max_chars, target_chars=target)

@@ -28,8 +28,9 @@ Invariants (tested):
   combining mark written on a space loses its space, trimmed like any other);
 * the non-whitespace characters are kept exactly, in order:
   `"".join("".join(s.split()) for s in segments) == "".join(text.split())`;
-* when the text has no CJK characters and no whitespace-free run longer than `max_chars`, no word is
-  cut: `" ".join(segments).split() == text.split()`;
+* when the text has no CJK characters, none of the marks that end a sentence or a clause without
+  whitespace (`。！？।॥，、；：`) and no whitespace-free run longer than `max_chars`, no word is cut:
+  `" ".join(segments).split() == text.split()`;
 * the result does not depend on how the text is split into `feed()` calls.
 
 A pause in the input (`finish_sentences()`, an empty piece for `iter_segments`) ends a segment at
