@@ -9,9 +9,9 @@ from hypothesis import settings
 from tests.helpers import Server, cli_env, require_portaudio, running_server
 
 # Property tests draw the same examples on every run, so that CI is never red by chance; a run with
-# `--hypothesis-profile explore` draws new ones to look for bugs.
+# `--hypothesis-profile explore` draws new random ones (as many per test) to look for bugs.
 settings.register_profile("deterministic", derandomize=True, database=None)
-settings.register_profile("explore", max_examples=2000)
+settings.register_profile("explore", derandomize=False)
 settings.load_profile("deterministic")
 
 
