@@ -12,14 +12,16 @@ come and go) is printed as "Exception ignored" and the run goes on.
 
 So the handlers raise at once unless the main thread is inside one of `UNSAFE_MODULES`. There
 they raise only where the main thread waits for a condition or a thread (the `acquire` inside
-`Condition.wait`'s `try`, and `Thread.join`'s, which give everything back when interrupted), and
-elsewhere look again every few milliseconds (SIGALRM) until it has left those modules or reached
-such a wait. A second Ctrl-C or SIGTERM while one waits raises at once, whatever the place.
+`Condition.wait`'s `try`, and `Thread.join`'s, which give everything back when interrupted; not
+the wait of `Thread.start`), and elsewhere look again every few milliseconds (SIGALRM) until it
+has left those modules or reached such a wait. A second Ctrl-C or SIGTERM while one waits raises
+at once, whatever the place.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Callable
 from types import CodeType, FrameType  # loaded with signal already
 
@@ -88,7 +90,7 @@ class Stopper:
             return False
         if self._waits is None:
             self._waits = _waits()
-        return (frame.f_code, frame.f_lasti) not in self._waits
+        return (frame.f_code, frame.f_lasti) not in self._waits or _starting_a_thread(frame)
 
 
 def _caller(frame: FrameType | None) -> FrameType | None:
@@ -97,6 +99,18 @@ def _caller(frame: FrameType | None) -> FrameType | None:
     while frame is not None and frame.f_globals.get("__name__") == __name__:
         frame = frame.f_back
     return frame
+
+
+def _starting_a_thread(frame: FrameType) -> bool:
+    """Whether the wait is `Thread.start()`'s for its thread to run: a moment, and a start cut
+    there leaves a thread that runs but cannot be joined yet."""
+    start = sys.modules["threading"].Thread.start.__code__
+    caller = frame.f_back
+    while caller is not None and caller.f_globals.get("__name__") == "threading":
+        if caller.f_code is start:
+            return True
+        caller = caller.f_back
+    return False
 
 
 def _waits() -> frozenset[tuple[CodeType, int]]:
