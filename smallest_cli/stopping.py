@@ -12,10 +12,10 @@ come and go) is printed as "Exception ignored" and the run goes on.
 
 So the handlers raise at once unless the main thread is inside one of `UNSAFE_MODULES`. There
 they raise only where the main thread waits for a condition or a thread (the `acquire` inside
-`Condition.wait`'s `try`, and `Thread.join`'s, which give everything back when interrupted; not
-the wait of `Thread.start`), and elsewhere look again every few milliseconds (SIGALRM) until it
-has left those modules or reached such a wait. A second Ctrl-C or SIGTERM while one waits raises
-at once, whatever the place.
+`Condition.wait`'s `try`, and `Thread.join`'s wait, which Python makes to be interrupted and
+which leave no lock taken; not the wait of `Thread.start`), and elsewhere look again every few
+milliseconds (SIGALRM) until it has left those modules or reached such a wait. A second Ctrl-C
+or SIGTERM while one waits raises at once, whatever the place.
 """
 
 from __future__ import annotations
@@ -114,21 +114,24 @@ def _starting_a_thread(frame: FrameType) -> bool:
 
 
 def _waits() -> frozenset[tuple[CodeType, int]]:
-    """The `acquire` calls in `Condition.wait` and `Thread.join`'s wait, as (code, instruction)."""
+    """The calls that wait in `Condition.wait` (its `acquire`) and `Thread.join` (before Python
+    3.13 the `acquire` of `_wait_for_tstate_lock`, since then the C `join` of the thread's handle),
+    as (code, instruction)."""
     import dis
     import threading
 
+    thread = threading.Thread
     found = set()
-    for function in (threading.Condition.wait, getattr(threading.Thread, "_wait_for_tstate_lock", None)):
-        if function is None:  # Python 3.13 waits for a thread in C
+    for function in (threading.Condition.wait, getattr(thread, "_wait_for_tstate_lock", None), thread.join):
+        if function is None:
             continue
-        code, acquire = function.__code__, False
+        code, waiting = function.__code__, False
         for instruction in dis.get_instructions(code):
-            if instruction.argval == "acquire":
-                acquire = True
-            elif acquire and instruction.opname.startswith("CALL"):
+            if instruction.argval in ("acquire", "join"):
+                waiting = True
+            elif waiting and instruction.opname.startswith("CALL"):
                 found.add((code, instruction.offset))
-                acquire = False
+                waiting = False
     return frozenset(found)
 
 

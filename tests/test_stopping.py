@@ -260,3 +260,54 @@ def test_a_stop_in_a_wait_another_thread_keeps_waking_comes_at_once() -> None:
 
 def test_a_stop_while_another_thread_holds_the_lock_leaves_it_free() -> None:
     assert busy_probe("contended", 30)[0] == 0
+
+
+#: Ctrl-C while the main thread waits, with nothing to wake it for a second, in each of the ways
+#: the CLI's main thread waits: prints how many times each stop was put off.
+WAITS_PROBE = """
+import queue, signal, threading, time
+from smallest_cli import stopping
+looks = [0]
+real_alarm = stopping._alarm
+def counted(seconds):
+    looks[0] += 1
+    return real_alarm(seconds)
+stopping._alarm = counted
+stopping.Stopper().install()
+main = threading.get_ident()
+def interrupt_soon():
+    time.sleep(0.05)
+    signal.pthread_kill(main, signal.SIGINT)
+cond, event, items = threading.Condition(), threading.Event(), queue.Queue()
+waits = {
+    "condition": lambda: cond.wait(),
+    "event": lambda: event.wait(),
+    "event with a timeout": lambda: event.wait(5),
+    "queue": lambda: items.get(timeout=5),
+}
+for name, wait in waits.items():
+    looks[0] = 0
+    threading.Thread(target=interrupt_soon).start()
+    try:
+        with cond if name == "condition" else threading.Lock():
+            wait()
+    except KeyboardInterrupt:
+        print(name, looks[0])
+looks[0] = 0
+worker = threading.Thread(target=time.sleep, args=(1,))
+worker.start()
+threading.Thread(target=interrupt_soon).start()
+try:
+    worker.join()
+except KeyboardInterrupt:
+    print("thread", looks[0])
+"""
+
+
+def test_a_stop_in_every_kind_of_wait_comes_at_once() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WAITS_PROBE], capture_output=True, text=True, timeout=60, check=True
+    )
+    looks = dict(line.rsplit(" ", 1) for line in result.stdout.splitlines())
+    assert set(looks) == {"condition", "event", "event with a timeout", "queue", "thread"}
+    assert all(int(n) <= 2 for n in looks.values()), looks
