@@ -86,8 +86,13 @@ class Stopper:
         raise make()
 
     def _unsafe(self, frame: FrameType | None) -> bool:
-        if frame is None or frame.f_globals.get("__name__") not in UNSAFE_MODULES:
+        if frame is None:
             return False
+        module = frame.f_globals.get("__name__")
+        if module not in UNSAFE_MODULES:
+            return False
+        if module != "threading":  # no wait to raise in (nor `dis` to import mid-import)
+            return True
         if self._waits is None:
             self._waits = _waits()
         return (frame.f_code, frame.f_lasti) not in self._waits or _starting_a_thread(frame)
