@@ -186,14 +186,9 @@ def test_a_signal_the_parent_ignores_stays_ignored(ignored: str, stays: str) -> 
     assert result.stdout.strip() == stays
 
 
-#: Ctrl-C sent to the process while the main thread waits on a condition that another thread
-#: notifies every few milliseconds ("notified", as the player waits for its callback), or waits to
-#: take a condition that another thread holds for 50 ms at a time and then, having let it go,
-#: keeps the interpreter busy for a few milliseconds ("contended": the main thread has taken the
-#: lock by the time it runs again). Prints how many stops left the condition's lock taken, and the
-#: most times one stop was put off.
-BUSY_PROBE = """
-import os, random, signal, sys, threading, time
+#: The start of a probe: the Stopper installed, counting in `looks[0]` the times a stop is put off.
+COUNTING = """
+import signal, threading, time
 from smallest_cli import stopping
 looks = [0]
 real_alarm = stopping._alarm
@@ -202,6 +197,17 @@ def counted(seconds):
     return real_alarm(seconds)
 stopping._alarm = counted
 stopping.Stopper().install()
+"""
+
+
+#: Ctrl-C sent to the process while the main thread waits on a condition that another thread
+#: notifies every few milliseconds ("notified", as the player waits for its callback), or waits to
+#: take a condition that another thread holds for 50 ms at a time and then, having let it go,
+#: keeps the interpreter busy for a few milliseconds ("contended": the main thread has taken the
+#: lock by the time it runs again). Prints how many stops left the condition's lock taken, and the
+#: most times one stop was put off.
+BUSY_PROBE = COUNTING + """
+import os, random, sys
 mode, trials = sys.argv[1], int(sys.argv[2])
 contended = mode == "contended"
 left_taken = most_looks = 0
@@ -264,16 +270,8 @@ def test_a_stop_while_another_thread_holds_the_lock_leaves_it_free() -> None:
 
 #: Ctrl-C while the main thread waits, with nothing to wake it for a second, in each of the ways
 #: the CLI's main thread waits: prints how many times each stop was put off.
-WAITS_PROBE = """
-import queue, signal, threading, time
-from smallest_cli import stopping
-looks = [0]
-real_alarm = stopping._alarm
-def counted(seconds):
-    looks[0] += 1
-    return real_alarm(seconds)
-stopping._alarm = counted
-stopping.Stopper().install()
+WAITS_PROBE = COUNTING + """
+import queue
 main = threading.get_ident()
 def interrupt_soon():
     time.sleep(0.05)
