@@ -56,12 +56,13 @@ class Stopper:
     def install(self) -> None:
         """Handle SIGINT and SIGTERM unless the parent had them ignored (a background job of a
         script ignores Ctrl-C), as Python itself does for SIGINT."""
-        if self._arm is _alarm and signal.getsignal(signal.SIGALRM) is signal.SIG_DFL:
-            signal.signal(signal.SIGALRM, self.on_retry)
-            # A mask inherited from the parent would hold the second look back for good.
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
-        elif self._arm is _alarm:
-            self._arm = None  # SIGALRM is someone else's: raise at once
+        if self._arm is _alarm:
+            if signal.getsignal(signal.SIGALRM) is signal.SIG_DFL:
+                signal.signal(signal.SIGALRM, self.on_retry)
+                # A mask inherited from the parent would hold the second look back for good.
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+            else:
+                self._arm = None  # SIGALRM is someone else's: raise at once
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, self.on_interrupt)
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
