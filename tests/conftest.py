@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,14 @@ from tests.helpers import Server, cli_env, require_portaudio, running_server
 settings.register_profile("deterministic", derandomize=True, database=None)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile("deterministic")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give Ctrl-C back to the processes the tests stop with it. A run started in the background
+    of a script inherits SIGINT ignored and would pass it on to every CLI it spawns, which (as it
+    should) then keeps ignoring it: the Ctrl-C tests would fail for how the run was started."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
