@@ -75,6 +75,13 @@ def test_quiet_prints_nothing_and_plain_prints_one_line() -> None:
     assert err.getvalue().strip() == summary_line(STATS)
 
 
+def test_the_plain_summary_prints_the_output_path_as_it_is() -> None:
+    """No emoji codes: rich would print `:smile:` as a face."""
+    display, err = _display("plain")
+    display.summary(RunStats(**{**STATS.__dict__, "output": "out/:smile:.wav"}))
+    assert err.getvalue().rstrip("\n").endswith("→ out/:smile:.wav")
+
+
 def test_words_to_stream_and_collected() -> None:
     words = io.StringIO()
     display, _ = _display("quiet", word_stream=words, collect_words=True)

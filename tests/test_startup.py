@@ -622,3 +622,30 @@ def test_writing_a_file_imports_no_audio_library(
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.rsplit("MODULES:", 1)[1].strip() == imported
     assert out.read_bytes()[:4] == b"RIFF" and out.stat().st_size > 44
+
+
+@pytest.mark.parametrize(
+    ("argv", "imported"),
+    [
+        (["stream-ws", "Hello from the shell.", "-o", "{out}/a.wav"], ""),
+        (["speak", "Hello from the shell.", "-o", "{out}/a.wav"], ""),
+        (["batch", "{out}/lines.txt", "--out-dir", "{out}/rows"], ""),
+        # The probe is not blind: the voices' table is drawn with rich.
+        (["voices"], "rich"),
+    ],
+    ids=["stream-ws", "speak", "batch", "voices-control"],
+)
+def test_a_run_whose_stderr_is_no_terminal_never_imports_rich(
+    argv: list[str], imported: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    """rich draws the live status; the plain summary and notes are written without it (it takes
+    about 25 ms to import, at the end of every scripted run)."""
+    (tmp_path / "lines.txt").write_text("First row.\nSecond row.\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE.format(names={"rich"}), *[a.format(out=tmp_path) for a in argv]],
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.rsplit("MODULES:", 1)[1].strip() == imported
+    if argv[0] != "voices":
+        assert proc.stderr.startswith("smallest: ") and proc.stderr.count("\n") == 1, proc.stderr

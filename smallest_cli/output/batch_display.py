@@ -173,4 +173,4 @@ class BatchDisplay(LiveStatus):
     def summary(self, manifest: str) -> None:
         self.stop()
         if self.mode != "quiet":
-            self._console().print(self.summary_line(manifest), soft_wrap=True, markup=False)
+            self.write_line(self.summary_line(manifest))

@@ -18,8 +18,8 @@ from smallest_cli.events import RunStats, WordTimestamp
 from smallest_cli.source.text import is_tty
 
 if TYPE_CHECKING:
-    # rich is imported when first used (about 15 ms): in plain and quiet mode that is after the
-    # last audio byte, so it never delays the first one.
+    # rich is imported when first used (about 25 ms): only for a live status on a terminal, so
+    # that a run whose stderr is a file or a pipe never pays for it.
     from rich.console import Console
     from rich.live import Live
     from rich.text import Text
@@ -169,9 +169,18 @@ class LiveStatus:
 
     def note(self, message: str, style: str = "yellow") -> None:
         """A line above the status (one line, never wrapped)."""
+        if self.mode != "live":
+            self.write_line(message)
+            return
         from rich.text import Text
 
         self._console().print(Text(message, style=style), soft_wrap=True)
+
+    def write_line(self, line: str) -> None:
+        """`line` as it is on stderr (or the console's file), without importing rich."""
+        stream = self.console.file if self.console is not None else sys.stderr
+        stream.write(line + "\n")
+        stream.flush()
 
 
 _Status = TypeVar("_Status", bound=LiveStatus)
@@ -294,10 +303,10 @@ class Display(LiveStatus):
         self.stop()
         if self.mode == "quiet":
             return
-        console = self._console()
         if self.mode == "plain":
-            console.print(summary_line(stats), soft_wrap=True, markup=False)
+            self.write_line(summary_line(stats))
             return
+        console = self._console()
         from rich.text import Text
 
         head = Text()
