@@ -175,7 +175,10 @@ def test_no_device_is_a_clear_error(tmp_path: Path) -> None:
 
 UNDERRUN_SCENARIO = r"""
 from smallest_cli.output.player import Player
-p = Player(24000, prebuffer_seconds=10)  # never starts by itself: the test calls the callback
+now = [0.0]
+# Never starts by itself (the test calls the callback); after a gap it holds the audio until the
+# source has been quiet for 0.2 s (far below the 10 s threshold), on the test's clock.
+p = Player(24000, prebuffer_seconds=10, clock=lambda: now[0])
 out = bytearray(200)
 def tick():
     p._callback(out, 100, None, None)
@@ -184,10 +187,12 @@ counts = [tick(), tick()]  # nothing written yet: not an underrun
 p.write(b"\x01\x00" * 150)
 counts += [tick(), tick(), tick(), tick()]  # plays 100, plays 50 and runs dry, stays dry
 p.write(b"\x01\x00" * 200)
-counts += [tick(), tick(), tick()]  # plays 100, 100, dry again
+counts += [tick(), tick()]  # held: the same gap
+now[0] += 0.2
+counts += [tick(), tick(), tick()]  # the source went quiet: plays 100, 100, dry again
 print(counts)
 p.close()
-p = Player(24000, prebuffer_seconds=10)
+p = Player(24000, prebuffer_seconds=10, clock=lambda: now[0])
 out = bytearray(2048)
 def block():  # a device block of 1024 frames
     p._callback(out, 1024, None, None)
@@ -199,6 +204,7 @@ counts += [block(), block()]  # plays two whole blocks
 p.write(b"\x01\x00" * 300)
 counts += [block()]  # runs dry: one gap ...
 p.write(b"\x01\x00" * 300)
+now[0] += 0.2
 counts += [block(), block()]  # ... however many partly filled or empty callbacks it lasts
 print(counts)
 p.close()
@@ -208,7 +214,7 @@ p.close()
 def test_underruns_count_gaps_not_dry_callbacks(tmp_path: Path) -> None:
     result = run_py(UNDERRUN_SCENARIO, [], alsa_env(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines() == ["[0, 0, 0, 1, 1, 1, 1, 1, 2]", "[0, 0, 0, 1, 1, 1]"]
+    assert result.stdout.strip().splitlines() == ["[0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 2]", "[0, 0, 0, 1, 1, 1]"]
 
 
 START_SCENARIO = r"""
@@ -259,3 +265,74 @@ def test_playback_starts_once_the_host_buffer_can_be_filled(
     result = run_py(START_SCENARIO, [prebuffer], alsa_env(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected
+
+
+HOLD_SCENARIO = r"""
+import threading, time
+import sounddevice as sd
+from smallest_cli.output.player import Player
+
+class Stream:  # stands in for PortAudio's: the test calls the callback
+    latency = 832 / 24000
+
+    def start(self):
+        pass
+
+    def abort(self):
+        pass
+
+    def close(self):
+        pass
+
+now = [0.0]
+p = Player(24000, clock=lambda: now[0])
+p._stream.close()
+p._stream = Stream()
+out = bytearray(2 * 208)
+
+def block():
+    p._callback(out, 208, None, None)
+    return bytes(out)
+
+chunk = b"\x01\x00" * 480  # 20 ms
+for _ in range(4):
+    p.write(chunk)  # the host buffer and a chunk: starts
+played = b"".join(block() for _ in range(10))  # plays the 1920 frames, then runs dry
+# A source at 0.8x real time: a 20 ms chunk every 25 ms, three device blocks meanwhile.
+chunks = 0
+while chunks < 100 and not any([any(block()) for _ in range(3)]):
+    now[0] += 0.025
+    p.write(chunk)
+    chunks += 1
+print(played.count(b"\x01\x00"), chunks, p.underruns)
+# Another gap, a tail too short to resume with, then the end: the tail plays.
+while any(block()):
+    pass
+p.write(chunk)
+drain = threading.Thread(target=p.drain)
+drain.start()
+deadline = time.monotonic() + 10
+while not p._draining and time.monotonic() < deadline:
+    time.sleep(0.001)
+tail = b""
+try:
+    while True:
+        tail += block()
+except sd.CallbackStop:  # raised after the last block was filled
+    tail += bytes(out)
+    p._on_finished()
+drain.join()
+print(tail.count(b"\x01\x00"), p.underruns)
+"""
+
+
+def test_after_a_gap_a_slow_source_resumes_with_enough_to_last_and_the_end_plays(tmp_path: Path) -> None:
+    """From a source at 0.8x real time the held audio resumes once 0.4 s is queued (20 chunks, 21
+    when floating point lands the rate a hair under 0.8), not chunk by chunk; held callbacks play
+    silence and keep the audio. A tail held at the end of the stream is played by drain()."""
+    result = run_py(HOLD_SCENARIO, [], alsa_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.strip().splitlines()
+    played, chunks, underruns = first.split()
+    assert (int(played), underruns) == (1920, "1") and int(chunks) in (20, 21)
+    assert second.split() == ["480", "2"]

@@ -9,6 +9,10 @@ from the callback at once. Started on one 20 ms chunk, the device plays that chu
 silence that filled the rest of the buffer: a click at the start of every sentence. So the stream
 starts once the queue holds the host buffer plus one more chunk (the margin until the next one
 arrives), which from a server faster than real time costs a few milliseconds of first sound.
+
+After a gap (the device ran dry mid-stream), playing each chunk the moment it arrives would turn a
+source slower than real time into a buzz: 20 ms of speech, a few ms of silence, again. The player
+holds instead until `Refill` says the queue will last (see there).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from smallest_cli.errors import AudioDeviceError
@@ -23,6 +28,53 @@ from smallest_cli.errors import AudioDeviceError
 BYTES_PER_FRAME = 2  # int16 mono
 #: How long the device may take nothing while audio waits before we call it stuck.
 STALL_SECONDS = 10.0
+#: After a gap, playback resumes with enough queued to play this long at the rate audio arrives.
+RESUME_HORIZON_SECONDS = 2.0
+#: After a gap, nothing arriving for this long means the source paused (live text between two
+#: sentences, the end of a segment): what is queued plays at once, as holding it gains nothing.
+SOURCE_IDLE_SECONDS = 0.2
+
+
+class Refill:
+    """When playback may resume after a gap; pure (the caller gives the times).
+
+    It resumes once the queue holds the start threshold and, at the rate audio has arrived since
+    the gap, enough to play RESUME_HORIZON_SECONDS without running dry: from a source at 0.8x real
+    time that is 0.4 s, so it pauses every two seconds instead of between every two chunks. A
+    source faster than real time (a stall on the network, the next sentence) resumes at the
+    threshold; one that went quiet resumes with what there is.
+    """
+
+    def __init__(self, sample_rate: int) -> None:
+        self._rate = sample_rate
+        self._first: float | None = None  # when audio first arrived after the gap
+        self._last = 0.0  # when audio last arrived
+        self._frames = 0  # frames that arrived after the first arrival
+
+    def gap(self) -> None:
+        """The device ran dry: measure the arrivals from here."""
+        self._first, self._frames = None, 0
+
+    def arrived(self, frames: int, now: float) -> None:
+        if self._first is None:
+            self._first = now
+        else:
+            self._frames += frames
+        self._last = now
+
+    def ready(self, queued: int, threshold: int, now: float) -> bool:
+        """Whether `queued` frames may start playing again (`threshold`: the start's)."""
+        if self._first is None or queued == 0:
+            return False
+        if now - self._last >= SOURCE_IDLE_SECONDS:
+            return True
+        if queued < threshold:
+            return False
+        elapsed = now - self._first
+        if self._frames == 0 or elapsed <= 0:
+            return True  # one burst filled it
+        speed = self._frames / elapsed / self._rate
+        return speed >= 1 or queued >= (1 - speed) * RESUME_HORIZON_SECONDS * self._rate
 
 
 class Player:
@@ -30,7 +82,8 @@ class Player:
 
     `max_queue_seconds`: write() waits while more than this is queued (flat memory).
     `prebuffer_seconds`: start playing once this much is queued; None (default): the host
-    buffer plus the first chunk (`start_frames`); 0: at the first write.
+    buffer plus the first chunk (`start_frames`); 0: at the first write. After a gap playback
+    resumes as `Refill` says, with this as its threshold. `clock`: seconds, for `Refill`.
     """
 
     def __init__(
@@ -40,6 +93,7 @@ class Player:
         *,
         max_queue_seconds: float = 30.0,
         prebuffer_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         from smallest_cli.output.devices import PLAYBACK_ADVICE, ensure_portaudio, resolve_device
 
@@ -63,6 +117,10 @@ class Player:
         #: The last callback ran out of audio (also before the first audio): the next dry one is
         #: the same gap, not another underrun.
         self._starved = True
+        #: After a gap: the callback plays nothing until `_refill` says the queue will last.
+        self._holding = False
+        self._refill = Refill(sample_rate)
+        self._clock = clock
         self._started = False
         self._draining = False
         self._finished = False  # the stream ended (drained, closed, or died)
@@ -95,7 +153,9 @@ class Player:
         parts: list[bytes] = []
         got = 0
         with self._cond:
-            while got < need and self._chunks:
+            if self._holding and (self._draining or self._may_resume()):
+                self._holding = False
+            while not self._holding and got < need and self._chunks:
                 chunk = self._chunks[0]
                 take = min(need - got, len(chunk) - self._head)
                 parts.append(chunk[self._head : self._head + take])
@@ -112,6 +172,8 @@ class Player:
                 # it lasts. Before the first full callback (a first chunk smaller than the
                 # device's block) playback has not started yet: not a gap.
                 self._underruns += 1
+                self._holding = True
+                self._refill.gap()
             self._starved = ran_dry
             stop = ran_dry and self._draining
             self._cond.notify_all()
@@ -120,6 +182,10 @@ class Player:
         outdata[:] = b"".join(parts) if len(parts) != 1 else parts[0]
         if stop:
             raise sd.CallbackStop  # plays this last buffer, then finishes the stream
+
+    def _may_resume(self) -> bool:
+        threshold = (self._prebuffer_bytes or 0) // BYTES_PER_FRAME
+        return self._refill.ready(self._queued // BYTES_PER_FRAME, threshold, self._clock())
 
     def _on_finished(self) -> None:
         with self._cond:
@@ -187,6 +253,8 @@ class Player:
                 return
             self._chunks.append(bytes(pcm))
             self._queued += len(pcm)
+            if self._holding:
+                self._refill.arrived(len(pcm) // BYTES_PER_FRAME, self._clock())
             if self._prebuffer_bytes is None:
                 latency = float(self._stream.latency)
                 first = len(pcm) // BYTES_PER_FRAME
