@@ -336,3 +336,64 @@ def test_after_a_gap_a_slow_source_resumes_with_enough_to_last_and_the_end_plays
     played, chunks, underruns = first.split()
     assert (int(played), underruns) == (1920, "1") and int(chunks) in (20, 21)
     assert second.split() == ["480", "2"]
+
+
+RELEASED_SCENARIO = r"""
+from smallest_cli.output.player import Player
+
+class Stream:  # stands in for PortAudio's: the test calls the callback
+    latency = 832 / 24000
+
+    def start(self):
+        pass
+
+    def abort(self):
+        pass
+
+    def close(self):
+        pass
+
+now = [0.0]
+p = Player(24000, clock=lambda: now[0])
+p._stream.close()
+p._stream = Stream()
+BLOCK = 1024  # a device block longer than a 20 ms chunk
+out = bytearray(2 * BLOCK)
+chunk = b"\x01\x00" * 480
+
+def block():
+    p._callback(out, BLOCK, None, None)
+    samples = [out[i:i + 2] for i in range(0, len(out), 2)]
+    return samples.count(b"\x01\x00")
+
+for _ in range(4):
+    p.write(chunk)  # starts
+while block():
+    pass  # plays it all: a gap
+p.write(chunk)  # one chunk, then the source is quiet: the hold lets it play ...
+now[0] += 0.25
+first = block()  # ... and it runs dry at once
+# Then a source at 0.8x real time for 3 s: a chunk every 25 ms, a block every 42.7 ms.
+next_chunk, next_block, partial = now[0], now[0], 0
+while now[0] < 3.25:
+    if next_chunk <= next_block:
+        now[0] = next_chunk
+        p.write(chunk)
+        next_chunk += 0.025
+    else:
+        now[0] = next_block
+        played = block()
+        partial += 0 < played < BLOCK
+        next_block += BLOCK / 24000
+print(first, partial, p.underruns)
+"""
+
+
+def test_a_hold_that_ended_with_less_than_a_block_holds_again_at_the_next_gap(tmp_path: Path) -> None:
+    """A hold released by a quiet source with less than one device block queued plays it and runs
+    dry at once: the player holds again, so that a slow source after it does not stutter (a few
+    partly filled blocks at the ends of holds, not one in every callback)."""
+    result = run_py(RELEASED_SCENARIO, [], alsa_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    first, partial, underruns = map(int, result.stdout.split())
+    assert first == 480 and partial <= 4 and underruns >= 1

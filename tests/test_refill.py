@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from smallest_cli.output.player import RESUME_HORIZON_SECONDS, SOURCE_IDLE_SECONDS, Refill
+from smallest_cli.output.player import (
+    MAX_HOLD_SECONDS,
+    RESUME_HORIZON_SECONDS,
+    SOURCE_IDLE_SECONDS,
+    Refill,
+)
 
 RATE = 24000
 CHUNK = 480  # 20 ms, as the server streams it
@@ -32,11 +37,19 @@ def test_a_source_faster_than_real_time_resumes_at_the_threshold() -> None:
 def test_a_source_slower_than_real_time_resumes_with_enough_to_play_the_horizon() -> None:
     """At 0.8x real time, 0.4 s queued plays for 2 s before the queue runs dry again: the
     source adds 0.8 s of audio per second played while the queue loses 1 s."""
-    for speed in (0.8, 0.5):
-        queued, _ = resumes_after(speed)
+    for speed in (0.8, 0.7):
+        queued, waited = resumes_after(speed)
         need = (1 - speed) * RESUME_HORIZON_SECONDS * RATE
-        assert need <= queued < need + CHUNK
+        assert need <= queued < need + CHUNK and waited < MAX_HOLD_SECONDS
         assert queued / RATE / (1 - speed) >= RESUME_HORIZON_SECONDS  # it lasts the horizon
+
+
+def test_a_very_slow_source_pauses_at_most_the_longest_hold() -> None:
+    """At 0.5x real time the horizon would take 2 s to queue; it resumes after one, with what
+    has come (the chunk that arrives at 1 s is the first to see the hold that long)."""
+    queued, waited = resumes_after(0.5)
+    assert waited == MAX_HOLD_SECONDS
+    assert queued == 26 * CHUNK  # 1 s at 0.5x: 25 chunks after the first
 
 
 def test_nothing_resumes_before_audio_arrives_after_the_gap() -> None:

@@ -33,6 +33,9 @@ RESUME_HORIZON_SECONDS = 2.0
 #: After a gap, nothing arriving for this long means the source paused (live text between two
 #: sentences, the end of a segment): what is queued plays at once, as holding it gains nothing.
 SOURCE_IDLE_SECONDS = 0.2
+#: The longest a hold lasts once the start threshold is queued: a very slow source pauses this
+#: long at most, then plays what it has (at 0.2x real time the horizon would take 8 s).
+MAX_HOLD_SECONDS = 1.0
 
 
 class Refill:
@@ -40,9 +43,9 @@ class Refill:
 
     It resumes once the queue holds the start threshold and, at the rate audio has arrived since
     the gap, enough to play RESUME_HORIZON_SECONDS without running dry: from a source at 0.8x real
-    time that is 0.4 s, so it pauses every two seconds instead of between every two chunks. A
-    source faster than real time (a stall on the network, the next sentence) resumes at the
-    threshold; one that went quiet resumes with what there is.
+    time that is 0.4 s, so it pauses every two seconds instead of between every two chunks, and
+    never for more than MAX_HOLD_SECONDS. A source faster than real time (a stall on the network,
+    the next sentence) resumes at the threshold; one that went quiet resumes with what there is.
     """
 
     def __init__(self, sample_rate: int) -> None:
@@ -71,8 +74,8 @@ class Refill:
         if queued < threshold:
             return False
         elapsed = now - self._first
-        if self._frames == 0 or elapsed <= 0:
-            return True  # one burst filled it
+        if self._frames == 0 or elapsed <= 0 or elapsed >= MAX_HOLD_SECONDS:
+            return True  # one burst filled it, or the hold is long enough
         speed = self._frames / elapsed / self._rate
         return speed >= 1 or queued >= (1 - speed) * RESUME_HORIZON_SECONDS * self._rate
 
@@ -117,6 +120,9 @@ class Player:
         #: The last callback ran out of audio (also before the first audio): the next dry one is
         #: the same gap, not another underrun.
         self._starved = True
+        #: A callback was filled whole: running dry from here is a gap (also after a hold ended
+        #: with less than one block, which is not counted as another underrun).
+        self._playing = False
         #: After a gap: the callback plays nothing until `_refill` says the queue will last.
         self._holding = False
         self._refill = Refill(sample_rate)
@@ -172,6 +178,9 @@ class Player:
                 # it lasts. Before the first full callback (a first chunk smaller than the
                 # device's block) playback has not started yet: not a gap.
                 self._underruns += 1
+            if not ran_dry:
+                self._playing = True
+            elif self._playing and not self._holding and not self._draining:
                 self._holding = True
                 self._refill.gap()
             self._starved = ran_dry
