@@ -82,6 +82,19 @@ def test_the_plain_summary_prints_the_output_path_as_it_is() -> None:
     assert err.getvalue().rstrip("\n").endswith("→ out/:smile:.wav")
 
 
+def test_a_closed_stderr_leaves_the_outcome_to_the_run() -> None:
+    """A plain line to a stderr whose reader has gone is dropped, as errors.eprint does: the run's
+    own outcome, not the broken pipe, sets the exit code."""
+
+    class Closed(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError
+
+    display = Display(mode="plain", transport="sse", voice="avery", console=Console(file=Closed()))
+    display.note("smallest: segment 1: retry 1 in 0.5 s")
+    display.summary(STATS)
+
+
 def test_words_to_stream_and_collected() -> None:
     words = io.StringIO()
     display, _ = _display("quiet", word_stream=words, collect_words=True)

@@ -177,10 +177,14 @@ class LiveStatus:
         self._console().print(Text(message, style=style), soft_wrap=True)
 
     def write_line(self, line: str) -> None:
-        """`line` as it is on stderr (or the console's file), without importing rich."""
+        """`line` as it is on stderr (or the console's file), without importing rich. A closed
+        stderr is ignored, as `errors.eprint` does: the run's own outcome sets the exit code."""
         stream = self.console.file if self.console is not None else sys.stderr
-        stream.write(line + "\n")
-        stream.flush()
+        try:
+            stream.write(line + "\n")
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass
 
 
 _Status = TypeVar("_Status", bound=LiveStatus)
