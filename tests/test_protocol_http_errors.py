@@ -16,7 +16,7 @@ from smallest_cli.errors import (
     ServerError,
     UsageError,
 )
-from smallest_cli.protocol.http_errors import error_from_http, format_zod_issues, parse_retry_after
+from smallest_cli.protocol.http_errors import error_from_http, format_zod_issues, one_line, parse_retry_after
 
 ZOD_VOICE = {"error": [{"code": "custom", "path": ["voice_id"], "message": "Invalid Voice ID"}]}
 ZOD_ENUM = {
@@ -219,3 +219,9 @@ def test_ws_429_frame_retry_after_inside_error_object() -> None:
         inner = {"code": "429", "retry_after": bad}
         got = error_from_payload({"status": "error", "message": "x", "error": inner}).retry_after
         assert got in (None, 0.0)
+
+
+def test_a_servers_text_cannot_drive_the_terminal() -> None:
+    """Escape sequences, backspaces and bells in an error's text are dropped; whitespace becomes
+    single spaces."""
+    assert one_line("bad\x1b[2J\x1b]0;owned\x07 key\r\nnow\bx\x9b31m") == "bad[2J]0;owned key nowx31m"

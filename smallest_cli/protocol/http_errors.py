@@ -51,9 +51,15 @@ _USAGE_RE = (
 )
 
 
+#: Control characters left after whitespace is collapsed (escape, backspace, bell, C1): a server's
+#: text must not move the cursor or recolour the user's terminal.
+_CONTROLS = dict.fromkeys([*range(0x20), 0x7F, *range(0x80, 0xA0)])
+
+
 def one_line(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
-    """Collapse whitespace to single spaces and cut to `limit` characters (with an ellipsis)."""
-    flat = " ".join(text.split())
+    """Collapse whitespace to single spaces, drop control characters and cut to `limit`
+    characters (with an ellipsis)."""
+    flat = " ".join(text.split()).translate(_CONTROLS)
     if len(flat) > limit:
         flat = flat[: limit - 1].rstrip() + "…"
     return flat
