@@ -267,12 +267,11 @@ def test_playback_starts_once_the_host_buffer_can_be_filled(
     assert result.stdout.strip() == expected
 
 
-HOLD_SCENARIO = r"""
-import threading, time
-import sounddevice as sd
+#: A Player on the test's clock whose stream the test drives: it calls the callback itself.
+DRIVEN_PLAYER = r"""
 from smallest_cli.output.player import Player
 
-class Stream:  # stands in for PortAudio's: the test calls the callback
+class Stream:  # stands in for PortAudio's
     latency = 832 / 24000
 
     def start(self):
@@ -288,6 +287,11 @@ now = [0.0]
 p = Player(24000, clock=lambda: now[0])
 p._stream.close()
 p._stream = Stream()
+"""
+
+HOLD_SCENARIO = DRIVEN_PLAYER + r"""
+import threading, time
+import sounddevice as sd
 out = bytearray(2 * 208)
 
 def block():
@@ -338,25 +342,7 @@ def test_after_a_gap_a_slow_source_resumes_with_enough_to_last_and_the_end_plays
     assert second.split() == ["480", "2"]
 
 
-RELEASED_SCENARIO = r"""
-from smallest_cli.output.player import Player
-
-class Stream:  # stands in for PortAudio's: the test calls the callback
-    latency = 832 / 24000
-
-    def start(self):
-        pass
-
-    def abort(self):
-        pass
-
-    def close(self):
-        pass
-
-now = [0.0]
-p = Player(24000, clock=lambda: now[0])
-p._stream.close()
-p._stream = Stream()
+RELEASED_SCENARIO = DRIVEN_PLAYER + r"""
 BLOCK = 1024  # a device block longer than a 20 ms chunk
 out = bytearray(2 * BLOCK)
 chunk = b"\x01\x00" * 480
