@@ -36,6 +36,17 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
 EXIT_CODES_HELP = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "."
 
 
+
+#: Control characters: the whitespace ones become spaces (then collapsed), the others (escape,
+#: backspace, bell, C1) go, so that a server's text cannot move the cursor or recolour a terminal.
+_CONTROLS = {c: " " if chr(c).isspace() else None for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+
+
+def flat_text(text: str) -> str:
+    """`text` on one line and safe to print: control characters dropped, whitespace collapsed."""
+    return " ".join(text.translate(_CONTROLS).split())
+
+
 class SmallestError(Exception):
     """Base class. `str(err)` is the one-line message shown to the user."""
 
@@ -50,8 +61,7 @@ class SmallestError(Exception):
         self.retry_after = retry_after
 
     def __str__(self) -> str:
-        # The id comes from the server: keep the message one line whatever it holds.
-        rid = " ".join(str(self.request_id or "").split())[:128]
+        rid = flat_text(str(self.request_id or ""))[:128]  # the server's: one line, no controls
         if rid and rid not in self.message:
             return f"{self.message} (request id {rid})"
         return self.message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,11 +13,13 @@ from smallest_cli.errors import (
     EXIT_SERVER,
     EXIT_USAGE,
     AuthError,
+    ProtocolError,
     RateLimitError,
     ServerError,
     UsageError,
 )
 from smallest_cli.protocol.http_errors import error_from_http, format_zod_issues, one_line, parse_retry_after
+from smallest_cli.transports.base import closed_before_complete
 
 ZOD_VOICE = {"error": [{"code": "custom", "path": ["voice_id"], "message": "Invalid Voice ID"}]}
 ZOD_ENUM = {
@@ -225,3 +228,8 @@ def test_a_servers_text_cannot_drive_the_terminal() -> None:
     """Escape sequences, backspaces and bells in an error's text are dropped; whitespace becomes
     single spaces."""
     assert one_line("bad\x1b[2J\x1b]0;owned\x07 key\r\nnow\bx\x9b31m") == "bad[2J]0;owned key nowx31m"
+    assert one_line("a \x1b b\x07 ") == "a b"
+    err = ProtocolError("the stream broke", request_id="r1\x1b]0;owned\x07\n")
+    assert str(err) == "the stream broke (request id r1]0;owned)"
+    closed = SimpleNamespace(rcvd=SimpleNamespace(code=1011, reason="bye\x1b[31m\r\nnow"))
+    assert str(closed_before_complete(closed)).endswith("(code 1011: bye[31m now)")  # type: ignore[arg-type]

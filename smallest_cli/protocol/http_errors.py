@@ -28,6 +28,7 @@ from smallest_cli.errors import (
     ServerError,
     SmallestError,
     UsageError,
+    flat_text,
 )
 from smallest_cli.protocol import contract
 
@@ -51,15 +52,9 @@ _USAGE_RE = (
 )
 
 
-#: Control characters left after whitespace is collapsed (escape, backspace, bell, C1): a server's
-#: text must not move the cursor or recolour the user's terminal.
-_CONTROLS = dict.fromkeys([*range(0x20), 0x7F, *range(0x80, 0xA0)])
-
-
 def one_line(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
-    """Collapse whitespace to single spaces, drop control characters and cut to `limit`
-    characters (with an ellipsis)."""
-    flat = " ".join(text.split()).translate(_CONTROLS)
+    """`flat_text` (one line, no control characters) cut to `limit` characters (with an ellipsis)."""
+    flat = flat_text(text)
     if len(flat) > limit:
         flat = flat[: limit - 1].rstrip() + "…"
     return flat

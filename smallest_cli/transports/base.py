@@ -6,7 +6,7 @@ import socket
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from smallest_cli.errors import NetworkError, ProtocolError
+from smallest_cli.errors import NetworkError, ProtocolError, flat_text
 from smallest_cli.events import Event
 
 if TYPE_CHECKING:
@@ -112,7 +112,8 @@ def closed_before_complete(exc: ConnectionClosed) -> ProtocolError:
     if rcvd is None:
         why = "no close frame"
     else:
-        why = f"code {rcvd.code}" + (f": {rcvd.reason}" if rcvd.reason else "")
+        reason = flat_text(rcvd.reason)  # the server's
+        why = f"code {rcvd.code}" + (f": {reason}" if reason else "")
     return ProtocolError(
         f"stream ended before complete (truncated): the server closed the connection ({why})"
     )
