@@ -90,9 +90,12 @@ def test_a_closed_stderr_leaves_the_outcome_to_the_run() -> None:
         def write(self, text: str) -> int:
             raise BrokenPipeError
 
-    display = Display(mode="plain", transport="sse", voice="avery", console=Console(file=Closed()))
-    display.note("smallest: segment 1: retry 1 in 0.5 s")
-    display.summary(STATS)
+    for stream in (Closed(), io.StringIO()):
+        if not isinstance(stream, Closed):
+            stream.close()  # writes raise ValueError
+        display = Display(mode="plain", transport="sse", voice="avery", console=Console(file=stream))
+        display.note("smallest: segment 1: retry 1 in 0.5 s")
+        display.summary(STATS)
 
 
 def test_words_to_stream_and_collected() -> None:

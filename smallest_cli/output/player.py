@@ -36,27 +36,33 @@ SOURCE_IDLE_SECONDS = 0.2
 #: The longest a hold lasts once the start threshold is queued: a very slow source pauses this
 #: long at most, then plays what it has (at 0.2x real time the horizon would take 8 s).
 MAX_HOLD_SECONDS = 1.0
+#: The arrival rate after a gap is trusted once measured over this long: on a slow link audio
+#: comes in bursts, and within one any rate looks faster than real time.
+RATE_WINDOW_SECONDS = 0.25
 
 
 class Refill:
     """When playback may resume after a gap; pure (the caller gives the times).
 
-    It resumes once the queue holds the start threshold and, at the rate audio has arrived since
-    the gap, enough to play RESUME_HORIZON_SECONDS without running dry: from a source at 0.8x real
-    time that is 0.4 s, so it pauses every two seconds instead of between every two chunks, and
-    never for more than MAX_HOLD_SECONDS. A source faster than real time (a stall on the network,
-    the next sentence) resumes at the threshold; one that went quiet resumes with what there is.
+    A source that had paused before the gap's first audio (the next live sentence, a stall on
+    the network) resumes at the start threshold, as at the start. One that kept coming, too
+    slowly, resumes once the queue holds the threshold and, at the rate measured since the gap
+    (over RATE_WINDOW_SECONDS at least), enough to play RESUME_HORIZON_SECONDS without running
+    dry: from a source at 0.8x real time that is 0.4 s, so it pauses every two seconds instead of
+    between every two chunks, and never for more than MAX_HOLD_SECONDS. A source that went quiet
+    resumes with what there is.
     """
 
     def __init__(self, sample_rate: int) -> None:
         self._rate = sample_rate
+        self._gap = 0.0  # when the device ran dry
         self._first: float | None = None  # when audio first arrived after the gap
         self._last = 0.0  # when audio last arrived
         self._frames = 0  # frames that arrived after the first arrival
 
-    def gap(self) -> None:
+    def gap(self, now: float) -> None:
         """The device ran dry: measure the arrivals from here."""
-        self._first, self._frames = None, 0
+        self._gap, self._first, self._frames = now, None, 0
 
     def arrived(self, frames: int, now: float) -> None:
         if self._first is None:
@@ -73,9 +79,13 @@ class Refill:
             return True
         if queued < threshold:
             return False
+        if self._first - self._gap >= SOURCE_IDLE_SECONDS:
+            return True  # the source had paused: a new start
         elapsed = now - self._first
-        if self._frames == 0 or elapsed <= 0 or elapsed >= MAX_HOLD_SECONDS:
-            return True  # one burst filled it, or the hold is long enough
+        if elapsed >= MAX_HOLD_SECONDS:
+            return True
+        if elapsed < RATE_WINDOW_SECONDS:
+            return False
         speed = self._frames / elapsed / self._rate
         return speed >= 1 or queued >= (1 - speed) * RESUME_HORIZON_SECONDS * self._rate
 
@@ -182,7 +192,7 @@ class Player:
                 self._playing = True
             elif self._playing and not self._holding and not self._draining:
                 self._holding = True
-                self._refill.gap()
+                self._refill.gap(self._clock())
             self._starved = ran_dry
             stop = ran_dry and self._draining
             self._cond.notify_all()
