@@ -33,10 +33,10 @@ def resumes_after(speed: float, paused: float = 0.0, burst: int = 1) -> tuple[in
     raise AssertionError("never resumed")
 
 
-def test_a_source_that_had_paused_resumes_at_the_threshold() -> None:
-    """The next live sentence, or a fast source after a stall: a new start."""
-    queued, _ = resumes_after(3.3, paused=SOURCE_IDLE_SECONDS)
-    assert queued == 4 * CHUNK  # the first chunk that brings the queue to the threshold
+def test_a_source_that_had_paused_resumes_with_its_first_audio() -> None:
+    """The next live sentence, or a source after a stall: its pause made the gap, not its speed."""
+    assert resumes_after(3.3, paused=SOURCE_IDLE_SECONDS) == (CHUNK, 0.0)
+    assert resumes_after(0.8, paused=SOURCE_IDLE_SECONDS) == (CHUNK, 0.0)
 
 
 def test_a_source_that_kept_coming_is_measured_before_it_resumes() -> None:

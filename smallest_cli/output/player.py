@@ -45,12 +45,12 @@ class Refill:
     """When playback may resume after a gap; pure (the caller gives the times).
 
     A source that had paused before the gap's first audio (the next live sentence, a stall on
-    the network) resumes at the start threshold, as at the start. One that kept coming, too
-    slowly, resumes once the queue holds the threshold and, at the rate measured since the gap
-    (over RATE_WINDOW_SECONDS at least), enough to play RESUME_HORIZON_SECONDS without running
-    dry: from a source at 0.8x real time that is 0.4 s, so it pauses every two seconds instead of
-    between every two chunks, and never for more than MAX_HOLD_SECONDS. A source that went quiet
-    resumes with what there is.
+    the network) resumes with that audio: its pause, not its speed, made the gap, and holding
+    would only delay the sentence. One that kept coming, too slowly, resumes once the queue holds
+    the start threshold and, at the rate measured since the gap (over RATE_WINDOW_SECONDS at
+    least), enough to play RESUME_HORIZON_SECONDS without running dry: from a source at 0.8x real
+    time that is 0.4 s, so it pauses every two seconds instead of between every two chunks, and
+    never for more than MAX_HOLD_SECONDS. A source that went quiet resumes with what there is.
     """
 
     def __init__(self, sample_rate: int) -> None:
@@ -76,11 +76,11 @@ class Refill:
         if self._first is None or queued == 0:
             return False
         if now - self._last >= SOURCE_IDLE_SECONDS:
-            return True
+            return True  # it went quiet
+        if self._first - self._gap >= SOURCE_IDLE_SECONDS:
+            return True  # it had paused
         if queued < threshold:
             return False
-        if self._first - self._gap >= SOURCE_IDLE_SECONDS:
-            return True  # the source had paused: a new start
         elapsed = now - self._first
         if elapsed >= MAX_HOLD_SECONDS:
             return True
