@@ -208,16 +208,19 @@ def silences(samples: Sequence[int], rate: int) -> tuple[int | None, Gaps]:
 
 
 def dropouts(recorded: Gaps, own: Gaps) -> Gaps:
-    """The recorded silences the audio does not have: no own pause starts within 15 ms of it with
-    a length within 5 ms (after the first dropout every later pause is shifted by it, so the
-    comparison allows for the shift so far)."""
+    """The recorded silences the audio does not have, as (start, length of what is not its own).
+    A recorded silence that starts within 15 ms of one of the audio's own pauses is that pause
+    when it is at most 5 ms longer, and a dropout of the difference when longer (a hold in
+    playback next to a pause merges with it, and the two start together). After each dropout
+    every later pause is shifted by its length, so the comparison allows for the shift so far."""
     extra: list[tuple[float, float]] = []
     shift = 0.0
     for start, length in recorded:
-        match = any(abs(start - shift - s) <= 15 and abs(length - n) <= 5 for s, n in own)
-        if not match:
-            extra.append((start, length))
-            shift += length
+        own_pause = max((n for s, n in own if abs(start - shift - s) <= 15), default=0.0)
+        lost = length - own_pause
+        if lost > 5:
+            extra.append((start, lost))
+            shift += lost
     return extra
 
 

@@ -78,3 +78,13 @@ def test_a_dropout_is_a_silence_the_audio_does_not_have() -> None:
     recorded = [(16.0, 23.0), (323.0, 72.0), (723.0, 160.0)]  # a dropout, then the same pauses late
     assert bench_network.dropouts(recorded, own) == [(16.0, 23.0)]
     assert bench_network.dropouts(own, own) == []
+
+
+def test_a_hold_next_to_a_pause_is_a_dropout_of_its_own_length() -> None:
+    """A playback hold that runs into the audio's pause (before or after it) makes one longer
+    silence: the dropout is the difference, and the later pauses are still the audio's own."""
+    own = [(300.0, 72.0), (700.0, 160.0), (900.0, 72.0)]
+    before = [(300.0, 572.0), (1200.0, 160.0), (1400.0, 72.0)]  # 500 ms, then the first pause
+    after = [(300.0, 72.0), (700.0, 660.0), (1400.0, 72.0)]  # the second pause, then 500 ms
+    assert bench_network.dropouts(before, own) == [(300.0, 500.0)]
+    assert bench_network.dropouts(after, own) == [(700.0, 500.0)]
