@@ -55,6 +55,27 @@ def test_wav_file_sink_abort_keeps_valid_part(tmp_path: Path) -> None:
     assert _read_wav(part) == (16000, PCM[:800])
 
 
+def test_a_stop_between_a_write_and_its_count_keeps_the_audio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C or SIGTERM raises in the main thread between two bytecodes: right after the file
+    took the audio and before the sink counted it, the audio is still kept, whole."""
+    sink = FileSink(tmp_path / "a.wav", "wav", 24000)
+    write = FileSink._write_raw
+
+    def write_then_stop(self: FileSink, data: bytes) -> None:
+        write(self, data)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FileSink, "_write_raw", write_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        sink.write(PCM)
+    monkeypatch.setattr(FileSink, "_write_raw", write)
+    part = tmp_path / "a.wav.part"
+    assert sink.abort() == str(part)
+    assert _read_wav(part) == (24000, PCM)
+
+
 def test_abort_with_nothing_received_leaves_nothing(tmp_path: Path) -> None:
     sink = FileSink(tmp_path / "a.wav", "wav", 24000)
     assert sink.abort() is None

@@ -141,6 +141,9 @@ class FileSink:
         self._write_encoded(self._encoder.finish())
         self._file = None
         try:
+            # What the file holds, not what was counted: a stop can land between a write and
+            # its count, and audio on disk must not be taken for none (or a header be short of it).
+            self._data_bytes = f.tell() - self._header_bytes
             if self.fmt == "wav":
                 f.flush()
                 f.seek(0)
