@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import IO
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -34,7 +35,6 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_TERMINATED, "terminated (SIGTERM)"),
 )
 EXIT_CODES_HELP = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "."
-
 
 
 #: Control characters: the whitespace ones become spaces (then collapsed), the others (escape,
@@ -145,10 +145,11 @@ def stopped(stop: KeyboardInterrupt) -> Interrupted:
 # -- the one guard: errors → a one-line message and their exit code ---------------------------------
 
 
-def eprint(message: str) -> None:
-    """A line for humans on stderr."""
+def eprint(message: str, stream: IO[str] | None = None) -> None:
+    """A line for humans on stderr (or `stream`). A closed one is ignored: the run's own outcome,
+    not where its messages go, sets the exit code."""
     try:
-        print(message, file=sys.stderr, flush=True)
+        print(message, file=stream if stream is not None else sys.stderr, flush=True)
     except (BrokenPipeError, ValueError):
         pass
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Literal, NamedTuple, TypeVar
 
-from smallest_cli.errors import SmallestError
+from smallest_cli.errors import SmallestError, eprint
 from smallest_cli.events import RunStats, WordTimestamp
 from smallest_cli.source.text import is_tty
 
@@ -177,14 +177,8 @@ class LiveStatus:
         self._console().print(Text(message, style=style), soft_wrap=True)
 
     def write_line(self, line: str) -> None:
-        """`line` as it is on stderr (or the console's file), without importing rich. A closed
-        stderr is ignored, as `errors.eprint` does: the run's own outcome sets the exit code."""
-        stream = self.console.file if self.console is not None else sys.stderr
-        try:
-            stream.write(line + "\n")
-            stream.flush()
-        except (BrokenPipeError, ValueError):
-            pass
+        """`line` as it is on stderr (or the console's file), without importing rich."""
+        eprint(line, self.console.file if self.console is not None else None)
 
 
 _Status = TypeVar("_Status", bound=LiveStatus)
