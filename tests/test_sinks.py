@@ -8,6 +8,7 @@ import subprocess
 import sys
 import wave
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -197,6 +198,36 @@ def test_stdout_sink_patches_header_when_stdout_is_a_file(tmp_path: Path) -> Non
         proc.stdin.close()
         assert proc.wait(timeout=30) == 0
     assert _read_wav(out) == (24000, b"\x01\x02\x03\x04")
+
+
+def test_a_stop_as_stdout_takes_audio_leaves_its_file_header_right(tmp_path: Path) -> None:
+    """When stdout is a file, its WAV header is patched with what the file holds, also when Ctrl-C
+    or SIGTERM landed as the last audio was written (before anything could count it)."""
+
+    class StopsAfterWriting:
+        def __init__(self, f: Any) -> None:
+            self.f, self.stop = f, False
+
+        def write(self, data: bytes) -> int:
+            written = self.f.write(data)
+            if self.stop:
+                raise KeyboardInterrupt
+            return written
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.f, name)  # fileno, tell, flush
+
+    out = tmp_path / "out.wav"
+    with open(out, "wb") as f:
+        stream = StopsAfterWriting(f)
+        sink = StdoutSink("wav", 24000, stream=stream)  # type: ignore[arg-type]
+        sink.write(PCM[:800])
+        stream.stop = True
+        with pytest.raises(KeyboardInterrupt):
+            sink.write(PCM[800:1600])
+        stream.stop = False
+        assert sink.abort() is None
+    assert _read_wav(out) == (24000, PCM[:1600])
 
 
 def test_stdout_sink_raw_pcm(tmp_path: Path) -> None:

@@ -217,15 +217,17 @@ class StdoutSink(_Streaming):
         self._stream: BinaryIO = stream if stream is not None else sys.stdout.buffer
         self._encoder = encoder(self.fmt, sample_rate)
         self._header_at: int | None = None
+        self._header_bytes = 0
         self._started = False
         self._closed = False
-        self._data_bytes = 0
 
     def _start(self) -> None:
         self._started = True
         if self.fmt == "wav":
+            header = wav_header(self.sample_rate, None)
             self._header_at = _patchable_offset(self._stream)
-            self._stream.write(wav_header(self.sample_rate, None))
+            self._header_bytes = len(header)
+            self._stream.write(header)
 
     def _out(self, data: bytes) -> None:
         if not data:
@@ -237,7 +239,6 @@ class StdoutSink(_Streaming):
             raise  # the reader went away: the command ends quietly
         except OSError as err:
             raise UsageError(f"cannot write to stdout: {err.strerror or err}") from None
-        self._data_bytes += len(data)
 
     def write(self, data: bytes) -> None:
         if self._closed or not data:
@@ -255,8 +256,11 @@ class StdoutSink(_Streaming):
         self._closed = True
         self._stream.flush()
         if self._header_at is not None:
-            header = _wav_sizes_header(self.sample_rate, self._data_bytes)
             try:
+                # What the file holds, as FileSink takes it: a stop can land between a write and a
+                # count of it.
+                data_bytes = self._stream.tell() - self._header_at - self._header_bytes
+                header = _wav_sizes_header(self.sample_rate, data_bytes)
                 os.pwrite(self._stream.fileno(), header, self._header_at)
             except (OSError, ValueError):
                 pass
