@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -125,6 +126,52 @@ def test_any_split_gives_same_events(events: list[tuple[str, list[str]]], eol: s
     assert parse_all(*pieces) == expected
     assert parse_all(*[raw[i : i + 1] for i in range(len(raw))]) == expected
 
+
+
+def reference_parse(raw: bytes) -> list[SseMessage]:
+    """The standard's algorithm on a whole stream: decode it at once, then split it into lines."""
+    text = raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    lines = re.split("\r\n|\r|\n", text)[:-1]  # the last piece has no line end: never a line
+    out: list[SseMessage] = []
+    event, data, last_id = "", [], None
+    for line in lines:
+        if not line:
+            if data:
+                out.append(SseMessage(event or "message", "\n".join(data), last_id))
+            event, data = "", []
+            continue
+        name, sep, value = line.partition(":")
+        value = value[1:] if sep and value.startswith(" ") else value
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+        elif name == "id" and "\0" not in value:
+            last_id = value
+    return out
+
+
+_line_bytes = st.tuples(
+    st.sampled_from([b"", b"data", b"event", b"id", b"x", b"\xef\xbb\xbfdata", b":"]),
+    st.sampled_from([b"", b":", b": ", b":  "]),
+    st.lists(st.sampled_from([b"x", b" ", b":", b"\xc3\xa9", b"\xe2\x82", b"\xff", b"\0", b"\r"]),
+             max_size=6),
+    st.sampled_from([b"\n", b"\r", b"\r\n"]),
+).map(lambda parts: parts[0] + parts[1] + b"".join(parts[2]) + parts[3])
+_stream_bytes = st.tuples(st.lists(_line_bytes, max_size=12), st.binary(max_size=4)).map(
+    lambda lines_and_tail: b"".join(lines_and_tail[0]) + lines_and_tail[1]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=_stream_bytes, cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=8))
+def test_any_bytes_in_any_split_parse_as_the_whole_stream_does(raw: bytes, cuts: list[int]) -> None:
+    expected = reference_parse(raw)
+    points = sorted({min(c, len(raw)) for c in cuts})
+    pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
+    assert parse_all(raw) == expected
+    assert parse_all(*pieces) == expected
+    assert parse_all(*[raw[i : i + 1] for i in range(len(raw))]) == expected
 
 # --- sse_events ---------------------------------------------------------------------------------
 

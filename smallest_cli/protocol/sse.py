@@ -12,10 +12,9 @@ Pure code: feed it the bytes as they arrive, get back complete messages.
 
 from __future__ import annotations
 
-import codecs
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from smallest_cli.errors import ProtocolError
 from smallest_cli.events import AudioChunk, Done, Event
@@ -29,8 +28,7 @@ _CR = 0x0D
 _LF = 0x0A
 
 
-@dataclass(frozen=True, slots=True)
-class SseMessage:
+class SseMessage(NamedTuple):
     """One dispatched event. `id` is the stream's last event id at dispatch time (None if never set)."""
 
     event: str
@@ -67,34 +65,29 @@ class SseParser:
         out: list[SseMessage] = []
         if not data:
             return out
+        if self._skip_lf:
+            self._skip_lf = False
+            if data[0] == _LF:
+                data = data[1:]
+        if b"\r" in data:
+            # Every line end becomes LF; a CR that ends the feed may be the first half of a CRLF.
+            self._skip_lf = data[-1] == _CR
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buf = self._buf
-        start = len(buf)
+        end = data.rfind(b"\n")
+        if end >= 0:
+            # An LF is never inside a UTF-8 sequence, so decoding the whole lines at once decodes
+            # each the same as alone, and costs one call instead of one per line.
+            if buf:
+                buf += data[:end]
+                text = buf.decode("utf-8", errors="replace")
+                buf.clear()
+            else:
+                text = data[:end].decode("utf-8", errors="replace")
+            data = data[end + 1 :]
+            for line in text.split("\n"):
+                self._line(line, out)
         buf += data
-        if self._skip_lf and buf and buf[0] == _LF:
-            del buf[0]
-            start = 0
-        self._skip_lf = False
-        pos, scan = 0, start  # the held-back tail has no line end: scan only the new bytes
-        n = len(buf)
-        i_lf = i_cr = -2  # cached search results; -1 means "none left"
-        while True:
-            if i_lf != -1 and i_lf < scan:
-                i_lf = buf.find(b"\n", scan)
-            if i_cr != -1 and i_cr < scan:
-                i_cr = buf.find(b"\r", scan)
-            if i_lf < 0 and i_cr < 0:
-                break
-            if i_cr < 0 or (0 <= i_lf < i_cr):
-                end, nxt = i_lf, i_lf + 1
-            elif i_cr + 1 < n:
-                end = i_cr
-                nxt = i_cr + 2 if buf[i_cr + 1] == _LF else i_cr + 1
-            else:  # CR is the last byte: its LF may come in the next feed
-                end, nxt = i_cr, i_cr + 1
-                self._skip_lf = True
-            self._line(bytes(buf[pos:end]), out)
-            pos = scan = nxt
-        del buf[:pos]
         if len(buf) > self.max_line_bytes:
             size = len(buf)
             buf.clear()
@@ -113,8 +106,7 @@ class SseParser:
         self._partial = False
         return []
 
-    def _line(self, raw: bytes, out: list[SseMessage]) -> None:
-        line = codecs.decode(raw, "utf-8", errors="replace")
+    def _line(self, line: str, out: list[SseMessage]) -> None:
         if self._at_start:
             self._at_start = False
             if line.startswith("\ufeff"):
@@ -122,11 +114,14 @@ class SseParser:
         if not line:
             self._dispatch(out)
             return
-        if line.startswith(":"):
-            return
-        name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
-            value = value[1:]
+        colon = line.find(":")
+        if colon == 0:
+            return  # a comment
+        if colon < 0:
+            name, value = line, ""
+        else:  # one copy of the value, which is most of an audio event
+            name = line[:colon]
+            value = line[colon + 2 :] if line.startswith(" ", colon + 1) else line[colon + 1 :]
         self._partial = True
         if name == "event":
             self._event = value
