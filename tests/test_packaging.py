@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import re
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+
+import pytest
 
 from smallest_cli import __version__
 from tests.helpers import ROOT, cli_env, run_cli
@@ -94,6 +97,10 @@ def test_no_undeclared_data_files() -> None:
     assert not data or declared, f"data files need [tool.setuptools.package-data]: {data}"
 
 
+# tomllib is the standard library's from 3.11 and tomli its stand-in before (a declared dependency).
+_NOT_THIRD_PARTY = ("smallest_cli", "__future__", "tomli", "tomllib")
+
+
 def _third_party_imports() -> dict[str, str]:
     """Top-level module → first file importing it, for every non-stdlib, non-local import."""
     found: dict[str, str] = {}
@@ -108,7 +115,7 @@ def _third_party_imports() -> dict[str, str]:
                 continue
             for name in names:
                 top = name.split(".")[0]
-                if top in sys.stdlib_module_names or top in ("smallest_cli", "__future__", "tomli"):
+                if top in sys.stdlib_module_names or top in _NOT_THIRD_PARTY:
                     continue
                 found.setdefault(top, str(path.relative_to(ROOT)))
     return found
@@ -126,19 +133,24 @@ def _with_their_requirements(names: set[str]) -> set[str]:
     return out
 
 
+def _top_level_modules(distribution: str) -> set[str]:
+    """The top-level modules an installed distribution provides, from its file list (Python 3.10's
+    `packages_distributions` reads only top_level.txt, which many wheels lack)."""
+    try:
+        files = metadata.files(distribution) or []
+    except metadata.PackageNotFoundError:
+        return set()
+    return {f.parts[0].split(".")[0] for f in files}  # a package, `mod.py` or `mod.cpython-3…so`
+
+
 def test_third_party_imports_are_declared_dependencies() -> None:
     """Every third-party import is installed by `pip install smallest-cli` (directly or via a declared
     dependency's own unconditional requirement)."""
     project = _pyproject()["project"]
     declared = {_requirement_name(s) for s in project["dependencies"]}
     declared |= {_requirement_name(s) for s in project["optional-dependencies"].get("speech", [])}
-    installed = _with_their_requirements(declared)
-    dists = metadata.packages_distributions()
-    undeclared = {}
-    for module, where in _third_party_imports().items():
-        names = {d.lower().replace("_", "-") for d in dists.get(module, [module])}
-        if not names & installed:
-            undeclared[module] = where
+    provided = set().union(*(_top_level_modules(d) for d in _with_their_requirements(declared)))
+    undeclared = {module: where for module, where in _third_party_imports().items() if module not in provided}
     assert undeclared == {}, f"imported but not in pyproject dependencies: {undeclared}"
 
 
@@ -157,3 +169,30 @@ def test_build_check_script_is_wired_up() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert "bash scripts/build_check.sh" in makefile
     assert "scripts/gen_completions.py" in makefile
+
+
+def _lowest_requirements(*args: str) -> subprocess.CompletedProcess[str]:
+    script = ROOT / "scripts" / "lowest_requirements.py"
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+
+
+def test_the_lowest_run_pins_every_dependency_at_its_floor() -> None:
+    done = _lowest_requirements()
+    assert done.returncode == 0, done.stderr
+    lines = {line.replace(" ", "") for line in done.stdout.splitlines()}
+    project = _pyproject()["project"]
+    for spec in [*project["dependencies"], *project["optional-dependencies"]["speech"]]:
+        assert spec.replace(" ", "").replace(">=", "==", 1) in lines
+    assert "pytest>=8" in lines  # the test tools come as declared
+    assert "make test-lowest" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_a_dependency_without_a_floor_stops_the_lowest_run() -> None:
+    spec = importlib.util.spec_from_file_location("lowest", ROOT / "scripts" / "lowest_requirements.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.pinned("numpy>=1.24") == "numpy==1.24"
+    for bad in ("numpy", "numpy>=1.24,<3", "numpy~=1.24"):
+        with pytest.raises(SystemExit, match="no single `>=` floor"):
+            module.pinned(bad)
