@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install sysdeps test demo lint completions bench build-check clean
+.PHONY: install sysdeps test test-lowest demo lint completions bench build-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,19 @@ sysdeps:
 # Two workers: most tests wait on a subprocess or a socket, and CI has two cores.
 test: install
 	$(PY) -m pytest -q -n 2
+
+# The suite again on the oldest Python the project supports (when present) with every dependency at
+# its declared floor (scripts/lowest_requirements.py): what a user installing beside older packages runs.
+LOWEST_VENV ?= .venv-lowest
+LOWEST_PYTHON ?= $(firstword $(shell python3.10 -c 'import sys; print(sys.executable)' 2>/dev/null) \
+  $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3) $(PYTHON))
+test-lowest: install
+	rm -rf $(LOWEST_VENV)
+	$(LOWEST_PYTHON) -m venv $(LOWEST_VENV)
+	$(PY) scripts/lowest_requirements.py > $(LOWEST_VENV)/requirements.txt
+	$(LOWEST_VENV)/bin/python -m pip install -q -r $(LOWEST_VENV)/requirements.txt -e .
+	$(LOWEST_VENV)/bin/python -m pip list --format=freeze | grep -iE '^(typer|click|websockets|requests|urllib3|rich|numpy)=='
+	$(LOWEST_VENV)/bin/python -m pytest -q -n 2 -p no:cacheprovider
 
 demo: install
 	bash scripts/demo.sh
@@ -50,4 +63,4 @@ build-check: $(STAMP)
 	bash scripts/build_check.sh
 
 clean:
-	rm -rf $(VENV) dist build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST_VENV) dist build *.egg-info .pytest_cache .ruff_cache
