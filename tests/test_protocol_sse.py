@@ -127,7 +127,6 @@ def test_any_split_gives_same_events(events: list[tuple[str, list[str]]], eol: s
     assert parse_all(*[raw[i : i + 1] for i in range(len(raw))]) == expected
 
 
-
 def reference_parse(raw: bytes) -> list[SseMessage]:
     """The standard's algorithm on a whole stream: decode it at once, then split it into lines."""
     text = raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
@@ -151,11 +150,11 @@ def reference_parse(raw: bytes) -> list[SseMessage]:
     return out
 
 
+_VALUE_BYTES = [b"x", b" ", b":", b"\xc3\xa9", b"\xe2\x82", b"\xff", b"\0", b"\r"]
 _line_bytes = st.tuples(
     st.sampled_from([b"", b"data", b"event", b"id", b"x", b"\xef\xbb\xbfdata", b":"]),
     st.sampled_from([b"", b":", b": ", b":  "]),
-    st.lists(st.sampled_from([b"x", b" ", b":", b"\xc3\xa9", b"\xe2\x82", b"\xff", b"\0", b"\r"]),
-             max_size=6),
+    st.lists(st.sampled_from(_VALUE_BYTES), max_size=6),
     st.sampled_from([b"\n", b"\r", b"\r\n"]),
 ).map(lambda parts: parts[0] + parts[1] + b"".join(parts[2]) + parts[3])
 _stream_bytes = st.tuples(st.lists(_line_bytes, max_size=12), st.binary(max_size=4)).map(
@@ -172,6 +171,7 @@ def test_any_bytes_in_any_split_parse_as_the_whole_stream_does(raw: bytes, cuts:
     assert parse_all(raw) == expected
     assert parse_all(*pieces) == expected
     assert parse_all(*[raw[i : i + 1] for i in range(len(raw))]) == expected
+
 
 # --- sse_events ---------------------------------------------------------------------------------
 
