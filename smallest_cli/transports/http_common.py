@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 import requests.adapters
 import urllib3.exceptions
+import urllib3.response
 
 from smallest_cli.errors import ProtocolError, SmallestError, UsageError
 from smallest_cli.events import Done, Event
@@ -85,7 +86,9 @@ def post_streaming(
 ) -> requests.Response:
     """POST `body` as JSON; return the open 2xx response (body not read yet) or raise the mapped error."""
     url = conn.base_url.rstrip("/") + path
-    headers = {**conn.auth_headers(), "Accept": accept, "Content-Type": "application/json"}
+    # No compression: audio barely shrinks, and compressed events would wait in the compressor.
+    headers = {**conn.auth_headers(), "Accept": accept, "Accept-Encoding": "identity"}
+    headers["Content-Type"] = "application/json"
     if log is not None:
         log.request("POST", url, conn.api_key, body)
     try:
@@ -102,7 +105,25 @@ def post_streaming(
         log.response(resp.status_code, resp.headers)
     if resp.status_code >= 300:
         raise error_for_response(resp, conn.timeout)
+    resp.raw.decode_content = body_is_encoded(resp)
     return resp
+
+
+def body_is_encoded(resp: requests.Response) -> bool:
+    """Whether the body comes compressed although the request asked for none (a proxy may do it):
+    urllib3 decodes it then, and an encoding it cannot decode is an error, never audio."""
+    codings = [c.strip().lower() for c in resp.headers.get("Content-Encoding", "").split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    unknown = [c for c in codings if c not in urllib3.response.HTTPResponse.CONTENT_DECODERS]
+    if unknown:
+        resp.close()
+        err = ProtocolError(
+            f"the server compressed its response with {', '.join(unknown)}, which cannot be decoded here",
+            request_id=response_request_id(resp.headers),
+        )
+        err.retryable = False  # the same request gets the same encoding
+        raise err
+    return bool(codings)
 
 
 class HttpTransport:

@@ -25,7 +25,8 @@ class SyncHttpTransport(HttpTransport):
         if ctype and not ctype.startswith("audio/") and ctype != "application/octet-stream":
             resp.close()
             raise ProtocolError(f"malformed response: {ctype} instead of audio", request_id=request_id)
-        expected = _content_length(resp.headers.get("Content-Length"))
+        # A compressed body's Content-Length counts compressed bytes (urllib3 enforces it then).
+        expected = None if resp.raw.decode_content else _content_length(resp.headers.get("Content-Length"))
         received = 0
         for data in iter_body(resp, self._conn.timeout):
             received += len(data)
