@@ -30,8 +30,12 @@ def unique_text() -> str:
     return f"Fault test {uuid.uuid4().hex[:8]}, with a few more words to make several chunks."
 
 
+def _counters(server: Server) -> dict[str, int]:
+    return requests.get(server.url + "/_smallest/requests", timeout=10).json()["counters"]
+
+
 def ws_connection_count(server: Server) -> int:
-    return requests.get(server.url + "/_smallest/requests", timeout=10).json()["counters"]["ws_connections"]
+    return _counters(server)["ws_connections"]
 
 
 @pytest.mark.parametrize(
@@ -62,6 +66,30 @@ def test_wrong_key_exits_3(command: str, server: Server, tmp_path: Path) -> None
         line,
     ), line
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "x.wav.part").exists()
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws", "voices"])
+@pytest.mark.parametrize(
+    "bad", ["\n", "\x01", "ключ", " "], ids=["line-break", "control", "non-ascii", "space"]
+)
+def test_a_key_no_header_can_carry_is_refused_unshown_before_any_request(
+    command: str, bad: str, server: Server, tmp_path: Path
+) -> None:
+    env = cli_env(server, tmp_path, SMALLEST_API_KEY=f"sk_Zq7xW{bad}Kp3vN")
+    before = _counters(server)
+    out = [] if command == "voices" else ["hello", "-o", str(tmp_path / "x.wav")]
+    result = run_cli([command, *out], env)
+    assert result.returncode == 2
+    assert one_line(result.stderr) == (
+        "smallest: error: SMALLEST_API_KEY must be one word of printable ASCII characters, as keys are "
+        "(the key is not shown)"
+    )
+    assert b"Zq7xW" not in result.stderr + result.stdout and b"Kp3vN" not in result.stderr + result.stdout
+    after = _counters(server)
+    assert (after["http_connections"], after["ws_connections"]) == (
+        before["http_connections"], before["ws_connections"]
+    )
+    assert not list(tmp_path.glob("x.wav*"))
 
 
 @pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])

@@ -126,9 +126,9 @@ def validate_value(key: str, value: str) -> str:
     if key == "base_url":
         return _validate_base_url(raw)
     if key == "api_key":
-        if any(c.isspace() for c in raw):
-            raise UsageError(f"{key} must not contain spaces")
-        return raw
+        from smallest_cli.options.security import check_api_key
+
+        return check_api_key(raw, key)
     raise UsageError(f"unknown config key {key!r}; known keys: {', '.join(KEYS)}")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from smallest_cli.errors import UsageError
 from smallest_cli.options.layers import setting
-from smallest_cli.options.security import CMDLINE_KEY_WARNING, check_key_transport
+from smallest_cli.options.security import CMDLINE_KEY_WARNING, check_api_key, check_key_transport
 from smallest_cli.options.settings import ConnectionOptions, Secret
 from smallest_cli.options.table import BY_FIELD, CODE_BLOCKS
 from smallest_cli.protocol.request import (
@@ -137,6 +137,8 @@ def resolve_connection(
     key = key.strip() if key else None
     if need_key and not key:
         raise UsageError(MISSING_KEY_MESSAGE)
+    if key:
+        check_api_key(key, _key_source(flags, environ))
     timeout = float(get("timeout"))
     if not timeout > 0:
         raise UsageError(f"--timeout must be more than 0 seconds, got {timeout:g}")
@@ -150,6 +152,16 @@ def resolve_connection(
         retries=retries,
         allow_insecure=allow_insecure,
     )
+
+
+def _key_source(flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """Where the key in use was given, as `setting` ranks them (flag, environment, config file)."""
+    env = BY_FIELD["api_key"].env
+    if flags.get("api_key"):
+        return BY_FIELD["api_key"].spellings[0]
+    if env is not None and environ.get(env, "").strip():
+        return env
+    return "api_key in the config file"
 
 
 def check_concurrency(concurrency: int) -> int:

@@ -3,6 +3,7 @@
 * `check_base_url(url)`: a well-formed http(s) base URL, or UsageError (exit 2) before connecting.
 * `check_key_transport(url, allow_insecure)`: the key is never sent in clear text (`http://`, hence
   `ws://`) to a host that is not loopback, unless the user said `--allow-insecure`.
+* `check_api_key(key, where)`: a key that cannot be a header value is refused before any request.
 
 TLS certificates are always verified: nothing in the client turns verification off.
 """
@@ -25,6 +26,17 @@ CMDLINE_KEY_WARNING = (
     "smallest: warning: --api-key is visible to other users of this machine (process list, shell history); "
     "prefer the SMALLEST_API_KEY environment variable or `smallest config set api_key -` (reads stdin)"
 )
+
+def check_api_key(key: str, where: str) -> str:
+    """`key` if it is one word of printable ASCII, else UsageError (exit 2). Another character
+    cannot go in the Authorization header: a request would fail with the header, key and all, in
+    its message (a line break also defeats the redaction of the key), or with a traceback."""
+    if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
+        raise UsageError(
+            f"{where} must be one word of printable ASCII characters, as keys are (the key is not shown)"
+        )
+    return key
+
 
 # Compiled (and cached by `re`) when a host name is first checked: IP addresses never need it.
 _HOSTNAME_RE = r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$"
