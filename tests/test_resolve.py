@@ -55,6 +55,13 @@ def test_bad_connection_flags() -> None:
             resolve_connection(flags, {}, {})
 
 
+@pytest.mark.parametrize("timeout", [float("inf"), 1e10, 86_400.5, float("nan"), -1.0])
+def test_a_timeout_beyond_a_day_or_not_a_number_is_refused(timeout: float) -> None:
+    with pytest.raises(UsageError, match="--timeout must be more than 0 and at most 86400 seconds"):
+        resolve_connection(dict(api_key="k", timeout=timeout), {}, {})
+    assert resolve_connection(dict(api_key="k", timeout=86_400), {}, {}).timeout == 86_400
+
+
 @pytest.mark.parametrize(
     ("given", "sent"),
     [

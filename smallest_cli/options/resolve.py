@@ -26,6 +26,8 @@ from smallest_cli.protocol.request import (
     check_voice,
 )
 
+#: The longest --timeout: a day is more than any stall worth waiting for.
+MAX_TIMEOUT_SECONDS = 86_400.0
 MISSING_KEY_MESSAGE = (
     "no API key: set SMALLEST_API_KEY (export SMALLEST_API_KEY=sk_...), "
     "or save it with `smallest config set api_key -` (it reads the key from stdin, out of the process list)"
@@ -140,8 +142,10 @@ def resolve_connection(
     if key:
         check_api_key(key, _key_source(flags, environ))
     timeout = float(get("timeout"))
-    if not timeout > 0:
-        raise UsageError(f"--timeout must be more than 0 seconds, got {timeout:g}")
+    if not 0 < timeout <= MAX_TIMEOUT_SECONDS:
+        raise UsageError(
+            f"--timeout must be more than 0 and at most {MAX_TIMEOUT_SECONDS:g} seconds, got {timeout:g}"
+        )
     retries = int(get("retries"))
     if retries < 0:
         raise UsageError(f"--retries must be 0 or more, got {retries}")
