@@ -252,6 +252,18 @@ def test_ctrl_c_becomes_interrupted_with_the_abort_note() -> None:
     assert "partial output removed" in str(info.value)
 
 
+def test_a_fault_of_ours_still_keeps_the_audio_and_shows_its_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pipe, sink, _, _ = make(ScriptedTransport([(RuntimeError("a bug"), 2)]))  # type: ignore[list-item]
+    with pytest.raises(RuntimeError, match="a bug"):
+        pipe.run(["x" * 10])
+    assert sink.aborted and not sink.closed
+    assert capsys.readouterr().err == (
+        "smallest: unexpected failure; the audio received so far is in partial output removed\n"
+    )
+
+
 class WordLog:
     """A word sink that notes what it is told, and how much audio the sink had by then."""
 

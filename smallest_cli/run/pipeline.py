@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from smallest_cli.errors import SmallestError, UsageError, stopped
+from smallest_cli.errors import SmallestError, UsageError, eprint, stopped
 from smallest_cli.events import AudioChunk, Done, Event, RunStats, WordTimestamp
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.request import SynthesisOptions, build_request
@@ -254,6 +254,10 @@ class Pipeline:
             raise self._aborted(err) from None
         except KeyboardInterrupt as stop_signal:
             raise self._aborted(stopped(stop_signal)) from None
+        except Exception:
+            # A fault of ours (its traceback follows) still keeps the audio received, as any failure.
+            eprint(f"smallest: {self._aborted(SmallestError('unexpected failure'))}")
+            raise
         stats.total_ms = (self.clock() - start) * 1000
         synth_s = synth_end - start
         stats.realtime_factor = stats.audio_seconds / synth_s if synth_s > 0 and stats.audio_seconds else None

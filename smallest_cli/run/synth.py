@@ -437,7 +437,7 @@ def _open_outputs(settings: Settings, device: str | None, cache: EntryWriter | N
         word_sinks = [] if cache is None else [cache.words]
         if settings.captions is not None:
             word_sinks.append(_caption_file(settings.captions))
-    except (SmallestError, KeyboardInterrupt):
+    except BaseException:
         for sink in opened:
             sink.abort()
         if player is not None and not any(isinstance(s, sink_mod.PlayerSink) for s in opened):
