@@ -19,6 +19,7 @@ EXIT_RATE_LIMIT = 4
 EXIT_SERVER = 5
 EXIT_NETWORK = 6
 EXIT_ROWS_FAILED = 7
+EXIT_HUNG_UP = 129
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
@@ -31,6 +32,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_SERVER, "server or protocol error (including truncated streams)"),
     (EXIT_NETWORK, "network (unreachable, timeout)"),
     (EXIT_ROWS_FAILED, "some rows of a batch failed (the others are done)"),
+    (EXIT_HUNG_UP, "hung up (SIGHUP)"),
     (EXIT_INTERRUPTED, "interrupted"),
     (EXIT_TERMINATED, "terminated (SIGTERM)"),
 )
@@ -132,14 +134,26 @@ class Terminated(Interrupted):
     exit_code = EXIT_TERMINATED
 
 
+class HungUp(Interrupted):
+    """SIGHUP (the terminal or SSH session closed), stopped as Ctrl-C is: `smallest: hung up[; ...]`."""
+
+    exit_code = EXIT_HUNG_UP
+
+
 class TerminateSignal(KeyboardInterrupt):
-    """Raised by the SIGTERM handler, so that everything that keeps partial audio on Ctrl-C keeps
-    it on SIGTERM too."""
+    """Raised by the SIGTERM and SIGHUP handlers, so that everything that keeps partial audio on
+    Ctrl-C keeps it on them too."""
+
+    def __init__(self, hung_up: bool = False) -> None:
+        super().__init__()
+        self.hung_up = hung_up
 
 
 def stopped(stop: KeyboardInterrupt) -> Interrupted:
-    """The error for a Ctrl-C or a SIGTERM."""
-    return Terminated("terminated") if isinstance(stop, TerminateSignal) else Interrupted("interrupted")
+    """The error for a Ctrl-C, a SIGTERM or a SIGHUP."""
+    if isinstance(stop, TerminateSignal):
+        return HungUp("hung up") if stop.hung_up else Terminated("terminated")
+    return Interrupted("interrupted")
 
 
 # -- the one guard: errors → a one-line message and their exit code ---------------------------------
@@ -150,7 +164,7 @@ def eprint(message: str, stream: IO[str] | None = None) -> None:
     not where its messages go, sets the exit code."""
     try:
         print(message, file=stream if stream is not None else sys.stderr, flush=True)
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):  # a pipe gone, a terminal hung up (EIO), a closed file
         pass
 
 

@@ -1,12 +1,13 @@
-"""Ctrl-C and SIGTERM stop a run by raising in the main thread, but never inside a lock's set-up.
+"""Ctrl-C, SIGTERM and SIGHUP stop a run by raising in the main thread, never in a lock's set-up.
 
 Python runs a signal handler in the main thread between two bytecodes. One that raises (Ctrl-C's
-KeyboardInterrupt, and SIGTERM's TerminateSignal so that a cancelled job keeps its partial audio
-as Ctrl-C does) can land just after a lock was taken and before the `with` or `try` that gives it
-back: on Python 3.11 `with condition:`, `Event.set()`, `Queue.get()`, `Thread.start()` and
-logging's handlers are all open to it (a `with` on a plain lock is not). The lock then stays
-taken, and whoever needs it next waits for ever: a worker, PortAudio's callback, or the main
-thread's own clean-up, so that a run hangs or dies with a traceback instead of stopping. A raise
+KeyboardInterrupt, and SIGTERM's and SIGHUP's TerminateSignal so that a cancelled job or a closed
+terminal keeps its partial audio as Ctrl-C does) can land just after a lock was taken and before
+the `with` or `try` that gives it back: on Python 3.11 `with condition:`, `Event.set()`,
+`Queue.get()`, `Thread.start()` and logging's handlers are all open to it (a `with` on a plain
+lock is not). The lock then stays taken, and whoever needs it next waits for ever: a worker,
+PortAudio's callback, or the main thread's own clean-up, so that a run hangs or dies with a
+traceback instead of stopping. A raise
 can also be lost: one that lands in a weak reference's callback (threading runs them as threads
 come and go) is printed as "Exception ignored" and the run goes on.
 
@@ -14,8 +15,8 @@ So the handlers raise at once unless the main thread is inside one of `UNSAFE_MO
 they raise only where the main thread waits for a condition or a thread (the `acquire` inside
 `Condition.wait`'s `try`, and `Thread.join`'s wait, which Python makes to be interrupted and
 which leave no lock taken; not the wait of `Thread.start`), and elsewhere look again every few
-milliseconds (SIGALRM) until it has left those modules or reached such a wait. A second Ctrl-C
-or SIGTERM while one waits raises at once, whatever the place.
+milliseconds (SIGALRM) until it has left those modules or reached such a wait. A second stop
+while one waits raises at once, whatever the place.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ def _terminate() -> BaseException:
     return TerminateSignal()
 
 
+def _hang_up() -> BaseException:
+    from smallest_cli.errors import TerminateSignal
+
+    return TerminateSignal(hung_up=True)
+
+
 class Stopper:
     """The handlers of SIGINT and SIGTERM; `arm(seconds)` has the handler look again then."""
 
@@ -67,12 +74,18 @@ class Stopper:
             signal.signal(signal.SIGINT, self.on_interrupt)
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, self.on_terminate)
+        # Not under `nohup`, which has SIGHUP ignored; Windows has no SIGHUP.
+        if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+            signal.signal(signal.SIGHUP, self.on_hang_up)
 
     def on_interrupt(self, signum: int, frame: FrameType | None) -> None:
         self._stop(_interrupt, frame, again=self._pending is not None)
 
     def on_terminate(self, signum: int, frame: FrameType | None) -> None:
         self._stop(_terminate, frame, again=self._pending is not None)
+
+    def on_hang_up(self, signum: int, frame: FrameType | None) -> None:
+        self._stop(_hang_up, frame, again=self._pending is not None)
 
     def on_retry(self, signum: int, frame: FrameType | None) -> None:
         if self._pending is not None:

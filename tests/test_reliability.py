@@ -404,8 +404,13 @@ def stop_mid_stream(
 
 
 SIGNALS = pytest.mark.parametrize(
-    ("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
-    ids=["ctrl-c", "sigterm"],
+    ("sig", "code", "word"),
+    [
+        (signal.SIGINT, 130, "interrupted"),
+        (signal.SIGTERM, 143, "terminated"),
+        (signal.SIGHUP, 129, "hung up"),
+    ],
+    ids=["ctrl-c", "sigterm", "sighup"],
 )
 
 

@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM raise in the main thread, but never where a lock would stay taken."""
+"""Ctrl-C, SIGTERM and SIGHUP raise in the main thread, but never where a lock would stay taken."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import cast
 import pytest
 
 from smallest_cli import stopping
-from smallest_cli.errors import TerminateSignal
+from smallest_cli.errors import TerminateSignal, stopped
 from smallest_cli.stopping import Stopper
 
 
@@ -36,9 +36,13 @@ def test_a_stop_outside_the_lock_modules_raises_at_once() -> None:
     stopper = Stopper(armed.append)
     with pytest.raises(KeyboardInterrupt):
         stopper.on_interrupt(signal.SIGINT, frame_in("smallest_cli.run.scheduler"))
-    with pytest.raises(TerminateSignal):
+    with pytest.raises(TerminateSignal) as terminated:
         stopper.on_terminate(signal.SIGTERM, frame_in("smallest_cli.run.scheduler"))
+    with pytest.raises(TerminateSignal) as hung_up:
+        stopper.on_hang_up(signal.SIGHUP, frame_in("smallest_cli.run.scheduler"))
     assert armed == []
+    assert (stopped(terminated.value).exit_code, str(stopped(terminated.value))) == (143, "terminated")
+    assert (stopped(hung_up.value).exit_code, str(stopped(hung_up.value))) == (129, "hung up")
 
 
 def test_a_stop_inside_the_lock_modules_waits_until_the_main_thread_is_out() -> None:

@@ -254,9 +254,12 @@ class Pipeline:
             raise self._aborted(err) from None
         except KeyboardInterrupt as stop_signal:
             raise self._aborted(stopped(stop_signal)) from None
-        except Exception:
-            # A fault of ours (its traceback follows) still keeps the audio received, as any failure.
-            eprint(f"smallest: {self._aborted(SmallestError('unexpected failure'))}")
+        except Exception as exc:
+            # Any other failure still keeps the audio received. Writing to stdout is the one our
+            # code lets through (the guard reports it); another is a fault of ours, traceback and all.
+            kept = self._aborted(SmallestError("unexpected failure"))
+            if not isinstance(exc, OSError):
+                eprint(f"smallest: {kept}")
             raise
         stats.total_ms = (self.clock() - start) * 1000
         synth_s = synth_end - start
