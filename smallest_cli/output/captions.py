@@ -17,7 +17,7 @@ from typing import IO
 
 from smallest_cli.errors import UsageError
 from smallest_cli.events import WordTimestamp
-from smallest_cli.output.plan import check_output_path, close_quietly, part_paths, publish
+from smallest_cli.output.plan import check_output_path, close_quietly, file_target, part_paths, publish
 from smallest_cli.protocol.captions import Cue, CueGrouper, CueRenderer, format_for_path
 
 
@@ -32,7 +32,7 @@ class CaptionFile:
     `warn`."""
 
     def __init__(self, path: Path, warn: Callable[[str], None] | None = None) -> None:
-        self.path = Path(path)
+        self.path = file_target(Path(path))
         self._warn = warn
         self.fmt = caption_format(str(path))
         #: Where the captions of the audio kept go when the run fails or is stopped; this run's

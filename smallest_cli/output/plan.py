@@ -4,6 +4,7 @@ before any request is sent: a bad path or format is exit 2, not a lost run."""
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +31,34 @@ EXTENSION_FORMATS: Mapping[str, str] = {
 }
 
 
-def check_output_path(path: Path) -> None:
+def is_stream_target(path: Path) -> bool:
+    """True when `path` names neither a regular file nor a directory: a device (/dev/null), a named
+    pipe, or the pipe or terminal behind /dev/stdout. Such a target is written in place, never
+    replaced by a file renamed onto it."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def file_target(path: Path) -> Path:
+    """The file `path` names: a symbolic link's target, so that the link stays a link."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def check_output_path(path: Path, *, stream_ok: bool = False) -> None:
     """Raise UsageError unless `path` (and its `.part` sibling) can be created or replaced: checked
     before any request, and again by each file writer when it opens. A name the system refuses
-    (too long, say) is a UsageError too."""
+    (too long, say) is a UsageError too. With `stream_ok` a writable device or pipe passes (see
+    is_stream_target); otherwise it is refused."""
+    if is_stream_target(path):
+        if not stream_ok:
+            raise UsageError(f"cannot write {path}: it is not a regular file")
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"cannot write {path}: permission denied")
+        return
+    path = file_target(path)
     try:
         if path.is_dir():
             raise UsageError(f"cannot write {path}: it is a directory")
@@ -56,7 +81,11 @@ def part_paths(path: Path) -> tuple[Path, Path]:
 
 
 def publish(work: Path, path: Path) -> None:
-    """Rename a whole work file into place."""
+    """Rename a whole work file into place, with the permissions of the file it replaces."""
+    try:
+        os.chmod(work, stat.S_IMODE(os.stat(path).st_mode))
+    except OSError:
+        pass  # no file there yet (or none we may read): the work file's own mode stands
     try:
         os.replace(work, path)
     except OSError as err:

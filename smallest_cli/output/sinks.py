@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from smallest_cli.errors import UsageError
-from smallest_cli.output.plan import check_output_path, part_paths, publish
+from smallest_cli.output.plan import check_output_path, file_target, part_paths, publish
 from smallest_cli.protocol.audio_formats import encoder
 from smallest_cli.protocol.contract import check_format
 from smallest_cli.protocol.wav import UNKNOWN_SIZE, wav_header
@@ -68,7 +68,7 @@ class FileSink:
     """
 
     def __init__(self, path: Path, fmt: str, sample_rate: int) -> None:
-        self.path = Path(path)
+        self.path = file_target(Path(path))
         self.fmt = check_format(fmt)
         self.sample_rate = sample_rate
         #: Where the audio received is kept when the run fails or is stopped; this run's own file.
@@ -205,16 +205,21 @@ class _Streaming:
 
 
 class StdoutSink(_Streaming):
-    """Writes to stdout's binary buffer, flushed per chunk so a pipe reader gets audio early.
+    """Writes to stdout's binary buffer, flushed per chunk so a pipe reader gets audio early; or,
+    from `stream_sink`, to a device or pipe that -o names, as it is written to stdout.
 
     wav: a header with unknown sizes (players accept it); when stdout is a regular file, the
     true sizes are patched in at close/abort.
     """
 
-    def __init__(self, fmt: str, sample_rate: int, stream: BinaryIO | None = None) -> None:
+    def __init__(
+        self, fmt: str, sample_rate: int, stream: BinaryIO | None = None, name: str = "stdout"
+    ) -> None:
         self.fmt = check_format(fmt)
         self.sample_rate = sample_rate
         self._stream: BinaryIO = stream if stream is not None else sys.stdout.buffer
+        #: How errors name the output; a stream opened by name is also closed when done.
+        self._name = name
         self._encoder = encoder(self.fmt, sample_rate)
         self._header_at: int | None = None
         self._header_bytes = 0
@@ -238,7 +243,7 @@ class StdoutSink(_Streaming):
         except BrokenPipeError:
             raise  # the reader went away: the command ends quietly
         except OSError as err:
-            raise UsageError(f"cannot write to stdout: {err.strerror or err}") from None
+            raise UsageError(f"cannot write to {self._name}: {err.strerror or err}") from None
 
     def write(self, data: bytes) -> None:
         if self._closed or not data:
@@ -265,15 +270,37 @@ class StdoutSink(_Streaming):
             except (OSError, ValueError):
                 pass
 
+    def _release(self) -> None:
+        if self._name != "stdout":
+            try:
+                self._stream.close()
+            except OSError:
+                pass  # what could be written was; the run's outcome stands
+
     def close(self) -> None:
-        self._finish()
+        try:
+            self._finish()
+        finally:
+            self._release()
 
     def abort(self) -> str | None:
         try:
             self._finish()
-        except (OSError, ValueError):
+        except (OSError, ValueError, UsageError):
             self._closed = True
+        self._release()
         return None
+
+
+def stream_sink(path: Path, fmt: str, sample_rate: int) -> StdoutSink:
+    """The sink for a -o that names a device, a named pipe or a terminal (/dev/null, /dev/stdout, a
+    FIFO; see plan.is_stream_target): written in place as stdout is, since no file can be renamed
+    onto it (that would replace the device with a file)."""
+    try:
+        stream = open(path, "wb")  # noqa: SIM115 - closed by the sink
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
+    return StdoutSink(fmt, sample_rate, stream=stream, name=str(path))
 
 
 class PlayerSink(_Streaming):
@@ -315,4 +342,5 @@ __all__ = [
     "FileSink",
     "PlayerSink",
     "StdoutSink",
+    "stream_sink",
 ]

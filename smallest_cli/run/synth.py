@@ -206,7 +206,8 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
     if plan.to_stdout and sys.stdout is None:
         raise UsageError("stdout is closed: -o - has nowhere to write the audio")
     if plan.path is not None:
-        check_output_path(plan.path)  # the first request goes out before the file opens (run/first.py)
+        # The first request goes out before the file opens (run/first.py).
+        check_output_path(plan.path, stream_ok=True)
     for warning in plan.warnings:
         eprint(warning)
     captions = _caption_path(transport_name, args.captions)
@@ -418,12 +419,15 @@ def _open_outputs(settings: Settings, device: str | None, cache: EntryWriter | N
     end is stopped), then file or stdout, then the player, then the caption file. A failure while
     opening one aborts those already open (no stray .part file, no cache entry)."""
     from smallest_cli.output import sinks as sink_mod
+    from smallest_cli.output.plan import is_stream_target
 
     plan, sample_rate = settings.plan, settings.options.sample_rate
     opened: list[Any] = [] if cache is None else [cache]
     player = None
     try:
-        if plan.path is not None:
+        if plan.path is not None and is_stream_target(plan.path):
+            opened.append(sink_mod.stream_sink(plan.path, plan.file_format, sample_rate))
+        elif plan.path is not None:
             opened.append(sink_mod.FileSink(plan.path, plan.file_format, sample_rate))
         elif plan.to_stdout:
             opened.append(sink_mod.StdoutSink(plan.file_format, sample_rate))

@@ -1,0 +1,80 @@
+"""What `-o` names is written, not replaced: a named pipe or a device (/dev/fd/1) is written in place
+as stdout is, a symbolic link stays a link to the file that gets the audio, and a file replaced by
+a finished run keeps its permissions. (Targets are made in the test's own directory: a regression
+must not be able to replace a device of the machine.)"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from smallest_cli.errors import UsageError
+from smallest_cli.output.plan import check_output_path
+from tests.helpers import Server, run_cli
+from tests.test_cli_support import TEXT, reference
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-ws"])
+def test_a_named_pipe_is_written_in_place(
+    command: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    fifo = tmp_path / "audio.pcm"
+    os.mkfifo(fifo)
+    received = bytearray()
+
+    def read() -> None:
+        with open(fifo, "rb") as reader:
+            while chunk := reader.read(65536):
+                received.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)  # daemon: a replaced pipe never opens
+    reader.start()
+    result = run_cli([command, TEXT, "-o", str(fifo)], env)
+    reader.join(timeout=30)
+    assert result.returncode == 0, result.stderr.decode()
+    assert bytes(received) == reference(server, TEXT, "pcm")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audio.pcm"]
+
+
+def test_dev_fd_1_is_stdout_written_in_place(server: Server, env: dict[str, str]) -> None:
+    result = run_cli(["stream-sse", TEXT, "-o", "/dev/fd/1", "--format", "pcm"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == reference(server, TEXT, "pcm")
+
+
+def test_a_symbolic_link_stays_a_link_to_the_audio(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "sub").mkdir()
+    target = tmp_path / "sub" / "target.pcm"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.pcm"
+    link.symlink_to(Path("sub") / "target.pcm")
+    result = run_cli(["speak", TEXT, "-o", str(link)], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert link.is_symlink() and os.readlink(link) == os.path.join("sub", "target.pcm")
+    assert target.read_bytes() == reference(server, TEXT, "pcm")
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["target.pcm"]
+
+
+def test_a_replaced_file_keeps_its_permissions(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "private.pcm"
+    out.write_bytes(b"old")
+    out.chmod(0o600)
+    result = run_cli(["stream-ws", TEXT, "-o", str(out)], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes() == reference(server, TEXT, "pcm")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_a_pipe_is_refused_where_only_a_file_will_do(tmp_path: Path) -> None:
+    fifo = tmp_path / "captions.srt"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="it is not a regular file"):
+        check_output_path(fifo)
+    check_output_path(fifo, stream_ok=True)
