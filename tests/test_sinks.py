@@ -14,7 +14,7 @@ import pytest
 
 from smallest_cli.errors import UsageError
 from smallest_cli.output.sinks import FileSink, PlayerSink, StdoutSink
-from smallest_cli.protocol.audio_formats import encode
+from smallest_cli.protocol.audio_formats import encode, encoder
 from smallest_cli.protocol.wav import wav_header
 
 from .helpers import ROOT
@@ -77,10 +77,16 @@ def test_a_stop_between_a_write_and_its_count_keeps_the_audio(
     assert _read_wav(part) == (24000, PCM)
 
 
-def test_abort_with_nothing_received_leaves_nothing(tmp_path: Path) -> None:
-    sink = FileSink(tmp_path / "a.wav", "wav", 24000)
+@pytest.mark.parametrize("fmt", ["wav", "pcm", "mp3", "ulaw"])
+def test_abort_with_nothing_received_leaves_nothing(tmp_path: Path, fmt: str) -> None:
+    sink = FileSink(tmp_path / f"a.{fmt}", fmt, 24000)
     assert sink.abort() is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_mp3_of_no_audio_closes_empty() -> None:
+    mp3 = encoder("mp3", 24000)
+    assert mp3.feed(b"\x01") == b"" and mp3.finish() == b""  # half a sample is no audio yet
 
 
 @pytest.mark.parametrize("fmt", ["pcm", "mp3", "ulaw", "alaw"])

@@ -95,12 +95,20 @@ class _Mp3Encoder:
         self._lame.set_channels(1)
         self._lame.set_quality(MP3_QUALITY)
         self._samples = _SampleEncoder("pcm")
+        self._encoding = False
 
     def feed(self, pcm: bytes) -> bytes:
         whole = self._samples.feed(pcm)
-        return bytes(self._lame.encode(whole)) if whole else b""
+        if not whole:
+            return b""
+        self._encoding = True
+        return bytes(self._lame.encode(whole))
 
     def finish(self) -> bytes:
+        self._samples.finish()
+        if not self._encoding:
+            return b""  # lame refuses to flush a stream it never began ("Not currently encoding")
+        self._encoding = False
         return bytes(self._lame.flush())
 
 
