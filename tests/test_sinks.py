@@ -236,6 +236,16 @@ def test_a_stop_as_stdout_takes_audio_leaves_its_file_header_right(tmp_path: Pat
     assert _read_wav(out) == (24000, PCM[:1600])
 
 
+def test_stdout_gets_nothing_from_a_run_that_fails_before_any_audio() -> None:
+    import io
+
+    stream = io.BytesIO()
+    sink = StdoutSink("wav", 24000, stream=stream)
+    assert sink.abort() is None
+    sink.write(PCM[:800])
+    assert stream.getvalue() == b""
+
+
 def test_stdout_sink_raw_pcm(tmp_path: Path) -> None:
     import io
 

@@ -285,9 +285,11 @@ class StdoutSink(_Streaming):
 
     def abort(self) -> str | None:
         try:
-            self._finish()
+            if self._started:  # nothing at all (no WAV header either) when no audio came
+                self._finish()
         except (OSError, ValueError, UsageError):
-            self._closed = True
+            pass
+        self._closed = True
         self._release()
         return None
 
