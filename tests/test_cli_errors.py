@@ -119,6 +119,21 @@ def test_missing_key_exits_2_and_says_how_to_set_it(server: Server, tmp_path: Pa
     assert "SMALLEST_API_KEY" in one_line(result.stderr)
 
 
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
+def test_a_text_argument_that_is_not_utf8_exits_2_before_any_request(
+    command: str, server: Server, tmp_path: Path
+) -> None:
+    before = _counters(server)
+    text = os.fsdecode(b"caf\xe9 au lait")  # Latin-1 bytes, as a shell in another locale passes them
+    result = run_cli([command, text, "-o", str(tmp_path / "x.wav")], cli_env(server, tmp_path))
+    assert result.returncode == 2
+    assert one_line(result.stderr) == (
+        "smallest: error: the text argument is not UTF-8 text: invalid continuation byte at byte 3"
+    )
+    assert _counters(server)["requests"] == before["requests"]
+    assert not list(tmp_path.glob("x.wav*"))
+
+
 @pytest.mark.parametrize("args", [["speak", "   "], ["stream-ws", "-"], ["stream-sse"]])
 def test_empty_text_exits_2(args: list[str], env: dict[str, str], tmp_path: Path) -> None:
     result = run_cli([*args, "-o", str(tmp_path / "x.wav")], env, input=b"  \n")

@@ -75,6 +75,22 @@ def _known_size(text: str | None, file: str | None) -> int | None:
     return None
 
 
+def _checked_argument(text: str) -> str:
+    """The TEXT argument, if it is UTF-8: other bytes reach Python as lone surrogates (PEP 383),
+    which a request cannot carry, and are refused as stdin's and files' are."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            os.fsencode(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            where = f": {exc.reason} at byte {exc.start}"
+        else:
+            where = ""
+        raise UsageError(f"the text argument is not UTF-8 text{where}") from None
+    return text
+
+
 def from_stdin(text: str | None, file: str | None) -> bool:
     """Whether the text is read from stdin (no TEXT or --file, or `-` for one of them)."""
     return text in (None, "-") and file in (None, "-") and not (text == "-" and file == "-")
@@ -87,7 +103,7 @@ def text_chunks(text: str | None, file: str | None, stdin: IO[str]) -> Iterable[
     if text is not None and file is not None:
         raise UsageError("give the text as an argument or with --file, not both")
     if text is not None and text != "-":
-        return [text]
+        return [_checked_argument(text)]
     if file is not None and file != "-":
         from smallest_cli.source.textinput import open_text_file  # only for files: not on the hot path
 
