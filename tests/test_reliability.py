@@ -788,10 +788,22 @@ def test_stdout_on_a_full_disk_is_one_line_exit_2(
     assert one_line(result.stderr) == "smallest: error: cannot write to stdout: No space left on device"
 
 
-def test_audio_to_a_closed_stdout_is_refused_before_any_request(env: dict[str, str]) -> None:
-    result = subprocess.run(
-        ["bash", "-c", f"{sys.executable} -m smallest_cli speak 'Hi there.' -o - >&-"],
-        env=env, cwd=ROOT, capture_output=True, timeout=60,
-    )
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        ("speak 'Hi there.' -o -", "the audio (-o -)"),
+        ("stream-ws 'Hi there.' -o {tmp}/x.wav --json", "the --json report"),
+        ("batch {tmp}/rows.txt --out-dir {tmp}/out --json", "the --json report"),
+        ("voices", "the voice list"),
+    ],
+    ids=["audio", "json", "batch-json", "voices"],
+)
+def test_data_for_a_closed_stdout_is_refused_before_any_request(
+    args: str, what: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "rows.txt").write_text("Hi there.\n")
+    command = f"{sys.executable} -m smallest_cli {args.format(tmp=tmp_path)} >&-"
+    result = subprocess.run(["bash", "-c", command], env=env, cwd=ROOT, capture_output=True, timeout=60)
     assert result.returncode == 2
-    assert one_line(result.stderr) == "smallest: error: stdout is closed: -o - has nowhere to write the audio"
+    assert one_line(result.stderr) == f"smallest: error: stdout is closed: {what} has nowhere to go"
+    assert not (tmp_path / "x.wav").exists() and not (tmp_path / "out").exists()

@@ -42,6 +42,9 @@ def show_voices(args: Args) -> None:
     from smallest_cli.options.config import guarded_with_config
 
     with guarded_with_config(args) as config:
+        from smallest_cli.output.plan import require_stdout
+
+        require_stdout("the voice list")
         if args.gender is not None and args.gender.strip().lower() not in GENDERS:
             spelling = BY_FIELD["gender"].spellings[0]
             raise UsageError(f"{spelling} must be {' or '.join(GENDERS)}, not {args.gender!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,13 @@ EXTENSION_FORMATS: Mapping[str, str] = {
     "alaw": "alaw",
     "al": "alaw",
 }
+
+
+def require_stdout(what: str) -> None:
+    """UsageError when stdout is closed (`>&-`): `what` would be printed into nothing and the run
+    would look like a success."""
+    if sys.stdout is None:
+        raise UsageError(f"stdout is closed: {what} has nowhere to go")
 
 
 def is_stream_target(path: Path) -> bool:

@@ -69,7 +69,7 @@ from smallest_cli.output.manifest import (
     settings_of,
 )
 from smallest_cli.output.names import check_template, output_path, render
-from smallest_cli.output.plan import check_output_path, plan_output
+from smallest_cli.output.plan import check_output_path, plan_output, require_stdout
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.request import (
     SynthesisOptions,
@@ -137,6 +137,8 @@ def _settings(args: Args, config: dict[str, str]) -> Settings:
     def spelled(field: str) -> str:
         return BY_FIELD[field].spellings[0]
 
+    if args.json_output:
+        require_stdout("the --json report")
     transport = BATCH_TRANSPORTS.get(args.transport)
     if transport is None:
         raise UsageError(

@@ -199,12 +199,14 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
         resolve_markdown,
         resolve_synthesis,
     )
-    from smallest_cli.output.plan import check_output_path, plan_output
+    from smallest_cli.output.plan import check_output_path, plan_output, require_stdout
     from smallest_cli.source.text import is_tty
 
     plan = plan_output(args.output, args.fmt, args.play, stdout_is_tty=is_tty(sys.stdout))
-    if plan.to_stdout and sys.stdout is None:
-        raise UsageError("stdout is closed: -o - has nowhere to write the audio")
+    if plan.to_stdout:
+        require_stdout("the audio (-o -)")
+    elif args.json_output:
+        require_stdout("the --json report")
     if plan.path is not None:
         # The first request goes out before the file opens (run/first.py).
         check_output_path(plan.path, stream_ok=True)
