@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from smallest_cli.errors import UsageError
+from smallest_cli.options.layers import setting
 from smallest_cli.options.resolve import (
     MISSING_KEY_MESSAGE,
     resolve_connection,
@@ -53,6 +54,17 @@ def test_bad_connection_flags() -> None:
                   dict(api_key="k", base_url="ftp://x")):
         with pytest.raises(UsageError):
             resolve_connection(flags, {}, {})
+
+
+@pytest.mark.parametrize(
+    ("field", "spelling"), [("voice", "--voice"), ("api_key", "--api-key"), ("base_url", "--base-url")]
+)
+def test_an_empty_flag_is_an_error_but_an_empty_variable_is_unset(field: str, spelling: str) -> None:
+    environ = {"SMALLEST_API_KEY": "sk_from_the_environment", "SMALLEST_VOICE": ""}
+    with pytest.raises(UsageError, match=f"^{spelling} is empty: give a value, or leave the flag out$"):
+        setting(field, {field: " "}, environ, {})
+    assert setting("voice", {}, environ, {"voice": "avery"}) == "avery"
+    assert setting("api_key", {"api_key": None}, environ, {}) == "sk_from_the_environment"
 
 
 @pytest.mark.parametrize("timeout", [float("inf"), 1e10, 86_400.5, float("nan"), -1.0])

@@ -18,8 +18,12 @@ def setting(
     field: str, flags: Mapping[str, Any], environ: Mapping[str, str], config: Mapping[str, str]
 ) -> Any:
     """`field`'s value: its flag, else its environment variable, else the config file, else the
-    table's fallback. An empty value counts as not given."""
+    table's fallback. An empty environment variable or config value counts as not given; an empty
+    flag is an error (`-v "$VOICE"` with VOICE unset), not a quiet fall back to the default."""
     option = BY_FIELD[field]
+    flag = flags.get(field)
+    if isinstance(flag, str) and not flag.strip():
+        raise UsageError(f"{option.spellings[0]} is empty: give a value, or leave the flag out")
     for value in (
         flags.get(field),
         environ.get(option.env) if option.env is not None else None,
