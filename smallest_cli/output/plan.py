@@ -51,8 +51,12 @@ def is_stream_target(path: Path) -> bool:
 
 
 def file_target(path: Path) -> Path:
-    """The file `path` names: a symbolic link's target, so that the link stays a link."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+    """The file `path` names: a symbolic link's target, so that the link stays a link. A name the
+    system refuses is returned as it is, for the writer's own check to report."""
+    try:
+        return Path(os.path.realpath(path)) if path.is_symlink() else path
+    except (OSError, ValueError):
+        return path
 
 
 def check_output_path(path: Path, *, stream_ok: bool = False) -> None:
