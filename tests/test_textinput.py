@@ -36,6 +36,17 @@ def test_nul_byte_is_binary() -> None:
         lines(b"text\0more")
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_with_its_byte_order_mark_is_named_as_such(encoding: str, tmp_path: Path) -> None:
+    data = ("\ufeff" if encoding.endswith("be") else "").encode(encoding) + "Hello\r\n".encode(encoding)
+    expected = "is UTF-16 text \\(it starts with a UTF-16 byte-order mark\\): convert it to UTF-8"
+    with pytest.raises(UsageError, match=f"^stdin {expected}"):
+        lines(data)
+    (tmp_path / "notes.txt").write_bytes(data)
+    with pytest.raises(UsageError, match=expected):
+        check_text_file(tmp_path / "notes.txt")
+
+
 def test_long_lines_are_read_in_pieces_without_loss() -> None:
     text = ("ü" * 50_000) + "\nend"
     assert "".join(lines(text.encode())) == text

@@ -22,10 +22,18 @@ from smallest_cli.errors import UsageError
 MAX_LINE_BYTES = 64 * 1024
 _SCAN_BYTES = 256 * 1024
 _BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def _not_utf8(name: str, offset: int, reason: str) -> UsageError:
     return UsageError(f"{name} is not UTF-8 text: {reason} at byte {offset}")
+
+
+def _utf16(name: str) -> UsageError:
+    return UsageError(
+        f"{name} is UTF-16 text (it starts with a UTF-16 byte-order mark): convert it to UTF-8, "
+        "e.g. iconv -f UTF-16 -t UTF-8"
+    )
 
 
 def _binary(name: str, offset: int) -> UsageError:
@@ -47,6 +55,8 @@ class _Checker:
             if data.startswith(_BOM):
                 data = data[len(_BOM) :]
                 self._offset += len(_BOM)
+            elif data.startswith(_UTF16_BOMS):  # Windows editors' "Unicode": NULs in every ASCII letter
+                raise _utf16(self._name)
         nul = data.find(b"\0")
         if nul >= 0:
             raise _binary(self._name, self._offset + nul)
