@@ -78,3 +78,15 @@ def test_a_pipe_is_refused_where_only_a_file_will_do(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="it is not a regular file"):
         check_output_path(fifo)
     check_output_path(fifo, stream_ok=True)
+
+
+def test_a_finished_run_removes_the_part_an_earlier_failed_run_left(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "talk.pcm"
+    (tmp_path / "talk.pcm.part").write_bytes(b"what an interrupted run kept")
+    (tmp_path / "talk.pcm.part.1").write_bytes(b"another run's work file")
+    result = run_cli(["speak", TEXT, "-o", str(out)], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes() == reference(server, TEXT, "pcm")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.pcm", "talk.pcm.part.1"]

@@ -93,7 +93,8 @@ def part_paths(path: Path) -> tuple[Path, Path]:
 
 
 def publish(work: Path, path: Path) -> None:
-    """Rename a whole work file into place, with the permissions of the file it replaces."""
+    """Rename a whole work file into place, with the permissions of the file it replaces, and
+    remove the `.part` an earlier failed run left of it."""
     try:
         os.chmod(work, stat.S_IMODE(os.stat(path).st_mode))
     except OSError:
@@ -102,6 +103,10 @@ def publish(work: Path, path: Path) -> None:
         os.replace(work, path)
     except OSError as err:
         raise UsageError(f"cannot rename {work} to {path}: {err.strerror or err}") from None
+    try:  # what an earlier run that failed kept of this output is superseded by the whole file
+        part_paths(path)[0].unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def close_quietly(*handles: IO[Any] | None) -> None:
