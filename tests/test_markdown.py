@@ -135,6 +135,11 @@ def test_code_blocks_are_noted_skipped_or_read(code: str, words: str) -> None:
     assert said(VENV, code) == words
 
 
+def test_a_br_tag_parts_words_and_other_inline_tags_vanish() -> None:
+    assert said("Total: 24.<br>Footnote one<BR />two<br/>three") == "Total: 24. Footnote one two three."
+    assert said("Press <kbd>Ctrl</kbd>-C, un<b>bold</b>ly.") == "Press Ctrl-C, unboldly."
+
+
 def test_blocks_end_as_sentences_where_they_end() -> None:
     assert speak_markdown("# Title\nBody text\n- item one\n- item two:\n") == (
         "Title.\nBody text.\nitem one.\nitem two.\n"

@@ -456,9 +456,15 @@ def _inline(children: list[Any]) -> tuple[str, bool]:
             parts.append(_readable(token.content))
         elif kind in ("code_inline", "image"):
             parts.append(token.content)  # an image's content is its alt text
-        elif kind in ("softbreak", "hardbreak"):
-            parts.append(" ")
+        elif kind in ("softbreak", "hardbreak") or (kind == "html_inline" and _is_br(token.content)):
+            parts.append(" ")  # other inline tags (<kbd>, <sup>) may sit inside a word: dropped
     return " ".join("".join(parts).split()), opened
+
+
+def _is_br(tag: str) -> bool:
+    """Whether an inline HTML tag is a line break (`<br>`, `<br/>`, `<BR />`)."""
+    name = tag.strip("</> ").lower()
+    return name == "br" or name.startswith(("br ", "br/"))
 
 
 def _may_open(text: str) -> bool:
