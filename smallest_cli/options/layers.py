@@ -25,7 +25,7 @@ def setting(
     if isinstance(flag, str) and not flag.strip():
         raise UsageError(f"{option.spellings[0]} is empty: give a value, or leave the flag out")
     for value in (
-        flags.get(field),
+        flag,
         environ.get(option.env) if option.env is not None else None,
         _from_config(option, config),
     ):

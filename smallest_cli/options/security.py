@@ -27,6 +27,7 @@ CMDLINE_KEY_WARNING = (
     "prefer the SMALLEST_API_KEY environment variable or `smallest config set api_key -` (reads stdin)"
 )
 
+
 def check_api_key(key: str, where: str) -> str:
     """`key` if it is one word of printable ASCII, else UsageError (exit 2). Another character
     cannot go in the Authorization header: a request would fail with the header, key and all, in
