@@ -67,3 +67,8 @@ def test_text_chunks_uses_binary_stdin() -> None:
     stdin = io.TextIOWrapper(io.BytesIO(b"ok " * 5000 + b"\xff"), encoding="utf-8")
     with pytest.raises(UsageError, match="at byte 15000"):
         list(text_chunks(None, None, stdin))
+
+
+def test_an_empty_file_name_is_a_usage_error_not_the_current_directory() -> None:
+    with pytest.raises(UsageError, match=r"^--file needs a path, or - for stdin$"):
+        text_chunks(None, "", io.StringIO())

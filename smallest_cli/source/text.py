@@ -102,6 +102,8 @@ def text_chunks(text: str | None, file: str | None, stdin: IO[str]) -> Iterable[
     arrives, with an empty piece whenever it pauses (`source.live.plain_pipe`)."""
     if text is not None and file is not None:
         raise UsageError("give the text as an argument or with --file, not both")
+    if file is not None and not file.strip():
+        raise UsageError("--file needs a path, or - for stdin")
     if text is not None and text != "-":
         return [_checked_argument(text)]
     if file is not None and file != "-":
