@@ -450,10 +450,12 @@ def test_a_rows_last_request_ends_it_before_the_next_row_is_read() -> None:
 # -- a row's plan: its output checked before any request ---------------------------------------------------
 
 
-def _batch(out_dir: Path, fmt: str | None = None, template: str = "{n:04d}") -> _Batch:
+def _batch(
+    out_dir: Path, fmt: str | None = None, template: str = "{n:04d}", source: Path | None = None
+) -> _Batch:
     settings = Settings(
         transport="http", defaults=DEFAULTS, fmt=fmt, conn=ConnectionOptions(timeout=5.0, retries=0),
-        template=template, out_dir=out_dir, manifest=out_dir / manifest.MANIFEST_NAME,
+        template=template, out_dir=out_dir, manifest=out_dir / manifest.MANIFEST_NAME, source=source,
         shard=Shard(1, 1), markdown_text=None, markdown_files=None, cache=None,
     )
     display = BatchDisplay("quiet", transport="sync")
@@ -473,6 +475,15 @@ def test_no_row_may_write_over_the_manifest(
 ) -> None:
     plan = _batch(tmp_path, fmt, template).plan(Row(1, {"text": "a", **fields}))
     assert plan.error == f"{tmp_path / 'manifest.jsonl'} is the manifest: name the row's output otherwise"
+
+
+@pytest.mark.parametrize("output", ["rows.jsonl", "./rows.jsonl", "link.jsonl"])
+def test_no_row_may_write_over_the_batch_input(tmp_path: Path, output: str) -> None:
+    source = tmp_path / "rows.jsonl"
+    source.write_text('{"text": "a"}\n')
+    (tmp_path / "link.jsonl").symlink_to("rows.jsonl")
+    plan = _batch(tmp_path, "wav", source=source).plan(Row(1, {"text": "a", "output": output}))
+    assert plan.error == f"{tmp_path / output} is the batch's input: name the row's output otherwise"
 
 
 def test_an_output_name_the_system_refuses_fails_its_row(tmp_path: Path) -> None:

@@ -124,6 +124,8 @@ class Settings(NamedTuple):
     template: str
     out_dir: Path
     manifest: Path
+    #: The input file (None for stdin or a directory): no row may write over it.
+    source: Path | None
     shard: Shard
     #: The --code mode of rows read as Markdown (None: read as plain text): rows of text, and a
     #: directory's .md and .markdown files.
@@ -164,6 +166,7 @@ def _settings(args: Args, config: dict[str, str]) -> Settings:
         template=check_template(args.name or DEFAULT_TEMPLATE, spelled("name")),
         out_dir=out_dir,
         manifest=Path(args.manifest) if args.manifest else out_dir / MANIFEST_NAME,
+        source=Path(args.input) if args.input != "-" and not os.path.isdir(args.input) else None,
         shard=parse_shard(args.shard, spelled("shard")),
         markdown_text=resolve_markdown(args, os.environ, config, markdown_file=False),
         markdown_files=resolve_markdown(args, os.environ, config, markdown_file=True),
@@ -309,9 +312,11 @@ class _Batch:
         self.manifest = manifest
         self.display = display
         self.named = named
-        #: Each output used so far (made absolute), and the row that uses it; the manifest's is
-        #: no row's (0): a row's audio renamed over it would lose the records.
-        self.used: dict[str, int] = {os.path.abspath(settings.manifest): 0}
+        #: Each output used so far (made absolute), and the row that uses it; the manifest's (0)
+        #: and the input file's (-1) are no row's: a row's audio renamed over one would lose it.
+        self.used: dict[str, int] = {os.path.realpath(settings.manifest): 0}
+        if settings.source is not None:
+            self.used.setdefault(os.path.realpath(settings.source), -1)
 
     def run(self, rows: Iterable[Row], prefetch: Prefetch) -> None:
         shard = self.settings.shard
@@ -356,9 +361,11 @@ class _Batch:
         output = plan_output(str(path), fmt, False)
         for warning in output.warnings:
             self.display.note(warning)
-        other = self.used.setdefault(os.path.abspath(path), row.n)
+        other = self.used.setdefault(os.path.realpath(path), row.n)
         if other == 0:
             raise UsageError(f"{path} is the manifest: name the row's output otherwise")
+        if other == -1:
+            raise UsageError(f"{path} is the batch's input: name the row's output otherwise")
         if other != row.n:
             raise UsageError(f"row {other} writes {path} already")
         _make_dir(path.parent)
