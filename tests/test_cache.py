@@ -7,6 +7,8 @@ import dataclasses
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -204,10 +206,28 @@ def test_an_open_entry_reads_on_after_it_is_cleared(tmp_path: Path) -> None:
 def test_a_cache_that_cannot_be_written_warns_and_stores_nothing(tmp_path: Path) -> None:
     (tmp_path / "cache").write_text("a file where the directory should be")
     said: list[str] = []
-    writer = store_in(tmp_path).writer("0" * 64, said.append)
+    store = store_in(tmp_path)
+    for key in ("0" * 64, "1" * 64, "2" * 64):  # a batch's rows: one warning for the run
+        writer = store.writer(key, said.append)
+        render(writer, b"\x01\x00")
+        writer.close()
+    assert len(said) == 1 and said[0].startswith("smallest: warning: not cached: cannot write")
+
+
+def test_clearing_removes_what_killed_writers_left_and_no_live_one(tmp_path: Path) -> None:
+    store = store_in(tmp_path)
+    writer = store.writer("1" * 64, print)
     render(writer, b"\x01\x00")
     writer.close()
-    assert len(said) == 1 and said[0].startswith("smallest: warning: not cached: cannot write")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    orphan = store.directory / f".tmp-{'2' * 16}-{dead.stdout.strip()}-0a1b2c3d"
+    orphan.mkdir()
+    (orphan / "audio.pcm").write_bytes(b"\0" * 1000)
+    live = store.directory / f".tmp-{'3' * 16}-{os.getpid()}-0a1b2c3d"
+    live.mkdir()
+    assert store.clear()[0] == 1
+    assert [p.name for p in store.directory.iterdir()] == [live.name]
 
 
 def test_the_least_recently_used_entries_go_first(tmp_path: Path) -> None:

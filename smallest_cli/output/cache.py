@@ -125,6 +125,9 @@ class CacheStore:
     def __init__(self, directory: Path, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        #: Set when a render could not be written: a batch's later rows store nothing and warn no
+        #: more (one warning per run).
+        self.failed = False
 
     def entries(self) -> list[EntryInfo]:
         """Every stored entry (not those being written or removed)."""
@@ -193,9 +196,33 @@ class CacheStore:
                 total -= entry.size
 
     def clear(self) -> tuple[int, int]:
-        """Remove every entry; returns how many and their bytes."""
+        """Remove every entry, and the work directories of writers that died; returns how many
+        entries and their bytes."""
         removed = [e for e in self.entries() if _remove(e.path)]
+        self._remove_orphans()
         return len(removed), sum(e.size for e in removed)
+
+    def _remove_orphans(self) -> None:
+        """A writer killed (SIGKILL, a power cut) leaves its `.tmp-KEY-PID-*` directory; one whose
+        process is gone is removed, a live one's is left to it."""
+        try:
+            children = list(os.scandir(self.directory))
+        except OSError:
+            return
+        for child in children:
+            match = re.fullmatch(r"\.(?:tmp|del)-[0-9a-f]+-(\d+)-[0-9a-f]+", child.name)
+            if match is not None and not _alive(int(match.group(1))):
+                shutil.rmtree(child.path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: alive
+    return True
 
 
 def _remove(path: Path) -> bool:
@@ -225,6 +252,8 @@ class EntryWriter:
         self._size = 0
         self._mark = 0
         self.words = _IndexLines(self)
+        if store.failed:
+            return  # warned already: this run stores nothing more
         try:
             store.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._work.mkdir(mode=0o700)
@@ -236,6 +265,9 @@ class EntryWriter:
     def _fail(self, err: OSError) -> None:
         """Stop caching this run (its files removed), with one warning."""
         self.abort()
+        if self._store.failed:
+            return
+        self._store.failed = True
         where = err.filename or self._store.directory
         self._warn(f"smallest: warning: not cached: cannot write {where}: {err.strerror or err}")
 
