@@ -207,7 +207,7 @@ def guarded(debug: bool = False, secrets: tuple[str, ...] = ()) -> Iterator[None
         eprint(_scrub(f"smallest: {what}{err}", secrets))
         raise exit_ from None
     except KeyboardInterrupt as stop_signal:
-        stop = stopped(stop_signal)
+        stop = _first_stop(stop_signal)
         exit_ = _exit(stop.exit_code)
         eprint(f"smallest: {stop}")
         raise exit_ from None
@@ -221,6 +221,22 @@ def guarded(debug: bool = False, secrets: tuple[str, ...] = ()) -> Iterator[None
         _discard_stdout()
         eprint(f"smallest: error: cannot write to stdout: {exc.strerror or exc}")
         raise exit_ from None
+
+
+def _first_stop(stop_signal: KeyboardInterrupt) -> Interrupted:
+    """The stop to report when a second one lands while the first is on its way out (GNU
+    `timeout` signals the process, then its whole group: the run gets two): the first, whose
+    message says where the audio received is kept."""
+    first: BaseException | None = stop_signal
+    cur = stop_signal.__context__
+    while cur is not None:
+        if isinstance(cur, Interrupted):
+            return cur
+        if isinstance(cur, KeyboardInterrupt):
+            first = cur
+        cur = cur.__context__
+    assert isinstance(first, KeyboardInterrupt)
+    return stopped(first)
 
 
 def _discard_stdout() -> None:

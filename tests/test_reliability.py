@@ -544,6 +544,38 @@ def test_a_second_ctrl_c_while_exiting_says_interrupted_once(
     assert capsys.readouterr().err == "smallest: interrupted\n"
 
 
+@pytest.mark.parametrize(
+    ("kind", "word", "code"),
+    [("Interrupted", "interrupted", 130), ("Terminated", "terminated", 143)],
+    ids=["ctrl-c-twice", "sigterm-then-ctrl-c"],
+)
+def test_a_second_stop_while_exiting_still_says_where_the_audio_is(
+    kind: str, word: str, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GNU `timeout` signals the run and then its process group: a second stop often lands while
+    the first one's error is on its way out. The message is still the first one's, with the
+    `.part` it names."""
+    import typer
+
+    from smallest_cli import errors
+
+    make_exit = errors._exit
+    calls: list[int] = []
+
+    def second_stop_on_first_exit(exit_code: int) -> Exception:
+        calls.append(exit_code)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return make_exit(exit_code)
+
+    monkeypatch.setattr(errors, "_exit", second_stop_on_first_exit)
+    message = f"{word}; the audio received so far is in out.wav.part"
+    with pytest.raises(typer.Exit) as info, errors.guarded(), errors.guarded():
+        raise getattr(errors, kind)(message)
+    assert info.value.exit_code == code and calls == [code, code]
+    assert capsys.readouterr().err == f"smallest: {message}\n"
+
+
 def test_scrub_redacts_a_real_key_but_not_a_too_short_one() -> None:
     from smallest_cli.errors import _scrub
 
