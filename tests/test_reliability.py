@@ -519,41 +519,21 @@ def test_captions_are_kept_on_ctrl_c_or_sigterm(
     assert_captions_kept(captions, part, text)
 
 
-def test_a_second_ctrl_c_while_exiting_says_interrupted_once(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The synthesis commands nest two guards; a second Ctrl-C while the inner one makes its exit
-    (importing typer takes ~100 ms) reaches the outer one: still one message."""
-    import typer
-
-    from smallest_cli import errors
-
-    make_exit = errors._exit
-    calls: list[int] = []
-
-    def second_ctrl_c_on_first_exit(code: int) -> Exception:
-        calls.append(code)
-        if len(calls) == 1:
-            raise KeyboardInterrupt
-        return make_exit(code)
-
-    monkeypatch.setattr(errors, "_exit", second_ctrl_c_on_first_exit)
-    with pytest.raises(typer.Exit) as info, errors.guarded(), errors.guarded():
-        raise KeyboardInterrupt
-    assert info.value.exit_code == 130 and calls == [130, 130]
-    assert capsys.readouterr().err == "smallest: interrupted\n"
-
-
 @pytest.mark.parametrize(
-    ("kind", "word", "code"),
-    [("Interrupted", "interrupted", 130), ("Terminated", "terminated", 143)],
-    ids=["ctrl-c-twice", "sigterm-then-ctrl-c"],
+    ("kind", "message", "code"),
+    [
+        ("KeyboardInterrupt", "interrupted", 130),
+        ("Interrupted", "interrupted; the audio received so far is in out.wav.part", 130),
+        ("Terminated", "terminated; the audio received so far is in out.wav.part", 143),
+    ],
+    ids=["ctrl-c-twice", "ctrl-c-twice-with-a-part", "sigterm-then-ctrl-c"],
 )
-def test_a_second_stop_while_exiting_still_says_where_the_audio_is(
-    kind: str, word: str, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_a_second_stop_while_exiting_still_says_the_first_once(
+    kind: str, message: str, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """GNU `timeout` signals the run and then its process group: a second stop often lands while
-    the first one's error is on its way out. The message is still the first one's, with the
+    """The synthesis commands nest two guards; a second stop while the inner one makes its exit
+    (importing typer takes ~100 ms) reaches the outer one. GNU `timeout` makes it common: it
+    signals the run, then its process group. Still one message, the first stop's, with the
     `.part` it names."""
     import typer
 
@@ -569,9 +549,9 @@ def test_a_second_stop_while_exiting_still_says_where_the_audio_is(
         return make_exit(exit_code)
 
     monkeypatch.setattr(errors, "_exit", second_stop_on_first_exit)
-    message = f"{word}; the audio received so far is in out.wav.part"
+    first = KeyboardInterrupt() if kind == "KeyboardInterrupt" else getattr(errors, kind)(message)
     with pytest.raises(typer.Exit) as info, errors.guarded(), errors.guarded():
-        raise getattr(errors, kind)(message)
+        raise first
     assert info.value.exit_code == code and calls == [code, code]
     assert capsys.readouterr().err == f"smallest: {message}\n"
 
