@@ -20,18 +20,35 @@ def setting(
     """`field`'s value: its flag, else its environment variable, else the config file, else the
     table's fallback. An empty environment variable or config value counts as not given; an empty
     flag is an error (`-v "$VOICE"` with VOICE unset), not a quiet fall back to the default."""
+    given = _given(field, flags, environ, config)
+    return BY_FIELD[field].fallback if given is None else given[0]
+
+
+def given_by(
+    field: str, flags: Mapping[str, Any], environ: Mapping[str, str], config: Mapping[str, str]
+) -> str | None:
+    """Where `setting` takes `field`'s value from, for a message: the flag's spelling, the
+    environment variable, or `FIELD in the config file`; None for the table's fallback."""
+    given = _given(field, flags, environ, config)
+    return None if given is None else given[1]
+
+
+def _given(
+    field: str, flags: Mapping[str, Any], environ: Mapping[str, str], config: Mapping[str, str]
+) -> tuple[Any, str] | None:
+    """The first layer that gives `field` a value: (the value, where it comes from)."""
     option = BY_FIELD[field]
     flag = flags.get(field)
     if isinstance(flag, str) and not flag.strip():
         raise UsageError(f"{option.spellings[0]} is empty: give a value, or leave the flag out")
-    for value in (
-        flag,
-        environ.get(option.env) if option.env is not None else None,
-        _from_config(option, config),
+    for value, where in (
+        (flag, option.spellings[0]),
+        (environ.get(option.env) if option.env is not None else None, option.env),
+        (_from_config(option, config), f"{field} in the config file"),
     ):
         if value is not None and value != "":
-            return value
-    return option.fallback
+            return value, str(where)
+    return None
 
 
 def _from_config(option: Option, config: Mapping[str, str]) -> Any:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from smallest_cli.errors import UsageError
-from smallest_cli.options.layers import setting
+from smallest_cli.options.layers import given_by, setting
 from smallest_cli.options.security import CMDLINE_KEY_WARNING, check_api_key, check_key_transport
 from smallest_cli.options.settings import ConnectionOptions, Secret
 from smallest_cli.options.table import BY_FIELD, CODE_BLOCKS
@@ -140,7 +140,7 @@ def resolve_connection(
     if need_key and not key:
         raise UsageError(MISSING_KEY_MESSAGE)
     if key:
-        check_api_key(key, _key_source(flags, environ))
+        check_api_key(key, given_by("api_key", flags, environ, config) or "the API key")
     timeout = float(get("timeout"))
     if not 0 < timeout <= MAX_TIMEOUT_SECONDS:
         raise UsageError(
@@ -156,16 +156,6 @@ def resolve_connection(
         retries=retries,
         allow_insecure=allow_insecure,
     )
-
-
-def _key_source(flags: Mapping[str, Any], environ: Mapping[str, str]) -> str:
-    """Where the key in use was given, as `setting` ranks them (flag, environment, config file)."""
-    env = BY_FIELD["api_key"].env
-    if flags.get("api_key"):
-        return BY_FIELD["api_key"].spellings[0]
-    if env is not None and environ.get(env, "").strip():
-        return env
-    return "api_key in the config file"
 
 
 def check_concurrency(concurrency: int) -> int:
