@@ -227,7 +227,7 @@ def _first_stop(stop_signal: KeyboardInterrupt) -> Interrupted:
     """The stop to report when a second one lands while the first is on its way out (GNU
     `timeout` signals the process, then its whole group: the run gets two): the first, whose
     message says where the audio received is kept."""
-    first: BaseException | None = stop_signal
+    first = stop_signal
     cur = stop_signal.__context__
     while cur is not None:
         if isinstance(cur, Interrupted):
@@ -235,7 +235,6 @@ def _first_stop(stop_signal: KeyboardInterrupt) -> Interrupted:
         if isinstance(cur, KeyboardInterrupt):
             first = cur
         cur = cur.__context__
-    assert isinstance(first, KeyboardInterrupt)
     return stopped(first)
 
 
