@@ -111,6 +111,19 @@ def test_unreachable_server_exits_6_naming_the_url(command: str, tmp_path: Path)
     assert f"127.0.0.1:{port}" in line and "refused" in line
 
 
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws", "voices"])
+def test_a_base_url_with_the_api_path_is_named_on_404(command: str, server: Server, tmp_path: Path) -> None:
+    """`…/waves/v1` as the base URL doubles the path: the 404 says which URL was asked for."""
+    env = cli_env(server, tmp_path, SMALLEST_BASE_URL=server.url + "/waves/v1")
+    out = [] if command == "voices" else ["hello", "-o", str(tmp_path / "x.wav")]
+    result = run_cli([command, *out], env)
+    assert result.returncode == 2
+    base = server.ws_url if command == "stream-ws" else server.url
+    path = {"speak": "tts", "voices": "lightning-v3.1/get_voices"}.get(command, "tts/live")
+    expected = f"no endpoint at {base}/waves/v1/waves/v1/{path}; check the base URL"
+    assert expected in one_line(result.stderr)
+
+
 def test_missing_key_exits_2_and_says_how_to_set_it(server: Server, tmp_path: Path) -> None:
     env = cli_env(server, tmp_path)
     del env["SMALLEST_API_KEY"]

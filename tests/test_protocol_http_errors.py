@@ -68,6 +68,19 @@ def test_other_shapes(raw: bytes) -> None:
     assert "Voice not found" in str(err) and "404" in str(err)
 
 
+def test_a_bare_404_names_the_url_asked_for_without_its_query() -> None:
+    err = error_from_http(404, b"Not Found", {}, url="wss://h/waves/v1/waves/v1/tts/live?timeout=60")
+    assert str(err) == (
+        "not found (404): no endpoint at wss://h/waves/v1/waves/v1/tts/live; "
+        "check the base URL (scheme, host and port)"
+    )
+
+
+def test_a_404_with_the_servers_own_reason_keeps_it() -> None:
+    err = error_from_http(404, body({"error": "Voice not found"}), {}, url="https://h/waves/v1/tts")
+    assert str(err) == "not found (404): Voice not found"
+
+
 @pytest.mark.parametrize("status", [400, 404, 413, 422])
 def test_usage_statuses(status: int) -> None:
     assert type(error_from_http(status, b"", {})) is UsageError

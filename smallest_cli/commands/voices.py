@@ -97,7 +97,7 @@ def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[di
     if log is not None:
         log.response(resp.status_code, resp.headers)
     if resp.status_code >= 300:
-        raise error_from_http(resp.status_code, resp.content, resp.headers)
+        raise error_from_http(resp.status_code, resp.content, resp.headers, url=url)
     try:
         data = resp.json()
     except ValueError:

@@ -333,10 +333,21 @@ def _body_text(body: bytes) -> tuple[str, str | None, str | None]:
 
 
 def error_from_http(
-    status: int, body: bytes, headers: Mapping[str, str], *, now: float | None = None
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    now: float | None = None,
+    url: str | None = None,
 ) -> SmallestError:
-    """The exception for a non-2xx HTTP answer. `now` (epoch seconds) resolves a dated Retry-After."""
+    """The exception for a non-2xx HTTP answer. `now` (epoch seconds) resolves a dated Retry-After.
+
+    A bare 404 names the `url` asked for: it nearly always means a base URL with a path of its own
+    (`…/waves/v1`), which the endpoint's path then repeats.
+    """
     detail, _code, body_rid = _body_text(body)
+    if status == 404 and url and _only_the_reason(detail, status):
+        detail = f"no endpoint at {url.split('?', 1)[0]}; check the base URL (scheme, host and port)"
     retry_after = parse_retry_after(header(headers, "Retry-After"), now) if status == 429 else None
     return error_for_status(
         status, detail, request_id=response_request_id(headers) or body_rid, retry_after=retry_after

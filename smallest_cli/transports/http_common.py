@@ -193,7 +193,7 @@ def error_for_response(resp: requests.Response, timeout: float) -> SmallestError
         data = b""
     finally:
         resp.close()
-    return error_from_http(resp.status_code, data, resp.headers)
+    return error_from_http(resp.status_code, data, resp.headers, url=resp.url)
 
 
 def iter_body(resp: requests.Response, timeout: float) -> Iterator[bytes]:

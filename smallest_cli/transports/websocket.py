@@ -206,7 +206,7 @@ class WebSocketTransport:
             log = debug_log()
             if log is not None:
                 log.response(resp.status_code, resp.headers)
-            raise error_from_http(resp.status_code, resp.body or b"", resp.headers) from None
+            raise error_from_http(resp.status_code, resp.body or b"", resp.headers, url=url) from None
         except InvalidURI as exc:
             raise UsageError(f"invalid server URL {self._url}: {exc}") from None
         except TimeoutError:
