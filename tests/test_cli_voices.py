@@ -75,3 +75,19 @@ def test_an_unknown_gender_is_refused_not_an_empty_table(env: dict[str, str]) ->
     assert result.returncode == 2
     assert result.stderr.decode().strip() == "smallest: error: --gender must be female or male, not 'x'"
     assert ids(env, "--gender", "FEMALE") and ids(env, "--gender", "female") == ids(env, "--gender", "FEMALE")
+
+
+def test_ids_with_json_is_a_json_list_of_ids(env: dict[str, str]) -> None:
+    result = run_cli(["voices", "--ids", "--json", "--search", "MAGN"], env)
+    assert result.returncode == 0 and json.loads(result.stdout) == ["magnus"]
+
+
+def test_no_match_says_which_filter_no_voice_has(env: dict[str, str]) -> None:
+    """Stdout stays empty for a script; stderr names the filter and the catalog's own values."""
+    result = run_cli(["voices", "--language", "klingon"], env)
+    assert result.returncode == 0 and result.stdout == b""
+    line = result.stderr.decode().strip()
+    assert line.startswith("0 voices: no voice has the language 'klingon' (the catalog has: arabic, ")
+    assert ", english, " in line
+    both = run_cli(["voices", "--ids", "--language", "hi", "--accent", "british"], env)
+    assert both.stdout == b"" and both.stderr.decode().strip() == "0 voices match"

@@ -53,13 +53,17 @@ def show_voices(args: Args) -> None:
             catalog, language=args.language, gender=args.gender, accent=args.accent, search=args.search,
             model=args.model,
         )
-        if args.json_output:
+        if args.json_output and args.ids:
+            print(json.dumps([voice.get("voiceId", "") for voice in chosen], ensure_ascii=False))
+        elif args.json_output:
             print(json.dumps({"voices": chosen}, indent=2, ensure_ascii=False))
         elif args.ids:
             for voice in chosen:
                 print(voice.get("voiceId", ""))
-        else:
+        elif chosen:
             print_table(chosen)
+        if not chosen:
+            eprint(none_chosen(catalog, language=args.language, accent=args.accent))
 
 
 def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -174,6 +178,16 @@ def filter_voices(
     return out
 
 
+def none_chosen(catalog: list[dict[str, Any]], *, language: str | None, accent: str | None) -> str:
+    """What to say when no voice matches: which filter no voice in the catalog has at all, with
+    the values the catalog does have, since a misspelt filter is the usual cause."""
+    for label, value, tag in (("language", language, "language"), ("accent", accent, "accent")):
+        if value and not filter_voices(catalog, **{label: value}):
+            known = sorted({x.lower() for v in catalog for x in _as_list(_tags(v).get(tag))})
+            return f"0 voices: no voice has the {label} {value!r} (the catalog has: {', '.join(known)})"
+    return "0 voices match"
+
+
 def print_table(voices: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -196,5 +210,5 @@ def print_table(voices: list[dict[str, Any]]) -> None:
     if not console.is_terminal:
         console = Console(file=sys.stdout, highlight=False, width=max(console.width, 120))
     console.print(table)
-    if sys.stderr.isatty() or not voices:
+    if sys.stderr.isatty():
         print(f"{len(voices)} voice{'s' if len(voices) != 1 else ''}", file=sys.stderr)

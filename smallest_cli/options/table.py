@@ -213,7 +213,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("gender", ("--gender",), "str", "female or male.", _VOICES),
     Option("accent", ("--accent",), "str", "american, british, indian, ...", _VOICES),
     Option("search", ("--search", "-s"), "str", "Text to find in id, name or tags.", _VOICES),
-    Option("ids", ("--ids",), "flag", "Print only the voice ids, one per line.", _VOICES),
+    Option("ids", ("--ids",), "flag", "Print only the voice ids, one per line (with --json, a JSON array).",
+           _VOICES),
     # -- serve -----------------------------------------------------------------------------------------
     Option("host", ("--host",), "str", "Address to bind.", _SERVE, fallback="127.0.0.1"),
     Option("port", ("--port",), "int", "Port to bind; 0 picks a free one.", _SERVE, fallback=8123),
