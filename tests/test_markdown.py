@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from smallest_cli.errors import UsageError
 from smallest_cli.options.resolve import resolve_markdown
 from smallest_cli.source.markdown import CODE_NOTE, MAX_BLOCK_CHARS, MarkdownSpeech, speak_markdown
+from smallest_cli.source.markdown import spoken as spoken_words
 from tests.helpers import Server, run_cli, wait_until
 from tests.test_live_text import cli
 
@@ -319,6 +320,20 @@ def test_the_run_and_its_progress_count_both_read_the_spoken_words(tmp_path: Pat
     assert "".join(text.pieces) == "".join(text.reread()) == "Title.\nBold words.\n"
 
 
+@pytest.mark.parametrize(
+    ("markdown", "code", "why"),
+    [
+        ("```\nrm -rf build\n```\n", "skip", " (its code blocks are skipped: --code skip)"),
+        ("<!-- a comment -->\n\n---\n", "note", ""),
+    ],
+)
+def test_markdown_with_nothing_to_say_is_not_called_empty(markdown: str, code: str, why: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        list(spoken_words(iter(markdown.splitlines(keepends=True)), code))
+    assert str(caught.value) == "no text to speak: the Markdown has no words a reader would say" + why
+    assert list(spoken_words(iter(["", "\n\n"]), code)) == []  # blank input is left to the empty-input check
+
+
 def test_an_unknown_code_mode_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="--code must be one of note, skip, read"):
         resolve_markdown({"code": "sing", "markdown": True}, {}, {})
@@ -396,3 +411,18 @@ def test_file_stdin_and_live_send_the_server_the_same_words(
     assert sent == {"sync": NOTES_WORDS, "sse": NOTES_WORDS, "ws": NOTES_WORDS}
     heard = [w["word"] for w in json.loads(captions.read_text(encoding="utf-8"))["words"]]
     assert heard == NOTES_WORDS.split()
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-ws"])
+def test_a_file_of_code_alone_with_code_skip_says_so(
+    command: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    notes = tmp_path / "code.md"
+    notes.write_text("```sh\nmake all\n```\n", encoding="utf-8")
+    result = run_cli([command, "-f", str(notes), "--code", "skip", "-o", str(tmp_path / "x.wav")], env)
+    assert result.returncode == 2
+    assert result.stderr.decode().strip() == (
+        "smallest: error: no text to speak: the Markdown has no words a reader would say "
+        "(its code blocks are skipped: --code skip)"
+    )
+    assert not list(tmp_path.glob("x.wav*"))

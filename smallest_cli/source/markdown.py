@@ -543,13 +543,22 @@ def spoken(pieces: Iterable[str], code: str = "note", places: SpokenPlaces | Non
     """The words of Markdown given in pieces (lines of a file, an LLM's tokens), as they become final
     (each one's place in the source noted in `places`, when given)."""
     speech = MarkdownSpeech(code, places)
+    said = written = False
     for piece in pieces:
+        written = written or (piece != "" and not piece.isspace())
         words = speech.feed(piece)
         if words:
+            said = True
             yield words
     words = speech.finish()
     if words:
         yield words
+    elif written and not said:
+        # Else the check for empty input would call a file of code or HTML alone "empty".
+        from smallest_cli.errors import UsageError
+
+        skipped = " (its code blocks are skipped: --code skip)" if code == "skip" else ""
+        raise UsageError(f"no text to speak: the Markdown has no words a reader would say{skipped}")
 
 
 def speak_markdown(text: str, code: str = "note", places: SpokenPlaces | None = None) -> str:
