@@ -136,6 +136,7 @@ def run_cli(
     env: dict[str, str],
     input: bytes | None = None,
     timeout: float = 60.0,
+    cwd: Path = ROOT,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run the real CLI as a subprocess; stdout and stderr captured as bytes."""
     return subprocess.run(
@@ -144,7 +145,7 @@ def run_cli(
         capture_output=True,
         env=env,
         timeout=timeout,
-        cwd=ROOT,
+        cwd=cwd,
     )
 
 

@@ -128,6 +128,37 @@ def test_a_directory_is_one_file_per_text_file_however_long(
     assert sorted(p.name for p in out.iterdir()) == ["chapter-01.wav", "chapter-02.wav", "manifest.jsonl"]
 
 
+def test_name_applies_to_a_directorys_files_with_id_the_file_name(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "intro.txt").write_text("An introduction.\n")
+    (book / "outro.txt").write_text("The end.\n")
+    out = tmp_path / "out"
+    result = batch([str(book), "--out-dir", str(out), "--name", "{n:02d}-{id}.mp3"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert sorted(p.name for p in out.iterdir()) == ["01-intro.mp3", "02-outro.mp3", "manifest.jsonl"]
+    assert (out / "02-outro.mp3").read_bytes() == reference(server, "The end.", "mp3")
+
+
+@pytest.mark.parametrize("flag", ["--name", "--out-dir", "--manifest", "--shard"])
+def test_an_empty_flag_is_refused_not_read_as_the_default(
+    flag: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`--name "$NAME"` with NAME unset: the batch does not run with the default instead."""
+    src = tmp_path / "lines.txt"
+    src.write_text("Row one.\n")
+    out = [] if flag == "--out-dir" else ["--out-dir", str(tmp_path / "out")]
+    before = counter(server, "requests")
+    result = run_cli(["batch", str(src), *out, flag, ""], env, cwd=tmp_path)
+    assert result.returncode == 2
+    line = result.stderr.decode().strip()
+    assert line == f"smallest: error: {flag} is empty: give a value, or leave the flag out"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lines.txt"]
+    assert counter(server, "requests") == before
+
+
 # -- reruns and shards -------------------------------------------------------------------------------------
 
 

@@ -127,7 +127,7 @@ def test_a_directory_is_one_row_per_text_file_in_name_order(tmp_path: Path) -> N
     assert [(r.n, r.path.name if r.path else None) for r in rows] == [
         (1, "chapter-01.txt"), (2, "chapter-02.md"), (3, "notes.MD")
     ]
-    assert rows[0].fields == {"id": "chapter-01", "output": "chapter-01"}
+    assert rows[0].fields == {"id": "chapter-01"}
     opened = open_rows(str(book), io.StringIO())
     assert opened.count is not None and opened.count(Shard(2, 2)) == 1
 

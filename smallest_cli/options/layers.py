@@ -33,14 +33,21 @@ def given_by(
     return None if given is None else given[1]
 
 
+def given_flag(field: str, flags: Mapping[str, Any]) -> Any:
+    """The flag's value for `field` (None when not given); UsageError when it is given blank, which
+    is nearly always an unset shell variable (`--name "$NAME"`), not a wish for the default."""
+    flag = flags.get(field)
+    if isinstance(flag, str) and not flag.strip():
+        raise UsageError(f"{BY_FIELD[field].spellings[0]} is empty: give a value, or leave the flag out")
+    return flag
+
+
 def _given(
     field: str, flags: Mapping[str, Any], environ: Mapping[str, str], config: Mapping[str, str]
 ) -> tuple[Any, str] | None:
     """The first layer that gives `field` a value: (the value, where it comes from)."""
     option = BY_FIELD[field]
-    flag = flags.get(field)
-    if isinstance(flag, str) and not flag.strip():
-        raise UsageError(f"{option.spellings[0]} is empty: give a value, or leave the flag out")
+    flag = given_flag(field, flags)
     for value, where in (
         (flag, option.spellings[0]),
         (environ.get(option.env) if option.env is not None else None, option.env),

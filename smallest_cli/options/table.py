@@ -197,7 +197,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("name", ("--name",), "str",
            "Name the file of each row that has no output field: {n} its number (from 1), {id} (else "
            "the number), {voice}, {slug} (its first words, file-safe); Python format specs apply. "
-           "The extension chooses the format; a name without one gets the format's.", _BATCH,
+           "The extension chooses the format; a name without one gets the format's. For a directory, {id} "
+           "is each file's name without extension, and the default is {id}.", _BATCH,
            shown_default=f"{DEFAULT_TEMPLATE}.{DEFAULT_FORMAT}", metavar="TEMPLATE"),
     Option("manifest", ("--manifest",), "str",
            "Append one JSON record per finished row to this file; a rerun skips the rows it says are done.",

@@ -43,6 +43,7 @@ from smallest_cli.errors import (
     eprint,
 )
 from smallest_cli.options.config import guarded_with_config
+from smallest_cli.options.layers import given_flag
 from smallest_cli.options.parse import Args
 from smallest_cli.options.resolve import (
     MARKDOWN_SUFFIXES,
@@ -157,17 +158,20 @@ def _settings(args: Args, config: dict[str, str]) -> Settings:
     for warning in key_warnings(flag_key=args.api_key, environ=os.environ, config=config):
         eprint(warning)
     check_concurrency(args.concurrency)
-    out_dir = Path(args.out_dir)
+    out_dir = Path(given_flag("out_dir", args))
+    manifest = given_flag("manifest", args)
+    # A directory's rows are files: named after them (`{id}`), unless --name says otherwise.
+    template = given_flag("name", args) or ("{id}" if os.path.isdir(args.input) else DEFAULT_TEMPLATE)
     return Settings(
         transport=transport,
         defaults=defaults,
         fmt=fmt,
         conn=conn,
-        template=check_template(args.name or DEFAULT_TEMPLATE, spelled("name")),
+        template=check_template(template, spelled("name")),
         out_dir=out_dir,
-        manifest=Path(args.manifest) if args.manifest else out_dir / MANIFEST_NAME,
+        manifest=Path(manifest) if manifest else out_dir / MANIFEST_NAME,
         source=Path(args.input) if args.input != "-" and not os.path.isdir(args.input) else None,
-        shard=parse_shard(args.shard, spelled("shard")),
+        shard=parse_shard(given_flag("shard", args), spelled("shard")),
         markdown_text=resolve_markdown(args, os.environ, config, markdown_file=False),
         markdown_files=resolve_markdown(args, os.environ, config, markdown_file=True),
         cache=cache_store(args, config),

@@ -5,7 +5,7 @@ INPUT is one of:
 * `.jsonl`: one JSON object per line, with `text` and optionally the other `FIELDS`;
 * `.csv` / `.tsv`: a header row naming `FIELDS` (in any order, `text` among them), then one row each;
 * a directory: one row per `.txt`, `.md` or `.markdown` file, in name order, its text read when its
-  turn comes, its output named after the file;
+  turn comes, its `id` the file's name without its extension;
 * `-` (stdin) or any other file: one text per non-empty line.
 
 Rows are numbered from 1 in input order (blank lines are no rows), whatever the shard. A row that
@@ -199,8 +199,7 @@ def text_files(directory: Path) -> list[Path]:
 
 def _file_rows(files: list[Path]) -> Iterator[Row]:
     for n, path in enumerate(files, 1):
-        stem = path.stem
-        yield Row(n, {"id": stem, "output": stem}, path=path)
+        yield Row(n, {"id": path.stem}, path=path)
 
 
 def whole_lines(pieces: Iterable[str]) -> Iterator[str]:
