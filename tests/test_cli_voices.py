@@ -39,13 +39,18 @@ def test_json_is_the_catalog(env: dict[str, str]) -> None:
 def test_filters(env: dict[str, str]) -> None:
     assert ids(env, *STANDARD, "--accent", "british") == ["liam"]
     assert set(ids(env, *STANDARD, "--language", "hi", "--gender", "female")) == {
-        "maithili", "sameera", "sakshi", "srishti", "meher"
+        "maithili", "sameera", "sakshi", "srishti", "meher", "sunidhi", "chinmayi", "aanya", "siya", "anuja",
+        "avni", "ishani", "yuvika", "advika", "sana", "maya",
     }
+    assert ids(env, "--accent", "canadian", "--gender", "male") == ["william"]
     assert set(ids(env, *STANDARD, "--language", "tamil")) == {"rajeshwari", "jeevan"}
     assert ids(env, "--search", "MAGN") == ["magnus"]
     assert ids(env, "--language", "klingon") == []
     english_male = set(ids(env, *STANDARD, "--language", "en", "--gender", "male", "--accent", "american"))
-    assert english_male == {"magnus", "daniel"}
+    assert english_male == {
+        "magnus", "daniel", "jordan", "robert", "johnny", "lucas", "ronald", "blofeld", "zorin", "felix",
+        "malcolm",
+    }
 
 
 def test_one_request_lists_both_catalogs_and_model_picks_a_pool(server: Server, env: dict[str, str]) -> None:

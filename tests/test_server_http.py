@@ -39,6 +39,25 @@ def test_get_voices_returns_catalog_with_tags(server: Server) -> None:
     assert avery["tags"]["accent"] == "american"
 
 
+#: The "Top Voices" of the standard model card (lightning-v-3-1.mdx), which tells readers to use
+#: these ids as they are.
+TOP_VOICES = (
+    "jordan robert johnny lucas magnus ronald blofeld zorin felix malcolm lauren hannah vanessa brooke "
+    "olivia rachel nicole elizabeth ilsa christine william erica chloe sunidhi chinmayi aanya siya anuja "
+    "avni ishani yuvika advika sana sameera srishti sakshi maya wasim rehan parth atharv vivaan devansh "
+    "aarush"
+).split()
+
+
+def test_the_standard_cards_top_voices_are_listed_and_spoken(server: Server) -> None:
+    url = server.url + "/waves/v1/lightning-v3.1/get_voices"
+    resp = requests.get(url, headers=server.headers, timeout=10)
+    assert set(TOP_VOICES) <= {v["voiceId"] for v in resp.json()["voices"]}
+    for voice_id in TOP_VOICES:
+        spoken = post_sync(server, body(text="Hi.", voice_id=voice_id, model="lightning_v3.1"))
+        assert spoken.status_code == 200 and len(spoken.content) > 1000, (voice_id, spoken.text[:200])
+
+
 @pytest.mark.parametrize("model", ["lightning-v9", "lightning-v3.1-pro", "lightning_v3.1"])
 def test_other_catalog_paths_are_404_json(server: Server, model: str) -> None:
     resp = requests.get(server.url + f"/waves/v1/{model}/get_voices", headers=server.headers, timeout=10)

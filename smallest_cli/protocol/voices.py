@@ -39,6 +39,14 @@ _STANDARD_TABLE: list[_Row] = [
     (["marathi"], "indian", ["rupali"], ["nilesh"]),
     (["gujarati"], "indian", ["niharika"], ["dhruvit"]),
     (["kannada"], "indian", ["deepashri"], ["pranav"]),
+    # The "Top Voices" of lightning-v-3-1.mdx ("use these voice_id values directly"), beyond the above.
+    (["english"], "american", ["lauren", "hannah", "vanessa", "brooke", "ilsa", "christine"],
+     ["jordan", "robert", "johnny", "lucas", "ronald", "blofeld", "zorin", "felix", "malcolm"]),
+    (["english"], "canadian", ["erica"], ["william"]),
+    (["english"], "australian", ["chloe"], []),
+    (["hindi", "english"], "indian",
+     ["sunidhi", "chinmayi", "aanya", "siya", "anuja", "avni", "ishani", "yuvika", "advika", "sana", "maya"],
+     ["wasim", "rehan", "parth", "atharv"]),
 ]
 
 # The Pro catalog, as the Pro model card lists it ("Voice Catalog" section of

@@ -57,7 +57,9 @@ _ESPEAK_ALIASES: dict[str, str] = {"zh": "cmn", "no": "nb"}
 #: a voice was not trained on).
 _FALLBACK = "en-us"
 #: English by catalog accent; eSpeak's plain "en" is British English.
-_ENGLISH_BY_ACCENT: dict[str, str] = {"american": "en-us", "british": "en", "indian": "en"}
+_ENGLISH_BY_ACCENT: dict[str, str] = {
+    "american": "en-us", "british": "en", "indian": "en", "canadian": "en-us", "australian": "en"
+}
 #: eSpeak voice variants (pitch and formants) per gender; a voice id picks one stably.
 _VARIANTS: dict[str, tuple[str, ...]] = {
     "female": ("f1", "f2", "f3", "f4", "f5"),
