@@ -8,13 +8,14 @@ import math
 from pathlib import Path
 
 import pytest
+import requests
 
 from smallest_cli.protocol.segment import segment_text
 from smallest_cli.protocol.wav import wav_header
 from tests.audio_check import mp3_seconds
-from tests.helpers import Server, run_cli
+from tests.helpers import Server, cli_env, run_cli, running_server
 from tests.test_cli_request_fields import last_body_with
-from tests.test_cli_support import TEXT, reference
+from tests.test_cli_support import TEXT, add_fault, reference
 
 
 @pytest.fixture(params=["close-after-complete", "keep-open"])
@@ -224,3 +225,28 @@ def test_json_counts_every_chunk_the_server_sent(server: Server, env: dict[str, 
     assert result.returncode == 0, result.stderr.decode()
     stats = json.loads(result.stdout)
     assert stats["chunks"] == math.ceil(stats["audio_bytes"] / 960) > 1  # 20 ms at 24 kHz
+
+
+def test_a_sync_body_sent_as_a_wav_file_gives_the_same_audio(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The reference describes the sync body as "A PCM int16 WAV file"; the live service was seen to
+    send raw PCM. `serve --pcm-as-wav` answers the first way: the files are the same, over several
+    segments and after a dropped body that is asked for again."""
+    text = " ".join(f"Sentence number {i} is here to make the text long enough." for i in range(6))
+    pcm = b"".join(reference(server, part, "pcm") for part in segment_text(text))
+    with running_server("--pcm-as-wav") as wav_server:
+        assert requests.post(
+            wav_server.url + "/waves/v1/tts", json={"text": "Hi.", "voice_id": "magnus"},
+            headers=wav_server.headers, timeout=30,
+        ).content.startswith(b"RIFF")
+        wav_env = cli_env(wav_server, tmp_path)
+        add_fault(wav_server, kind="drop", transport="sync", after_chunks=3)
+        retries = []
+        for name in ("x.wav", "x.pcm"):
+            result = run_cli(["speak", text, "-o", str(tmp_path / name), "--json"], wav_env)
+            assert result.returncode == 0, result.stderr.decode()
+            retries.append(json.loads(result.stdout)["retries"])
+        assert retries == [1, 0]
+        assert (tmp_path / "x.wav").read_bytes() == wav_header(24000, len(pcm)) + pcm
+        assert (tmp_path / "x.pcm").read_bytes() == pcm

@@ -65,6 +65,7 @@ def serve(args: Args) -> None:
             access_log=args.access_log,
             keep_open=args.keep_open,
             varied_takes=args.varied_takes,
+            pcm_as_wav=args.pcm_as_wav,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
         )

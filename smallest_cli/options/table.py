@@ -244,6 +244,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("varied_takes", ("--varied-takes",), "flag",
            "Render every request as a new take, slightly different audio each time, as a neural "
            "service does (by default the same request gives the same bytes).", _SERVE),
+    Option("pcm_as_wav", ("--pcm-as-wav",), "flag",
+           "Answer a sync request for pcm with a WAV file, as the API reference describes the body (by "
+           "default raw PCM, as the live service was seen to send).", _SERVE),
 )
 
 BY_FIELD: Mapping[str, Option] = {o.field: o for o in OPTIONS}

@@ -8,6 +8,7 @@ import uuid
 
 from aiohttp import web
 
+from smallest_cli.protocol.wav import wav_header
 from smallest_cli.server.faults import Fault
 from smallest_cli.server.http_common import (
     HttpAnswer,
@@ -23,6 +24,7 @@ from smallest_cli.server.http_common import (
 )
 from smallest_cli.server.pacing import Pacer
 from smallest_cli.server.render import RenderedUnit, new_take, render, unit_plan
+from smallest_cli.server.state import ServerState
 from smallest_cli.server.stream_plan import ChunkItem
 from smallest_cli.server.validation import TtsRequest, ValidationFailed, parse_tts_body
 
@@ -82,7 +84,7 @@ async def sync_tts(request: web.Request) -> web.StreamResponse:
         headers = {"Content-Type": "audio/wav", **tts_headers(request, req)}
         if fault is not None and fault.kind == "malformed":
             return web.Response(body=SYNC_MALFORMED, headers={**headers, "Content-Type": "text/html"})
-        body = unit.body
+        body = _sync_body(state, req, unit)
         response = web.StreamResponse(status=200, headers=headers)
         response.content_length = len(body)
         await response.prepare(request)
@@ -96,11 +98,19 @@ async def sync_tts(request: web.Request) -> web.StreamResponse:
         state.limiter.release()
 
 
+def _sync_body(state: ServerState, req: TtsRequest, unit: RenderedUnit) -> bytes:
+    """The sync answer: for pcm, raw samples as the live service was seen to send, or (with
+    --pcm-as-wav) the reference's reading, a WAV file of them."""
+    if req.output_format == "pcm" and state.config.pcm_as_wav:
+        return wav_header(req.sample_rate, len(unit.body)) + unit.body
+    return unit.body
+
+
 async def _sync_fault(
     request: web.Request, response: web.StreamResponse, req: TtsRequest, unit: RenderedUnit, fault: Fault
 ) -> None:
     state = get_state(request)
-    body = unit.body
+    body = _sync_body(state, req, unit)
     chunks = [it for it in unit_plan(unit, req, state.config.pacing.chunk_ms) if isinstance(it, ChunkItem)]
     if fault.kind == "no_terminator":
         cut = len(body) - max(1, len(chunks[-1].data) if chunks else 1)

@@ -34,6 +34,9 @@ class ServerConfig:
     #: Render every request as a new take (slightly different audio each time), as a neural service
     #: does, instead of the same bytes for the same request.
     varied_takes: bool = False
+    #: Answer a sync request for pcm with a WAV file (the reference's "A PCM int16 WAV file"), not
+    #: the raw PCM the live service was seen to send.
+    pcm_as_wav: bool = False
     #: With both, serve https and wss (PEM files: the certificate with its chain, and its key).
     tls_cert: str | None = None
     tls_key: str | None = None

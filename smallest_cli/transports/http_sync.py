@@ -9,12 +9,14 @@ from smallest_cli.errors import ProtocolError
 from smallest_cli.events import AudioChunk, Event
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.http_errors import response_request_id
+from smallest_cli.protocol.wav import WavBody
 from smallest_cli.transports.http_common import HttpTransport, done_from_headers, iter_body
 
 
 class SyncHttpTransport(HttpTransport):
-    """One POST per request; the body's bytes are AudioChunks. A body shorter than its
-    Content-Length is truncated (ProtocolError)."""
+    """One POST per request; the body's samples are AudioChunks (a WAV header dropped: the reference
+    describes the body as a WAV file, the live service was seen to send raw PCM). A body shorter
+    than its Content-Length is truncated (ProtocolError)."""
 
     name = "http"
 
@@ -28,13 +30,20 @@ class SyncHttpTransport(HttpTransport):
         # A compressed body's Content-Length counts compressed bytes (urllib3 enforces it then).
         expected = None if resp.raw.decode_content else _content_length(resp.headers.get("Content-Length"))
         received = 0
-        for data in iter_body(resp, self._conn.timeout):
-            received += len(data)
-            yield AudioChunk(data)
-        if expected is not None and received < expected:
-            raise ProtocolError(
-                f"the response ended after {received} of {expected} bytes (truncated)", request_id=request_id
-            )
+        samples = WavBody(body["sample_rate"])
+        try:
+            for data in iter_body(resp, self._conn.timeout):
+                received += len(data)
+                pcm = samples.feed(data)
+                if pcm:
+                    yield AudioChunk(pcm)
+            if expected is not None and received < expected:
+                raise ProtocolError(f"the response ended after {received} of {expected} bytes (truncated)")
+            tail = samples.finish()
+        except ProtocolError as err:
+            raise ProtocolError(str(err), request_id=request_id) from None
+        if tail:
+            yield AudioChunk(tail)
         yield done_from_headers(resp.headers, request_id)
 
 
