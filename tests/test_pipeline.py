@@ -126,6 +126,24 @@ def make(
     return pipe, sink, rec, sleeps
 
 
+class OddTransport(ScriptedTransport):
+    """Sends each request's audio with one stray byte at its end, in chunks of odd sizes."""
+
+    def stream(self, body: dict[str, Any]) -> Iterator[Event]:
+        self.bodies.append(body)
+        data = audio_for(body["text"]) + b"\x7f"
+        for i in range(0, len(data), 33):
+            yield AudioChunk(data[i : i + 33])
+        yield Done(request_id="req")
+
+
+def test_a_half_sample_is_joined_across_chunks_and_dropped_at_a_segments_end() -> None:
+    pipe, sink, _, _ = make(OddTransport())
+    stats = pipe.run(["one", "two", "three"])
+    assert bytes(sink.data) == audio_for("one") + audio_for("two") + audio_for("three")
+    assert stats.audio_bytes == len(sink.data)
+
+
 def test_segments_in_order_into_the_sink() -> None:
     pipe, sink, rec, _ = make(ScriptedTransport())
     stats = pipe.run(["first part", "second"])

@@ -380,6 +380,10 @@ class Pipeline:
     def _deliver(self, chunk: AudioChunk, progress: _SegmentProgress, stats: RunStats, start: float) -> None:
         # Once per chunk, tens of thousands of times an hour of audio: kept to the fewest steps.
         data = chunk.data
+        if progress.half or len(data) & 1:
+            data = _whole_samples(data, progress)
+            if not data:
+                return
         taken = progress.taken
         try:
             if progress.streamed <= taken:  # every sink gets it all (no take to catch up with)
@@ -424,6 +428,16 @@ class Pipeline:
                 word_sink.add(word)
 
 
+def _whole_samples(data: bytes, progress: _SegmentProgress) -> bytes:
+    """`data` after the half sample the take's last chunk ended with, less one it ends with: the
+    sinks get whole 16-bit samples. A half sample left when the segment ends is dropped: written,
+    it would shift every later segment by a byte, and they would play as noise."""
+    data = progress.half + data
+    cut = len(data) & ~1
+    progress.half = data[cut:]
+    return data[:cut]
+
+
 @dataclass
 class _SegmentProgress:
     """What one segment has delivered so far, across its attempts (takes)."""
@@ -442,10 +456,13 @@ class _SegmentProgress:
     words_ahead: deque[WordTimestamp] = dataclasses.field(default_factory=deque)
     #: The words are on the run's timeline already (`Prepared.replayed`).
     replayed: bool = False
+    #: The first byte of a sample whose second byte is still to come.
+    half: bytes = b""
 
     def retry(self, rolled_back: list[bool]) -> None:
         self.whole = rolled_back
         self.taken = 0
+        self.half = b""
 
 
 def backoff_delay(attempt: int, retry_after: float | None = None, max_wait: float = BACKOFF_MAX_S) -> float:
