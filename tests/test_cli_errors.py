@@ -3,12 +3,16 @@ without gaps. Faults are injected into the real server over its control endpoint
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -122,6 +126,54 @@ def test_a_base_url_with_the_api_path_is_named_on_404(command: str, server: Serv
     path = {"speak": "tts", "voices": "lightning-v3.1/get_voices"}.get(command, "tts/live")
     expected = f"no endpoint at {base}/waves/v1/waves/v1/{path}; check the base URL"
     assert expected in one_line(result.stderr)
+
+
+@contextlib.contextmanager
+def redirecting_to(target: str, status: int) -> Iterator[str]:
+    """A real HTTP server on a free port that answers every request with a redirect to `target`
+    (the same path): its base URL."""
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # a WebSocket client reads no other
+
+        def _answer(self) -> None:
+            self.send_response(status)
+            self.send_header("Location", target + self.path)
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        finally:
+            httpd.shutdown()
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws", "voices"])
+@pytest.mark.parametrize("status", [301, 307])
+def test_a_redirect_is_not_followed(command: str, status: int, server: Server, tmp_path: Path) -> None:
+    """Following it would send the text (a 307) somewhere the user did not name, without the key:
+    exit 2, where it points, and the server it points to hears nothing."""
+    before = _counters(server)
+    with redirecting_to(server.url, status) as base:
+        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=base)
+        out = [] if command == "voices" else ["hello", "-o", str(tmp_path / "x.wav"), "--retries", "2"]
+        result = run_cli([command, *out], env)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    head = f"smallest: error: the server redirects ({status}) to {server.url}/waves/v1/"
+    assert line.startswith(head) and "which is not followed" in line, line
+    after = _counters(server)
+    assert (after["requests"], after["ws_connections"]) == (before["requests"], before["ws_connections"])
 
 
 def test_missing_key_exits_2_and_says_how_to_set_it(server: Server, tmp_path: Path) -> None:

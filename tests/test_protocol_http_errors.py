@@ -202,9 +202,24 @@ def test_5xx(status: int) -> None:
     assert "<" not in str(err)
 
 
-def test_other_status_is_server_error() -> None:
+def test_other_client_errors_are_not_retried_but_a_timeout_is() -> None:
     err = error_from_http(418, b"teapot", {})
-    assert type(err) is ServerError and "418" in str(err) and "teapot" in str(err)
+    assert type(err) is UsageError and not err.retryable
+    assert str(err) == "request rejected (418): teapot"
+    for status in (408, 425, 502, 599):
+        later = error_from_http(status, b"", {})
+        assert type(later) is ServerError and later.retryable
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_not_followed_and_says_where_it_points(status: int) -> None:
+    err = error_from_http(status, b"", {"location": "http://elsewhere.example/waves/v1/tts"},
+                          url="https://api.example/waves/v1/tts")
+    assert type(err) is UsageError and not err.retryable
+    assert str(err) == (
+        f"the server redirects ({status}) to http://elsewhere.example/waves/v1/tts, which is not followed: "
+        "if the API has moved, give its new address as the base URL (asked https://api.example/waves/v1/tts)"
+    )
 
 
 def test_request_id_header_case_insensitive() -> None:

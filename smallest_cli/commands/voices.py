@@ -93,7 +93,9 @@ def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[di
         log.request("GET", url, conn.api_key)
     try:
         with new_session() as session:
-            resp = session.get(url, headers=conn.auth_headers(), timeout=(conn.timeout, conn.timeout))
+            resp = session.get(
+                url, headers=conn.auth_headers(), timeout=(conn.timeout, conn.timeout), allow_redirects=False
+            )
     except requests.Timeout:
         raise stall_error(conn.timeout, url) from None
     except requests.RequestException as exc:

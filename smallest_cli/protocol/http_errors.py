@@ -36,6 +36,8 @@ from smallest_cli.protocol import contract
 MAX_DETAIL_CHARS = 300
 
 _USAGE_STATUSES = frozenset({400, 404, 405, 409, 413, 414, 415, 422})
+#: Client errors that say "later" rather than "never": retried as server faults are.
+_RETRYABLE_4XX = frozenset({408, 425})
 
 # Patterns for classifying error text, compiled (and cached by `re`) when an error is first
 # classified: this module is imported before every first request, which usually succeeds.
@@ -199,7 +201,7 @@ def _kind(status: int) -> tuple[type[SmallestError], str, str]:
         return AuthError, name, meaning
     if status == 429:
         return RateLimitError, name, meaning
-    if status in _USAGE_STATUSES:
+    if status in _USAGE_STATUSES or (400 <= status <= 499 and status not in _RETRYABLE_4XX):
         return UsageError, name or "request rejected", meaning
     if 500 <= status <= 599:
         return ServerError, "server error", meaning
@@ -332,6 +334,16 @@ def _body_text(body: bytes) -> tuple[str, str | None, str | None]:
     return one_line(message), code, rid if isinstance(rid, str) and rid else None
 
 
+def _redirect(status: int, location: str | None, url: str | None) -> UsageError:
+    """A redirect, which the client does not follow: the text and key go only where the user said."""
+    asked = f" {url.split('?', 1)[0]}" if url else ""
+    where = f" to {one_line(location, 200)}" if location else ""
+    return UsageError(
+        f"the server redirects ({status}){where}, which is not followed: "
+        f"if the API has moved, give its new address as the base URL (asked{asked})"
+    )
+
+
 def error_from_http(
     status: int,
     body: bytes,
@@ -345,6 +357,8 @@ def error_from_http(
     A bare 404 names the `url` asked for: it nearly always means a base URL with a path of its own
     (`…/waves/v1`), which the endpoint's path then repeats.
     """
+    if 300 <= status <= 399:
+        return _redirect(status, header(headers, "Location"), url)
     detail, _code, body_rid = _body_text(body)
     if status == 404 and url and _only_the_reason(detail, status):
         detail = f"no endpoint at {url.split('?', 1)[0]}; check the base URL (scheme, host and port)"

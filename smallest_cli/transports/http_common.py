@@ -92,8 +92,11 @@ def post_streaming(
     if log is not None:
         log.request("POST", url, conn.api_key, body)
     try:
+        # Never followed: a redirect would resend the text without the key (a 401 that blames the
+        # key), or to another host, or over http; the user is told where it points instead.
         resp = session.post(
-            url, json=body, headers=headers, stream=True, timeout=(conn.timeout, conn.timeout)
+            url, json=body, headers=headers, stream=True, timeout=(conn.timeout, conn.timeout),
+            allow_redirects=False,
         )
     except requests.exceptions.InvalidURL as exc:
         raise SmallestError(f"invalid server URL {url}: {exc}") from None
