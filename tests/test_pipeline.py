@@ -144,6 +144,32 @@ def test_a_half_sample_is_joined_across_chunks_and_dropped_at_a_segments_end() -
     assert stats.audio_bytes == len(sink.data)
 
 
+class SilentTransport(ScriptedTransport):
+    """Answers the first `silent` requests with no audio at all, then as ScriptedTransport does."""
+
+    def __init__(self, silent: int) -> None:
+        super().__init__()
+        self.silent = silent
+
+    def stream(self, body: dict[str, Any]) -> Iterator[Event]:
+        if self.silent:
+            self.silent -= 1
+            self.bodies.append(body)
+            return iter([Done(request_id="empty")])
+        return super().stream(body)
+
+
+def test_an_answer_with_no_audio_is_a_fault_that_is_retried() -> None:
+    pipe, sink, rec, _ = make(SilentTransport(silent=1))
+    pipe.run(["one"])
+    assert bytes(sink.data) == audio_for("one") and len(rec.retries) == 1
+    pipe, sink, _, _ = make(SilentTransport(silent=3), retries=2)
+    no_audio = r"^the server answered with no audio \(request id empty\)"
+    with pytest.raises(ProtocolError, match=no_audio) as caught:
+        pipe.run(["one"])
+    assert caught.value.request_id == "empty" and sink.aborted
+
+
 def test_segments_in_order_into_the_sink() -> None:
     pipe, sink, rec, _ = make(ScriptedTransport())
     stats = pipe.run(["first part", "second"])

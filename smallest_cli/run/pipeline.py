@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from smallest_cli.errors import SmallestError, UsageError, eprint, stopped
+from smallest_cli.errors import ProtocolError, SmallestError, UsageError, eprint, stopped
 from smallest_cli.events import AudioChunk, Done, Event, RunStats, WordTimestamp
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.request import SynthesisOptions, build_request
@@ -310,6 +310,9 @@ class Pipeline:
         while True:
             try:
                 self._attempt(events, progress, stats, start)
+                if not progress.taken:
+                    # A text always has some sound: an empty answer is a fault, not silence.
+                    raise ProtocolError("the server answered with no audio", request_id=stats.request_id)
                 break
             except SmallestError as err:
                 again = self._again(item) if err.retryable and attempt < self.retries else None
