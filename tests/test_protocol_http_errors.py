@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -178,13 +179,28 @@ def test_429_retry_after_http_date() -> None:
     assert err.retry_after == pytest.approx(10.0)
 
 
+def test_503_retry_after_is_honoured_and_a_500s_is_not() -> None:
+    assert error_from_http(503, b"", {"Retry-After": "3"}).retry_after == 3.0
+    assert error_from_http(500, b"", {"Retry-After": "3"}).retry_after is None
+
+
+def test_a_ws_frames_retry_after_may_be_an_http_date() -> None:
+    from email.utils import formatdate
+
+    from smallest_cli.protocol.http_errors import error_from_payload
+
+    inner = {"code": "429", "retry_after": formatdate(time.time() + 30, usegmt=True)}
+    got = error_from_payload({"status": "error", "message": "x", "error": inner}).retry_after
+    assert got is not None and 25 < got <= 30
+
+
 def test_429_without_retry_after() -> None:
     assert error_from_http(429, b"", {}).retry_after is None
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("0", 0.0), ("1.5", 1.5), ("-4", 0.0), ("soon", None), ("", None), (None, None), ("nan", None)],
+    [("0", 0.0), ("1.5", 1.5), ("-4", None), ("soon", None), ("", None), (None, None), ("nan", None)],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, now=0.0) == expected

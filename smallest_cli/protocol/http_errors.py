@@ -82,7 +82,8 @@ def response_request_id(headers: Mapping[str, str]) -> str | None:
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """`Retry-After` as seconds to wait: delta-seconds or an HTTP date (relative to `now`, epoch s).
 
-    Returns None when absent or unparseable; never negative.
+    Returns None when absent, unparseable or negative (then the usual backoff applies); a date in
+    the past is 0.
     """
     if value is None:
         return None
@@ -94,9 +95,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except ValueError:
         pass
     else:
-        if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        if seconds != seconds or seconds in (float("inf"), float("-inf")) or seconds < 0:
             return None
-        return max(0.0, seconds)
+        return seconds
     # Here, not at the top: email.utils (with datetime, calendar, locale) would otherwise load
     # between the SYN and the WebSocket upgrade of every run, for a header that is rarely a date.
     import datetime
@@ -303,7 +304,7 @@ def _seconds(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
-        return parse_retry_after(value, now=0.0) if value.strip().replace(".", "", 1).isdigit() else None
+        return parse_retry_after(value)  # seconds or an HTTP date, as the header
     if isinstance(value, (int, float)) and value == value and value not in (float("inf"), float("-inf")):
         return max(0.0, float(value))
     return None
@@ -362,7 +363,8 @@ def error_from_http(
     detail, _code, body_rid = _body_text(body)
     if status == 404 and url and _only_the_reason(detail, status):
         detail = f"no endpoint at {url.split('?', 1)[0]}; check the base URL (scheme, host and port)"
-    retry_after = parse_retry_after(header(headers, "Retry-After"), now) if status == 429 else None
+    # RFC 9110 gives Retry-After to 503 as well as 429: both are retried after the server's wait.
+    retry_after = parse_retry_after(header(headers, "Retry-After"), now) if status in (429, 503) else None
     return error_for_status(
         status, detail, request_id=response_request_id(headers) or body_rid, retry_after=retry_after
     )
