@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -303,6 +304,65 @@ def test_stall_times_out_with_exit_6(
     result = run_cli(args, env)
     assert result.returncode == 6
     assert "no data from the server for 0.5 s" in one_line(result.stderr)
+
+
+@contextlib.contextmanager
+def heartbeats_only() -> Iterator[tuple[str, str]]:
+    """A real server whose answers, on SSE and the WebSocket, are a heartbeat every 0.1 s and no
+    audio ever (SSE `: keepalive` comments, WebSocket frames of a status no request knows): the
+    base URLs of its SSE and its WebSocket side."""
+    from websockets.sync.server import serve
+
+    class KeepAlive(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                while not stop.wait(0.1):
+                    self.wfile.write(b": keepalive\n\n")
+                    self.wfile.flush()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    def heartbeat(ws: Any) -> None:
+        with contextlib.suppress(Exception):
+            ws.recv()
+            while not stop.wait(0.1):
+                ws.send('{"status": "heartbeat"}')
+
+    stop = threading.Event()
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive) as httpd, \
+            serve(heartbeat, "127.0.0.1", 0) as wsd:
+        threads = [threading.Thread(target=x.serve_forever, daemon=True) for x in (httpd, wsd)]
+        for thread in threads:
+            thread.start()
+        try:
+            ws_port = wsd.socket.getsockname()[1]
+            yield f"http://127.0.0.1:{httpd.server_address[1]}", f"http://127.0.0.1:{ws_port}"
+        finally:
+            stop.set()
+            httpd.shutdown()
+            wsd.shutdown()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["stream-sse", "hello"], ["stream-ws", "hello"], ["stream-ws", "--live"]],
+    ids=["sse", "ws", "live"],
+)
+def test_heartbeats_without_audio_still_time_out(command: list[str], server: Server, tmp_path: Path) -> None:
+    with heartbeats_only() as (sse_url, ws_url):
+        base = ws_url if command[0] == "stream-ws" else sse_url
+        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=base)
+        args = [*command, "-o", str(tmp_path / "s.wav"), "--timeout", "1", "--retries", "0"]
+        result = run_cli(args, env, input=b"hello\n", timeout=30)
+    assert result.returncode == 6, result.stderr.decode()
+    assert "no data from the server for 1 s" in one_line(result.stderr)
 
 
 @pytest.mark.parametrize("live", [[], ["--live"]], ids=["piped", "live"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ from smallest_cli.events import Done, Event
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.http_errors import response_request_id
 from smallest_cli.protocol.sse import SseParser, sse_events
+from smallest_cli.transports.base import stall_error
 from smallest_cli.transports.http_common import HttpTransport, done_from_headers, finish_body, iter_body
 
 
@@ -23,8 +25,13 @@ class SseTransport(HttpTransport):
         resp = self._post(contract.LIVE_PATH, body, accept="text/event-stream")
         request_id = response_request_id(resp.headers)
         parser = SseParser()
+        timeout = self._conn.timeout
+        # Only events put the stall off: comments (`: keepalive`) every few seconds and nothing
+        # else must still time out, though each one keeps the socket's own timeout from firing.
+        deadline = time.monotonic() + timeout
         try:
-            for data in iter_body(resp, self._conn.timeout):
+            for data in iter_body(resp, timeout):
+                progressed = False
                 for msg in parser.feed(data):
                     if self._log is not None:
                         self._log.received(msg.data, msg.event or "message")
@@ -33,7 +40,13 @@ class SseTransport(HttpTransport):
                             finish_body(resp)  # before yielding: the consumer may stop at Done
                             yield done_from_headers(resp.headers, event.request_id)
                             return
+                        progressed = True
                         yield event
+                now = time.monotonic()
+                if progressed:
+                    deadline = now + timeout
+                elif now > deadline:
+                    raise stall_error(timeout)
         except SmallestError as err:
             if err.request_id is None:
                 err.request_id = request_id

@@ -333,9 +333,17 @@ class WebSocketTransport:
         got_frame = False
         #: The last frame that parsed, kept to name the request id in an error (read only then).
         last_good: str | bytes | None = None
+        # Only frames the request understands put the stall off (a server sending heartbeats of
+        # its own, and nothing else, must still time out), counted from when the consumer, who may
+        # block (a full player), asks for more.
+        deadline = time.monotonic() + timeout
+        progressed = False
         while True:
+            if progressed:
+                deadline = time.monotonic() + timeout
+                progressed = False
             try:
-                frame = ws.recv(timeout=0 if audio.pieces else timeout)
+                frame = ws.recv(timeout=0 if audio.pieces else max(0.0, deadline - time.monotonic()))
             except TimeoutError:
                 if audio.pieces:
                     yield audio.take()
@@ -358,6 +366,7 @@ class WebSocketTransport:
                 raise with_request_id(err, last_good) from None
             got_frame = True
             last_good = frame
+            progressed = event is not None
             if type(event) is AudioChunk:
                 if audio.full:
                     yield audio.take()

@@ -62,6 +62,13 @@ class _Sender(threading.Thread):
         self._stop.set()
 
 
+def _check_stall(sender: _Sender, last_frame: float, timeout: float, last_good: str | bytes | None) -> None:
+    """A stall error once all was sent and no frame of the request came for `timeout` since."""
+    done = sender.finished_at
+    if done is not None and time.monotonic() - max(done, last_frame) > timeout:
+        raise with_request_id(stall_error(timeout), last_good) from None
+
+
 def exchange_live(
     ws: ClientConnection, messages: Iterable[dict[str, Any]], timeout: float, log: DebugLog | None = None
 ) -> Iterator[Event]:
@@ -78,15 +85,12 @@ def exchange_live(
             try:
                 frame = ws.recv(timeout=_POLL_S)
             except TimeoutError:
-                done = sender.finished_at
-                if done is not None and time.monotonic() - max(done, last_frame) > timeout:
-                    raise with_request_id(stall_error(timeout), last_good) from None
+                _check_stall(sender, last_frame, timeout, last_good)
                 continue
             except ConnectionClosed as exc:
                 if sender.error is not None:
                     raise sender.error from None
                 raise with_request_id(closed_before_complete(exc), last_good) from None
-            last_frame = time.monotonic()
             if log is not None:
                 log.received(frame)
             try:
@@ -94,8 +98,10 @@ def exchange_live(
             except SmallestError as err:
                 raise with_request_id(err, last_good) from None
             last_good = frame
-            if event is None:
+            if event is None:  # a frame the request does not know puts no stall off
+                _check_stall(sender, last_frame, timeout, last_good)
                 continue
+            last_frame = time.monotonic()
             yield event
             if isinstance(event, Done):
                 return
