@@ -4,7 +4,9 @@ at EOF. End to end with the real CLI and server, plus the pure parts (splitter, 
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -345,3 +348,59 @@ def test_first_text_waits_for_words() -> None:
     assert "".join(first_text(iter([" ", "\n", "Hi", " there"]))) == " \nHi there"
     with pytest.raises(UsageError):
         first_text(iter([" ", "\n"]))
+
+
+
+@contextmanager
+def completing_on_quiet(quiet_s: float) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A real WebSocket server of the reading in which `complete` follows the last chunk after a
+    pause, whatever `continue` says: each text is answered with a chunk (its characters as 16-bit
+    samples), and `quiet_s` with no message ends the request and closes the socket. Its base URL,
+    and per connection the texts received, the audio sent and whether it completed."""
+    from websockets.sync.server import serve
+
+    connections: list[dict[str, Any]] = []
+
+    def handler(ws: Any) -> None:
+        seen: dict[str, Any] = {"texts": [], "audio": b"", "completed": False}
+        connections.append(seen)
+        while True:
+            try:
+                message = json.loads(ws.recv(timeout=quiet_s if seen["texts"] else None))
+            except TimeoutError:
+                ws.send(json.dumps({"status": "complete"}))
+                seen["completed"] = True
+                return
+            seen["texts"].append(message["text"])
+            if message["text"]:
+                pcm = b"".join(ord(c).to_bytes(2, "little") for c in message["text"])
+                seen["audio"] += pcm
+                ws.send(json.dumps({"status": "chunk", "data": {"audio": base64.b64encode(pcm).decode()}}))
+
+    with serve(handler, "127.0.0.1", 0) as wsd:
+        threading.Thread(target=wsd.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{wsd.socket.getsockname()[1]}", connections
+        finally:
+            wsd.shutdown()
+
+
+def test_a_request_the_server_completes_early_goes_on_in_a_new_one(server: Server, tmp_path: Path) -> None:
+    """Live text that pauses longer than the server waits before `complete`: the text after the
+    pause goes as a new request on a new connection, its audio after the first's; exit 0."""
+    out = tmp_path / "live.pcm"
+    with completing_on_quiet(0.3) as (base, connections):
+        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=base)
+        with cli(["stream-ws", "--live", "-o", str(out)], env) as (proc, _):
+            assert proc.stdin is not None
+            proc.stdin.write(b"First sentence here.\n")
+            proc.stdin.flush()
+            wait_until(lambda: bool(connections) and connections[0]["completed"], timeout=15,
+                       message="the first request completed by the server")
+            proc.stdin.write(b"Second sentence arrives later.\n")
+            proc.stdin.close()
+            assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""
+    assert ["".join(c["texts"]).strip() for c in connections] == [
+        "First sentence here.", "Second sentence arrives later."
+    ]
+    assert out.read_bytes() == b"".join(c["audio"] for c in connections)

@@ -135,13 +135,16 @@ class WebSocketTransport:
 
     def stream_live(self, messages: Iterable[dict[str, Any]]) -> Iterator[Event]:
         """One request whose text arrives over time (`continue`/`flush` messages, produced lazily);
-        on a fresh connection, since the messages cannot be sent twice. See `ws_live`."""
+        on a fresh connection, since the messages cannot be sent twice. See `ws_live`. When the
+        server ends the request before the input ends, the rest goes on a new connection."""
         from smallest_cli.transports.ws_live import exchange_live
 
+        rest: Iterable[dict[str, Any]] | None = messages
         try:
-            self._drop()
-            self._ws = self._connect(live=True)
-            yield from exchange_live(self._ws, messages, self._conn.timeout, log=self._log)
+            while rest is not None:
+                self._drop()
+                self._ws = self._connect(live=True)
+                rest = yield from exchange_live(self._ws, rest, self._conn.timeout, log=self._log)
         except BaseException:
             self._drop(broken=True)
             raise

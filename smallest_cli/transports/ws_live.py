@@ -4,14 +4,20 @@ and yields events. The websockets sync client allows send and recv from differen
 
 A stall is only reported once all the text was sent (while the input is quiet, so is the server);
 an input error in the sender (bad UTF-8) is raised in the caller's thread.
+
+A server may end the request (`complete`) while input is still coming: one that reads
+`complete_backoff_ms` as a wait after the last chunk whatever `continue` says does so after a
+pause in the input longer than that. The rest of the input is then the caller's to send as a new
+request (`exchange_live` returns it); a message the closing socket refused is part of it.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
@@ -36,8 +42,10 @@ class _Sender(threading.Thread):
         super().__init__(name="smallest-live-sender", daemon=True)
         self._ws = ws
         self._log = log
-        self._messages = messages
-        self._stop = threading.Event()
+        self._messages = iter(messages)
+        self._halt = threading.Event()
+        #: A message taken from the input and not sent (the request ended first).
+        self._unsent: dict[str, Any] | None = None
         #: An error while producing the messages (reading the input), raised by the receiver.
         self.error: BaseException | None = None
         #: When the last message was sent (monotonic), once all were.
@@ -46,20 +54,28 @@ class _Sender(threading.Thread):
     def run(self) -> None:
         try:
             for message in self._messages:
-                if self._stop.is_set():
+                if self._halt.is_set():
+                    self._unsent = message
                     return
                 payload = json.dumps(websocket_message(message))
                 if self._log is not None:
                     self._log.sent(payload)
-                self._ws.send(payload)
+                try:
+                    self._ws.send(payload)
+                except ConnectionClosed:
+                    self._unsent = message  # the receiver sees the closed socket and reports it
+                    return
             self.finished_at = time.monotonic()
-        except ConnectionClosed:
-            return  # the receiver sees the closed socket and reports it
         except BaseException as exc:  # noqa: BLE001 - handed to the receiving thread
             self.error = exc
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
+
+    def rest(self) -> Iterator[dict[str, Any]]:
+        """The messages not sent, once the thread has ended."""
+        first = [] if self._unsent is None else [self._unsent]
+        return itertools.chain(first, self._messages)
 
 
 def _check_stall(sender: _Sender, last_frame: float, timeout: float, last_good: str | bytes | None) -> None:
@@ -71,8 +87,9 @@ def _check_stall(sender: _Sender, last_frame: float, timeout: float, last_good: 
 
 def exchange_live(
     ws: ClientConnection, messages: Iterable[dict[str, Any]], timeout: float, log: DebugLog | None = None
-) -> Iterator[Event]:
-    """Send `messages` from a thread; yield the request's events until `complete`."""
+) -> Generator[Event, None, Iterator[dict[str, Any]] | None]:
+    """Send `messages` from a thread; yield the request's events until `complete`. Returns None,
+    or the messages still to send when the server ended the request before the input ended."""
     sender = _Sender(ws, messages, log)
     sender.start()
     last_frame = time.monotonic()
@@ -102,8 +119,21 @@ def exchange_live(
                 _check_stall(sender, last_frame, timeout, last_good)
                 continue
             last_frame = time.monotonic()
-            yield event
             if isinstance(event, Done):
-                return
+                return (yield from _ended(sender, event))
+            yield event
     finally:
         sender.stop()
+
+
+def _ended(sender: _Sender, done: Done) -> Generator[Event, None, Iterator[dict[str, Any]] | None]:
+    """The request is complete: the rest of the input when it ended first, else its Done."""
+    if sender.finished_at is None:
+        sender.stop()
+        sender.join()  # it may be waiting for the input's next piece: that goes in the next request
+        if sender.error is not None:
+            raise sender.error
+        if sender.finished_at is None:
+            return sender.rest()
+    yield done
+    return None
