@@ -276,10 +276,20 @@ def test_idle_clock_is_reset_by_messages_and_not_run_while_busy() -> None:
             assert frame["status"] == "error" and "inactivity" in frame["message"]
 
 
-def test_bad_timeout_query_is_400(server: Server) -> None:
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "nan"])
+def test_bad_timeout_query_is_400(server: Server, value: str) -> None:
     with pytest.raises(InvalidStatus) as info:
-        connect(server.ws_url + LIVE + "?timeout=abc", additional_headers=server.headers, open_timeout=10)
+        url = server.ws_url + LIVE + f"?timeout={value}"
+        connect(url, additional_headers=server.headers, open_timeout=10)
     assert info.value.response.status_code == 400
+
+
+def test_any_positive_integer_is_a_timeout(server: Server) -> None:
+    """tts-ws.yaml: "Pass any positive integer (seconds)", so a day and a year are both accepted."""
+    for value in ("100000", "31536000"):
+        with ws_connect(server, query=f"?timeout={value}") as ws:
+            ws.send(json.dumps(ws_body("long idle timeout")))
+            assert ws_collect(ws).last["status"] == "complete"
 
 
 def test_messages_are_journaled_in_order(server: Server) -> None:
