@@ -173,6 +173,48 @@ def test_code_is_read_as_it_comes() -> None:
     assert speech.feed("('b')\n```\n") == "('b')\n"
 
 
+# -- front matter ---------------------------------------------------------------------------------
+
+POST = '---\nlayout: post\ntitle: "Hello"\ndate: 2024-01-01\n---\n\n# Hello\n\nThe post.\n'
+
+
+@pytest.mark.parametrize(
+    ("markdown", "words"),
+    [
+        (POST, "Hello. The post."),
+        ('+++\ntitle = "Hello"\n+++\nThe post.\n', "The post."),
+        ("---\ntitle: Hello\n\ntags: [a, b]\n\n---\nThe post.\n", "The post."),  # blank lines inside
+        ('+++\ntitle = "Hello"\n\ndraft = true\n+++\n\nThe post.', "The post."),
+        ("---  \r\ntitle: Hello\r\n--- \r\nThe post.\r\n", "The post."),  # CRLF, spaces after fences
+        ("---\ntitle: Hello\n---", ""),  # front matter alone
+        ("---\n---\nThe post.\n", "The post."),  # empty
+        ("---\nsep: +++\n+++\n---\nThe post.\n", "The post."),  # closed by its own fence only
+        # Not front matter: unclosed, not on the first line, or not a fence of three.
+        ("---\ntitle: Hello\n\nThe post.\n", "title: Hello. The post."),
+        ("Title\n---\nkey: value\n---\n", "Title. key: value."),
+        ("\n---\ntitle: Hello\n---\nThe post.\n", "title: Hello. The post."),
+        ("----\ntitle: Hello\n----\nThe post.\n", "title: Hello. The post."),
+        ("-- a\n---\nThe post.\n", "-- a. The post."),
+    ],
+)
+def test_front_matter_at_the_start_is_not_read(markdown: str, words: str) -> None:
+    assert said(markdown) == words
+    assert " ".join(in_pieces(markdown, [1]).split()) == words
+
+
+def test_front_matter_that_does_not_close_soon_is_read_as_markdown() -> None:
+    """Memory stays bounded: a fence still open past the cap is no front matter, and its lines are
+    read from the first."""
+    speech = MarkdownSpeech()
+    out = speech.feed("---\n")
+    for i in range(1000):
+        out += speech.feed(f"key{i}: value\n")
+        assert speech.held <= MAX_BLOCK_CHARS + 20
+    out += speech.feed("---\nThe post.\n") + speech.finish()
+    assert out.split()[:2] == ["key0:", "value"] and out.split()[-2:] == ["The", "post."]
+    assert out.count("value") == 1000
+
+
 def test_a_block_with_no_safe_sentence_end_is_cut_at_the_cap() -> None:
     speech = MarkdownSpeech()
     out = speech.feed("An open `tick starts this. ")
@@ -248,8 +290,21 @@ def block(draw: st.DrawFn) -> tuple[str, list[str]]:
 
 
 @st.composite
+def front_matter(draw: st.DrawFn) -> str:
+    """Nothing, or YAML or TOML front matter (none of its words said), blank lines and the other
+    kind's fence inside."""
+    fence = draw(st.sampled_from(["", "---", "+++"]))
+    if not fence:
+        return ""
+    other = "+++" if fence == "---" else "---"
+    lines = ["title: Z", 'Z = "Q"', "", "# Z", "- Z", "tags: [Q, Z]", other]
+    body = draw(st.lists(st.sampled_from(lines), max_size=5))
+    return "\n".join([fence, *body, fence]) + draw(st.sampled_from(["\n", "\n\n"]))
+
+
+@st.composite
 def document(draw: st.DrawFn) -> tuple[str, list[str]]:
-    """A document and the words a reader says (NOTE for a code block)."""
+    """A document and the words a reader says (NOTE for a code block), maybe after front matter."""
     blocks: list[tuple[str, list[str]]] = []
     for text, spoken in draw(st.lists(block(), min_size=1, max_size=6)):
         before = blocks[-1][0] if blocks else ""
@@ -258,7 +313,8 @@ def document(draw: st.DrawFn) -> tuple[str, list[str]]:
         if text.startswith("    ") and before.startswith("    "):
             spoken = []  # code blocks with only blank lines between them are one
         blocks.append((text, spoken))
-    return "\n\n".join(t for t, _ in blocks), [w for _, ws in blocks for w in ws]
+    text = draw(front_matter()) + "\n\n".join(t for t, _ in blocks)
+    return text, [w for _, ws in blocks for w in ws]
 
 
 @PROPERTY
@@ -276,11 +332,16 @@ def test_only_the_words_a_reader_says_in_any_pieces(doc: tuple[str, list[str]], 
 
 @PROPERTY
 @given(
+    st.sampled_from(["", "---\n", "+++\r\n", "--- \n", "-"]),
     st.text(alphabet="ab .\n*_`#>-|[]()<!1~:=\t\\+2。\r", max_size=200),
     st.lists(st.integers(1, 7), min_size=1, max_size=10),
     st.sampled_from(["note", "skip", "read"]),
 )
-def test_any_text_reads_the_same_whole_and_in_pieces(text: str, sizes: list[int], code: str) -> None:
+def test_any_text_reads_the_same_whole_and_in_pieces(
+    start: str, text: str, sizes: list[int], code: str
+) -> None:
+    """Whatever the text, maybe starting as front matter does."""
+    text = start + text
     assert in_pieces(text, sizes, code) == speak_markdown(text, code)
 
 
@@ -411,6 +472,22 @@ def test_file_stdin_and_live_send_the_server_the_same_words(
     assert sent == {"sync": NOTES_WORDS, "sse": NOTES_WORDS, "ws": NOTES_WORDS}
     heard = [w["word"] for w in json.loads(captions.read_text(encoding="utf-8"))["words"]]
     assert heard == NOTES_WORDS.split()
+
+
+def test_front_matter_is_not_sent_to_the_server(server: Server, env: dict[str, str], tmp_path: Path) -> None:
+    """A blog post's YAML front matter (`speak -f`) and TOML front matter (stdin, `--markdown`) are
+    not sent: the server receives the post's words only."""
+    post = tmp_path / "post.md"
+    post.write_text(POST, encoding="utf-8")
+    toml = '+++\r\ntitle = "Hello"\r\n\r\ndate = 2024-01-01\r\n+++\r\n# Hello\r\n\r\nThe post.\r\n'
+    for name, args, data in [
+        ("sync", ["speak", "-f", str(post)], None),
+        ("sse", ["stream-sse", "--markdown"], toml.encode()),
+    ]:
+        _clear(server)
+        result = run_cli([*args, "-o", str(tmp_path / f"{name}.wav")], env, input=data)
+        assert result.returncode == 0, result.stderr.decode()
+        assert _texts(server, name) == "Hello. The post."
 
 
 @pytest.mark.parametrize("command", ["speak", "stream-ws"])

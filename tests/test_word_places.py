@@ -87,6 +87,14 @@ def test_a_code_note_points_at_its_fence_and_read_code_at_itself(code: str) -> N
     assert words == [("Intro.", Place(1, 1)), *expected, ("After.", Place(7, 1))]
 
 
+@pytest.mark.parametrize("size", [None, 1, 4])
+def test_words_after_front_matter_point_past_it(size: int | None) -> None:
+    doc = '---\ntitle: "Release notes"\n\ndate: 2024\n---\n# Release **notes**\n\nFirst item.\n'
+    assert placed(doc, size=size) == [
+        ("Release", Place(6, 3)), ("notes.", Place(6, 13)), ("First", Place(8, 1)), ("item.", Place(8, 7)),
+    ]
+
+
 def test_non_latin_words_have_their_places() -> None:
     doc = "## मुख्य बातें\n\n- **पायथन** एक भाषा है।\n\n今日は**晴れ**です。明日\n\nПривет, *мир*!\n"
     assert placed(doc) == [

@@ -13,7 +13,10 @@ What a reader says:
   text; bare URLs and autolinks: "a link to example.com"; footnote marks and HTML: nothing;
 * code blocks, fenced or indented: `code` "note" says CODE_NOTE, "skip" nothing, "read" their text;
 * tables: row by row, "header: value, header: value.";
-* thematic breaks and link reference definitions: nothing.
+* thematic breaks and link reference definitions: nothing;
+* front matter: nothing. YAML between `---` lines or TOML between `+++` lines, the opening fence on the
+  document's first line, as static-site generators and GitHub take it; a `---` anywhere else keeps its
+  CommonMark meaning (a thematic break, or a setext heading's underline).
 CommonMark's own rules keep snake_case's `_` and a spaced `2 * 3`; a `*` between a digit and a letter
 or digit (`2*3*4`, `2*x`) stays math.
 
@@ -28,7 +31,10 @@ the result is the same whole or in any pieces (tested).
 
 Memory: a block is held until it ends or a sentence in it can be given out, and never beyond
 MAX_BLOCK_CHARS (then it is cut at its last sentence end, else at a space); a code block's body is
-never held (read mode gives it out as it comes), however long its fence stays open.
+never held (read mode gives it out as it comes), however long its fence stays open. Front matter is
+held until its closing fence, at most MAX_BLOCK_CHARS: one that has not closed by then, or by the end of
+the input, is not front matter (GitHub's reading of an unclosed fence) and is read as Markdown, from its
+first line, as if it had never been held.
 
 Places (`places`, when word timestamps are listed): every piece given out (`_say`) is matched to the
 source read since the last one (`source.places.SourceTrack`), which is let go once no words can come
@@ -78,6 +84,9 @@ _OPENERS = re.compile(r"`|\[|~~|<[A-Za-z/!?]")
 _RUN = re.compile(r"[*_]+")
 
 _NEVER = re.compile(r"(?!)")
+#: A front matter fence (YAML, TOML), and the starts of a first line that may still become one.
+_FRONT_FENCE = re.compile(r"(---|\+\+\+)[ \t]*")
+_FRONT_START = re.compile(r"-{0,3}|\+{0,3}|(?:---|\+\+\+)[ \t]*")
 _SPEAKABLE = frozenset({"para", "item", "quote"})
 #: Blocks that may still give out words from lines already read (a heading ends with its line).
 _HELD = _SPEAKABLE | {"html"}
@@ -115,11 +124,14 @@ class MarkdownSpeech:
         #: The open fence: what a line that may still close it matches, and what closes it.
         self._fence = (_NEVER, _NEVER)
         self._table = ""
+        #: The document's start while it may be front matter (None once decided), and its fence.
+        self._front: str | None = ""
+        self._front_fence = ""
 
     @property
     def held(self) -> int:
         """How many characters of the input are held, waiting for their block or sentence to end."""
-        return len(self._line) + len(self._block) + len(self._table)
+        return len(self._line) + len(self._block) + len(self._table) + len(self._front or "")
 
     # -- input ----------------------------------------------------------------------------------
 
@@ -143,7 +155,9 @@ class MarkdownSpeech:
 
     def finish(self) -> str:
         """The rest of the words, at the end of the input; the converter is then empty again."""
-        out = [self.feed("\n")] if self._cr or self._line or self._line_kind else []
+        pending = self._line or self._line_kind or not (self._front or "\n").endswith("\n")
+        out = [self.feed("\n")] if self._cr or pending else []
+        self._not_front_matter(out)  # still open at the end
         self._flush(out)
         self._reset()
         return "".join(out)
@@ -151,6 +165,12 @@ class MarkdownSpeech:
     def _take(self, piece: str, out: list[str]) -> None:
         """More characters of the current line."""
         if not piece:
+            return
+        if self._front is not None:
+            self._front += piece
+            line = self._front[self._front.rfind("\n") + 1 :]
+            if len(self._front) > MAX_BLOCK_CHARS or not (self._front_fence or _FRONT_START.fullmatch(line)):
+                self._not_front_matter(out)
             return
         if self._track is not None:
             self._track.read(piece)
@@ -166,6 +186,8 @@ class MarkdownSpeech:
                 self._begin(kind, out)
 
     def _end_line(self, out: list[str]) -> None:
+        if self._front is not None and self._front_line(out):
+            return
         if self._line_kind is None:
             kind = self._decide(complete=True)
             assert kind is not None
@@ -181,6 +203,39 @@ class MarkdownSpeech:
             self._track.read("\n")
             if self._mode not in _HELD:
                 self._track.drop_all()  # no words will come from these lines
+
+    # -- front matter ---------------------------------------------------------------------------
+
+    def _front_line(self, out: list[str]) -> bool:
+        """The end of a line at the document's start: whether it is dealt with here (held as front
+        matter's, dropped with the block it closes, or read with the block held once that is too
+        long), else the first line is not a fence and is read as Markdown."""
+        front = self._front or ""
+        fence = _FRONT_FENCE.fullmatch(front[front.rfind("\n") + 1 :])
+        if not self._front_fence:
+            if fence is None:
+                self._not_front_matter(out)
+                return False
+            self._front_fence = fence.group(1)
+        elif fence is not None and fence.group(1) == self._front_fence:
+            self._front = None
+            if self._track is not None:  # its lines are counted, for the words after it
+                self._track.read(front + "\n")
+                self._track.drop_all()
+            return True
+        self._front = front + "\n"
+        if len(self._front) > MAX_BLOCK_CHARS:
+            self._not_front_matter(out)
+        return True
+
+    def _not_front_matter(self, out: list[str]) -> None:
+        """The start held is not front matter: read it as Markdown, as if it had never been held."""
+        held, self._front = self._front or "", None
+        *lines, rest = held.split("\n")
+        for line in lines:
+            self._take(line, out)
+            self._end_line(out)
+        self._take(rest, out)
 
     # -- lines ----------------------------------------------------------------------------------
 
