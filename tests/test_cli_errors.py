@@ -159,6 +159,45 @@ def redirecting_to(target: str, status: int) -> Iterator[str]:
             httpd.shutdown()
 
 
+@contextlib.contextmanager
+def answering_json_200() -> Iterator[str]:
+    """A real HTTP server that answers every POST with a 200 JSON error, as a misconfigured
+    gateway may: its base URL."""
+
+    class Json200(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            body = b'{"error": "something went wrong"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Json200) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        finally:
+            httpd.shutdown()
+
+
+@pytest.mark.parametrize(("command", "wanted"), [("speak", "audio"), ("stream-sse", "an event stream")])
+def test_a_200_that_is_not_audio_says_what_it_is(
+    command: str, wanted: str, server: Server, tmp_path: Path
+) -> None:
+    with answering_json_200() as base:
+        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=base)
+        result = run_cli([command, "hello", "-o", str(tmp_path / "x.wav"), "--retries", "0"], env)
+    assert result.returncode == 5
+    assert one_line(result.stderr) == (
+        f"smallest: error: malformed response: application/json instead of {wanted}: something went wrong"
+    )
+
+
 @pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws", "voices"])
 @pytest.mark.parametrize("status", [301, 307])
 def test_a_redirect_is_not_followed(command: str, status: int, server: Server, tmp_path: Path) -> None:

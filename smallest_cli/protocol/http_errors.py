@@ -335,6 +335,11 @@ def _body_text(body: bytes) -> tuple[str, str | None, str | None]:
     return one_line(message), code, rid if isinstance(rid, str) and rid else None
 
 
+def body_message(body: bytes) -> str:
+    """What a body of any shape (JSON error, HTML page, text) says, on one line; "" for nothing."""
+    return _body_text(body)[0]
+
+
 def _redirect(status: int, location: str | None, url: str | None) -> UsageError:
     """A redirect, which the client does not follow: the text and key go only where the user said."""
     asked = f" {url.split('?', 1)[0]}" if url else ""

@@ -19,7 +19,7 @@ from smallest_cli.events import Done, Event
 from smallest_cli.options.settings import ConnectionOptions
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.frames import done_with_ids
-from smallest_cli.protocol.http_errors import error_from_http, response_request_id
+from smallest_cli.protocol.http_errors import body_message, error_from_http, response_request_id
 from smallest_cli.transports.base import exception_chain, stall_error, unreachable_error
 from smallest_cli.transports.tls import client_ssl_context
 
@@ -186,6 +186,27 @@ def adopt_dial(session: requests.Session, base_url: str, dial: Dial) -> None:
 
     pool = type("DialledPool", (base_pool,), {"ConnectionCls": DialledConnection})
     manager.pool_classes_by_scheme = {**manager.pool_classes_by_scheme, scheme: pool}
+
+
+def content_type(resp: requests.Response) -> str:
+    """The response's media type, lower case, without parameters ("" when none is given)."""
+    return resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+def wrong_content_type(resp: requests.Response, wanted: str) -> ProtocolError:
+    """A 2xx answer that is not what was asked for (a gateway's JSON or HTML page): named, with
+    what its body says when it says anything; the response is closed."""
+    ctype = content_type(resp)
+    try:
+        data = resp.raw.read(MAX_ERROR_BODY, decode_content=True) or b""
+    except (urllib3.exceptions.HTTPError, OSError):
+        data = b""
+    finally:
+        resp.close()
+    said = body_message(data)
+    detail = f": {said}" if said else ""
+    request_id = response_request_id(resp.headers)
+    return ProtocolError(f"malformed response: {ctype} instead of {wanted}{detail}", request_id=request_id)
 
 
 def error_for_response(resp: requests.Response, timeout: float) -> SmallestError:

@@ -10,7 +10,13 @@ from smallest_cli.events import AudioChunk, Event
 from smallest_cli.protocol import contract
 from smallest_cli.protocol.http_errors import response_request_id
 from smallest_cli.protocol.wav import WavBody
-from smallest_cli.transports.http_common import HttpTransport, done_from_headers, iter_body
+from smallest_cli.transports.http_common import (
+    HttpTransport,
+    content_type,
+    done_from_headers,
+    iter_body,
+    wrong_content_type,
+)
 
 
 class SyncHttpTransport(HttpTransport):
@@ -23,10 +29,9 @@ class SyncHttpTransport(HttpTransport):
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
         resp = self._post(contract.TTS_PATH, body, accept="audio/wav")
         request_id = response_request_id(resp.headers)
-        ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        ctype = content_type(resp)
         if ctype and not ctype.startswith("audio/") and ctype != "application/octet-stream":
-            resp.close()
-            raise ProtocolError(f"malformed response: {ctype} instead of audio", request_id=request_id)
+            raise wrong_content_type(resp, "audio")
         # A compressed body's Content-Length counts compressed bytes (urllib3 enforces it then).
         expected = None if resp.raw.decode_content else _content_length(resp.headers.get("Content-Length"))
         received = 0

@@ -12,7 +12,14 @@ from smallest_cli.protocol import contract
 from smallest_cli.protocol.http_errors import response_request_id
 from smallest_cli.protocol.sse import SseParser, sse_events
 from smallest_cli.transports.base import stall_error
-from smallest_cli.transports.http_common import HttpTransport, done_from_headers, finish_body, iter_body
+from smallest_cli.transports.http_common import (
+    HttpTransport,
+    content_type,
+    done_from_headers,
+    finish_body,
+    iter_body,
+    wrong_content_type,
+)
 
 
 class SseTransport(HttpTransport):
@@ -23,6 +30,8 @@ class SseTransport(HttpTransport):
 
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
         resp = self._post(contract.LIVE_PATH, body, accept="text/event-stream")
+        if content_type(resp) not in ("", "text/event-stream"):
+            raise wrong_content_type(resp, "an event stream")
         request_id = response_request_id(resp.headers)
         parser = SseParser()
         timeout = self._conn.timeout
