@@ -198,6 +198,39 @@ def test_a_200_that_is_not_audio_says_what_it_is(
     )
 
 
+@pytest.mark.parametrize(
+    ("code", "reason", "exit_code", "said"),
+    [
+        (1008, "Unauthorized: invalid API key", 3, "authentication failed: Unauthorized: invalid API key"),
+        (4403, "usage limit reached", 3, "access denied (403): usage limit reached"),
+        (1008, "policy", 5, "stream ended before complete (truncated): the server closed the connection "
+                            "(code 1008: policy)"),
+    ],
+)
+def test_a_websocket_closed_with_a_reason_before_any_frame(
+    code: int, reason: str, exit_code: int, said: str, server: Server, tmp_path: Path
+) -> None:
+    """The close answers the request: an auth refusal is exit 3 and not retried, and no close is
+    taken for an idle socket's and the request silently sent again."""
+    from websockets.sync.server import serve
+
+    requests_seen: list[str] = []
+
+    def refuse(ws: Any) -> None:
+        requests_seen.append(ws.recv())
+        ws.close(code, reason)
+
+    with serve(refuse, "127.0.0.1", 0) as wsd:
+        threading.Thread(target=wsd.serve_forever, daemon=True).start()
+        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=f"http://127.0.0.1:{wsd.socket.getsockname()[1]}")
+        result = run_cli(["stream-ws", "hello", "-o", str(tmp_path / "x.wav"), "--retries", "1"], env)
+        wsd.shutdown()
+    assert result.returncode == exit_code
+    lines = result.stderr.decode().strip().splitlines()
+    assert lines[-1] == f"smallest: error: {said}"
+    assert len(requests_seen) == (1 if exit_code == 3 else 2)  # a truncation is retried once
+
+
 @pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws", "voices"])
 @pytest.mark.parametrize("status", [301, 307])
 def test_a_redirect_is_not_followed(command: str, status: int, server: Server, tmp_path: Path) -> None:

@@ -252,3 +252,16 @@ def test_websocket_chunks_that_arrived_together_are_one_event_and_a_drop_keeps_t
     assert sum(c.pieces for c in chunks) == 6
     audio = b"".join(c.data for c in chunks)
     assert len(audio) == 6 * 960 and audio == reference(server, TEXT)[: len(audio)]
+
+
+def test_a_frame_over_the_clients_limit_is_named_and_not_retried() -> None:
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.frames import Close
+
+    from smallest_cli.transports.base import closed_before_complete
+
+    err = closed_before_complete(ConnectionClosedError(None, Close(1009, "over size limit")))
+    assert str(err) == "the server sent a WebSocket frame over 16 MiB" and not err.retryable
+    sent = Close(1009, "over size limit")
+    echoed = closed_before_complete(ConnectionClosedError(Close(1009, ""), sent, False))
+    assert str(echoed) == str(err)

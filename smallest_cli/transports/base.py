@@ -6,7 +6,7 @@ import socket
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from smallest_cli.errors import NetworkError, ProtocolError, flat_text
+from smallest_cli.errors import NetworkError, ProtocolError, ServerError, SmallestError, flat_text
 from smallest_cli.events import Event
 
 if TYPE_CHECKING:
@@ -106,14 +106,34 @@ def unreachable_error(url: str, exc: BaseException) -> NetworkError:
     return err
 
 
-def closed_before_complete(exc: ConnectionClosed) -> ProtocolError:
-    """A WebSocket closed before its request's `complete`: the audio received is truncated."""
-    rcvd = exc.rcvd
+#: Largest WebSocket frame accepted from the server (a chunk frame is a few KB of base64).
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+#: Close codes that give a reason for the refusal: 1008 (policy violation) and the 4000s that
+#: mirror an HTTP status (4401, 4403, 4429).
+_REFUSALS = range(4400, 4500)
+
+
+def closed_before_complete(exc: ConnectionClosed) -> SmallestError:
+    """A WebSocket closed before its request's `complete`: the audio received is truncated, unless
+    the close says why the request was refused (an auth failure is not retried), or the client
+    closed it on a frame over its size limit."""
+    sent, rcvd = exc.sent, exc.rcvd
+    if sent is not None and sent.code == 1009:  # the client's own close: "message too big"
+        err = ProtocolError(f"the server sent a WebSocket frame over {MAX_FRAME_BYTES // (1024 * 1024)} MiB")
+        err.retryable = False
+        return err
     if rcvd is None:
         why = "no close frame"
     else:
         reason = flat_text(rcvd.reason)  # the server's
         why = f"code {rcvd.code}" + (f": {reason}" if reason else "")
+        if reason and (rcvd.code == 1008 or rcvd.code in _REFUSALS):
+            from smallest_cli.protocol.http_errors import error_for_message
+
+            code = str(rcvd.code - 4000) if rcvd.code in _REFUSALS else None
+            refused = error_for_message(reason, code=code)
+            if not isinstance(refused, ServerError):
+                return refused
     return ProtocolError(
         f"stream ended before complete (truncated): the server closed the connection ({why})"
     )

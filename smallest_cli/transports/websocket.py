@@ -39,7 +39,12 @@ from smallest_cli.protocol.frames import parse_ws_frame, with_request_id
 from smallest_cli.protocol.http_errors import error_from_http
 from smallest_cli.protocol.request import websocket_message
 from smallest_cli.protocol.upgrade import USER_AGENT, Upgrade, upgrade_request
-from smallest_cli.transports.base import closed_before_complete, stall_error, unreachable_error
+from smallest_cli.transports.base import (
+    MAX_FRAME_BYTES,
+    closed_before_complete,
+    stall_error,
+    unreachable_error,
+)
 from smallest_cli.transports.dial import open_socket, proxied
 from smallest_cli.transports.tls import client_ssl_context
 
@@ -49,8 +54,6 @@ if TYPE_CHECKING:
     from smallest_cli.transports.debuglog import DebugLog
     from smallest_cli.transports.dial import Dial
 
-#: Largest frame accepted from the server (a chunk frame is a few KB of base64).
-MAX_FRAME_BYTES = 16 * 1024 * 1024
 #: Longest wait for the server's close frame after a failed or interrupted request.
 BROKEN_CLOSE_TIMEOUT_S = 0.2
 #: The library's logger for every connection, silent: it would print a traceback on stderr for a
@@ -353,7 +356,9 @@ class WebSocketTransport:
                     continue
                 raise with_request_id(stall_error(timeout), last_good) from None
             except ConnectionClosed as exc:
-                if reused and not got_frame:
+                # An idle socket the server let go of; a close that says why (1008, 4401) is an
+                # answer to this request, and sending it again on a new socket would only repeat it.
+                if reused and not got_frame and (exc.rcvd is None or exc.rcvd.code in (1000, 1001)):
                     raise _StaleConnection from None
                 raise with_request_id(closed_before_complete(exc), last_good) from None
             if log is not None:
