@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from smallest_cli.errors import EXIT_USAGE, UsageError
-from smallest_cli.options import config
+from smallest_cli.options import config, config_edit
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -319,3 +319,102 @@ def test_no_permission_warning_without_api_key_or_file(cfg: Path) -> None:
     config.set_value("voice", "magnus", cfg)
     cfg.chmod(0o644)
     assert config.permission_warning(cfg) is None
+
+
+# --- editing a hand-written file in place ----------------------------------------------------
+
+HAND_WRITTEN = (
+    "# my personal notes\n"
+    "\n"
+    'voice = "meher"   # favourite voice\n'
+    "  speed=1.25\t# a little faster\n"
+    "# the end\n"
+)
+
+
+def test_set_line_replaces_only_the_value_keeping_the_comment() -> None:
+    assert config_edit.set_line(HAND_WRITTEN, "voice", '"liam"') == HAND_WRITTEN.replace('"meher"', '"liam"')
+    assert config_edit.set_line(HAND_WRITTEN, "speed", "1.5") == HAND_WRITTEN.replace("1.25", "1.5")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (HAND_WRITTEN, HAND_WRITTEN + "sample_rate = 16000\n"),
+        ("# notes, no final newline", "# notes, no final newline\nsample_rate = 16000\n"),
+        ('voice = "x"\r\n# windows\r\n', 'voice = "x"\r\n# windows\r\nsample_rate = 16000\r\n'),
+    ],
+)
+def test_set_line_appends_a_new_key_at_the_end(text: str, expected: str) -> None:
+    assert config_edit.set_line(text, "sample_rate", "16000") == expected
+
+
+def test_set_line_finds_a_quoted_key_and_a_value_with_a_hash() -> None:
+    text = '"voice" = "a#b" # c\r\n'
+    assert config_edit.set_line(text, "voice", '"d"') == '"voice" = "d" # c\r\n'
+
+
+def test_unset_line_removes_only_that_line() -> None:
+    assert config_edit.unset_line(HAND_WRITTEN, "voice") == (
+        "# my personal notes\n\n  speed=1.25\t# a little faster\n# the end\n"
+    )
+    assert config_edit.unset_line(HAND_WRITTEN, "model") is None
+    assert config_edit.keys_in(HAND_WRITTEN) == ["voice", "speed"]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('voice = "x"\n[extra]\nspeed = 1.5\n', "line 2 is a table"),
+        ('notes = """\nvoice = "x"\n"""\n', "line 1 is not a one-line `key = value`"),
+        ("langs = [\n  'en',\n]\n", "line 1 is not a one-line `key = value`"),
+        ('voice.id = "x"\n', "line 1 is not a one-line `key = value`"),
+        ('x = "a"\nx = "b"\n', "x is given twice (lines 1 and 2)"),
+    ],
+)
+def test_a_structure_the_line_editor_cannot_handle_is_uneditable(text: str, reason: str) -> None:
+    edits = (lambda: config_edit.set_line(text, "speed", "1.5"), lambda: config_edit.unset_line(text, "x"))
+    for edit in edits:
+        with pytest.raises(config_edit.Uneditable) as err:
+            edit()
+        assert str(err.value) == reason
+
+
+@posix_only
+def test_set_and_unset_keep_a_hand_written_file_and_its_mode(cfg: Path) -> None:
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(HAND_WRITTEN)
+    cfg.chmod(0o644)
+    config.set_value("sample_rate", "16000", cfg)
+    config.set_value("voice", "liam", cfg)
+    assert cfg.read_text() == HAND_WRITTEN.replace('"meher"', '"liam"') + "sample_rate = 16000\n"
+    assert _mode(cfg) == 0o600
+    assert config.unset_value("sample_rate", cfg) is True
+    assert cfg.read_text() == HAND_WRITTEN.replace('"meher"', '"liam"')
+
+
+def test_a_file_the_line_editor_cannot_handle_is_refused_not_rewritten(cfg: Path) -> None:
+    cfg.parent.mkdir(parents=True)
+    text = '# notes\nvoice = """meher"""\n'
+    cfg.write_text(text)
+    for edit in (lambda: config.set_value("speed", "1.5", cfg), lambda: config.unset_value("voice", cfg)):
+        with pytest.raises(UsageError) as err:
+            edit()
+        assert err.value.message == (
+            f"config file {cfg}: cannot change it safely "
+            "(line 2 is not a one-line `key = value`); edit it by hand"
+        )
+    assert cfg.read_text() == text
+
+
+def test_a_file_with_a_table_is_refused_not_rewritten(cfg: Path) -> None:
+    cfg.parent.mkdir(parents=True)
+    text = '# notes\nvoice = "meher"\n[profile]\n'
+    cfg.write_text(text)
+    for edit in (lambda: config.set_value("speed", "1.5", cfg), lambda: config.unset_value("voice", cfg)):
+        with pytest.raises(UsageError) as err:
+            edit()
+        assert err.value.message == (
+            f"config file {cfg}: profile is not a string or a number; edit the file by hand"
+        )
+    assert cfg.read_text() == text

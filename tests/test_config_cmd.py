@@ -189,3 +189,20 @@ def test_list_of_an_empty_config_says_so_on_stderr(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert result.stdout == b""
     assert result.stderr.decode().startswith("smallest: note: nothing is set in ")
+
+
+def test_set_and_unset_keep_the_users_comments(tmp_path: Path) -> None:
+    """Only the line of the key changes; the rest of a hand-written file is kept byte for byte."""
+    env = cli_env(None, tmp_path)
+    path = _cfg(tmp_path)
+    path.parent.mkdir(parents=True)
+    hand_written = '# my personal notes\nvoice = "meher"   # favourite voice\n'
+    path.write_text(hand_written)
+    proc = run_cli(["config", "set", "sample_rate", "16000"], env)
+    assert proc.returncode == 0, _err(proc)
+    assert path.read_text() == hand_written + "sample_rate = 16000\n"
+    proc = run_cli(["config", "set", "voice", "liam"], env)
+    assert proc.returncode == 0, _err(proc)
+    proc = run_cli(["config", "unset", "sample_rate"], env)
+    assert proc.returncode == 0, _err(proc)
+    assert path.read_text() == '# my personal notes\nvoice = "liam"   # favourite voice\n'

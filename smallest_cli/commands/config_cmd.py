@@ -44,6 +44,8 @@ Examples:
 
 SET_HELP = f"""Store KEY = VALUE in the config file (created with mode 0600).
 
+Only KEY's line changes: comments and the rest of a file edited by hand are kept.
+
 {STDIN_HELP}
 
 Examples:

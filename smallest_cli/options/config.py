@@ -33,6 +33,8 @@ APP_DIR = "smallest"
 FILE_NAME = "config.toml"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+#: The first line of a file that `config set` creates.
+HEADER = "# smallest configuration; edit with `smallest config set KEY VALUE`."
 
 # Patterns, compiled (and cached by `re`) when first used: the synthesis commands load the config
 # before their first request, usually with no file or no such key to check.
@@ -172,8 +174,8 @@ def _tomllib() -> Any:
     return tomllib
 
 
-def _read_table(path: Path) -> dict[str, object] | None:
-    """The raw TOML table, or None when there is no file."""
+def _read_text(path: Path) -> str | None:
+    """The file's text, or None when there is no file."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -183,14 +185,23 @@ def _read_table(path: Path) -> dict[str, object] | None:
     except OSError as err:
         raise UsageError(f"cannot read config file {path}: {err.strerror or err}") from None
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"cannot parse config file {path}: not UTF-8 text") from None
+
+
+def _parse(path: Path, text: str) -> dict[str, object]:
     toml = _tomllib()
     try:
         return toml.loads(text)
     except toml.TOMLDecodeError as err:
         raise _parse_error(path, err) from None
+
+
+def _read_table(path: Path) -> dict[str, object] | None:
+    """The raw TOML table, or None when there is no file."""
+    text = _read_text(path)
+    return None if text is None else _parse(path, text)
 
 
 def _to_text(path: Path, key: str, value: object) -> str:
@@ -294,15 +305,18 @@ def _toml_key(key: str) -> str:
     return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_string(key)
 
 
+def _toml_value(key: str, value: str) -> str:
+    """A canonical value as TOML: a number or boolean bare where the key takes one, else a string."""
+    number = key in NUMERIC_KEYS and _is_number(value)
+    bare = number or (key in BOOLEAN_KEYS and value in ("true", "false"))
+    return value if bare else toml_string(value)
+
+
 def render(values: Mapping[str, str]) -> str:
     """The file's text for `values` (canonical strings): a header and one `key = value` per line."""
-    lines = ["# smallest configuration; edit with `smallest config set KEY VALUE`.", ""]
+    lines = [HEADER, ""]
     ordered = [k for k in KEYS if k in values] + sorted(k for k in values if k not in KEYS)
-    for key in ordered:
-        value = values[key]
-        number = key in NUMERIC_KEYS and _is_number(value)
-        bare = number or (key in BOOLEAN_KEYS and value in ("true", "false"))
-        lines.append(f"{_toml_key(key)} = {value if bare else toml_string(value)}")
+    lines.extend(f"{_toml_key(key)} = {_toml_value(key, values[key])}" for key in ordered)
     return "\n".join(lines) + "\n"
 
 
@@ -337,10 +351,16 @@ def _open_new(tmp: Path) -> int:
 def write_config(values: Mapping[str, str], path: Path | None = None) -> Path:
     """Replace the file with `values` atomically; the file is 0600 from creation. Returns the path."""
     path = config_path() if path is None else path
+    _write_text(path, render(values))
+    return path
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Replace the file with `text` atomically (temp file + rename); the file is 0600 from creation."""
     target = _write_target(path)
     _ensure_dir(target.parent)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    data = render(values).encode("utf-8")
+    data = text.encode("utf-8")
     try:
         fd = _open_new(tmp)
     except OSError as err:
@@ -355,7 +375,6 @@ def write_config(values: Mapping[str, str], path: Path | None = None) -> Path:
         tmp.unlink(missing_ok=True)
         raise UsageError(f"cannot write config file {target}: {err.strerror or err}") from None
     _fsync_dir(target.parent)
-    return path
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -371,43 +390,63 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _load_for_update(path: Path) -> dict[str, str]:
-    """The file's scalar values as text, unvalidated, so a bad value can be fixed with set or unset."""
-    table = _read_table(path)
-    out: dict[str, str] = {}
-    for key, value in (table or {}).items():
+def _check_for_update(path: Path, text: str) -> None:
+    """Refuse a file whose values are not all scalars; the values themselves are not validated, so
+    a bad value can be fixed with set or unset."""
+    for key, value in _parse(path, text).items():
         if isinstance(value, bool) and key in BOOLEAN_KEYS:
-            out[key] = str(value).lower()
-        elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise UsageError(f"config file {path}: {key} is not a string or a number; edit the file by hand")
-        else:
-            out[key] = value if isinstance(value, str) else str(value)
-    return out
+
+
+def _edited(path: Path, edit: Callable[[str], str | None]) -> str | None:
+    """The file's text (empty when there is no file) after `edit` (None: nothing to change). A file
+    the line editor cannot change safely is refused: rewriting it would lose what the user wrote."""
+    from smallest_cli.options import config_edit
+
+    text = _read_text(path) or ""
+    _check_for_update(path, text)
+    try:
+        return edit(text)
+    except config_edit.Uneditable as err:
+        raise UsageError(f"config file {path}: cannot change it safely ({err}); edit it by hand") from None
 
 
 def set_value(key: str, value: str, path: Path | None = None) -> str:
-    """Validate and store one key; returns the canonical value stored."""
+    """Validate and store one key, changing only its line; returns the canonical value stored."""
     path = config_path() if path is None else path
     name = normalize_key(key)
     canonical = validate_value(name, value)
-    values = _load_for_update(path)
-    values[name] = canonical
-    write_config(values, path)
+    toml_value = _toml_value(name, canonical)
+
+    def edit(text: str) -> str | None:
+        from smallest_cli.options.config_edit import set_line
+
+        return set_line(text, name, toml_value) if text.strip() else None
+
+    text = _edited(path, edit)
+    _write_text(path, render({name: canonical}) if text is None else text)
     return canonical
 
 
 def unset_value(key: str, path: Path | None = None) -> bool:
-    """Remove one key; returns False (and writes nothing) when it was not set.
+    """Remove one key's line; returns False (and writes nothing) when it was not set.
 
     A key the file holds but this version does not know can be removed too (typo repair).
     """
     path = config_path() if path is None else path
-    values = _load_for_update(path)
-    name = key if key in values else normalize_key(key)
-    if name not in values:
+
+    def edit(text: str) -> str | None:
+        from smallest_cli.options.config_edit import keys_in, unset_line
+
+        name = key if key in keys_in(text) else normalize_key(key)
+        return unset_line(text, name)
+
+    text = _edited(path, edit)
+    if text is None:
         return False
-    del values[name]
-    write_config(values, path)
+    _write_text(path, text)
     return True
 
 
