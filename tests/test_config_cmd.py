@@ -108,6 +108,8 @@ def test_set_get_list_unset_round_trip(tmp_path: Path) -> None:
         (["set", "sample_rate", "22050"], "sample rate must be one of 8000, 16000, 24000, 44100"),
         (["set", "model", "lightning"], "model must be one of lightning_v3.1, lightning_v3.1_pro"),
         (["set", "base_url", "localhost:8123"], "base_url must look like https://host[:port]"),
+        (["set", "api_key", ""], "api_key must not be empty"),
+        (["set", "api_key", "sk_a b"], "api_key must be one word of printable ASCII characters"),
         (["set", "colour", "red"], "unknown config key 'colour'"),
         (["get", "colour"], "unknown config key 'colour'"),
         (["unset", "colour"], "unknown config key 'colour'"),

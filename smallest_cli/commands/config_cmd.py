@@ -150,11 +150,13 @@ def _warn_permissions(path: Path) -> None:
 def _set(key: str, value: str) -> None:
     path = config.config_path()
     name = config.normalize_key(key)
-    if value == "-":
+    from_stdin = value == "-"
+    if from_stdin:
         value = read_stdin_value(name)
-    elif name in config.SECRET_KEYS:
-        eprint(CONFIG_KEY_ARG_WARNING)
     config.set_value(name, value, path)
+    if name in config.SECRET_KEYS and not from_stdin:
+        # Only once a key is stored: a refused value is one error line, as any other bad input.
+        eprint(CONFIG_KEY_ARG_WARNING)
     _override_note(name, os.environ)
 
 
