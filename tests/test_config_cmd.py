@@ -110,6 +110,8 @@ def test_set_get_list_unset_round_trip(tmp_path: Path) -> None:
         (["set", "base_url", "localhost:8123"], "base_url must look like https://host[:port]"),
         (["set", "api_key", ""], "api_key must not be empty"),
         (["set", "api_key", "sk_a b"], "api_key must be one word of printable ASCII characters"),
+        (["set", "cache_max_mb", "-5"], "cache_max_mb must be a whole number of MB, 1 or more, not '-5'"),
+        (["set", "speed", "--", "-1"], "speed must be a number from 0.5 to 2.0, not '-1'"),
         (["set", "colour", "red"], "unknown config key 'colour'"),
         (["get", "colour"], "unknown config key 'colour'"),
         (["unset", "colour"], "unknown config key 'colour'"),

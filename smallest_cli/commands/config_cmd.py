@@ -200,7 +200,10 @@ def complete_key(incomplete: str) -> list[str]:
 def build_config_app() -> typer.Typer:
     sub = command_group("config", CONFIG_HELP)
 
-    @sub.command("set", help=SET_HELP, short_help=first_line(SET_HELP))
+    # A VALUE that starts with a dash (`-5`) is the value, so its check can say what is wrong with it.
+    dash_value = {"ignore_unknown_options": True}
+
+    @sub.command("set", help=SET_HELP, short_help=first_line(SET_HELP), context_settings=dash_value)
     def set_cmd(
         key: str = typer.Argument(..., autocompletion=complete_key, help=KEY_ARG_HELP),
         value: str = typer.Argument(..., help="The value, or - to read it from stdin."),
