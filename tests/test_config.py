@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from smallest_cli.errors import EXIT_USAGE, UsageError
-from smallest_cli.options import config, config_edit
+from smallest_cli.options import config, config_edit, resolve
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -418,3 +418,41 @@ def test_a_file_with_a_table_is_refused_not_rewritten(cfg: Path) -> None:
             f"config file {cfg}: profile is not a string or a number; edit the file by hand"
         )
     assert cfg.read_text() == text
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("voice", "meher"),
+        ("model", "lightning_v3.1_pro"),
+        ("sample_rate", "16000"),
+        ("speed", "1.5"),
+        ("language", "HI"),
+        ("base_url", "https://api.example.com/"),
+        ("base_url", "http://localhost:8123"),
+        ("base_url", "http://127.0.0.1:9"),
+        ("api_key", " sk_abcdefghijklmnop "),
+        ("markdown", "yes"),
+        ("cache", "on"),
+        ("cache_max_mb", "64"),
+    ],
+)
+def test_a_value_config_set_stores_passes_the_run_time_checks(cfg: Path, key: str, value: str) -> None:
+    config.set_value(key, value, cfg)
+    loaded = config.load_config(cfg)
+    resolve.resolve_synthesis({}, {}, loaded)
+    resolve.resolve_connection({}, {}, loaded, need_key=False)
+    assert resolve.resolve_cache_cap({}, {}, loaded) > 0
+    resolve.resolve_markdown({}, {}, loaded)
+
+
+@pytest.mark.parametrize("url", ["http://example.com", "http://192.168.1.5:8080/"])
+def test_config_set_refuses_a_base_url_every_run_refuses(cfg: Path, url: str) -> None:
+    """Plain http to a host that is not loopback is refused by a run without --allow-insecure, which
+    the file cannot hold."""
+    with pytest.raises(UsageError, match="refusing to send the API key unencrypted") as err:
+        config.set_value("base_url", url, cfg)
+    with pytest.raises(UsageError) as run_err:
+        resolve.resolve_connection({"base_url": url}, {}, {}, need_key=False)
+    assert err.value.message.split(";")[0] == run_err.value.message.split(";")[0]
+    assert not cfg.exists()

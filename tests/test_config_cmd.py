@@ -112,6 +112,7 @@ def test_set_get_list_unset_round_trip(tmp_path: Path) -> None:
         (["set", "api_key", "sk_a b"], "api_key must be one word of printable ASCII characters"),
         (["set", "cache_max_mb", "-5"], "cache_max_mb must be a whole number of MB, 1 or more, not '-5'"),
         (["set", "speed", "--", "-1"], "speed must be a number from 0.5 to 2.0, not '-1'"),
+        (["set", "base_url", "http://example.com"], "refusing to send the API key unencrypted"),
         (["set", "colour", "red"], "unknown config key 'colour'"),
         (["get", "colour"], "unknown config key 'colour'"),
         (["unset", "colour"], "unknown config key 'colour'"),

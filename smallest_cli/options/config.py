@@ -156,6 +156,15 @@ def _validate_base_url(raw: str) -> str:
     return url
 
 
+def _check_stored_base_url(url: str) -> None:
+    """The run-time check of where the key may go, as a run without --allow-insecure makes it (the
+    file cannot hold that flag), so a value `config set` stores is one every run accepts. Not
+    applied when the file is read: a run given --allow-insecure may use such a file."""
+    from smallest_cli.options.security import INSECURE_CONFIG_HINT, check_key_transport
+
+    check_key_transport(url, hint=INSECURE_CONFIG_HINT)
+
+
 def _parse_error(path: Path, err: tomllib.TOMLDecodeError) -> UsageError:
     text = str(err)
     m = re.search(_LINE_RE, text)
@@ -418,6 +427,8 @@ def set_value(key: str, value: str, path: Path | None = None) -> str:
     path = config_path() if path is None else path
     name = normalize_key(key)
     canonical = validate_value(name, value)
+    if name == "base_url":
+        _check_stored_base_url(canonical)
     toml_value = _toml_value(name, canonical)
 
     def edit(text: str) -> str | None:

@@ -108,12 +108,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_key_transport(url: str, *, allow_insecure: bool = False) -> BaseUrl:
+#: What a run refused by `check_key_transport` can do instead.
+INSECURE_HINT = "use https://, or pass --allow-insecure if you trust the network"
+#: The same for `config set base_url`: the file cannot hold --allow-insecure, so a run without it
+#: would refuse the value.
+INSECURE_CONFIG_HINT = (
+    "use https:// (the config file cannot say --allow-insecure; for a network you trust, "
+    "set SMALLEST_BASE_URL and pass --allow-insecure)"
+)
+
+
+def check_key_transport(url: str, *, allow_insecure: bool = False, hint: str = INSECURE_HINT) -> BaseUrl:
     """Validate `url`; refuse plain http/ws to a non-loopback host unless `allow_insecure`."""
     base = check_base_url(url)
     if not base.secure and not allow_insecure and not is_loopback(base.host):
         raise UsageError(
-            f"refusing to send the API key unencrypted to {base.host} over http:// (or ws://); "
-            "use https://, or pass --allow-insecure if you trust the network"
+            f"refusing to send the API key unencrypted to {base.host} over http:// (or ws://); {hint}"
         )
     return base
