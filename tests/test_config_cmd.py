@@ -211,3 +211,17 @@ def test_set_and_unset_keep_the_users_comments(tmp_path: Path) -> None:
     proc = run_cli(["config", "unset", "sample_rate"], env)
     assert proc.returncode == 0, _err(proc)
     assert path.read_text() == '# my personal notes\nvoice = "liam"   # favourite voice\n'
+
+
+@pytest.mark.parametrize("sub", [["set", "voice", "liam"], ["unset", "voice"], ["get", "voice"]])
+def test_an_unparsable_file_is_one_line_that_says_how_to_fix_it(tmp_path: Path, sub: list[str]) -> None:
+    cfg = _cfg(tmp_path)
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text("voice = meher\n")
+    proc = run_cli(["config", *sub], cli_env(None, tmp_path))
+    assert proc.returncode == 2
+    assert _err(proc).splitlines() == [
+        f"smallest: error: cannot parse config file {cfg}, line 1: Invalid value; fix it in a text editor "
+        "(`smallest config path` names it), or remove it to start afresh"
+    ]
+    assert cfg.read_text() == "voice = meher\n"

@@ -165,13 +165,17 @@ def _check_stored_base_url(url: str) -> None:
     check_key_transport(url, hint=INSECURE_CONFIG_HINT)
 
 
+#: How to get out of a file that cannot be parsed: no command edits it (that would lose what it holds).
+UNPARSABLE_HINT = "fix it in a text editor (`smallest config path` names it), or remove it to start afresh"
+
+
 def _parse_error(path: Path, err: tomllib.TOMLDecodeError) -> UsageError:
     text = str(err)
     m = re.search(_LINE_RE, text)
     if m:
         reason = text[: m.start()].strip()
-        return UsageError(f"cannot parse config file {path}, line {m.group(1)}: {reason}")
-    return UsageError(f"cannot parse config file {path}: {text}")
+        return UsageError(f"cannot parse config file {path}, line {m.group(1)}: {reason}; {UNPARSABLE_HINT}")
+    return UsageError(f"cannot parse config file {path}: {text}; {UNPARSABLE_HINT}")
 
 
 def _tomllib() -> Any:
@@ -196,7 +200,7 @@ def _read_text(path: Path) -> str | None:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(f"cannot parse config file {path}: not UTF-8 text") from None
+        raise UsageError(f"cannot parse config file {path}: not UTF-8 text; {UNPARSABLE_HINT}") from None
 
 
 def _parse(path: Path, text: str) -> dict[str, object]:
