@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 
@@ -303,3 +304,19 @@ def test_messages_are_journaled_in_order(server: Server) -> None:
     assert mine[0]["body"]["text"] == marker and mine[0]["body"]["continue"] is True
     assert mine[1]["body"] == {"text": "", "flush": True}
     assert mine[0]["connection_id"] == mine[1]["connection_id"]
+
+
+def test_websocket_connections_are_capped_at_five_per_concurrency_slot() -> None:
+    """concurrency-and-limits.mdx: up to 5 WebSocket connections at once per unit of concurrency;
+    the next upgrade is refused with a 429 until one closes."""
+    with running_server("--max-concurrency", "1") as srv:
+        with contextlib.ExitStack() as stack:
+            for _ in range(5):
+                stack.enter_context(ws_connect(srv))
+            with pytest.raises(InvalidStatus) as info:
+                connect(srv.ws_url + LIVE, additional_headers=srv.headers, open_timeout=10)
+            assert info.value.response.status_code == 429
+            assert b"at most 5 at once" in info.value.response.body
+        with ws_connect(srv) as ws:
+            ws.send(json.dumps(ws_body("after the others closed")))
+            assert ws_collect(ws).last["status"] == "complete"

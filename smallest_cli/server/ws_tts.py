@@ -31,6 +31,7 @@ from smallest_cli.server.http_common import (
     abort_connection,
     error_json,
     get_state,
+    rate_limited,
     stall,
     status_fault_response,
 )
@@ -93,6 +94,10 @@ def parse_idle_timeout(request: web.Request, default: float) -> float:
     return min(value, MAX_IDLE_TIMEOUT_S)
 
 
+#: concurrency-and-limits.mdx: "up to 5 WebSocket connections simultaneously (5 × concurrency limit)".
+WS_CONNECTIONS_PER_SLOT = 5
+
+
 async def ws_tts(request: web.Request) -> web.StreamResponse:
     state = get_state(request)
     fault = state.faults.take("ws_connect", None)
@@ -102,11 +107,15 @@ async def ws_tts(request: web.Request) -> web.StreamResponse:
         idle_timeout = parse_idle_timeout(request, state.config.idle_timeout)
     except ValueError as err:
         return error_json(400, {"error": str(err)})
+    cap = state.config.max_concurrency * WS_CONNECTIONS_PER_SLOT
+    if cap and len(state.websockets) >= cap:
+        state.journal.bump("rejected_429")
+        return rate_limited(1.0, f"Too many WebSocket connections: at most {cap} at once")
     ws = web.WebSocketResponse(max_msg_size=HARD_MAX_MESSAGE_BYTES, autoping=True, compress=False)
-    await ws.prepare(request)
-    state.websockets.add(ws)
-    session = WsSession(state, request, ws, state.journal.new_ws_connection(), idle_timeout)
+    state.websockets.add(ws)  # before the upgrade's await, so that two at once both count
     try:
+        await ws.prepare(request)
+        session = WsSession(state, request, ws, state.journal.new_ws_connection(), idle_timeout)
         await session.run()
     finally:
         state.websockets.discard(ws)
