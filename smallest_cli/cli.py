@@ -81,7 +81,9 @@ def print_help(app: typer.Typer, argv: Sequence[str], environ: Mapping[str, str]
     """`smallest --help` / `smallest COMMAND --help`: print the help typer would print (same command,
     context settings and formatter) without parsing any option, and return True. Anything else
     (other arguments, shell completion) returns False and is left to typer."""
-    if any(k.startswith("_SMALLEST_COMPLETE") for k in environ):
+    from smallest_cli.options.parse import completing
+
+    if completing(environ):
         return False
     if not (1 <= len(argv) <= 2 and argv[-1] in HELP_OPTIONS):
         return False
@@ -98,10 +100,20 @@ def print_help(app: typer.Typer, argv: Sequence[str], environ: Mapping[str, str]
     return True
 
 
+#: The width descriptions are laid out in when completing: wider than any of them, so none wraps.
+COMPLETION_COLUMNS = "100000"
+
+
 def run() -> None:
     import os
     import sys
 
+    from smallest_cli.options.parse import completing
+
+    if completing(os.environ):
+        # typer lays each description out at the terminal's width (80 when COLUMNS is unset, as
+        # fish leaves it), and the shells read every line of the answer as a candidate.
+        os.environ["COLUMNS"] = COMPLETION_COLUMNS
     app = build_app()
     if print_help(app, sys.argv[1:], os.environ):
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ from tests.helpers import ROOT, cli_env, run_cli
 
 COMPLETIONS = ROOT / "completions"
 FILES = ("smallest.bash", "_smallest", "smallest.fish")
+COMMANDS = {"speak", "stream-sse", "stream-ws", "batch", "voices", "serve", "devices", "config", "cache"}
+CONFIG_SUBCOMMANDS = {"set", "get", "unset", "list", "path"}
 
 
 def _complete_bash(tmp_path: Path, line: str) -> list[str]:
@@ -88,8 +91,8 @@ def test_bash_completes_config_subcommands_and_keys(tmp_path: Path) -> None:
     assert "api_key" in _complete_bash(tmp_path, "smallest config get ")
 
 
-def test_sourced_bash_script_fills_compreply(tmp_path: Path) -> None:
-    """Source the committed script in a real bash and call its function as bash would on TAB."""
+def _env_with_smallest_on_path(tmp_path: Path) -> dict[str, str]:
+    """An environment whose `smallest` on PATH is this checkout's, as the sourced scripts call it."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
     shim = bindir / "smallest"
@@ -97,6 +100,12 @@ def test_sourced_bash_script_fills_compreply(tmp_path: Path) -> None:
     shim.chmod(0o755)
     env = cli_env(None, tmp_path)
     env["PATH"] = f"{bindir}:{env.get('PATH', '/usr/bin:/bin')}"
+    return env
+
+
+def test_sourced_bash_script_fills_compreply(tmp_path: Path) -> None:
+    """Source the committed script in a real bash and call its function as bash would on TAB."""
+    env = _env_with_smallest_on_path(tmp_path)
     script = f"""
 source "{COMPLETIONS / "smallest.bash"}"
 complete -p smallest
@@ -127,3 +136,53 @@ def test_zsh_and_fish_protocols_answer(tmp_path: Path) -> None:
     )
     fish = run_cli([], fish_env)
     assert fish.returncode == 0 and fish.stdout.decode().startswith("config")
+
+
+def _without_columns(env: dict[str, str], columns: str | None) -> dict[str, str]:
+    env = {k: v for k, v in env.items() if k not in ("COLUMNS", "TERMINAL_WIDTH")}
+    if columns is not None:
+        env["COLUMNS"] = columns
+    return env
+
+
+@pytest.mark.parametrize("columns", [None, "80", "40"])
+@pytest.mark.parametrize(
+    ("line", "expected"), [("smallest ", COMMANDS), ("smallest config ", CONFIG_SUBCOMMANDS)]
+)
+def test_fish_protocol_answers_one_line_per_candidate(
+    tmp_path: Path, columns: str | None, line: str, expected: set[str]
+) -> None:
+    """Descriptions longer than the terminal stay on their candidate's line: fish (which does not
+    export COLUMNS) reads every line of the answer as a candidate of its own."""
+    env = cli_env(None, tmp_path, _SMALLEST_COMPLETE="complete_fish", _TYPER_COMPLETE_FISH_ACTION="get-args")
+    proc = run_cli([], {**_without_columns(env, columns), "_TYPER_COMPLETE_ARGS": line})
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = proc.stdout.decode().splitlines()
+    assert all("\t" in ln for ln in lines), lines
+    assert sorted(ln.split("\t")[0] for ln in lines) == sorted(expected)
+
+
+@pytest.mark.parametrize("columns", [None, "80"])
+def test_zsh_protocol_answers_one_line_per_candidate(tmp_path: Path, columns: str | None) -> None:
+    env = cli_env(None, tmp_path, _SMALLEST_COMPLETE="complete_zsh", _TYPER_COMPLETE_ARGS="smallest ")
+    proc = run_cli([], _without_columns(env, columns))
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = proc.stdout.decode().splitlines()
+    assert len(lines) == len(COMMANDS)
+    assert all(ln.startswith(('"', "_arguments ")) for ln in lines), lines
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+@pytest.mark.parametrize(
+    ("line", "expected"), [("smallest ", COMMANDS), ("smallest config ", CONFIG_SUBCOMMANDS)]
+)
+def test_sourced_fish_script_offers_each_candidate_once(
+    tmp_path: Path, line: str, expected: set[str]
+) -> None:
+    """Source the committed script in a real fish and ask it what completes `line`."""
+    env = _without_columns(_env_with_smallest_on_path(tmp_path), None)
+    script = f'source "{COMPLETIONS / "smallest.fish"}"; complete -C "{line}"'
+    proc = subprocess.run(["fish", "--no-config", "-c", script], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    candidates = [ln.split("\t")[0] for ln in proc.stdout.splitlines()]
+    assert sorted(candidates) == sorted(expected)

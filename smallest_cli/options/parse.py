@@ -48,11 +48,16 @@ def synth_defaults() -> Args:
     return values
 
 
+def completing(environ: Mapping[str, str]) -> bool:
+    """True when a shell's completion script runs `smallest` to ask what fits (docs/completions.md)."""
+    return any(k.startswith("_SMALLEST_COMPLETE") for k in environ)
+
+
 def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> FastCall | None:
     """`argv` without the program name → the call, or None when typer must handle it."""
     if not argv or argv[0] not in SYNTH_COMMANDS:
         return None
-    if environ is not None and any(k.startswith("_SMALLEST_COMPLETE") for k in environ):
+    if environ is not None and completing(environ):
         return None
     command = argv[0]
     spelled = _spellings(options_for(command))
