@@ -96,3 +96,22 @@ def test_no_match_says_which_filter_no_voice_has(env: dict[str, str]) -> None:
     assert ", english, " in line
     both = run_cli(["voices", "--ids", "--language", "hi", "--accent", "british"], env)
     assert both.stdout == b"" and both.stderr.decode().strip() == "0 voices match"
+
+
+def test_help_says_the_list_has_every_pool_unless_model_names_one(env: dict[str, str]) -> None:
+    """Without --model the list has the standard and the Pro voices: help must not show a model."""
+    voices_help = run_cli(["voices", "--help"], {**env, "COLUMNS": "200"})
+    assert voices_help.returncode == 0
+    unwrapped = " ".join(voices_help.stdout.decode().split())
+    model = unwrapped.split("--model <str> ", 1)[1].split(" -l, --language", 1)[0]
+    assert model.endswith("[default: (all: standard and Pro)]"), model
+    assert "lightning_v3.1)" not in model
+    summary = " ".join(run_cli(["--help"], env).stdout.decode().split())
+    assert " voices List the voices, standard and Pro (filters, --model, --json, --ids). " in summary
+
+
+def test_the_config_files_model_does_not_narrow_the_list(env: dict[str, str]) -> None:
+    every = ids(env)
+    assert run_cli(["config", "set", "model", "lightning_v3.1_pro"], env).returncode == 0
+    assert ids(env) == every
+    assert set(ids(env, "--model", "lightning_v3.1_pro")) < set(every)

@@ -50,7 +50,7 @@ def with_options(
             unset,
             *declarations,
             help=option.help_in(command),
-            show_default=option.shown() or True,
+            show_default=option.shown(command) or True,
             metavar=option.metavar,
             hidden=command in option.hidden_for,
         )

@@ -34,7 +34,7 @@ Examples:
 
 def register(app: typer.Typer) -> None:
     command = with_options("voices", show_voices)
-    summary = "List the voices of a model (filters, --json, --ids)."
+    summary = "List the voices, standard and Pro (filters, --model, --json, --ids)."
     app.command("voices", help=HELP, short_help=summary)(command)
 
 

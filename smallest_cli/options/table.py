@@ -69,6 +69,8 @@ class Option(NamedTuple):
     help_for: Mapping[str, str] | None = None
     #: Commands that accept it without listing it in their help.
     hidden_for: frozenset[str] = frozenset()
+    #: How help shows the default in commands where the option's unset value means something else.
+    shown_for: Mapping[str, str] | None = None
 
     def help_in(self, command: str) -> str:
         return (self.help_for or {}).get(command, self.help)
@@ -85,8 +87,10 @@ class Option(NamedTuple):
             return None
         return self.fallback
 
-    def shown(self) -> str | None:
-        """The default as help shows it, when the parsers' value does not show it already."""
+    def shown(self, command: str) -> str | None:
+        """The default as help shows it in `command`, when the parsers' value does not show it already."""
+        if self.shown_for is not None and command in self.shown_for:
+            return self.shown_for[command]
         if self.shown_default is not None:
             return self.shown_default
         if self.unset() is None and self.fallback is not None:
@@ -99,7 +103,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("voice", ("--voice", "-v"), "str", "Voice id (see `smallest voices`).", _ROWS,
            fallback="magnus", env="SMALLEST_VOICE", config="voice id, e.g. magnus, meher, avery, liam"),
     Option("model", ("--model",), "str", "lightning_v3.1 or lightning_v3.1_pro.", _CLIENT,
-           fallback=contract.DEFAULT_MODEL, config="one of " + ", ".join(contract.MODELS)),
+           fallback=contract.DEFAULT_MODEL, config="one of " + ", ".join(contract.MODELS),
+           # The catalog lists every pool: voices filters by a model only when --model names one.
+           help_for={"voices": "List only this model's voices: lightning_v3.1 or lightning_v3.1_pro (the "
+                               "config file's model does not apply here)."},
+           shown_for={"voices": "all: standard and Pro"}),
     Option("sample_rate", ("--sample-rate", "-r"), "int", "8000, 16000, 24000 or 44100 Hz.", _ROWS,
            fallback=24000, config="one of " + ", ".join(str(r) for r in contract.SAMPLE_RATES)),
     Option("speed", ("--speed",), "float", "0.5 to 2.0.", _ROWS, fallback=1.0,
