@@ -1,4 +1,5 @@
-"""`smallest devices`, and the errors when PortAudio or a device is missing: one line, exit 2."""
+"""`smallest devices` (an empty list when there is no device), and the errors when PortAudio is missing or
+playback has no device: one line, exit 2."""
 
 from __future__ import annotations
 
@@ -61,11 +62,17 @@ def test_devices_json(tmp_path: Path) -> None:
 
 
 @needs_portaudio
-def test_devices_without_any_device(tmp_path: Path) -> None:
+def test_devices_without_any_device_is_an_empty_list(tmp_path: Path) -> None:
+    """Listing nothing is an answer, not an error: the table says so on stderr, --json is []."""
     result = run_cli(["devices"], _env(tmp_path, "nodevice.conf"))
-    assert result.returncode == 2
-    assert _one_error_line(result) == "smallest: error: no audio output device found"  # no advice here
+    assert result.returncode == 0
+    assert _one_error_line(result) == (
+        "0 audio output devices: PortAudio found none (playback needs one; -o FILE saves the audio)"
+    )
     assert result.stdout == b""
+    as_json = run_cli(["devices", "--json"], _env(tmp_path, "nodevice.conf"))
+    assert as_json.returncode == 0 and as_json.stderr == b""
+    assert json.loads(as_json.stdout) == []
 
 
 @needs_portaudio

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from smallest_cli.commands.common import with_options
-from smallest_cli.errors import guarded
+from smallest_cli.errors import eprint, guarded
 from smallest_cli.options.parse import Args
 
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 HELP = """List the audio output devices that playback can use (PortAudio).
 
 Pick one for playback with --device INDEX or --device NAME-PART; the default is marked *.
+With none, --json prints [] and the table a note on stderr (exit 0).
 
 Examples:
 
@@ -60,15 +61,20 @@ def _rich_table(devices: list[DeviceInfo]) -> None:
     Console().print(table)
 
 
-def show_devices(as_json: bool) -> None:
-    from smallest_cli.errors import AudioDeviceError
-    from smallest_cli.output.devices import NO_DEVICE, list_output_devices
+#: What the listing says on stderr when there is nothing to list (stdout stays empty for scripts).
+NONE_FOUND = "0 audio output devices: PortAudio found none (playback needs one; -o FILE saves the audio)"
 
+
+def show_devices(as_json: bool) -> None:
+    from smallest_cli.output.devices import list_output_devices
+
+    # No device is an answer, not a usage error: `--json | jq` gets an empty array (only playing
+    # without a device is an error).
     devices = list_output_devices()
-    if not devices:
-        raise AudioDeviceError(NO_DEVICE)
     if as_json:
         sys.stdout.write(json.dumps([d.to_dict() for d in devices], indent=2) + "\n")
+    elif not devices:
+        eprint(NONE_FOUND)
     elif sys.stdout.isatty():
         _rich_table(devices)
     else:
