@@ -38,7 +38,7 @@ Examples:
 
   smallest batch chapters/ --out-dir audiobook --transport sse
 
-  smallest batch corpus.csv --out-dir out --shard 2/8 --manifest out/manifest-2.jsonl
+  smallest batch corpus.csv --out-dir out --shard 2/8 --manifest out/2.jsonl
 
   seq 1 5 | sed 's/^/Prompt number /' | smallest batch - --out-dir numbers
 

@@ -41,7 +41,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         (
             'smallest stream-sse "Streaming over SSE"',
             'smallest stream-sse -f chapter.txt -o chapter.mp3',
-            'smallest stream-sse "Raw samples" --format pcm -o - | aplay -f S16_LE -r 24000',
+            'smallest stream-sse "Raw PCM" --format pcm -o - | aplay -f S16_LE -r 24000',
         ),
     ),
     CommandSpec(
