@@ -32,7 +32,7 @@ def test_json_is_the_catalog(env: dict[str, str]) -> None:
     voices = json.loads(result.stdout)["voices"]
     magnus = next(v for v in voices if v["voiceId"] == "magnus")
     assert magnus["displayName"] == "Magnus" and magnus["tags"]["gender"] == "male"
-    assert magnus["pool"] == "standard"
+    assert magnus["pools"] == ["standard"] and "pool" not in magnus
     assert len(voices) == len(ids(env))
 
 
@@ -115,3 +115,23 @@ def test_the_config_files_model_does_not_narrow_the_list(env: dict[str, str]) ->
     assert run_cli(["config", "set", "model", "lightning_v3.1_pro"], env).returncode == 0
     assert ids(env) == every
     assert set(ids(env, "--model", "lightning_v3.1_pro")) < set(every)
+
+
+def test_search_matches_the_pool(env: dict[str, str]) -> None:
+    """The table shows each voice's pool, so --search finds it there too."""
+    pro = set(ids(env, "--model", "lightning_v3.1_pro"))
+    assert set(ids(env, "--search", "pro")) == pro == set(ids(env, "-s", "PRO"))
+    standard = set(ids(env, "--search", "standard"))
+    assert {"magnus", "meher"} <= standard and "rhea" not in standard
+
+
+def test_json_lists_the_pools_and_the_table_joins_them(env: dict[str, str]) -> None:
+    """`jq 'select(.pools | index("pro"))'` must find a voice that is in both pools."""
+    result = run_cli(["voices", "--json"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    pools = {v["voiceId"]: v["pools"] for v in json.loads(result.stdout)["voices"]}
+    assert pools["meher"] == ["pro", "standard"] and pools["rhea"] == ["pro"]
+    assert all(p in (["pro"], ["standard"], ["pro", "standard"]) for p in pools.values())
+    assert {v for v, p in pools.items() if "pro" in p} == set(ids(env, "--model", "lightning_v3.1_pro"))
+    table = run_cli(["voices", "--search", "meher"], env).stdout.decode()
+    assert [ln.split("│")[2].strip() for ln in table.splitlines() if "meher" in ln] == ["pro, standard"]

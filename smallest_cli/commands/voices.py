@@ -20,11 +20,17 @@ GENDERS = ("female", "male")
 
 HELP = f"""List the voices, from the server's catalog (standard and Pro together; --model picks one).
 
+--json lists each voice's pools as "pools": ["pro", "standard"] (a voice may be in both).
+
 Examples:
 
   smallest voices --language hi --gender female
 
   smallest voices --search narration --json
+
+  smallest voices --search pro --ids
+
+  smallest voices --json | jq '.voices[] | select(.pools | index("pro"))'
 
   smallest voices --ids | head -3
 
@@ -111,15 +117,15 @@ def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[di
     voices = data.get("voices") if isinstance(data, dict) else data
     if not isinstance(voices, list):
         raise ProtocolError(f"the voice catalog from {url} has no voices list")
-    return [{**v, "pool": pool_names(str(v.get("voiceId", "")))} for v in voices if isinstance(v, dict)]
+    return [{**v, "pools": pool_names(str(v.get("voiceId", "")))} for v in voices if isinstance(v, dict)]
 
 
-def pool_names(voice_id: str) -> str:
-    """The pools a voice is in, as the table shows them: the API lists both catalogs with no pool
-    flag, so the model cards' catalogs (`protocol.voices`) tell."""
+def pool_names(voice_id: str) -> list[str]:
+    """The pools a voice is in, sorted (a list, so that `jq` can test one): the API lists both
+    catalogs with no pool flag, so the model cards' catalogs (`protocol.voices`) tell."""
     from smallest_cli.protocol.voices import pools_of
 
-    return ", ".join(sorted(pools_of(voice_id)))
+    return sorted(pools_of(voice_id))
 
 
 def _tags(voice: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -154,7 +160,7 @@ def filter_voices(
     model: str | None = None,
 ) -> list[dict[str, Any]]:
     """The voices matching every filter given (case-insensitive; language by name or ISO code;
-    `model` by the voice's pool)."""
+    `model` by the voice's pool; `search` in the id, name, pools and tags)."""
     from smallest_cli.protocol.voices import MODEL_POOLS, pools_of
 
     pool = None if model is None else MODEL_POOLS[model]
@@ -172,6 +178,7 @@ def filter_voices(
         if search:
             haystack = " ".join(
                 [str(voice.get("voiceId", "")), str(voice.get("displayName", ""))]
+                + _as_list(voice.get("pools"))
                 + [" ".join(_as_list(v)) for v in tags.values()]
             ).lower()
             if search.strip().lower() not in haystack:
@@ -202,7 +209,7 @@ def print_table(voices: list[dict[str, Any]]) -> None:
         table.add_row(
             str(voice.get("voiceId", "")),
             str(voice.get("displayName", "")),
-            str(voice.get("pool", "")),
+            ", ".join(_as_list(voice.get("pools"))),
             str(tags.get("gender", "") or ""),
             str(tags.get("accent", "") or ""),
             ", ".join(_as_list(tags.get("language"))),

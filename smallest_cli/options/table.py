@@ -221,7 +221,7 @@ OPTIONS: tuple[Option, ...] = (
     # -- voices ----------------------------------------------------------------------------------------
     Option("gender", ("--gender",), "str", "female or male.", _VOICES),
     Option("accent", ("--accent",), "str", "american, british, indian, ...", _VOICES),
-    Option("search", ("--search", "-s"), "str", "Text to find in id, name or tags.", _VOICES),
+    Option("search", ("--search", "-s"), "str", "Text to find in id, name, pool or tags.", _VOICES),
     Option("ids", ("--ids",), "flag", "Print only the voice ids, one per line (with --json, a JSON array).",
            _VOICES),
     # -- serve -----------------------------------------------------------------------------------------
