@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers import Server, cli_env, run_cli
+from tests.helpers import Server, cli_env, run_cli, running_server
 
 
 def ids(env: dict[str, str], *args: str) -> list[str]:
@@ -53,12 +53,15 @@ def test_filters(env: dict[str, str]) -> None:
     }
 
 
-def test_one_request_lists_both_catalogs_and_model_picks_a_pool(server: Server, env: dict[str, str]) -> None:
+def test_one_path_lists_both_catalogs_and_model_picks_a_pool(server: Server, env: dict[str, str]) -> None:
     """The one voices path lists the standard and Pro voices together (get-voices-openapi.yaml);
-    the Pro model card says which are Pro. `meher` is on both cards."""
+    the Pro path is asked too (another version's reading), and refused here; the Pro model card
+    says which are Pro. `meher` is on both cards."""
     debug = run_cli(["voices", "--ids", "--model", "lightning_v3.1_pro", "--debug"], env)
     requests_made = [line for line in debug.stderr.decode().splitlines() if "GET " in line]
-    assert len(requests_made) == 1 and requests_made[0].endswith("/waves/v1/lightning-v3.1/get_voices")
+    assert [line.rsplit("/waves/v1/", 1)[1] for line in requests_made] == [
+        "lightning-v3.1/get_voices", "lightning-v3.1-pro/get_voices"
+    ]
     every = set(ids(env))
     pro = set(ids(env, "--model", "lightning_v3.1_pro"))
     standard = set(ids(env, *STANDARD))
@@ -135,3 +138,15 @@ def test_json_lists_the_pools_and_the_table_joins_them(env: dict[str, str]) -> N
     assert {v for v, p in pools.items() if "pro" in p} == set(ids(env, "--model", "lightning_v3.1_pro"))
     table = run_cli(["voices", "--search", "meher"], env).stdout.decode()
     assert [ln.split("│")[2].strip() for ln in table.splitlines() if "meher" in ln] == ["pro, standard"]
+
+
+def test_a_server_with_a_path_per_pool_gives_the_same_lists(env: dict[str, str], tmp_path: Path) -> None:
+    """Another version of get-voices-openapi.yaml: `lightning-v3.1` lists the standard voices only,
+    `lightning-v3.1-pro` the Pro ones (`serve --voices-by-pool`). Every listing is the same."""
+    with running_server("--voices-by-pool") as by_pool:
+        pool_env = cli_env(by_pool, tmp_path)
+        for args in ([], STANDARD, ["--model", "lightning_v3.1_pro"], ["--search", "pro"]):
+            assert ids(pool_env, *args) == ids(env, *args), args
+        one = json.loads(run_cli(["voices", "--json"], env).stdout)["voices"]
+        each = json.loads(run_cli(["voices", "--json"], pool_env).stdout)["voices"]
+    assert sorted(each, key=lambda v: v["voiceId"]) == sorted(one, key=lambda v: v["voiceId"])

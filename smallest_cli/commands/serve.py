@@ -66,6 +66,7 @@ def serve(args: Args) -> None:
             keep_open=args.keep_open,
             varied_takes=args.varied_takes,
             pcm_as_wav=args.pcm_as_wav,
+            voices_by_pool=args.voices_by_pool,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
         )

@@ -6,14 +6,18 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from smallest_cli.commands.common import with_options
-from smallest_cli.errors import EXIT_CODES_HELP, ProtocolError, UsageError, eprint
+from smallest_cli.errors import EXIT_CODES_HELP, ProtocolError, SmallestError, UsageError, eprint
 from smallest_cli.options.parse import Args
 from smallest_cli.options.table import BY_FIELD
+
+if TYPE_CHECKING:
+    from smallest_cli.options.settings import ConnectionOptions
+    from smallest_cli.transports.debuglog import DebugLog
 
 #: The genders the catalog's tags use.
 GENDERS = ("female", "male")
@@ -73,16 +77,14 @@ def show_voices(args: Args) -> None:
 
 
 def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[dict[str, Any]]:
-    """GET the catalog (one path lists the standard and the Pro voices together); the list under
-    "voices", each with its pool. With --debug, the request and response are logged on stderr
-    (key redacted)."""
-    import requests
-
+    """The catalog, each voice with its `pools`. get-voices-openapi.yaml reads two ways: the one path
+    lists the standard and the Pro voices together (the model cards say which is which), or it lists
+    the standard ones and `lightning-v3.1-pro` the Pro ones. Both paths are asked; when the Pro one
+    is refused, the cards tell the pools. With --debug, each request and response is logged."""
     from smallest_cli.options.resolve import key_warnings, resolve_connection
     from smallest_cli.protocol import contract
-    from smallest_cli.protocol.http_errors import error_from_http
     from smallest_cli.protocol.request import check_model
-    from smallest_cli.transports.base import stall_error, unreachable_error
+    from smallest_cli.protocol.voices import PRO, STANDARD
     from smallest_cli.transports.http_common import new_session
 
     if args.get("model") is not None:
@@ -90,18 +92,44 @@ def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[di
     conn = resolve_connection(args, os.environ, config)
     for warning in key_warnings(flag_key=args.get("api_key"), environ=os.environ, config=config):
         eprint(warning)
-    url = conn.base_url + contract.VOICES_PATH
     log = None
     if args.get("debug"):
         from smallest_cli.transports.debuglog import DebugLog
 
         log = DebugLog(sys.stderr)
+    with new_session() as session:
+        listed = _get_voices(session, conn, contract.VOICES_PATH, log)
+        try:
+            pro = _get_voices(session, conn, contract.PRO_VOICES_PATH, log)
+        except SmallestError:
+            pro = None  # no such path: the one path listed every voice
+    if pro is None:
+        return [{**v, "pools": pool_names(str(v.get("voiceId", "")))} for v in listed]
+    merged: dict[str, dict[str, Any]] = {}
+    for pool, voices in ((STANDARD, listed), (PRO, pro)):
+        for voice in voices:
+            merged.setdefault(str(voice.get("voiceId", "")), {**voice, "pools": []})["pools"].append(pool)
+    for voice in merged.values():
+        voice["pools"].sort()
+    return list(merged.values())
+
+
+def _get_voices(
+    session: Any, conn: ConnectionOptions, path: str, log: DebugLog | None
+) -> list[dict[str, Any]]:
+    """The voices one catalog path lists; the mapped error when it answers otherwise."""
+    import requests
+
+    from smallest_cli.protocol.http_errors import error_from_http
+    from smallest_cli.transports.base import stall_error, unreachable_error
+
+    url = conn.base_url + path
+    if log is not None:
         log.request("GET", url, conn.api_key)
     try:
-        with new_session() as session:
-            resp = session.get(
-                url, headers=conn.auth_headers(), timeout=(conn.timeout, conn.timeout), allow_redirects=False
-            )
+        resp = session.get(
+            url, headers=conn.auth_headers(), timeout=(conn.timeout, conn.timeout), allow_redirects=False
+        )
     except requests.Timeout:
         raise stall_error(conn.timeout, url) from None
     except requests.RequestException as exc:
@@ -117,7 +145,7 @@ def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[di
     voices = data.get("voices") if isinstance(data, dict) else data
     if not isinstance(voices, list):
         raise ProtocolError(f"the voice catalog from {url} has no voices list")
-    return [{**v, "pools": pool_names(str(v.get("voiceId", "")))} for v in voices if isinstance(v, dict)]
+    return [v for v in voices if isinstance(v, dict)]
 
 
 def pool_names(voice_id: str) -> list[str]:
@@ -166,7 +194,7 @@ def filter_voices(
     pool = None if model is None else MODEL_POOLS[model]
     out = []
     for voice in voices:
-        if pool is not None and pool not in pools_of(str(voice.get("voiceId", ""))):
+        if pool is not None and pool not in voice.get("pools", pools_of(str(voice.get("voiceId", "")))):
             continue
         tags = _tags(voice)
         if language and not _language_names(language) & {x.lower() for x in _as_list(tags.get("language"))}:

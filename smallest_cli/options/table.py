@@ -252,6 +252,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("varied_takes", ("--varied-takes",), "flag",
            "Render every request as a new take, slightly different audio each time, as a neural "
            "service does (by default the same request gives the same bytes).", _SERVE),
+    Option("voices_by_pool", ("--voices-by-pool",), "flag",
+           "Serve the standard voices at lightning-v3.1/get_voices and the Pro ones at "
+           "lightning-v3.1-pro/get_voices, as one version of the reference reads (by default the one path "
+           "lists both).", _SERVE),
     Option("pcm_as_wav", ("--pcm-as-wav",), "flag",
            "Answer a sync request for pcm with a WAV file, as the API reference describes the body (by "
            "default raw PCM, as the live service was seen to send).", _SERVE),

@@ -24,9 +24,11 @@ MAX_MESSAGE_BYTES = 64 * 1024
 TTS_PATH = "/waves/v1/tts"
 LIVE_PATH = "/waves/v1/tts/live"
 HEALTH_PATH = "/waves/v1/health"
-#: The one voice catalog path: it lists the standard and the Pro voices together. Its segment is
-#: the model's hyphen form; there is no `lightning-v3.1-pro` path.
+#: The voice catalog path. Its segment is the model's hyphen form. Versions of
+#: get-voices-openapi.yaml read two ways: it lists the standard and the Pro voices together (and
+#: there is no other path), or the standard ones only, the Pro ones being at PRO_VOICES_PATH.
 VOICES_PATH = "/waves/v1/lightning-v3.1/get_voices"
+PRO_VOICES_PATH = "/waves/v1/lightning-v3.1-pro/get_voices"
 DEFAULT_BASE_URL = "https://api.smallest.ai"
 #: The header naming the server's id of an HTTP request (in WebSocket frames: `request_id`).
 REQUEST_ID_HEADER = "X-Request-Id"

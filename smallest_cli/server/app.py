@@ -8,7 +8,7 @@ from smallest_cli.protocol import contract
 from smallest_cli.server import control
 from smallest_cli.server.http_common import STATE_KEY, add_request_id, errors_middleware
 from smallest_cli.server.http_tts import sse_tts, sync_tts
-from smallest_cli.server.info import get_voices, health
+from smallest_cli.server.info import get_pro_voices, get_voices, health
 from smallest_cli.server.state import ServerState
 from smallest_cli.server.ws_tts import ws_tts
 
@@ -30,5 +30,7 @@ def build_app(state: ServerState) -> web.Application:
     app.router.add_get(contract.LIVE_PATH, ws_tts)
     app.router.add_get(contract.HEALTH_PATH, health)
     app.router.add_get(contract.VOICES_PATH, get_voices)
+    if state.config.voices_by_pool:
+        app.router.add_get(contract.PRO_VOICES_PATH, get_pro_voices)
     control.add_routes(app)
     return app

@@ -58,7 +58,7 @@ async def serve(config: ServerConfig, engine: Engine, ready: Callable[[str], Non
             except (RuntimeError, NotImplementedError):  # not the main thread (embedded use)
                 break
         log.info(
-            "serving %s (engine %s, max concurrency %s, first chunk %g ms, rtf %g, chunk %g ms%s%s%s)",
+            "serving %s (engine %s, max concurrency %s, first chunk %g ms, rtf %g, chunk %g ms%s%s%s%s)",
             url,
             engine.name,
             config.max_concurrency or "unlimited",
@@ -68,6 +68,7 @@ async def serve(config: ServerConfig, engine: Engine, ready: Callable[[str], Non
             ", WebSockets kept open" if config.keep_open else "",
             ", varied takes" if config.varied_takes else "",
             ", sync pcm as WAV" if config.pcm_as_wav else "",
+            ", voices by pool" if config.voices_by_pool else "",
         )
         ready(url)
         await stop.wait()

@@ -37,6 +37,9 @@ class ServerConfig:
     #: Answer a sync request for pcm with a WAV file (the reference's "A PCM int16 WAV file"), not
     #: the raw PCM the live service was seen to send.
     pcm_as_wav: bool = False
+    #: Serve the voice catalogs per pool (`lightning-v3.1` standard, `lightning-v3.1-pro` Pro), as
+    #: one version of the reference reads, instead of both together at the one path.
+    voices_by_pool: bool = False
     #: With both, serve https and wss (PEM files: the certificate with its chain, and its key).
     tls_cert: str | None = None
     tls_key: str | None = None
