@@ -8,6 +8,7 @@ import http.server
 import os
 import re
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -229,6 +230,31 @@ def test_a_websocket_closed_with_a_reason_before_any_frame(
     lines = result.stderr.decode().strip().splitlines()
     assert lines[-1] == f"smallest: error: {said}"
     assert len(requests_seen) == (1 if exit_code == 3 else 2)  # a truncation is retried once
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-sse"])
+def test_a_port_that_does_not_speak_http_is_named_not_unreachable(
+    command: str, server: Server, tmp_path: Path
+) -> None:
+    """An SSH server, say, on the port named: it answered, so it is no network fault (exit 6),
+    and a retry would get the same answer."""
+
+    class Ssh(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+            self.request.recv(65536)
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Ssh) as ssh:
+        threading.Thread(target=ssh.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{ssh.server_address[1]}"
+        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=base)
+        result = run_cli([command, "hello", "-o", str(tmp_path / "x.wav"), "--retries", "2"], env)
+        ssh.shutdown()
+    assert result.returncode == 5
+    line = one_line(result.stderr)
+    assert line.startswith(f"smallest: error: {base}/waves/v1/") and line.endswith(
+        "did not answer in HTTP (its first line: 'SSH-2.0-OpenSSH_9.2')"
+    ), line
 
 
 @pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws", "voices"])

@@ -97,9 +97,17 @@ def describe_connect_failure(exc: BaseException) -> str:
     return " ".join(text.split())[:200]
 
 
-def unreachable_error(url: str, exc: BaseException) -> NetworkError:
+def unreachable_error(url: str, exc: BaseException) -> SmallestError:
     """The error for a connection that failed; a certificate that is not accepted fails the same way
-    every time, so that one is not retried."""
+    every time, so that one is not retried, nor is an answer that is not HTTP (a wrong port)."""
+    import http.client
+
+    for cur in exception_chain(exc):
+        if isinstance(cur, http.client.BadStatusLine) and not isinstance(cur, http.client.RemoteDisconnected):
+            line = flat_text(str(cur.args[0]) if cur.args else "")[:80]
+            err: SmallestError = ProtocolError(f"{url} did not answer in HTTP (its first line: {line!r})")
+            err.retryable = False
+            return err
     certificate = _certificate_failure(exc)
     err = NetworkError(f"cannot reach {url}: {certificate or describe_connect_failure(exc)}")
     err.retryable = certificate is None
