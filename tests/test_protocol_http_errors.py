@@ -275,5 +275,5 @@ def test_a_servers_text_cannot_drive_the_terminal() -> None:
     assert one_line("a \x1b b\x07 ") == "a b"
     err = ProtocolError("the stream broke", request_id="r1\x1b]0;owned\x07\n")
     assert str(err) == "the stream broke (request id r1]0;owned)"
-    closed = SimpleNamespace(rcvd=SimpleNamespace(code=1011, reason="bye\x1b[31m\r\nnow"))
+    closed = SimpleNamespace(rcvd=SimpleNamespace(code=1011, reason="bye\x1b[31m\r\nnow"), sent=None)
     assert str(closed_before_complete(closed)).endswith("(code 1011: bye[31m now)")  # type: ignore[arg-type]
