@@ -320,3 +320,15 @@ def test_websocket_connections_are_capped_at_five_per_concurrency_slot() -> None
         with ws_connect(srv) as ws:
             ws.send(json.dumps(ws_body("after the others closed")))
             assert ws_collect(ws).last["status"] == "complete"
+
+
+@pytest.mark.parametrize("field", ["max_buffer_flush_ms", "complete_backoff_ms"])
+def test_the_integer_fields_refuse_a_fraction(server: Server, field: str) -> None:
+    """tts-ws.yaml gives both `type: integer`: 1.5 is refused (it was cut to 1), 5.0 is taken."""
+    err = ws_request(server, ws_body("a fraction", **{field: 1.5})).last
+    assert err["status"] == "error" and err["error"]["code"] == "400"
+    assert err["error"]["issues"] == [{
+        "code": "invalid_type", "expected": "integer", "received": "float", "path": [field],
+        "message": "Expected integer, received float",
+    }]
+    assert ws_request(server, ws_body("a whole one", **{field: 5.0})).last["status"] == "complete"

@@ -148,6 +148,16 @@ class _Checker:
             self.issues.append(_range_issue(name, "too_big", high, "number"))
         return float(value)
 
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        """A whole number (tts-ws.yaml gives these fields `type: integer`; 5.0 is one, 1.5 is not)."""
+        value = self.body.get(name)
+        if value is not None and _is_number(value) and not float(value).is_integer():
+            # zod's words for a fraction where an integer is expected
+            issue = _invalid_type(name, "integer", value)
+            self.issues.append({**issue, "received": "float", "message": "Expected integer, received float"})
+            return default
+        return int(self.number(name, default, low, high))
+
     def enum(self, name: str, default: str, options: Collection[str]) -> str:
         value = self.body.get(name)
         if value is None:
@@ -254,8 +264,8 @@ def parse_tts_body(
     language = _language(check, "language")
     _language(check, "number_pronunciation_language")
     word_timestamps = check.boolean("word_timestamps", False)
-    max_flush = check.number("max_buffer_flush_ms", 0, *contract.MAX_BUFFER_FLUSH_MS)
-    backoff = check.number(
+    max_flush = check.integer("max_buffer_flush_ms", 0, *contract.MAX_BUFFER_FLUSH_MS)
+    backoff = check.integer(
         "complete_backoff_ms", DEFAULT_COMPLETE_BACKOFF_MS, *contract.COMPLETE_BACKOFF_MS
     )
     ids = _client_ids(check)
@@ -278,6 +288,6 @@ def parse_tts_body(
         request_id=ids["request_id"],
         cont=cont,
         flush=flush,
-        max_buffer_flush_ms=int(max_flush),
-        complete_backoff_ms=int(backoff),
+        max_buffer_flush_ms=max_flush,
+        complete_backoff_ms=backoff,
     )
