@@ -218,6 +218,17 @@ def test_5xx(status: int) -> None:
     assert "<" not in str(err)
 
 
+def test_an_html_page_is_read_by_its_title_or_its_text() -> None:
+    nginx = (
+        b"<html><head><title>429 Too Many Requests</title></head><body><center><h1>429 Too Many "
+        b"Requests</h1></center><hr><center>nginx</center></body></html>"
+    )
+    assert str(error_from_http(429, nginx, {})) == "rate limited (429): over the account's concurrency limit"
+    page = b"<html><h1>502 Bad Gateway</h1><style>p{x:1}</style><p>The upstream &amp; co timed out</p></html>"
+    said = "server error (502): 502 Bad Gateway The upstream & co timed out"
+    assert str(error_from_http(502, page, {})) == said
+
+
 def test_other_client_errors_are_not_retried_but_a_timeout_is() -> None:
     err = error_from_http(418, b"teapot", {})
     assert type(err) is UsageError and not err.retryable

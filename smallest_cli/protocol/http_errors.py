@@ -213,7 +213,7 @@ def _only_the_reason(detail: str, status: int) -> bool:
     """True when `detail` is empty or only the status's reason phrase ("Forbidden")."""
     from http import HTTPStatus
 
-    said = detail.strip().rstrip(".").lower()
+    said = detail.strip().rstrip(".").lower().removeprefix(str(status)).strip()
     try:
         phrase = HTTPStatus(status).phrase.lower()
     except ValueError:
@@ -328,7 +328,7 @@ def _body_text(body: bytes) -> tuple[str, str | None, str | None]:
         obj = json.loads(text)
     except ValueError:
         if text.startswith("<"):  # an HTML error page from a proxy
-            text = re.sub(r"<[^>]*>", " ", text)
+            text = _html_text(text)
         return one_line(text), None, None
     message, code = describe_error_body(obj)
     rid = obj.get("request_id") if isinstance(obj, Mapping) else None
@@ -348,6 +348,18 @@ def _redirect(status: int, location: str | None, url: str | None) -> UsageError:
         f"the server redirects ({status}){where}, which is not followed: "
         f"if the API has moved, give its new address as the base URL (asked{asked})"
     )
+
+
+def _html_text(page: str) -> str:
+    """What an HTML error page says: its title (nginx repeats it as the heading and adds its own
+    name below), else its text without tags, scripts and styles."""
+    from html import unescape
+
+    title = re.search(r"(?is)<title[^>]*>(.*?)</title>", page)
+    if title and title.group(1).strip():
+        return unescape(title.group(1))
+    page = re.sub(r"(?is)<(script|style)[^>]*>.*?</\1>", " ", page)
+    return unescape(re.sub(r"<[^>]*>", " ", page))
 
 
 def error_from_http(
