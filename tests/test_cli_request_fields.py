@@ -128,3 +128,16 @@ def test_the_voice_is_checked_alike_from_environment_and_config_and_a_clone_is_s
     result = run_cli(["stream-sse", text, "-v", "voice_AbC123", "-o", out], env)
     assert result.returncode == 0, result.stderr.decode()
     assert last_body_with(server, text)["voice_id"] == "voice_AbC123"
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-ws"])
+def test_a_language_given_by_name_is_sent_as_its_code(
+    command: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`voices --language hindi` finds the Hindi voices; `-l Hindi` on a run asks for them too."""
+    text = f"Language by name for {command}."
+    args = [command, text, "-l", "Hindi", "--number-language", "english", "-o", str(tmp_path / "x.wav")]
+    result = run_cli(args, env)
+    assert result.returncode == 0, result.stderr.decode()
+    body = last_body_with(server, text)
+    assert (body["language"], body["number_pronunciation_language"]) == ("hi", "en")

@@ -126,7 +126,7 @@ def test_an_on_off_setting_is_a_toml_boolean(cfg: Path) -> None:
         ("voice = true\n", "voice must be a string or a number"),
         ("sample_rate = 24000.5\n", "sample_rate must be a string or a whole number"),
         ("[voice]\nname = 'x'\n", "voice must be a string or a number"),
-        ('language = "english"\n', "language must be one of auto, en, hi"),
+        ('language = "klingon"\n', "language must be one of auto, en, hi"),
     ],
 )
 def test_bad_keys_and_values_are_usage_errors_naming_the_file(cfg: Path, text: str, fragment: str) -> None:

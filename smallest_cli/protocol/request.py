@@ -84,10 +84,12 @@ def check_speed(value: float | str) -> float:
 
 
 def check_language(value: str, what: str = "language") -> str:
-    """A language code the reference lists (lower case), or UsageError naming them."""
-    from smallest_cli.protocol.voices import REQUEST_LANGUAGES
+    """A language code the reference lists (lower case; an English name such as "hindi" is taken
+    for its code, as `voices --language` takes both), or UsageError naming them."""
+    from smallest_cli.protocol.voices import LANGUAGE_CODES, REQUEST_LANGUAGES
 
     code = value.strip().lower()
+    code = LANGUAGE_CODES.get(code, code)
     if code not in REQUEST_LANGUAGES:
         raise UsageError(f"{what} must be one of {', '.join(REQUEST_LANGUAGES)}, not {value!r}")
     return code
