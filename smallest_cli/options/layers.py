@@ -7,7 +7,8 @@ needs are imported.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from smallest_cli.errors import UsageError
@@ -22,6 +23,22 @@ def setting(
     flag is an error (`-v "$VOICE"` with VOICE unset), not a quiet fall back to the default."""
     given = _given(field, flags, environ, config)
     return BY_FIELD[field].fallback if given is None else given[0]
+
+
+@contextmanager
+def naming_the_environment(
+    field: str, flags: Mapping[str, Any], environ: Mapping[str, str]
+) -> Iterator[None]:
+    """A check's UsageError about `field`'s value names the environment variable the value came
+    from, which the user may have set long ago and forgotten (the config file's values are named
+    when the file is read; a flag is on the command line in front of them)."""
+    try:
+        yield
+    except UsageError as err:
+        env = BY_FIELD[field].env
+        if flags.get(field) is None and env and environ.get(env):
+            raise UsageError(f"{env}: {err}") from None
+        raise
 
 
 def given_by(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from smallest_cli.errors import UsageError
-from smallest_cli.options.layers import given_by, setting
+from smallest_cli.options.layers import given_by, naming_the_environment, setting
 from smallest_cli.options.security import CMDLINE_KEY_WARNING, check_api_key, check_key_transport
 from smallest_cli.options.settings import ConnectionOptions, Secret
 from smallest_cli.options.table import BY_FIELD, CODE_BLOCKS
@@ -49,8 +49,10 @@ def resolve_synthesis(
 
     if any(not d.strip() for d in flags.get("pronunciation_dicts") or ()):
         raise UsageError("a pronunciation dictionary id is empty")
+    with naming_the_environment("voice", flags, environ):
+        voice_id = check_voice(str(get("voice")))
     return SynthesisOptions(
-        voice_id=check_voice(str(get("voice"))),
+        voice_id=voice_id,
         model=check_model(get("model")),
         sample_rate=check_sample_rate(get("sample_rate")),
         speed=check_speed(get("speed")),
@@ -134,7 +136,8 @@ def resolve_connection(
 
     base_url = str(get("base_url")).strip().rstrip("/")
     allow_insecure = bool(flags.get("allow_insecure"))
-    check_key_transport(base_url, allow_insecure=allow_insecure)
+    with naming_the_environment("base_url", flags, environ):
+        check_key_transport(base_url, allow_insecure=allow_insecure)
     key = get("api_key")
     key = key.strip() if key else None
     if need_key and not key:
