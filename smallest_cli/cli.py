@@ -139,6 +139,24 @@ def _invoke(app: typer.Typer) -> int:
             return int(exc.exit_code)
         ctx = getattr(exc, "ctx", None)
         see = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
-        eprint(f"smallest: error: {exc.format_message()}{see}")
+        message = _elsewhere(exc, ctx) or exc.format_message()
+        eprint(f"smallest: error: {message}{see}")
         return int(exc.exit_code)
     return code if isinstance(code, int) else 0
+
+
+def _elsewhere(exc: Exception, ctx: object) -> str | None:
+    """For an option this command lacks but others have (`speak --live`), which commands take it:
+    click would suggest the command's own options that look alike instead."""
+    from smallest_cli.options.table import OPTIONS
+
+    name = getattr(exc, "option_name", None)
+    command = getattr(ctx, "info_name", None)
+    if type(exc).__name__ != "NoSuchOption" or not name or not command:
+        return None
+    owners = sorted({c for o in OPTIONS if name in o.spellings for c in o.commands} - {command})
+    if not owners:
+        return None
+    if len(owners) == 1:
+        return f"{name} is not an option of {command}; {owners[0]} takes it"
+    return f"{name} is not an option of {command}; {', '.join(owners[:-1])} and {owners[-1]} take it"

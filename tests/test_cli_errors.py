@@ -500,6 +500,8 @@ def test_a_bad_byte_after_the_first_request_stops_with_what_was_received(
         (["speak", "--speed", "abc", "Hi"], "Invalid value for '--speed'"),
         (["speak", "-r", "abc", "Hi"], "Invalid value for '--sample-rate' / '-r'"),
         (["stream-ws", "--bogus", "Hi"], "No such option: --bogus"),
+        (["speak", "Hi", "--live"], "--live is not an option of speak; stream-ws takes it (see: smallest"),
+        (["voices", "--cache"], "--cache is not an option of voices; batch, speak, stream-sse and stream-ws"),
         (["voices", "--model"], "Option '--model' requires an argument."),
         (["config", "get"], "Missing argument 'key'."),
         (["bogus"], "No such command 'bogus'."),
