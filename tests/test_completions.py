@@ -91,6 +91,15 @@ def test_bash_completes_config_subcommands_and_keys(tmp_path: Path) -> None:
     assert "api_key" in _complete_bash(tmp_path, "smallest config get ")
 
 
+def test_bash_completes_the_values_of_options_that_take_few(tmp_path: Path) -> None:
+    assert _complete_bash(tmp_path, "smallest speak --model ") == ["lightning_v3.1", "lightning_v3.1_pro"]
+    assert _complete_bash(tmp_path, "smallest stream-ws --code s") == ["skip"]
+    assert _complete_bash(tmp_path, "smallest speak -r 1") == ["16000"]
+    assert _complete_bash(tmp_path, "smallest batch x --transport ") == ["ws", "sse", "sync"]
+    assert _complete_bash(tmp_path, "smallest voices --gender f") == ["female"]
+    assert set(_complete_bash(tmp_path, "smallest speak --format ")) == {"wav", "ulaw", "alaw", "pcm", "mp3"}
+
+
 def _env_with_smallest_on_path(tmp_path: Path) -> dict[str, str]:
     """An environment whose `smallest` on PATH is this checkout's, as the sourced scripts call it."""
     bindir = tmp_path / "bin"

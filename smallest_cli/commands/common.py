@@ -32,6 +32,11 @@ def command_group(name: str, help_text: str) -> typer.Typer:
     )
 
 
+def _offering(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """A completer of an option's fixed values."""
+    return lambda incomplete: [c for c in choices if c.startswith(incomplete)]
+
+
 def with_options(
     command: str, body: Callable[[Args], None], arguments: Sequence[inspect.Parameter] = ()
 ) -> Callable[..., None]:
@@ -53,6 +58,7 @@ def with_options(
             show_default=option.shown(command) or True,
             metavar=option.metavar,
             hidden=command in option.hidden_for,
+            autocompletion=_offering(option.choices) if option.choices else None,
         )
         params.append(inspect.Parameter(
             option.field, inspect.Parameter.KEYWORD_ONLY, default=info,

@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from smallest_cli.options.settings import ConnectionOptions
     from smallest_cli.transports.debuglog import DebugLog
 
-#: The genders the catalog's tags use.
-GENDERS = ("female", "male")
 
 HELP = f"""List the voices, from the server's catalog (standard and Pro together; --model picks one).
 
@@ -55,9 +53,10 @@ def show_voices(args: Args) -> None:
         from smallest_cli.output.plan import require_stdout
 
         require_stdout("the voice list")
-        if args.gender is not None and args.gender.strip().lower() not in GENDERS:
-            spelling = BY_FIELD["gender"].spellings[0]
-            raise UsageError(f"{spelling} must be {' or '.join(GENDERS)}, not {args.gender!r}")
+        gender = BY_FIELD["gender"]
+        if args.gender is not None and args.gender.strip().lower() not in gender.choices:
+            allowed = " or ".join(gender.choices)
+            raise UsageError(f"{gender.spellings[0]} must be {allowed}, not {args.gender!r}")
         catalog = fetch_catalog(args, config)
         chosen = filter_voices(
             catalog, language=args.language, gender=args.gender, accent=args.accent, search=args.search,

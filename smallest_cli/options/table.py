@@ -71,6 +71,8 @@ class Option(NamedTuple):
     hidden_for: frozenset[str] = frozenset()
     #: How help shows the default in commands where the option's unset value means something else.
     shown_for: Mapping[str, str] | None = None
+    #: The values it takes, when they are few and fixed: shell completion offers them.
+    choices: tuple[str, ...] = ()
 
     def help_in(self, command: str) -> str:
         return (self.help_for or {}).get(command, self.help)
@@ -104,19 +106,22 @@ OPTIONS: tuple[Option, ...] = (
            fallback="magnus", env="SMALLEST_VOICE", config="voice id, e.g. magnus, meher, avery, liam"),
     Option("model", ("--model",), "str", "lightning_v3.1 or lightning_v3.1_pro.", _CLIENT,
            fallback=contract.DEFAULT_MODEL, config="one of " + ", ".join(contract.MODELS),
+           choices=contract.MODELS,
            # The catalog lists every pool: voices filters by a model only when --model names one.
            help_for={"voices": "List only this model's voices: lightning_v3.1 or lightning_v3.1_pro (the "
                                "config file's model does not apply here)."},
            shown_for={"voices": "all: standard and Pro"}),
     Option("sample_rate", ("--sample-rate", "-r"), "int", "8000, 16000, 24000 or 44100 Hz.", _ROWS,
-           fallback=24000, config="one of " + ", ".join(str(r) for r in contract.SAMPLE_RATES)),
+           fallback=24000, config="one of " + ", ".join(str(r) for r in contract.SAMPLE_RATES),
+           choices=tuple(str(r) for r in contract.SAMPLE_RATES)),
     Option("speed", ("--speed",), "float", "0.5 to 2.0.", _ROWS, fallback=1.0,
            config=f"{contract.SPEED_MIN} to {contract.SPEED_MAX}"),
     Option("language", ("--language", "-l"), "str", "ISO 639-1 code or English name, e.g. en, hi, hindi.",
            _CLIENT, config="ISO 639-1 code (or English name) such as en, hi, es, or auto",
            help_for={"voices": "Language name or ISO 639-1 code (english, en, hi, ...)."}),
     Option("fmt", ("--format",), "str", "pcm, wav, mp3, ulaw or alaw.", _ROWS,
-           shown_default=f"from the output file's extension, else {DEFAULT_FORMAT}"),
+           shown_default=f"from the output file's extension, else {DEFAULT_FORMAT}",
+           choices=contract.OUTPUT_FORMATS),
     Option("output", ("--output", "-o"), "str",
            "Write the audio to this file; '-' writes the audio bytes to stdout.", _SYNTH),
     Option("play", ("--play", "--no-play"), "switch", "Play the audio.", _SYNTH,
@@ -189,7 +194,7 @@ OPTIONS: tuple[Option, ...] = (
                               "every directory's .md file as plain text)."}),
     Option("code", ("--code",), "str",
            "Markdown code blocks: note (say that one is there), skip, or read them out.", _ROWS,
-           fallback="note", metavar="|".join(CODE_BLOCKS)),
+           fallback="note", metavar="|".join(CODE_BLOCKS), choices=CODE_BLOCKS),
     Option("cache", ("--cache", "--no-cache"), "switch",
            "Keep whole renders in the audio cache and replay one with no request when every setting that "
            "shapes the audio is the same (see `smallest cache`).", _ROWS, fallback=False,
@@ -217,9 +222,9 @@ OPTIONS: tuple[Option, ...] = (
            "coordination, and their manifests concatenate.", _BATCH, metavar="K/N"),
     Option("transport", ("--transport",), "str",
            f"{', '.join(list(BATCH_TRANSPORTS)[:-1])} or {list(BATCH_TRANSPORTS)[-1]}.", _BATCH,
-           fallback="ws"),
+           fallback="ws", choices=tuple(BATCH_TRANSPORTS)),
     # -- voices ----------------------------------------------------------------------------------------
-    Option("gender", ("--gender",), "str", "female or male.", _VOICES),
+    Option("gender", ("--gender",), "str", "female or male.", _VOICES, choices=("female", "male")),
     Option("accent", ("--accent",), "str", "american, british, indian, ...", _VOICES),
     Option("search", ("--search", "-s"), "str", "Text to find in id, name, pool or tags.", _VOICES),
     Option("ids", ("--ids",), "flag", "Print only the voice ids, one per line (with --json, a JSON array).",
