@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import struct
 import wave
 
 import pytest
@@ -171,6 +173,11 @@ def test_sse_stream_concatenates_to_the_sync_body(server: Server, fmt: str) -> N
     for name, obj in result.events[:-1]:
         assert name == "audio" and set(obj) == {"audio", "done", "status"}
         assert obj["done"] is False and obj["status"] == "206"
+    if fmt == "wav":  # "per-chunk framing bytes": each chunk a WAV of its own samples
+        chunks = [base64.b64decode(obj["audio"]) for _, obj in result.events[:-1]]
+        assert all(c[:4] == b"RIFF" and c[40:44] == struct.pack("<I", len(c) - 44) for c in chunks)
+        assert b"".join(c[44:] for c in chunks) == post_sync(server, payload).content[44:]
+        return
     assert result.audio == post_sync(server, payload).content
 
 

@@ -142,6 +142,8 @@ async def sse_tts(request: web.Request) -> web.StreamResponse:
         chunks = [
             it for it in unit_plan(unit, req, state.config.pacing.chunk_ms) if isinstance(it, ChunkItem)
         ]
+        if req.output_format == "wav":
+            chunks = _framed_wav(chunks, req.sample_rate)
         response = web.StreamResponse(
             status=200,
             headers={
@@ -175,6 +177,20 @@ async def sse_tts(request: web.Request) -> web.StreamResponse:
         return response  # the client went away mid-stream
     finally:
         state.limiter.release()
+
+
+def _framed_wav(chunks: list[ChunkItem], sample_rate: int) -> list[ChunkItem]:
+    """tts-openapi.yaml: over SSE, wav "adds per-chunk framing bytes": each chunk is a WAV file of
+    its own samples (the plan gives the unit's one header with the first chunk)."""
+    header = len(wav_header(sample_rate, 0))
+    pcm = b"".join(c.data for c in chunks)[header:]
+    framed, start = [], 0
+    for n, chunk in enumerate(chunks):
+        size = len(chunk.data) - (header if n == 0 else 0)
+        samples = pcm[start : start + size]
+        start += size
+        framed.append(ChunkItem(wav_header(sample_rate, len(samples)) + samples, chunk.at))
+    return framed
 
 
 async def _sse_fault(request: web.Request, response: web.StreamResponse, fault: Fault) -> bool:
