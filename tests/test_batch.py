@@ -142,6 +142,16 @@ def test_name_applies_to_a_directorys_files_with_id_the_file_name(
     assert (out / "02-outro.mp3").read_bytes() == reference(server, "The end.", "mp3")
 
 
+def test_an_out_dir_that_is_a_file_is_named_as_one(env: dict[str, str], tmp_path: Path) -> None:
+    src = tmp_path / "lines.txt"
+    src.write_text("Row one.\n")
+    (tmp_path / "out").write_text("not a directory")
+    result = batch([str(src), "--out-dir", str(tmp_path / "out")], env)
+    assert result.returncode == 2
+    said = f"smallest: error: cannot use {tmp_path / 'out'} as the output directory: it is a file"
+    assert result.stderr.decode().strip() == said
+
+
 @pytest.mark.parametrize("flag", ["--name", "--out-dir", "--manifest", "--shard"])
 def test_an_empty_flag_is_refused_not_read_as_the_default(
     flag: str, server: Server, env: dict[str, str], tmp_path: Path

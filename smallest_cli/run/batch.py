@@ -223,6 +223,8 @@ def _report(args: Args, settings: Settings, display: BatchDisplay) -> None:
 def _make_dir(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"cannot use {directory} as the output directory: it is a file") from None
     except OSError as err:
         raise UsageError(f"cannot make the directory {directory}: {err.strerror or err}") from None
 
