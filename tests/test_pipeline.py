@@ -159,6 +159,23 @@ class SilentTransport(ScriptedTransport):
         return super().stream(body)
 
 
+class HalfThenFailTransport(ScriptedTransport):
+    """The first take sends one byte and breaks; the next one is whole."""
+
+    def stream(self, body: dict[str, Any]) -> Iterator[Event]:
+        if not self.bodies:
+            self.bodies.append(body)
+            yield AudioChunk(b"\x55")
+            raise NetworkError("dropped")
+        yield from super().stream(body)
+
+
+def test_a_half_sample_of_a_failed_take_does_not_reach_the_retry() -> None:
+    pipe, sink, rec, _ = make(HalfThenFailTransport())
+    pipe.run(["one"])
+    assert bytes(sink.data) == audio_for("one") and len(rec.retries) == 1
+
+
 def test_an_answer_with_no_audio_is_a_fault_that_is_retried() -> None:
     pipe, sink, rec, _ = make(SilentTransport(silent=1))
     pipe.run(["one"])

@@ -323,6 +323,7 @@ class Pipeline:
                 attempt += 1
                 stats.retries += 1
                 self.observer.on_retry(index, attempt, delay, err)
+                progress.half = b""  # the next take's samples start afresh
                 if progress.taken:  # a take that delivered nothing leaves nothing to take back
                     progress.retry([sink.rollback() for sink in self.sinks])
                 self.sleep(delay)
@@ -465,7 +466,6 @@ class _SegmentProgress:
     def retry(self, rolled_back: list[bool]) -> None:
         self.whole = rolled_back
         self.taken = 0
-        self.half = b""
 
 
 def backoff_delay(attempt: int, retry_after: float | None = None, max_wait: float = BACKOFF_MAX_S) -> float:
