@@ -73,7 +73,7 @@ def test_raw_pcm_is_given_at_once_and_a_tiny_body_at_the_end() -> None:
 def test_a_wav_of_other_samples_than_asked_is_refused(fmt_chunk: bytes, said: str) -> None:
     with pytest.raises(ProtocolError, match=r"not the 24000 Hz 16-bit mono PCM asked for") as caught:
         read(riff(fmt_chunk, chunk(b"data", PCM)), [])
-    assert said in str(caught.value)
+    assert said in str(caught.value) and not caught.value.retryable  # every take would be the same
 
 
 def test_a_header_that_never_reaches_its_data_is_refused() -> None:

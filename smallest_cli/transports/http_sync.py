@@ -46,7 +46,8 @@ class SyncHttpTransport(HttpTransport):
                 raise ProtocolError(f"the response ended after {received} of {expected} bytes (truncated)")
             tail = samples.finish()
         except ProtocolError as err:
-            raise ProtocolError(str(err), request_id=request_id) from None
+            err.request_id = err.request_id or request_id
+            raise
         if tail:
             yield AudioChunk(tail)
         yield done_from_headers(resp.headers, request_id)
