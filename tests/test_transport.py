@@ -265,3 +265,15 @@ def test_a_frame_over_the_clients_limit_is_named_and_not_retried() -> None:
     sent = Close(1009, "over size limit")
     echoed = closed_before_complete(ConnectionClosedError(Close(1009, ""), sent, False))
     assert str(echoed) == str(err)
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"), [(4401, "AuthError"), (4403, "AuthError"), (4429, "RateLimitError")]
+)
+def test_a_close_code_that_mirrors_a_status_needs_no_reason(code: int, kind: str) -> None:
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.frames import Close
+
+    from smallest_cli.transports.base import closed_before_complete
+
+    assert type(closed_before_complete(ConnectionClosedError(Close(code, ""), None))).__name__ == kind

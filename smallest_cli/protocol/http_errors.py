@@ -300,14 +300,11 @@ def error_from_payload(obj: Any, *, request_id: str | None = None) -> SmallestEr
 
 
 def _seconds(value: Any) -> float | None:
-    """A finite, non-negative number of seconds (numbers or numeric strings); else None."""
-    if isinstance(value, bool):
+    """A finite, non-negative number of seconds (a number, or a string as the header has it); else
+    None (a negative one too: the usual backoff applies)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return None
-    if isinstance(value, str):
-        return parse_retry_after(value)  # seconds or an HTTP date, as the header
-    if isinstance(value, (int, float)) and value == value and value not in (float("inf"), float("-inf")):
-        return max(0.0, float(value))
-    return None
+    return parse_retry_after(str(value))
 
 
 def _retry_after_of(obj: Mapping[str, Any]) -> float | None:

@@ -135,7 +135,7 @@ def closed_before_complete(exc: ConnectionClosed) -> SmallestError:
     else:
         reason = flat_text(rcvd.reason)  # the server's
         why = f"code {rcvd.code}" + (f": {reason}" if reason else "")
-        if reason and (rcvd.code == 1008 or rcvd.code in _REFUSALS):
+        if rcvd.code in _REFUSALS or (reason and rcvd.code == 1008):
             from smallest_cli.protocol.http_errors import error_for_message
 
             code = str(rcvd.code - 4000) if rcvd.code in _REFUSALS else None
