@@ -3,6 +3,7 @@ without gaps. Faults are injected into the real server over its control endpoint
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.server
 import os
@@ -184,6 +185,33 @@ def answering_json_200() -> Iterator[str]:
             yield f"http://127.0.0.1:{httpd.server_address[1]}"
         finally:
             httpd.shutdown()
+
+
+def test_an_event_stream_relabelled_by_a_proxy_is_still_read(server: Server, tmp_path: Path) -> None:
+    """A proxy may call the stream text/plain: only types that are surely not events are refused."""
+    pcm = bytes(range(256)) * 4
+
+    class Relabelled(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            audio = base64.b64encode(pcm).decode()
+            body = f'event: audio\ndata: {{"audio": "{audio}"}}\n\ndata: {{"done": true}}\n\n'.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Relabelled) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=f"http://127.0.0.1:{httpd.server_address[1]}")
+        result = run_cli(["stream-sse", "hello", "-o", str(tmp_path / "x.pcm")], env)
+        httpd.shutdown()
+    assert result.returncode == 0, result.stderr.decode()
+    assert (tmp_path / "x.pcm").read_bytes() == pcm
 
 
 @pytest.mark.parametrize(("command", "wanted"), [("speak", "audio"), ("stream-sse", "an event stream")])

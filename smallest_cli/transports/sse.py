@@ -22,6 +22,12 @@ from smallest_cli.transports.http_common import (
 )
 
 
+def _not_events(ctype: str) -> bool:
+    """A media type that is surely no event stream (an error page, audio): a proxy may relabel the
+    stream itself (text/plain, application/octet-stream), which is still parsed."""
+    return ctype in ("application/json", "text/html") or ctype.startswith(("audio/", "application/problem"))
+
+
 class SseTransport(HttpTransport):
     """One streaming POST per request; audio events become AudioChunks, `{"done": true}` ends it.
     A stream that ends before `done` is truncated (ProtocolError)."""
@@ -30,7 +36,7 @@ class SseTransport(HttpTransport):
 
     def stream(self, body: dict[str, Any]) -> Iterator[Event]:
         resp = self._post(contract.LIVE_PATH, body, accept="text/event-stream")
-        if content_type(resp) not in ("", "text/event-stream"):
+        if _not_events(content_type(resp)):
             raise wrong_content_type(resp, "an event stream")
         request_id = response_request_id(resp.headers)
         parser = SseParser()
