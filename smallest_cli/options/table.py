@@ -241,7 +241,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("chunk_ms", ("--chunk-ms",), "float", "Milliseconds of audio per streamed chunk.",
            _SERVE, fallback=20.0),
     Option("max_concurrency", ("--max-concurrency",), "int",
-           "Active TTS requests allowed at once (429 beyond); 0 = unlimited.", _SERVE, fallback=0),
+           "Active TTS requests allowed at once, and 5 WebSocket connections per request (429 beyond); "
+           "0 = unlimited.", _SERVE, fallback=0),
     Option("idle_timeout", ("--idle-timeout",), "float",
            "WebSocket idle timeout in seconds (a client's ?timeout=N overrides).", _SERVE,
            fallback=60.0),

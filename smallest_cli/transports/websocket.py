@@ -340,8 +340,8 @@ class WebSocketTransport:
         #: The last frame that parsed, kept to name the request id in an error (read only then).
         last_good: str | bytes | None = None
         # Only frames the request understands put the stall off (a server sending heartbeats of
-        # its own, and nothing else, must still time out), counted from when the consumer, who may
-        # block (a full player), asks for more.
+        # its own, and nothing else, must still time out); the wait after one is counted from when
+        # the consumer, who may block (a full player), asks for more.
         deadline = time.monotonic() + timeout
         progressed = False
         while True:
