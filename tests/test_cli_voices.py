@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.helpers import Server, cli_env, run_cli, running_server
 
@@ -150,3 +156,48 @@ def test_a_server_with_a_path_per_pool_gives_the_same_lists(env: dict[str, str],
         one = json.loads(run_cli(["voices", "--json"], env).stdout)["voices"]
         each = json.loads(run_cli(["voices", "--json"], pool_env).stdout)["voices"]
     assert sorted(each, key=lambda v: v["voiceId"]) == sorted(one, key=lambda v: v["voiceId"])
+
+
+@contextlib.contextmanager
+def catalog_server(pro_status: int) -> Iterator[str]:
+    """A real server that lists every voice at the one path and answers the Pro path with the Pro
+    voices (200) or with `pro_status`: its base URL."""
+    from smallest_cli.protocol.voices import PRO, catalog, pools_of
+
+    class Catalog(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.endswith("/lightning-v3.1/get_voices"):
+                status, voices = 200, catalog()
+            else:
+                status, voices = pro_status, [v for v in catalog() if PRO in pools_of(v["voiceId"])]
+            body = json.dumps({"voices": voices} if status == 200 else {"error": "down"}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Catalog) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        finally:
+            httpd.shutdown()
+
+
+@pytest.mark.parametrize("pro_status", [200, 500])
+def test_every_voice_at_the_one_path_and_a_pro_path_too(
+    pro_status: int, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A voice both paths list takes its pools from the cards; a Pro path that fails (not one that
+    is absent) is said, and the cards tell."""
+    with catalog_server(pro_status) as base:
+        other = cli_env(server, tmp_path, SMALLEST_BASE_URL=base)
+        for args in (STANDARD, ["--model", "lightning_v3.1_pro"]):
+            assert ids(other, *args) == ids(env, *args), args
+        result = run_cli(["voices", "--ids"], other)
+    warned = "smallest: warning: the Pro voice list failed (server error (500): down"
+    assert (warned in result.stderr.decode()) == (pro_status == 500)

@@ -78,12 +78,13 @@ def show_voices(args: Args) -> None:
 def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[dict[str, Any]]:
     """The catalog, each voice with its `pools`. get-voices-openapi.yaml reads two ways: the one path
     lists the standard and the Pro voices together (the model cards say which is which), or it lists
-    the standard ones and `lightning-v3.1-pro` the Pro ones. Both paths are asked; when the Pro one
-    is refused, the cards tell the pools. With --debug, each request and response is logged."""
+    the standard ones and `lightning-v3.1-pro` the Pro ones. Both paths are asked (the Pro one not
+    for the standard model); when the Pro one is refused, the cards tell the pools. With --debug,
+    each request and response is logged."""
     from smallest_cli.options.resolve import key_warnings, resolve_connection
     from smallest_cli.protocol import contract
     from smallest_cli.protocol.request import check_model
-    from smallest_cli.protocol.voices import PRO, STANDARD
+    from smallest_cli.protocol.voices import MODEL_POOLS, STANDARD
     from smallest_cli.transports.http_common import new_session
 
     if args.get("model") is not None:
@@ -98,18 +99,44 @@ def fetch_catalog(args: Mapping[str, Any], config: Mapping[str, str]) -> list[di
         log = DebugLog(sys.stderr)
     with new_session() as session:
         listed = _get_voices(session, conn, contract.VOICES_PATH, log)
-        try:
-            pro = _get_voices(session, conn, contract.PRO_VOICES_PATH, log)
-        except SmallestError:
-            pro = None  # no such path: the one path listed every voice
+        # For the standard model the Pro path changes nothing: under either layout the one path's
+        # voices that the cards call standard are that model's.
+        standard_only = MODEL_POOLS.get(args.get("model") or "") == STANDARD
+        pro = None if standard_only else _pro_voices(session, conn, log)
     if pro is None:
         return [{**v, "pools": pool_names(str(v.get("voiceId", "")))} for v in listed]
+    return _merged(listed, pro)
+
+
+def _pro_voices(
+    session: Any, conn: ConnectionOptions, log: DebugLog | None
+) -> list[dict[str, Any]] | None:
+    """The Pro path's voices; None when there is no such path (the one path listed every voice),
+    and, with a warning, when it failed otherwise."""
+    from smallest_cli.protocol import contract
+
+    try:
+        return _get_voices(session, conn, contract.PRO_VOICES_PATH, log)
+    except UsageError:
+        return None  # 404 and the like: no such path
+    except SmallestError as err:
+        eprint(f"smallest: warning: the Pro voice list failed ({err}); the model cards tell the pools")
+        return None
+
+
+def _merged(listed: list[dict[str, Any]], pro: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Both lists as one, each voice with its pools: the one list it is in, or, when both list
+    it (a server may list every voice at the one path and serve the Pro path too), the cards'."""
+    from smallest_cli.protocol.voices import PRO, STANDARD
+
+    pro_ids = {str(v.get("voiceId", "")) for v in pro}
     merged: dict[str, dict[str, Any]] = {}
-    for pool, voices in ((STANDARD, listed), (PRO, pro)):
-        for voice in voices:
-            merged.setdefault(str(voice.get("voiceId", "")), {**voice, "pools": []})["pools"].append(pool)
-    for voice in merged.values():
-        voice["pools"].sort()
+    for voice in [*listed, *pro]:
+        voice_id = str(voice.get("voiceId", ""))
+        if voice_id in merged:
+            merged[voice_id]["pools"] = pool_names(voice_id)
+        else:
+            merged[voice_id] = {**voice, "pools": [PRO if voice_id in pro_ids else STANDARD]}
     return list(merged.values())
 
 
