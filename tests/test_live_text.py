@@ -404,3 +404,70 @@ def test_a_request_the_server_completes_early_goes_on_in_a_new_one(server: Serve
         "First sentence here.", "Second sentence arrives later."
     ]
     assert out.read_bytes() == b"".join(c["audio"] for c in connections)
+
+
+def test_text_the_server_took_after_deciding_to_complete_is_sent_again(
+    server: Server, tmp_path: Path
+) -> None:
+    """A message on its way while the server decides to end the request is dropped by it: the
+    message was sent after the last audio arrived, so it goes again in the next request. And once
+    the input ends, no connection is opened for the closing flush alone."""
+    from websockets.sync.server import serve
+
+    connections: list[dict[str, Any]] = []
+    dropped: list[str] = []
+
+    def handler(ws: Any) -> None:
+        seen: dict[str, Any] = {"texts": [], "audio": b""}
+        connections.append(seen)
+        while True:
+            message = json.loads(ws.recv())
+            if len(connections) == 1 and seen["texts"] and message["text"]:
+                ws.send(json.dumps({"status": "complete"}))  # decided before this one arrived
+                dropped.append(message["text"])
+                return
+            seen["texts"].append(message["text"])
+            if message["text"]:
+                pcm = b"".join(ord(c).to_bytes(2, "little") for c in message["text"])
+                seen["audio"] += pcm
+                ws.send(json.dumps({"status": "chunk", "data": {"audio": base64.b64encode(pcm).decode()}}))
+            if not message.get("continue"):
+                ws.send(json.dumps({"status": "complete"}))
+                return
+
+    with serve(handler, "127.0.0.1", 0) as wsd:
+        threading.Thread(target=wsd.serve_forever, daemon=True).start()
+        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=f"http://127.0.0.1:{wsd.socket.getsockname()[1]}")
+        with cli(["stream-ws", "--live", "--format", "pcm", "-o", "-"], env) as (proc, output):
+            assert proc.stdin is not None
+            proc.stdin.write(b"First sentence here.\n")
+            proc.stdin.flush()
+            # Received, so the next message goes after the last audio arrived.
+            wait_until(lambda: bool(output.data), timeout=15, message="the first audio written")
+            proc.stdin.write(b"Second sentence arrives later.\n")
+            proc.stdin.flush()
+            wait_until(lambda: bool(dropped), timeout=15, message="the second sentence dropped")
+            proc.stdin.close()  # the input ends after the request did
+            assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""
+            audio = output.join()
+        wsd.shutdown()
+    assert ["".join(c["texts"]).strip() for c in connections] == [
+        "First sentence here.", "Second sentence arrives later."
+    ]
+    assert audio == b"".join(c["audio"] for c in connections)
+
+
+def test_no_connection_is_opened_for_the_closing_flush_alone(server: Server, tmp_path: Path) -> None:
+    """The server ended the request in a pause, and then the input ended: nothing is left to say."""
+    with completing_on_quiet(0.3) as (base, connections):
+        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=base)
+        with cli(["stream-ws", "--live", "--format", "pcm", "-o", "-"], env) as (proc, output):
+            assert proc.stdin is not None
+            proc.stdin.write(b"Only sentence here.\n")
+            proc.stdin.flush()
+            wait_until(lambda: bool(connections) and connections[0]["completed"], timeout=15,
+                       message="the request completed by the server")
+            proc.stdin.close()
+            assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""
+            audio = output.join()
+    assert len(connections) == 1 and audio == connections[0]["audio"]

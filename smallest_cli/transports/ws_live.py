@@ -8,7 +8,9 @@ an input error in the sender (bad UTF-8) is raised in the caller's thread.
 A server may end the request (`complete`) while input is still coming: one that reads
 `complete_backoff_ms` as a wait after the last chunk whatever `continue` says does so after a
 pause in the input longer than that. The rest of the input is then the caller's to send as a new
-request (`exchange_live` returns it); a message the closing socket refused is part of it.
+request (`exchange_live` returns it): with the message the closing socket refused, and the ones
+sent since audio last arrived, which the server may have decided to drop before they reached it (a
+phrase said twice is better than one lost).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import itertools
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
 from smallest_cli.errors import SmallestError
-from smallest_cli.events import Done, Event
+from smallest_cli.events import AudioChunk, Done, Event, WordTimestamp
 from smallest_cli.protocol.frames import parse_ws_frame, with_request_id
 from smallest_cli.protocol.request import websocket_message
 from smallest_cli.transports.base import closed_before_complete, stall_error
@@ -46,6 +49,9 @@ class _Sender(threading.Thread):
         self._halt = threading.Event()
         #: A message taken from the input and not sent (the request ended first).
         self._unsent: dict[str, Any] | None = None
+        #: The messages sent since audio last arrived, with when (monotonic): a server that ends
+        #: the request may have decided so before they reached it.
+        self._unheard: deque[tuple[float, dict[str, Any]]] = deque()
         #: An error while producing the messages (reading the input), raised by the receiver.
         self.error: BaseException | None = None
         #: When the last message was sent (monotonic), once all were.
@@ -65,6 +71,7 @@ class _Sender(threading.Thread):
                 except ConnectionClosed:
                     self._unsent = message  # the receiver sees the closed socket and reports it
                     return
+                self._unheard.append((time.monotonic(), message))
             self.finished_at = time.monotonic()
         except BaseException as exc:  # noqa: BLE001 - handed to the receiving thread
             self.error = exc
@@ -72,10 +79,22 @@ class _Sender(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
 
-    def rest(self) -> Iterator[dict[str, Any]]:
-        """The messages not sent, once the thread has ended."""
-        first = [] if self._unsent is None else [self._unsent]
-        return itertools.chain(first, self._messages)
+    def heard(self, at: float) -> None:
+        """Audio arrived at `at` (monotonic): the messages sent before it reached the server while
+        the request was still going (it sent this after they were on their way)."""
+        unheard = self._unheard
+        while unheard and unheard[0][0] <= at:
+            unheard.popleft()
+
+    def rest(self) -> Iterator[dict[str, Any]] | None:
+        """Once the thread has ended: the messages sent since audio last arrived, the one not sent
+        and the input's rest; None when they say nothing (only the input's closing flush)."""
+        pending = [message for _, message in self._unheard]
+        if self._unsent is not None:
+            pending.append(self._unsent)
+            if not self._unsent.get("continue") and not any(m.get("text") for m in pending):
+                return None
+        return itertools.chain(pending, self._messages)
 
 
 def _check_stall(sender: _Sender, last_frame: float, timeout: float, last_good: str | bytes | None) -> None:
@@ -121,6 +140,8 @@ def exchange_live(
             last_frame = time.monotonic()
             if isinstance(event, Done):
                 return (yield from _ended(sender, event))
+            if isinstance(event, (AudioChunk, WordTimestamp)):
+                sender.heard(last_frame)
             yield event
     finally:
         sender.stop()
@@ -133,7 +154,8 @@ def _ended(sender: _Sender, done: Done) -> Generator[Event, None, Iterator[dict[
         sender.join()  # it may be waiting for the input's next piece: that goes in the next request
         if sender.error is not None:
             raise sender.error
-        if sender.finished_at is None:
-            return sender.rest()
+        rest = sender.rest() if sender.finished_at is None else None
+        if rest is not None:
+            return rest
     yield done
     return None
