@@ -4,7 +4,9 @@ safety, each through the real CLI. docs/reliability.md lists every case with the
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import signal
 import subprocess
@@ -822,3 +824,54 @@ def test_data_for_a_closed_stdout_is_refused_before_any_request(
     assert result.returncode == 2
     assert one_line(result.stderr) == f"smallest: error: stdout is closed: {what} has nowhere to go"
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A directory on a 128 KB file system of its own (a tmpfs; root only, else skipped)."""
+    where = tmp_path / "small"
+    where.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(where)], capture_output=True
+    ).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+LONG_TEXT = " ".join(f"Sentence number {i} is here to make the text long enough." for i in range(40))
+
+
+@pytest.mark.parametrize(("command", "fmt"), [("stream-sse", "wav"), ("speak", "mp3"), ("stream-ws", "pcm")])
+def test_a_full_disk_keeps_the_audio_that_reached_it(
+    command: str, fmt: str, small_disk: Path, env: dict[str, str]
+) -> None:
+    out = small_disk / f"x.{fmt}"
+    result = run_cli([command, LONG_TEXT, "-o", str(out), "--retries", "0"], env)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert "No space left on device" in line and line.endswith(f"the audio received so far is in {out}.part")
+    assert [p.name for p in small_disk.iterdir()] == [f"x.{fmt}.part"]
+    if fmt == "wav":
+        with wave.open(str(small_disk / "x.wav.part")) as w:
+            assert w.getnframes() * 2 + 44 == (small_disk / "x.wav.part").stat().st_size
+
+
+def test_captions_that_fill_the_disk_leave_no_work_file(
+    small_disk: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The run fails as a whole: the audio is kept as .part, said so, and no caption work file."""
+    with contextlib.suppress(OSError), open(small_disk / "filler", "wb") as filler:
+        while True:
+            filler.write(b"\0" * 4096)
+            filler.flush()
+    audio = tmp_path / "a.wav"
+    args = ["stream-ws", "-v", "avery", LONG_TEXT, "-o", str(audio), "--captions", str(small_disk / "x.srt")]
+    result = run_cli(args, env)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert "No space left on device" in line and f"the audio received so far is in {audio}.part" in line
+    assert [p.name for p in small_disk.iterdir()] == ["filler"]
+    assert not audio.exists() and (tmp_path / "a.wav.part").stat().st_size > 44

@@ -310,3 +310,58 @@ def test_two_writers_of_one_output_never_share_a_file(tmp_path: Path) -> None:
     _, pcm = _read_wav(out)
     assert len(pcm) == 200 * 400 and len(set(pcm)) == 1  # one run's audio, whole
     assert list(tmp_path.iterdir()) == [out]
+
+
+class _FullDisk:
+    """A work file whose disk filled up: writes fail with ENOSPC after `room` more bytes (the
+    first part of the write that crosses it lands, as on a real disk)."""
+
+    def __init__(self, real: Any, room: int) -> None:
+        self._real = real
+        self._room = room
+
+    def write(self, data: bytes) -> int:
+        landed = data[: self._room]
+        self._real.write(landed)
+        self._real.flush()
+        self._room -= len(landed)
+        if len(landed) < len(data):
+            raise OSError(28, "No space left on device")
+        return len(data)
+
+    def flush(self) -> None:
+        if self._room <= 0:
+            raise OSError(28, "No space left on device")
+
+    def close(self) -> None:
+        self._real.close()
+        self.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "pcm", "mp3", "ulaw"])
+def test_a_full_disk_keeps_what_reached_it_as_a_file_that_plays(tmp_path: Path, fmt: str) -> None:
+    """The write that finds the disk full, and the encoder's flush on abort, fail: the work file
+    becomes OUT.part all the same, cut to whole samples, a WAV header with its true sizes."""
+    sink = FileSink(tmp_path / f"x.{fmt}", fmt, 8000)
+    sink.begin_segment(retryable=False)
+    pcm = bytes(range(200)) * 40
+    sink.write(pcm)
+    sink._file = _FullDisk(sink._file, room=1001)  # type: ignore[assignment]
+    with pytest.raises(UsageError, match="No space left on device"):
+        sink.write(pcm)
+    kept = sink.abort()
+    assert kept == str(tmp_path / f"x.{fmt}.part")
+    assert [p.name for p in tmp_path.iterdir()] == [f"x.{fmt}.part"]
+    data = (tmp_path / f"x.{fmt}.part").read_bytes()
+    if fmt == "wav":
+        with wave.open(str(tmp_path / "x.wav.part")) as w:
+            frames = w.readframes(w.getnframes())
+        assert frames == (pcm + pcm)[: len(frames)] and len(frames) >= len(pcm) and len(frames) % 2 == 0
+        assert len(data) == 44 + len(frames)
+    elif fmt == "pcm":
+        assert data == (pcm + pcm)[: len(data)] and len(data) % 2 == 0 and len(data) >= len(pcm)
+    else:
+        assert data

@@ -80,8 +80,12 @@ class CaptionFile:
             if self._warn is not None:
                 self._warn(f"smallest: warning: no word timestamps arrived; {self.path} was not written")
             return
-        self._finish(hold=True)
-        publish(self._work_path, self.path)
+        try:
+            self._finish(hold=True)
+            publish(self._work_path, self.path)
+        except (UsageError, OSError):
+            self._discard()  # a work file that could not be finished (a full disk) is no caption
+            raise
 
     def abort(self) -> str | None:
         """Keep the captions of the words received as `FILE.part`, a whole file of its format; the

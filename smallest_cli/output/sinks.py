@@ -13,6 +13,7 @@ the pipeline resumes them at the same time offset instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -158,13 +159,34 @@ class FileSink:
         self._finalize_file()
         publish(self._work_path, self.path)
 
+    def _salvage(self, f: BinaryIO) -> int:
+        """The work file after a write to it failed, made whole: closed (what its buffer still
+        held is lost with the space), cut to whole samples, the WAV header's sizes true. Returns
+        the data bytes it keeps."""
+        with contextlib.suppress(OSError, ValueError):
+            f.close()  # flushes once more, in vain on a full disk; closed either way
+        fd = os.open(self._work_path, os.O_RDWR)
+        try:
+            data = _salvage_sizes(self.fmt, os.fstat(fd).st_size, self._header_bytes)
+            os.ftruncate(fd, self._header_bytes + data)
+            if self.fmt == "wav":
+                os.pwrite(fd, _wav_sizes_header(self.sample_rate, data), 0)
+        finally:
+            os.close(fd)
+        return data
+
     def abort(self) -> str | None:
-        if self._file is None:
+        f = self._file
+        if f is None:
             return None
         try:
             self._finalize_file()
         except UsageError:
-            return None
+            # A write failed (a full disk): keep what did reach the disk, as a file that plays.
+            try:
+                self._data_bytes = self._salvage(f)
+            except OSError:
+                return None
         try:
             if self._data_bytes == 0:
                 self._work_path.unlink()
@@ -173,6 +195,12 @@ class FileSink:
         except OSError:
             return None if self._data_bytes == 0 else str(self._work_path)
         return str(self.part_path)
+
+
+def _salvage_sizes(fmt: str, on_disk: int, header_bytes: int) -> int:
+    """The data bytes to keep of `on_disk` after a failed write: whole samples only."""
+    data = max(0, on_disk - header_bytes)
+    return data - data % 2 if fmt in ("wav", "pcm") else data
 
 
 def _patchable_offset(stream: BinaryIO) -> int | None:

@@ -246,10 +246,12 @@ class Pipeline:
                 chars += len(item.body["text"]) if item.body is not None else 0
                 self.observer.on_segment(stats.segments, chars)
             synth_end = self.clock()
-            for sink in self.sinks:
-                sink.close()
+            # Captions first: if they cannot be written, the audio is kept as .part with the
+            # others, not published whole beside a failed run.
             for word_sink in self.word_sinks:
                 word_sink.close()
+            for sink in self.sinks:
+                sink.close()
         except SmallestError as err:
             raise self._aborted(err) from None
         except KeyboardInterrupt as stop_signal:
