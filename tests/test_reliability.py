@@ -622,9 +622,14 @@ def _bad_input_cases(tmp: Path) -> list[tuple[list[str], bytes | None, dict[str,
     (tmp / "binary.bin").write_bytes(b"RIFF\0\0\0\0WAVEfmt " + bytes(range(256)))
     (tmp / "latin1.txt").write_bytes("Caf\u00e9 au lait".encode("latin-1"))
     (tmp / "adir").mkdir()
+    (tmp / "notes.txt").write_text("Keep me.\n")
     out = str(tmp / "o.wav")
     return [
         (["speak", "", "-o", out], None, {}, "empty"),
+        (["speak", "-f", str(tmp / "notes.txt"), "-o", str(tmp / "notes.txt"), "--format", "wav"], None, {},
+         f"--file and --output name the same file, {tmp / 'notes.txt'}"),
+        (["stream-ws", "hi", "-v", "avery", "-o", str(tmp / "c.srt"), "--format", "wav", "--captions",
+          str(tmp / "c.srt")], None, {}, "--output and --captions name the same file"),
         (["stream-ws", "  \t ", "-o", out], None, {}, "empty"),
         (["stream-sse", "-o", out], b" \n\n \n", {}, "empty"),
         (["speak", "-f", str(tmp / "binary.bin"), "-o", out], None, {}, "binary file (NUL byte at byte 4)"),
@@ -685,6 +690,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_is_sent(quiet_server: Server, 
             failures.append((args, result.returncode, lines))
         assert not (tmp_path / "o.wav.part").exists()
     assert not failures, failures
+    assert (tmp_path / "notes.txt").read_text() == "Keep me.\n"
     assert _sent(quiet_server) == 0
 
 

@@ -119,6 +119,21 @@ def close_quietly(*handles: IO[Any] | None) -> None:
                 pass
 
 
+def check_distinct(outputs: Mapping[str, Path | None], source: str | None) -> None:
+    """UsageError when two outputs (by option name) are one file, or one is the input file
+    (`source`, "-" for stdin): both writers would share one work file, or the input be replaced."""
+    seen: dict[str, str] = {}
+    if source is not None and source != "-":
+        seen[os.path.realpath(source)] = "--file"
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            raise UsageError(f"{seen[real]} and {option} name the same file, {path}")
+        seen[real] = option
+
+
 @dataclass(frozen=True)
 class OutputPlan:
     """Where the audio goes and in which formats."""

@@ -199,7 +199,7 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
         resolve_markdown,
         resolve_synthesis,
     )
-    from smallest_cli.output.plan import check_output_path, plan_output, require_stdout
+    from smallest_cli.output.plan import check_distinct, check_output_path, plan_output, require_stdout
     from smallest_cli.source.text import is_tty
 
     plan = plan_output(args.output, args.fmt, args.play, stdout_is_tty=is_tty(sys.stdout))
@@ -213,6 +213,7 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
     for warning in plan.warnings:
         eprint(warning)
     captions = _caption_path(transport_name, args.captions)
+    check_distinct({"--output": plan.path, "--captions": captions}, args.file)
     options = resolve_synthesis(
         args, os.environ, config, word_timestamps=args.word_timestamps or captions is not None
     )
