@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 
 from smallest_cli.errors import UsageError
 from smallest_cli.output.plan import check_output_path
-from tests.helpers import Server, run_cli
+from tests.helpers import ROOT, Server, run_cli
 from tests.test_cli_support import TEXT, reference
 
 
@@ -90,3 +92,21 @@ def test_a_finished_run_removes_the_part_an_earlier_failed_run_left(
     assert result.returncode == 0, result.stderr.decode()
     assert out.read_bytes() == reference(server, TEXT, "pcm")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.pcm", "talk.pcm.part.1"]
+
+
+@pytest.mark.parametrize("target", ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"])
+def test_stdout_named_by_a_path_is_written_where_it_stands(
+    target: str, server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`{ echo head; smallest ... -o /dev/stdout; } > f` keeps the head, and the WAV after it has
+    its sizes patched, as with -o -: the descriptor is written as it is, never reopened."""
+    out = tmp_path / "f.bin"
+    with open(out, "wb") as f:
+        f.write(b"HEADLINE\n")
+        f.flush()
+        result = subprocess.run(
+            [sys.executable, "-m", "smallest_cli", "speak", TEXT, "-o", target, "-q"],
+            stdout=f, stderr=subprocess.PIPE, env=env, cwd=ROOT, timeout=60,
+        )
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes() == b"HEADLINE\n" + reference(server, TEXT, "wav")

@@ -39,10 +39,26 @@ def require_stdout(what: str) -> None:
         raise UsageError(f"stdout is closed: {what} has nowhere to go")
 
 
+def descriptor_of(path: Path) -> int | None:
+    """The open descriptor a path names (/dev/stdout, /dev/fd/3, /proc/self/fd/3), else None: it is
+    written as it stands (`cmd -o /dev/stdout >> log` appends), never reopened, which would empty
+    a file it is redirected to."""
+    name = str(path)
+    named = {"/dev/stdout": 1, "/dev/stderr": 2}.get(name)
+    if named is not None:
+        return named
+    for prefix in ("/dev/fd/", "/proc/self/fd/"):
+        if name.startswith(prefix) and name[len(prefix) :].isdigit():
+            return int(name[len(prefix) :])
+    return None
+
+
 def is_stream_target(path: Path) -> bool:
-    """True when `path` names neither a regular file nor a directory: a device (/dev/null), a named
-    pipe, or the pipe or terminal behind /dev/stdout. Such a target is written in place, never
+    """True when `path` names neither a regular file nor a directory (a device such as /dev/null, a
+    named pipe), or an open descriptor (`descriptor_of`). Such a target is written in place, never
     replaced by a file renamed onto it."""
+    if descriptor_of(path) is not None:
+        return True
     try:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from smallest_cli.errors import UsageError
-from smallest_cli.output.plan import check_output_path, file_target, part_paths, publish
+from smallest_cli.output.plan import check_output_path, descriptor_of, file_target, part_paths, publish
 from smallest_cli.protocol.audio_formats import encoder
 from smallest_cli.protocol.contract import check_format
 from smallest_cli.protocol.wav import UNKNOWN_SIZE, wav_header
@@ -326,8 +326,10 @@ def stream_sink(path: Path, fmt: str, sample_rate: int) -> StdoutSink:
     """The sink for a -o that names a device, a named pipe or a terminal (/dev/null, /dev/stdout, a
     FIFO; see plan.is_stream_target): written in place as stdout is, since no file can be renamed
     onto it (that would replace the device with a file)."""
+    fd = descriptor_of(path)
     try:
-        stream = open(path, "wb")  # noqa: SIM115 - closed by the sink
+        # A descriptor is written where it stands, as stdout is (a reopen would empty its file).
+        stream = os.fdopen(os.dup(fd), "wb") if fd is not None else open(path, "wb")  # noqa: SIM115
     except OSError as err:
         raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
     return StdoutSink(fmt, sample_rate, stream=stream, name=str(path))
