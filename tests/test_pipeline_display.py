@@ -46,6 +46,12 @@ def test_plain_summary_is_one_line_with_the_numbers() -> None:
         assert part in line
 
 
+def test_a_run_slower_than_real_time_is_not_called_faster() -> None:
+    slow = RunStats(**{**STATS.__dict__, "realtime_factor": 0.24})
+    assert "made at 0.2x real time: slower than it plays" in summary_line(slow)
+    assert "faster" not in summary_line(slow)
+
+
 def test_the_terminal_summary_wraps_between_figures_never_inside_one() -> None:
     """On an 80-column terminal the figures wrap as whole phrases."""
     err = io.StringIO()

@@ -93,7 +93,9 @@ def _figures(stats: RunStats, total: str, size: list[str]) -> list[str]:
         parts.append(f"first chunk {stats.first_chunk_ms:.0f} ms")
     parts.append(total)
     if stats.realtime_factor is not None:
-        parts.append(f"made {stats.realtime_factor:.1f}x faster than real time")
+        factor = stats.realtime_factor
+        pace = "faster than real time" if factor >= 1 else "real time: slower than it plays"
+        parts.append(f"made {factor:.1f}x {pace}" if factor >= 1 else f"made at {factor:.1f}x {pace}")
     parts.extend(size)
     if stats.retries:
         parts.append(counted(stats.retries, "retry", "retries"))
