@@ -133,7 +133,7 @@ OPTIONS: tuple[Option, ...] = (
                      "batch": "Print a summary of the batch as one JSON object.",
                      "devices": "Print the devices as a JSON array.",
                      CACHE_INFO: "Print the cache's directory, entries, size and cap as JSON."}),
-    Option("quiet", ("--quiet", "-q"), "flag", "Print nothing but errors.", _ROWS),
+    Option("quiet", ("--quiet", "-q"), "flag", "Print nothing but warnings and errors.", _ROWS),
     Option("base_url", ("--base-url",), "str",
            "Server base URL, e.g. http://127.0.0.1:8123 for `smallest serve`.", _CLIENT,
            fallback=contract.DEFAULT_BASE_URL, env="SMALLEST_BASE_URL",
