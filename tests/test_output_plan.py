@@ -42,6 +42,13 @@ def test_unknown_format_is_usage_error() -> None:
         plan_output("x.wav", "flac", None)
 
 
+@pytest.mark.parametrize(
+    ("given", "fmt"), [("raw", "pcm"), ("WAVE", "wav"), ("mulaw", "ulaw"), ("MP3", "mp3")]
+)
+def test_format_takes_the_extensions_names_too(given: str, fmt: str) -> None:
+    assert plan_output("-", given, None).file_format == fmt
+
+
 def test_format_from_extension() -> None:
     assert format_from_extension("a.WAV") == "wav" and format_from_extension("a.wave") == "wav"
     assert format_from_extension("x/a.raw") == "pcm" and format_from_extension("a.pcm") == "pcm"

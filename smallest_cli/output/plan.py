@@ -183,7 +183,8 @@ def plan_output(
     Refused (UsageError): `-o -` onto a terminal (raw audio there is noise), and --no-play with no
     --output (the audio would be synthesized and thrown away)."""
     if fmt is not None:
-        fmt = contract.check_format(fmt)
+        # A file extension's name works as --format too (`--format raw`, as `-o x.raw` does).
+        fmt = contract.check_format(EXTENSION_FORMATS.get(fmt.lower(), fmt))
     if output is not None and not output.strip():
         raise UsageError("--output needs a file path, or - for stdout")
     to_stdout = output == "-"
