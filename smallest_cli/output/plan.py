@@ -32,6 +32,12 @@ EXTENSION_FORMATS: Mapping[str, str] = {
 }
 
 
+def format_named(fmt: str) -> str:
+    """The output format a --format value (or a batch row's format) names: a format, or a file
+    extension's name for one (`raw`, as `-o x.raw` writes pcm); UsageError for anything else."""
+    return contract.check_format(EXTENSION_FORMATS.get(fmt.lower(), fmt))
+
+
 def require_stdout(what: str) -> None:
     """UsageError when stdout is closed (`>&-`): `what` would be printed into nothing and the run
     would look like a success."""
@@ -183,8 +189,7 @@ def plan_output(
     Refused (UsageError): `-o -` onto a terminal (raw audio there is noise), and --no-play with no
     --output (the audio would be synthesized and thrown away)."""
     if fmt is not None:
-        # A file extension's name works as --format too (`--format raw`, as `-o x.raw` does).
-        fmt = contract.check_format(EXTENSION_FORMATS.get(fmt.lower(), fmt))
+        fmt = format_named(fmt)
     if output is not None and not output.strip():
         raise UsageError("--output needs a file path, or - for stdout")
     to_stdout = output == "-"

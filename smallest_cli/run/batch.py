@@ -70,8 +70,7 @@ from smallest_cli.output.manifest import (
     settings_of,
 )
 from smallest_cli.output.names import check_template, output_path, render
-from smallest_cli.output.plan import check_output_path, plan_output, require_stdout
-from smallest_cli.protocol import contract
+from smallest_cli.output.plan import check_output_path, format_named, plan_output, require_stdout
 from smallest_cli.protocol.request import (
     SynthesisOptions,
     build_request,
@@ -153,7 +152,7 @@ def _settings(args: Args, config: dict[str, str]) -> Settings:
             f"{spelled('pronunciation_dicts')} needs {spelled('transport')} sse or sync: "
             "the WebSocket message has no such field"
         )
-    fmt = contract.check_format(args.fmt) if args.fmt is not None else None
+    fmt = format_named(args.fmt) if args.fmt is not None else None
     conn = resolve_connection(args, os.environ, config)
     for warning in key_warnings(flag_key=args.api_key, environ=os.environ, config=config):
         eprint(warning)
@@ -359,7 +358,7 @@ class _Batch:
         fields = row.fields
         plan.options = row_options(self.settings.defaults, fields)
         row_fmt = _text_of(fields.get("format"))
-        fmt = contract.check_format(row_fmt) if row_fmt is not None else self.settings.fmt
+        fmt = format_named(row_fmt) if row_fmt is not None else self.settings.fmt
         name = _text_of(fields.get("output")) or render(
             self.settings.template, row.n, plan.id, plan.options.voice_id, str(fields.get("text", ""))
         )
