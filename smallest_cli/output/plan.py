@@ -141,14 +141,12 @@ def close_quietly(*handles: IO[Any] | None) -> None:
                 pass
 
 
-def check_distinct(outputs: Mapping[str, Path | None], source: str | None) -> None:
-    """UsageError when two outputs (by option name) are one file, or one is the input file
-    (`source`, "-" for stdin): both writers would share one work file, or the input be replaced."""
+def check_distinct(files: Mapping[str, Path | None]) -> None:
+    """UsageError when two of the files a run reads and writes (by option) are one: two writers
+    would share one work file, or the input be replaced by the output."""
     seen: dict[str, str] = {}
-    if source is not None and source != "-":
-        seen[os.path.realpath(source)] = "--file"
-    for option, path in outputs.items():
-        if path is None:
+    for option, path in files.items():
+        if path is None or str(path) == "-":
             continue
         real = os.path.realpath(path)
         if real in seen:

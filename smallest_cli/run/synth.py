@@ -24,7 +24,7 @@ from smallest_cli import startup
 from smallest_cli.errors import SmallestError, UsageError, eprint
 from smallest_cli.options.parse import Args
 from smallest_cli.options.settings import ConnectionOptions
-from smallest_cli.options.table import SYNTH_COMMANDS
+from smallest_cli.options.table import BY_FIELD, SYNTH_COMMANDS
 from smallest_cli.output.plan import OutputPlan
 from smallest_cli.protocol.contract import MAX_TEXT_CHARS
 from smallest_cli.protocol.request import SynthesisOptions
@@ -213,7 +213,12 @@ def _settings(transport_name: str, args: Args, config: dict[str, str]) -> Settin
     for warning in plan.warnings:
         eprint(warning)
     captions = _caption_path(transport_name, args.captions)
-    check_distinct({"--output": plan.path, "--captions": captions}, args.file)
+    spelled = {field: BY_FIELD[field].spellings[0] for field in ("file", "output", "captions")}
+    check_distinct({
+        spelled["file"]: Path(args.file) if args.file else None,
+        spelled["output"]: plan.path,
+        spelled["captions"]: captions,
+    })
     options = resolve_synthesis(
         args, os.environ, config, word_timestamps=args.word_timestamps or captions is not None
     )
