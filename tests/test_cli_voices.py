@@ -112,7 +112,7 @@ def test_help_says_the_list_has_every_pool_unless_model_names_one(env: dict[str,
     voices_help = run_cli(["voices", "--help"], {**env, "COLUMNS": "200"})
     assert voices_help.returncode == 0
     unwrapped = " ".join(voices_help.stdout.decode().split())
-    model = unwrapped.split("--model <str> ", 1)[1].split(" -l, --language", 1)[0]
+    model = unwrapped.split("--model MODEL ", 1)[1].split(" -l, --language", 1)[0]
     assert model.endswith("[default: (all: standard and Pro)]"), model
     assert "lightning_v3.1)" not in model
     summary = " ".join(run_cli(["--help"], env).stdout.decode().split())

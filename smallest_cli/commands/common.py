@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from smallest_cli.options.parse import Args
-from smallest_cli.options.table import options_for
+from smallest_cli.options.table import Option, options_for
 
 if TYPE_CHECKING:
     import typer
@@ -30,6 +30,14 @@ def command_group(name: str, help_text: str) -> typer.Typer:
         no_args_is_help=True,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
+
+
+def _metavar(option: Option) -> str | None:
+    """The placeholder for an option's value in help when the table names none: its long name in
+    capitals (`--base-url BASE-URL`), as the table's own ones read (FILE, DIR, ID)."""
+    if option.kind in ("flag", "switch"):
+        return None
+    return option.spellings[0].lstrip("-").upper()
 
 
 def _offering(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
@@ -56,7 +64,7 @@ def with_options(
             *declarations,
             help=option.help_in(command),
             show_default=option.shown(command) or True,
-            metavar=option.metavar,
+            metavar=option.metavar or _metavar(option),
             hidden=command in option.hidden_for,
             autocompletion=_offering(option.choices) if option.choices else None,
         )

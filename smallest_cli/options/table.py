@@ -101,7 +101,7 @@ class Option(NamedTuple):
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("file", ("--file", "-f"), "str", "Read the text from this file.", _SYNTH),
+    Option("file", ("--file", "-f"), "str", "Read the text from this file.", _SYNTH, metavar="FILE"),
     Option("voice", ("--voice", "-v"), "str", "Voice id (see `smallest voices`).", _ROWS,
            fallback="magnus", env="SMALLEST_VOICE", config="voice id, e.g. magnus, meher, avery, liam"),
     Option("model", ("--model",), "str", "lightning_v3.1 or lightning_v3.1_pro.", _CLIENT,
@@ -113,7 +113,7 @@ OPTIONS: tuple[Option, ...] = (
            shown_for={"voices": "all: standard and Pro"}),
     Option("sample_rate", ("--sample-rate", "-r"), "int", "8000, 16000, 24000 or 44100 Hz.", _ROWS,
            fallback=24000, config="one of " + ", ".join(str(r) for r in contract.SAMPLE_RATES),
-           choices=tuple(str(r) for r in contract.SAMPLE_RATES)),
+           choices=tuple(str(r) for r in contract.SAMPLE_RATES), metavar="HZ"),
     Option("speed", ("--speed",), "float", "0.5 to 2.0.", _ROWS, fallback=1.0,
            config=f"{contract.SPEED_MIN} to {contract.SPEED_MAX}"),
     Option("language", ("--language", "-l"), "str", "ISO 639-1 code or English name, e.g. en, hi, hindi.",
@@ -123,7 +123,7 @@ OPTIONS: tuple[Option, ...] = (
            shown_default=f"from the output file's extension, else {DEFAULT_FORMAT}",
            choices=contract.OUTPUT_FORMATS),
     Option("output", ("--output", "-o"), "str",
-           "Write the audio to this file; '-' writes the audio bytes to stdout.", _SYNTH),
+           "Write the audio to this file; '-' writes the audio bytes to stdout.", _SYNTH, metavar="FILE"),
     Option("play", ("--play", "--no-play"), "switch", "Play the audio.", _SYNTH,
            shown_default="play when there is no --output"),
     Option("device", ("--device",), "str", "Output device (see `smallest devices`).", _SYNTH),
@@ -137,14 +137,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("base_url", ("--base-url",), "str",
            "Server base URL, e.g. http://127.0.0.1:8123 for `smallest serve`.", _CLIENT,
            fallback=contract.DEFAULT_BASE_URL, env="SMALLEST_BASE_URL",
-           config=f"http(s)://host[:port] (default {contract.DEFAULT_BASE_URL})"),
+           config=f"http(s)://host[:port] (default {contract.DEFAULT_BASE_URL})", metavar="URL"),
     Option("api_key", ("--api-key",), "str", "API key (better: SMALLEST_API_KEY).", _CLIENT | {"serve"},
            env="SMALLEST_API_KEY", config="Smallest AI API key (shown redacted)",
-           help_for={"serve": "Accept only this key (default: any non-empty Bearer token)."}),
+           help_for={"serve": "Accept only this key (default: any non-empty Bearer token)."}, metavar="KEY"),
     Option("timeout", ("--timeout",), "float", "Seconds without data before giving up.", _CLIENT,
-           fallback=30.0),
+           fallback=30.0, metavar="SECONDS"),
     Option("retries", ("--retries",), "int", "Retries per request on rate limits, server and network errors.",
-           _ROWS, fallback=3),
+           _ROWS, fallback=3, metavar="N"),
     Option("allow_insecure", ("--allow-insecure",), "flag",
            "Allow sending the API key over plain http:// to a remote host.", _CLIENT),
     Option("debug", ("--debug",), "flag",
@@ -158,7 +158,7 @@ OPTIONS: tuple[Option, ...] = (
            fallback=1,
            help_for={"batch": "Requests in flight at once, across rows, each on its own connection; the "
                               "rows are written in order. An account that allows fewer refuses the extra "
-                              "ones (429), and the batch goes on with as many as it allows."}),
+                              "ones (429), and the batch goes on with as many as it allows."}, metavar="N"),
     Option("captions", ("--captions",), "str",
            "Write captions to FILE: SRT, WebVTT or JSON by its extension (.srt, .vtt, .json), from word "
            "timestamps (implies --word-timestamps; needs a voice that sends them, e.g. -v avery).", _SYNTH,
