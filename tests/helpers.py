@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -166,3 +166,35 @@ except SystemExit as exc:
     code = exc.code or 0
 print("RESULT:", code, {report})
 """
+
+
+@contextmanager
+def http_server(handler: type) -> Iterator[str]:
+    """A real HTTP server on a free loopback port, answering with `handler` (a
+    BaseHTTPRequestHandler, its access log silenced) from a thread: its base URL."""
+    import http.server
+    import threading
+
+    quiet = type(handler.__name__, (handler,), {"log_message": lambda self, *args: None})
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), quiet) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        finally:
+            httpd.shutdown()
+
+
+@contextmanager
+def ws_server(handler: Callable[[Any], None]) -> Iterator[str]:
+    """A real WebSocket server on a free loopback port (websockets' sync server), `handler` run
+    for each connection: its base URL, as --base-url takes it (http://)."""
+    import threading
+
+    from websockets.sync.server import serve
+
+    with serve(handler, "127.0.0.1", 0) as wsd:
+        threading.Thread(target=wsd.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{wsd.socket.getsockname()[1]}"
+        finally:
+            wsd.shutdown()

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.helpers import ROOT, TEST_KEY, Server, cli_env, run_cli
+from tests.helpers import ROOT, TEST_KEY, Server, cli_env, http_server, run_cli, ws_server
 from tests.test_cli_support import add_fault, reference
 
 
@@ -149,16 +149,8 @@ def redirecting_to(target: str, status: int) -> Iterator[str]:
 
         do_GET = do_POST = _answer
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect) as httpd:
-        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{httpd.server_address[1]}"
-        finally:
-            httpd.shutdown()
+    with http_server(Redirect) as base:
+        yield base
 
 
 @contextlib.contextmanager
@@ -176,15 +168,8 @@ def answering_json_200() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Json200) as httpd:
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        try:
-            yield f"http://127.0.0.1:{httpd.server_address[1]}"
-        finally:
-            httpd.shutdown()
+    with http_server(Json200) as base:
+        yield base
 
 
 def test_an_event_stream_relabelled_by_a_proxy_is_still_read(server: Server, tmp_path: Path) -> None:
@@ -202,14 +187,9 @@ def test_an_event_stream_relabelled_by_a_proxy_is_still_read(server: Server, tmp
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Relabelled) as httpd:
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=f"http://127.0.0.1:{httpd.server_address[1]}")
+    with http_server(Relabelled) as base:
+        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=base)
         result = run_cli(["stream-sse", "hello", "-o", str(tmp_path / "x.pcm")], env)
-        httpd.shutdown()
     assert result.returncode == 0, result.stderr.decode()
     assert (tmp_path / "x.pcm").read_bytes() == pcm
 
@@ -241,19 +221,15 @@ def test_a_websocket_closed_with_a_reason_before_any_frame(
 ) -> None:
     """The close answers the request: an auth refusal is exit 3 and not retried, and no close is
     taken for an idle socket's and the request silently sent again."""
-    from websockets.sync.server import serve
-
     requests_seen: list[str] = []
 
     def refuse(ws: Any) -> None:
         requests_seen.append(ws.recv())
         ws.close(code, reason)
 
-    with serve(refuse, "127.0.0.1", 0) as wsd:
-        threading.Thread(target=wsd.serve_forever, daemon=True).start()
-        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=f"http://127.0.0.1:{wsd.socket.getsockname()[1]}")
+    with ws_server(refuse) as base:
+        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=base)
         result = run_cli(["stream-ws", "hello", "-o", str(tmp_path / "x.wav"), "--retries", "1"], env)
-        wsd.shutdown()
     assert result.returncode == exit_code
     lines = result.stderr.decode().strip().splitlines()
     assert lines[-1] == f"smallest: error: {said}"
@@ -437,8 +413,6 @@ def heartbeats_only() -> Iterator[tuple[str, str]]:
     """A real server whose answers, on SSE and the WebSocket, are a heartbeat every 0.1 s and no
     audio ever (SSE `: keepalive` comments, WebSocket frames of a status no request knows): the
     base URLs of its SSE and its WebSocket side."""
-    from websockets.sync.server import serve
-
     class KeepAlive(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -452,9 +426,6 @@ def heartbeats_only() -> Iterator[tuple[str, str]]:
                     self.wfile.write(b": keepalive\n\n")
                     self.wfile.flush()
 
-        def log_message(self, *args: object) -> None:
-            pass
-
     def heartbeat(ws: Any) -> None:
         with contextlib.suppress(Exception):
             ws.recv()
@@ -462,18 +433,11 @@ def heartbeats_only() -> Iterator[tuple[str, str]]:
                 ws.send('{"status": "heartbeat"}')
 
     stop = threading.Event()
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive) as httpd, \
-            serve(heartbeat, "127.0.0.1", 0) as wsd:
-        threads = [threading.Thread(target=x.serve_forever, daemon=True) for x in (httpd, wsd)]
-        for thread in threads:
-            thread.start()
+    with http_server(KeepAlive) as sse_base, ws_server(heartbeat) as ws_base:
         try:
-            ws_port = wsd.socket.getsockname()[1]
-            yield f"http://127.0.0.1:{httpd.server_address[1]}", f"http://127.0.0.1:{ws_port}"
+            yield sse_base, ws_base
         finally:
             stop.set()
-            httpd.shutdown()
-            wsd.shutdown()
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import Server, cli_env, run_cli, running_server
+from tests.helpers import Server, cli_env, http_server, run_cli, running_server
 
 
 def ids(env: dict[str, str], *args: str) -> list[str]:
@@ -177,15 +176,8 @@ def catalog_server(pro_status: int) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Catalog) as httpd:
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        try:
-            yield f"http://127.0.0.1:{httpd.server_address[1]}"
-        finally:
-            httpd.shutdown()
+    with http_server(Catalog) as base:
+        yield base
 
 
 @pytest.mark.parametrize("pro_status", [200, 500])

@@ -27,7 +27,7 @@ from smallest_cli.protocol.graphemes import is_boundary
 from smallest_cli.protocol.live import LiveSplitter, live_messages
 from smallest_cli.protocol.request import SynthesisOptions
 from smallest_cli.source.live import FdReader, first_text, sniff
-from tests.helpers import ROOT, Server, cli_env, running_server, wait_until
+from tests.helpers import ROOT, Server, cli_env, running_server, wait_until, ws_server
 from tests.test_cli_errors import ws_connection_count
 from tests.test_cli_support import reference
 from tests.test_protocol_segment import SCRIPTS_TEXT, pieces
@@ -357,8 +357,6 @@ def completing_on_quiet(quiet_s: float) -> Iterator[tuple[str, list[dict[str, An
     pause, whatever `continue` says: each text is answered with a chunk (its characters as 16-bit
     samples), and `quiet_s` with no message ends the request and closes the socket. Its base URL,
     and per connection the texts received, the audio sent and whether it completed."""
-    from websockets.sync.server import serve
-
     connections: list[dict[str, Any]] = []
 
     def handler(ws: Any) -> None:
@@ -377,12 +375,8 @@ def completing_on_quiet(quiet_s: float) -> Iterator[tuple[str, list[dict[str, An
                 seen["audio"] += pcm
                 ws.send(json.dumps({"status": "chunk", "data": {"audio": base64.b64encode(pcm).decode()}}))
 
-    with serve(handler, "127.0.0.1", 0) as wsd:
-        threading.Thread(target=wsd.serve_forever, daemon=True).start()
-        try:
-            yield f"http://127.0.0.1:{wsd.socket.getsockname()[1]}", connections
-        finally:
-            wsd.shutdown()
+    with ws_server(handler) as base:
+        yield base, connections
 
 
 def test_a_request_the_server_completes_early_goes_on_in_a_new_one(server: Server, tmp_path: Path) -> None:
@@ -412,8 +406,6 @@ def test_text_the_server_took_after_deciding_to_complete_is_sent_again(
     """A message on its way while the server decides to end the request is dropped by it: the
     message was sent after the last audio arrived, so it goes again in the next request. And once
     the input ends, no connection is opened for the closing flush alone."""
-    from websockets.sync.server import serve
-
     connections: list[dict[str, Any]] = []
     dropped: list[str] = []
 
@@ -435,9 +427,8 @@ def test_text_the_server_took_after_deciding_to_complete_is_sent_again(
                 ws.send(json.dumps({"status": "complete"}))
                 return
 
-    with serve(handler, "127.0.0.1", 0) as wsd:
-        threading.Thread(target=wsd.serve_forever, daemon=True).start()
-        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=f"http://127.0.0.1:{wsd.socket.getsockname()[1]}")
+    with ws_server(handler) as base:
+        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=base)
         with cli(["stream-ws", "--live", "--format", "pcm", "-o", "-"], env) as (proc, output):
             assert proc.stdin is not None
             proc.stdin.write(b"First sentence here.\n")
@@ -450,7 +441,6 @@ def test_text_the_server_took_after_deciding_to_complete_is_sent_again(
             proc.stdin.close()  # the input ends after the request did
             assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""
             audio = output.join()
-        wsd.shutdown()
     assert ["".join(c["texts"]).strip() for c in connections] == [
         "First sentence here.", "Second sentence arrives later."
     ]

@@ -5,6 +5,7 @@ must not be able to replace a device of the machine.)"""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -110,3 +111,17 @@ def test_stdout_named_by_a_path_is_written_where_it_stands(
         )
     assert result.returncode == 0, result.stderr.decode()
     assert out.read_bytes() == b"HEADLINE\n" + reference(server, TEXT, "wav")
+
+
+def test_dev_stdout_is_stdout_for_the_json_report_too(server: Server, env: dict[str, str]) -> None:
+    result = run_cli(["speak", TEXT, "-o", "/dev/stdout", "--format", "wav", "--json"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout[44:] == reference(server, TEXT, "wav")[44:]  # a pipe: a streaming header
+    assert json.loads(result.stderr)["output"] == "-"
+
+
+def test_a_descriptor_that_is_not_open_is_named(env: dict[str, str]) -> None:
+    result = run_cli(["speak", TEXT, "-o", "/dev/fd/7"], env)
+    assert result.returncode == 2
+    said = "smallest: error: cannot write /dev/fd/7: descriptor 7 is not open"
+    assert result.stderr.decode().strip() == said

@@ -89,7 +89,10 @@ def check_output_path(path: Path, *, stream_ok: bool = False) -> None:
     if is_stream_target(path):
         if not stream_ok:
             raise UsageError(f"cannot write {path}: it is not a regular file")
-        if not os.access(path, os.W_OK):
+        fd = descriptor_of(path)
+        if fd is not None:
+            _check_writable_descriptor(path, fd)
+        elif not os.access(path, os.W_OK):
             raise UsageError(f"cannot write {path}: permission denied")
         return
     path = file_target(path)
@@ -105,6 +108,19 @@ def check_output_path(path: Path, *, stream_ok: bool = False) -> None:
             raise UsageError(f"cannot write {path}: permission denied")
     except OSError as err:
         raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def _check_writable_descriptor(path: Path, fd: int) -> None:
+    """UsageError unless descriptor `fd` is open for writing: it is written as it stands, so what
+    counts is how it was opened, not whether the file behind it could be opened again."""
+    import fcntl
+
+    try:
+        mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+    except OSError:
+        raise UsageError(f"cannot write {path}: descriptor {fd} is not open") from None
+    if mode == os.O_RDONLY:
+        raise UsageError(f"cannot write {path}: descriptor {fd} is open for reading only")
 
 
 def part_paths(path: Path) -> tuple[Path, Path]:
@@ -190,7 +206,8 @@ def plan_output(
         fmt = format_named(fmt)
     if output is not None and not output.strip():
         raise UsageError("--output needs a file path, or - for stdout")
-    to_stdout = output == "-"
+    # /dev/stdout and its aliases are stdout: the --json report then goes to stderr, as with -o -.
+    to_stdout = output == "-" or (output is not None and descriptor_of(Path(output)) == 1)
     if to_stdout and stdout_is_tty:
         raise UsageError("stdout is a terminal; pipe it (smallest ... -o - | aplay) or use -o FILE")
     path = Path(output) if output is not None and not to_stdout else None

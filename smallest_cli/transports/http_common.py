@@ -197,13 +197,7 @@ def wrong_content_type(resp: requests.Response, wanted: str) -> ProtocolError:
     """A 2xx answer that is not what was asked for (a gateway's JSON or HTML page): named, with
     what its body says when it says anything; the response is closed."""
     ctype = content_type(resp)
-    try:
-        data = resp.raw.read(MAX_ERROR_BODY, decode_content=True) or b""
-    except (urllib3.exceptions.HTTPError, OSError):
-        data = b""
-    finally:
-        resp.close()
-    said = body_message(data)
+    said = body_message(_error_body(resp))
     detail = f": {said}" if said else ""
     request_id = response_request_id(resp.headers)
     return ProtocolError(f"malformed response: {ctype} instead of {wanted}{detail}", request_id=request_id)
@@ -211,13 +205,17 @@ def wrong_content_type(resp: requests.Response, wanted: str) -> ProtocolError:
 
 def error_for_response(resp: requests.Response, timeout: float) -> SmallestError:
     """The mapped error for a non-2xx response (its body read, at most MAX_ERROR_BODY bytes)."""
+    return error_from_http(resp.status_code, _error_body(resp), resp.headers, url=resp.url)
+
+
+def _error_body(resp: requests.Response) -> bytes:
+    """The start of a body that is no audio (at most MAX_ERROR_BODY bytes); the response closed."""
     try:
-        data = resp.raw.read(MAX_ERROR_BODY, decode_content=True) or b""
+        return resp.raw.read(MAX_ERROR_BODY, decode_content=True) or b""
     except (urllib3.exceptions.HTTPError, OSError):
-        data = b""
+        return b""
     finally:
         resp.close()
-    return error_from_http(resp.status_code, data, resp.headers, url=resp.url)
 
 
 def iter_body(resp: requests.Response, timeout: float) -> Iterator[bytes]:
