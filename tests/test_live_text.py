@@ -400,8 +400,9 @@ def test_a_request_the_server_completes_early_goes_on_in_a_new_one(server: Serve
     assert out.read_bytes() == b"".join(c["audio"] for c in connections)
 
 
+@pytest.mark.parametrize("input_ends", ["after", "at once"])
 def test_text_the_server_took_after_deciding_to_complete_is_sent_again(
-    server: Server, tmp_path: Path
+    input_ends: str, server: Server, tmp_path: Path
 ) -> None:
     """A message on its way while the server decides to end the request is dropped by it: the
     message was sent after the last audio arrived, so it goes again in the next request. And once
@@ -437,8 +438,9 @@ def test_text_the_server_took_after_deciding_to_complete_is_sent_again(
             wait_until(lambda: bool(output.data), timeout=15, message="the first audio written")
             proc.stdin.write(b"Second sentence arrives later.\n")
             proc.stdin.flush()
-            wait_until(lambda: bool(dropped), timeout=15, message="the second sentence dropped")
-            proc.stdin.close()  # the input ends after the request did
+            if input_ends == "after":  # the request ended while the input went on
+                wait_until(lambda: bool(dropped), timeout=15, message="the second sentence dropped")
+            proc.stdin.close()
             assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""
             audio = output.join()
     assert ["".join(c["texts"]).strip() for c in connections] == [
@@ -461,3 +463,34 @@ def test_no_connection_is_opened_for_the_closing_flush_alone(server: Server, tmp
             assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""
             audio = output.join()
     assert len(connections) == 1 and audio == connections[0]["audio"]
+
+
+def test_text_that_brings_no_audio_is_sent_again_once_at_most(server: Server, tmp_path: Path) -> None:
+    """Text the server has nothing to say for ("...") after the last audio: sent again once in
+    case it was dropped, and not for ever."""
+    connections: list[list[str]] = []
+
+    def handler(ws: Any) -> None:
+        texts: list[str] = []
+        connections.append(texts)
+        while True:
+            message = json.loads(ws.recv())
+            texts.append(message["text"])
+            if any(c.isalpha() for c in message["text"]):
+                pcm = b"".join(ord(c).to_bytes(2, "little") for c in message["text"])
+                ws.send(json.dumps({"status": "chunk", "data": {"audio": base64.b64encode(pcm).decode()}}))
+            if not message.get("continue"):
+                ws.send(json.dumps({"status": "complete"}))
+                return
+
+    with ws_server(handler) as base:
+        env = cli_env(server, tmp_path, SMALLEST_BASE_URL=base)
+        with cli(["stream-ws", "--live", "--format", "pcm", "-o", "-"], env) as (proc, output):
+            assert proc.stdin is not None
+            proc.stdin.write(b"Words first.\n")
+            proc.stdin.flush()
+            wait_until(lambda: bool(output.data), timeout=15, message="the first audio written")
+            proc.stdin.write(b"...\n")
+            proc.stdin.close()
+            assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""
+    assert len(connections) == 2 and "".join(connections[1]).strip() == "..."

@@ -52,6 +52,9 @@ class _Sender(threading.Thread):
         #: The messages sent since audio last arrived, with when (monotonic): a server that ends
         #: the request may have decided so before they reached it.
         self._unheard: deque[tuple[float, dict[str, Any]]] = deque()
+        #: Whether any audio came: a request that brought none is not sent again for what it
+        #: could not say (text with nothing to speak would be sent for ever).
+        self._heard_any = False
         #: An error while producing the messages (reading the input), raised by the receiver.
         self.error: BaseException | None = None
         #: When the last message was sent (monotonic), once all were.
@@ -82,18 +85,22 @@ class _Sender(threading.Thread):
     def heard(self, at: float) -> None:
         """Audio arrived at `at` (monotonic): the messages sent before it reached the server while
         the request was still going (it sent this after they were on their way)."""
+        self._heard_any = True
         unheard = self._unheard
         while unheard and unheard[0][0] <= at:
             unheard.popleft()
 
     def rest(self) -> Iterator[dict[str, Any]] | None:
         """Once the thread has ended: the messages sent since audio last arrived, the one not sent
-        and the input's rest; None when they say nothing (only the input's closing flush)."""
+        and the input's rest; None when they say nothing (the input ended, and only its closing
+        flush is left) or when this request brought no audio at all."""
         pending = [message for _, message in self._unheard]
         if self._unsent is not None:
             pending.append(self._unsent)
-            if not self._unsent.get("continue") and not any(m.get("text") for m in pending):
-                return None
+        closing = self._unsent is not None and not self._unsent.get("continue")
+        said = any(str(m.get("text", "")).strip() for m in pending)
+        if (self.finished_at is not None or closing) and not (self._heard_any and said):
+            return None
         return itertools.chain(pending, self._messages)
 
 
@@ -148,14 +155,14 @@ def exchange_live(
 
 
 def _ended(sender: _Sender, done: Done) -> Generator[Event, None, Iterator[dict[str, Any]] | None]:
-    """The request is complete: the rest of the input when it ended first, else its Done."""
-    if sender.finished_at is None:
-        sender.stop()
-        sender.join()  # it may be waiting for the input's next piece: that goes in the next request
-        if sender.error is not None:
-            raise sender.error
-        rest = sender.rest() if sender.finished_at is None else None
-        if rest is not None:
-            return rest
+    """The request is complete: what is left to say when it ended before the input did or before
+    the server could have heard all of it (`_Sender.rest`), else its Done."""
+    sender.stop()
+    sender.join()  # it may be waiting for the input's next piece: that goes in the next request
+    if sender.error is not None:
+        raise sender.error
+    rest = sender.rest()
+    if rest is not None:
+        return rest
     yield done
     return None
