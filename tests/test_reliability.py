@@ -865,14 +865,29 @@ def test_a_full_disk_keeps_the_audio_that_reached_it(
             assert w.getnframes() * 2 + 44 == (small_disk / "x.wav.part").stat().st_size
 
 
+def _fill(directory: Path) -> None:
+    with contextlib.suppress(OSError), open(directory / "filler", "wb") as filler:
+        while True:
+            filler.write(b"\0" * 4096)
+            filler.flush()
+
+
+@pytest.mark.parametrize("fmt", ["wav", "mp3"])
+def test_a_disk_full_from_the_start_is_left_as_it_was(
+    fmt: str, small_disk: Path, env: dict[str, str]
+) -> None:
+    _fill(small_disk)
+    result = run_cli(["stream-sse", LONG_TEXT, "-o", str(small_disk / f"x.{fmt}"), "--retries", "0"], env)
+    assert result.returncode == 2
+    assert "No space left on device" in one_line(result.stderr)
+    assert [p.name for p in small_disk.iterdir()] == ["filler"]
+
+
 def test_captions_that_fill_the_disk_leave_no_work_file(
     small_disk: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
     """The run fails as a whole: the audio is kept as .part, said so, and no caption work file."""
-    with contextlib.suppress(OSError), open(small_disk / "filler", "wb") as filler:
-        while True:
-            filler.write(b"\0" * 4096)
-            filler.flush()
+    _fill(small_disk)
     audio = tmp_path / "a.wav"
     args = ["stream-ws", "-v", "avery", LONG_TEXT, "-o", str(audio), "--captions", str(small_disk / "x.srt")]
     result = run_cli(args, env)

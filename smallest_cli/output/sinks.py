@@ -168,6 +168,8 @@ class FileSink:
         fd = os.open(self._work_path, os.O_RDWR)
         try:
             data = _salvage_sizes(self.fmt, os.fstat(fd).st_size, self._header_bytes)
+            if not data:
+                return 0  # no audio reached the disk (abort removes the file)
             os.ftruncate(fd, self._header_bytes + data)
             if self.fmt == "wav":
                 os.pwrite(fd, _wav_sizes_header(self.sample_rate, data), 0)
@@ -186,7 +188,7 @@ class FileSink:
             try:
                 self._data_bytes = self._salvage(f)
             except OSError:
-                return None
+                self._data_bytes = 0  # not even the header fits: nothing to keep
         try:
             if self._data_bytes == 0:
                 self._work_path.unlink()
