@@ -48,6 +48,8 @@ class CaptionFile:
         self._cues: IO[str] | None = None
         self._words = 0
         self._n_cues = 0
+        #: Closed and renamed into place, whole: a later failure of the run still names it.
+        self._published = False
         if self._renderer is not None:
             self._write(self._renderer.header())
         else:
@@ -83,16 +85,21 @@ class CaptionFile:
         try:
             self._finish(hold=True)
             publish(self._work_path, self.path)
-        except (UsageError, OSError):
+        except UsageError:
             self._discard()  # a work file that could not be finished (a full disk) is no caption
             raise
+        except OSError as err:  # the JSON words' temporary file, say
+            self._discard()
+            raise UsageError(f"cannot write {self.path}: {err.strerror or err}") from None
+        self._published = True
 
     def abort(self) -> str | None:
         """Keep the captions of the words received as `FILE.part`, a whole file of its format; the
         last cue ends with its last word (the pipeline gives a word only once its audio is in).
-        Returns that path, or None when nothing was kept."""
+        Returns that path (the file itself once it is published whole), or None when nothing was
+        kept."""
         if self._file is None:
-            return None
+            return str(self.path) if self._published else None
         if not self._words:
             self._discard()
             return None

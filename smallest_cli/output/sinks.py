@@ -89,6 +89,8 @@ class FileSink:
         self._mark = 0
         #: The current segment's PCM, while it may still be rolled back (mp3 only).
         self._held: bytearray | None = None
+        #: Closed and renamed into place, whole: a later failure of the run still names it.
+        self._published = False
 
     def _write_raw(self, data: bytes) -> None:
         assert self._file is not None
@@ -158,6 +160,7 @@ class FileSink:
             return
         self._finalize_file()
         publish(self._work_path, self.path)
+        self._published = True
 
     def _salvage(self, f: BinaryIO) -> int:
         """The work file after a write to it failed, made whole: closed (what its buffer still
@@ -178,9 +181,11 @@ class FileSink:
         return data
 
     def abort(self) -> str | None:
+        """Keep the audio received as `PATH.part` and return that path (the file itself when it
+        was published whole before the run failed), or None when nothing was kept."""
         f = self._file
         if f is None:
-            return None
+            return str(self.path) if self._published else None
         try:
             self._finalize_file()
         except UsageError:

@@ -246,12 +246,11 @@ class Pipeline:
                 chars += len(item.body["text"]) if item.body is not None else 0
                 self.observer.on_segment(stats.segments, chars)
             synth_end = self.clock()
-            # Captions first: if they cannot be written, the audio is kept as .part with the
-            # others, not published whole beside a failed run.
-            for word_sink in self.word_sinks:
-                word_sink.close()
+            # A sink closed whole before another one failed still says where it is (abort).
             for sink in self.sinks:
                 sink.close()
+            for word_sink in self.word_sinks:
+                word_sink.close()
         except SmallestError as err:
             raise self._aborted(err) from None
         except KeyboardInterrupt as stop_signal:
