@@ -193,3 +193,12 @@ def test_every_voice_at_the_one_path_and_a_pro_path_too(
         result = run_cli(["voices", "--ids"], other)
     warned = "smallest: warning: the Pro voice list failed (server error (500): down"
     assert (warned in result.stderr.decode()) == (pro_status == 500)
+
+
+def test_a_voice_newer_than_the_cards_listed_by_both_paths_is_pro_too() -> None:
+    from smallest_cli.commands.voices import _merged
+
+    both = {"voiceId": "newcomer", "tags": {}}
+    listed = _merged([both, {"voiceId": "magnus"}], [both, {"voiceId": "rhea"}])
+    merged = {v["voiceId"]: v["pools"] for v in listed}
+    assert merged == {"newcomer": ["pro", "standard"], "magnus": ["standard"], "rhea": ["pro"]}

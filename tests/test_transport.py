@@ -277,3 +277,15 @@ def test_a_close_code_that_mirrors_a_status_needs_no_reason(code: int, kind: str
     from smallest_cli.transports.base import closed_before_complete
 
     assert type(closed_before_complete(ConnectionClosedError(Close(code, ""), None))).__name__ == kind
+
+
+@pytest.mark.parametrize(
+    ("ctype", "refused"),
+    [("text/event-stream", False), ("text/plain", False), ("application/octet-stream", False), ("", False),
+     ("application/json", True), ("application/problem+json", True), ("application/vnd.api+json", True),
+     ("text/html", True), ("text/xml", True), ("audio/wav", True), ("image/png", True)],
+)
+def test_sse_refuses_only_what_is_surely_no_event_stream(ctype: str, refused: bool) -> None:
+    from smallest_cli.transports.sse import _not_events
+
+    assert _not_events(ctype) is refused

@@ -126,15 +126,16 @@ def _pro_voices(
 
 def _merged(listed: list[dict[str, Any]], pro: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Both lists as one, each voice with its pools: the one list it is in, or, when both list
-    it (a server may list every voice at the one path and serve the Pro path too), the cards'."""
-    from smallest_cli.protocol.voices import PRO, STANDARD
+    it (a server may list every voice at the one path and serve the Pro path too), the cards' (Pro
+    as well for a voice newer than the cards: the Pro path lists it)."""
+    from smallest_cli.protocol.voices import PRO, STANDARD, pool_of
 
     pro_ids = {str(v.get("voiceId", "")) for v in pro}
     merged: dict[str, dict[str, Any]] = {}
     for voice in [*listed, *pro]:
         voice_id = str(voice.get("voiceId", ""))
         if voice_id in merged:
-            merged[voice_id]["pools"] = pool_names(voice_id)
+            merged[voice_id]["pools"] = pool_names(voice_id) if pool_of(voice_id) else [PRO, STANDARD]
         else:
             merged[voice_id] = {**voice, "pools": [PRO if voice_id in pro_ids else STANDARD]}
     return list(merged.values())

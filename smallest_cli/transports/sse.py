@@ -25,7 +25,9 @@ from smallest_cli.transports.http_common import (
 def _not_events(ctype: str) -> bool:
     """A media type that is surely no event stream (an error page, audio): a proxy may relabel the
     stream itself (text/plain, application/octet-stream), which is still parsed."""
-    return ctype in ("application/json", "text/html") or ctype.startswith(("audio/", "application/problem"))
+    pages = ("application/json", "application/xml", "text/html", "text/xml")
+    media = ctype.startswith(("audio/", "image/", "video/"))
+    return ctype in pages or ctype.endswith(("+json", "+xml")) or media
 
 
 class SseTransport(HttpTransport):
