@@ -27,7 +27,7 @@ from smallest_cli.protocol.graphemes import is_boundary
 from smallest_cli.protocol.live import LiveSplitter, live_messages
 from smallest_cli.protocol.request import SynthesisOptions
 from smallest_cli.source.live import FdReader, first_text, sniff
-from tests.helpers import ROOT, Server, cli_env, running_server, wait_until, ws_server
+from tests.helpers import ROOT, Server, cli_env, run_cli, running_server, wait_until, ws_server
 from tests.test_cli_errors import ws_connection_count
 from tests.test_cli_support import reference
 from tests.test_protocol_segment import SCRIPTS_TEXT, pieces
@@ -494,3 +494,11 @@ def test_text_that_brings_no_audio_is_sent_again_once_at_most(server: Server, tm
             proc.stdin.close()
             assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""
     assert len(connections) == 2 and "".join(connections[1]).strip() == "..."
+
+
+def test_live_input_claims_no_real_time_factor(env: dict[str, str], tmp_path: Path) -> None:
+    """The input sets a live run's pace: a factor would only measure how fast it was typed."""
+    args = ["stream-ws", "--live", "-o", str(tmp_path / "x.wav"), "--json"]
+    result = run_cli(args, env, input=b"Hello there.\n")
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout)["realtime_factor"] is None

@@ -50,6 +50,8 @@ def test_a_run_slower_than_real_time_is_not_called_faster() -> None:
     slow = RunStats(**{**STATS.__dict__, "realtime_factor": 0.24})
     assert "made at 0.2x real time: slower than it plays" in summary_line(slow)
     assert "faster" not in summary_line(slow)
+    almost = RunStats(**{**STATS.__dict__, "realtime_factor": 0.97})
+    assert "made 1.0x faster than real time" in summary_line(almost)  # as it is shown, rounded
 
 
 def test_the_terminal_summary_wraps_between_figures_never_inside_one() -> None:

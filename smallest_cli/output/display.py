@@ -93,9 +93,11 @@ def _figures(stats: RunStats, total: str, size: list[str]) -> list[str]:
         parts.append(f"first chunk {stats.first_chunk_ms:.0f} ms")
     parts.append(total)
     if stats.realtime_factor is not None:
-        factor = stats.realtime_factor
-        pace = "faster than real time" if factor >= 1 else "real time: slower than it plays"
-        parts.append(f"made {factor:.1f}x {pace}" if factor >= 1 else f"made at {factor:.1f}x {pace}")
+        shown = f"{stats.realtime_factor:.1f}"
+        if float(shown) >= 1:
+            parts.append(f"made {shown}x faster than real time")
+        else:
+            parts.append(f"made at {shown}x real time: slower than it plays")
     parts.extend(size)
     if stats.retries:
         parts.append(counted(stats.retries, "retry", "retries"))

@@ -348,8 +348,8 @@ def _stream(
         stats = pipeline.run(segments)
         stats.underruns = outputs.underruns()
     stats.cache = cache
-    if cache == "hit":
-        stats.realtime_factor = None  # nothing was made
+    if cache == "hit" or text.live:
+        stats.realtime_factor = None  # nothing was made, or the input set the pace
     if not args.json_output:
         display.summary(stats)
         return
