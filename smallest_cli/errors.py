@@ -56,11 +56,20 @@ class SmallestError(Exception):
     #: True when trying the same request again may succeed.
     retryable: bool = False
 
-    def __init__(self, message: str, *, request_id: str | None = None, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.request_id = request_id
         self.retry_after = retry_after
+        if retryable is not None:  # this fault's own answer, where its kind's is not the right one
+            self.retryable = retryable
 
     def __str__(self) -> str:
         rid = flat_text(str(self.request_id or ""))[:128]  # the server's: one line, no controls

@@ -30,18 +30,12 @@ def wav_header(sample_rate: int, data_bytes: int | None, channels: int = 1, bits
 MAX_WAV_HEADER = 64 * 1024
 
 
-def _refused(message: str) -> ProtocolError:
-    err = ProtocolError(message)
-    err.retryable = False
-    return err
-
-
 class WavBody:
     """The samples of a sync answer asked for as pcm, which may come as raw PCM (as the live service
     was seen to send) or as a WAV file (as the reference describes the body: "A PCM int16 WAV
     file"). `feed()` the body as it arrives and get its samples; a WAV header is read, checked to be
     16-bit mono at the rate asked for, and dropped; bytes after a sized `data` chunk are dropped.
-    Errors are ProtocolErrors that a retry would not mend (`_refused`)."""
+    Errors are ProtocolErrors that a retry would not mend."""
 
     def __init__(self, sample_rate: int) -> None:
         self._rate = sample_rate
@@ -67,7 +61,7 @@ class WavBody:
     def finish(self) -> bytes:
         """What a body that ended is still owed; ProtocolError when it ended inside a WAV header."""
         if self._mode == "header" or (self._mode == "start" and self._head[:4] == b"RIFF"):
-            raise _refused("the WAV body ended inside its header")
+            raise ProtocolError("the WAV body ended inside its header", retryable=False)
         return self._rest("raw", 0) if self._mode == "start" else b""
 
     def _chunks(self) -> bytes:
@@ -81,7 +75,9 @@ class WavBody:
                 return self._rest("data", self._pos + 8)
             end = self._pos + 8 + size + (size & 1)
             if end + 8 > MAX_WAV_HEADER:
-                raise _refused(f"the WAV body has no data chunk in its first {MAX_WAV_HEADER} bytes")
+                raise ProtocolError(
+                    f"the WAV body has no data chunk in its first {MAX_WAV_HEADER} bytes", retryable=False
+                )
             if len(head) < end:
                 return b""
             if kind == b"fmt ":
@@ -91,12 +87,13 @@ class WavBody:
 
     def _check_format(self, fmt: bytes) -> None:
         if len(fmt) < 16:
-            raise _refused("the WAV body's fmt chunk is too short")
+            raise ProtocolError("the WAV body's fmt chunk is too short", retryable=False)
         tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
         if tag not in (1, 0xFFFE) or channels != 1 or bits != 16 or rate != self._rate:
-            raise _refused(
+            raise ProtocolError(
                 f"the WAV body is {rate} Hz, {channels} channel(s), {bits}-bit (format {tag}), "
-                f"not the {self._rate} Hz 16-bit mono PCM asked for"
+                f"not the {self._rate} Hz 16-bit mono PCM asked for",
+                retryable=False,
             )
 
     def _rest(self, mode: str, start: int) -> bytes:

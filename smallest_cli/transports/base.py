@@ -105,13 +105,10 @@ def unreachable_error(url: str, exc: BaseException) -> SmallestError:
     for cur in exception_chain(exc):
         if isinstance(cur, http.client.BadStatusLine) and not isinstance(cur, http.client.RemoteDisconnected):
             line = flat_text(str(cur.args[0]) if cur.args else "")[:80]
-            err: SmallestError = ProtocolError(f"{url} did not answer in HTTP (its first line: {line!r})")
-            err.retryable = False
-            return err
+            return ProtocolError(f"{url} did not answer in HTTP (its first line: {line!r})", retryable=False)
     certificate = _certificate_failure(exc)
-    err = NetworkError(f"cannot reach {url}: {certificate or describe_connect_failure(exc)}")
-    err.retryable = certificate is None
-    return err
+    why = certificate or describe_connect_failure(exc)
+    return NetworkError(f"cannot reach {url}: {why}", retryable=certificate is None)
 
 
 #: Largest WebSocket frame accepted from the server (a chunk frame is a few KB of base64).
@@ -127,9 +124,8 @@ def closed_before_complete(exc: ConnectionClosed) -> SmallestError:
     closed it on a frame over its size limit."""
     sent, rcvd = exc.sent, exc.rcvd
     if sent is not None and sent.code == 1009:  # the client's own close: "message too big"
-        err = ProtocolError(f"the server sent a WebSocket frame over {MAX_FRAME_BYTES // (1024 * 1024)} MiB")
-        err.retryable = False
-        return err
+        mib = MAX_FRAME_BYTES // (1024 * 1024)
+        return ProtocolError(f"the server sent a WebSocket frame over {mib} MiB", retryable=False)
     if rcvd is None:
         why = "no close frame"
     else:

@@ -120,12 +120,11 @@ def body_is_encoded(resp: requests.Response) -> bool:
     unknown = [c for c in codings if c not in urllib3.response.HTTPResponse.CONTENT_DECODERS]
     if unknown:
         resp.close()
-        err = ProtocolError(
+        raise ProtocolError(
             f"the server compressed its response with {', '.join(unknown)}, which cannot be decoded here",
             request_id=response_request_id(resp.headers),
+            retryable=False,  # the same request gets the same encoding
         )
-        err.retryable = False  # the same request gets the same encoding
-        raise err
     return bool(codings)
 
 
