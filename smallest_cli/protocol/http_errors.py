@@ -337,9 +337,14 @@ def body_message(body: bytes) -> str:
     return _body_text(body)[0]
 
 
+def _without_query(url: str) -> str:
+    """A URL as a message names it: without its query (`?timeout=N`), which is ours, not the user's."""
+    return url.split("?", 1)[0]
+
+
 def _redirect(status: int, location: str | None, url: str | None) -> UsageError:
     """A redirect, which the client does not follow: the text and key go only where the user said."""
-    asked = f" {url.split('?', 1)[0]}" if url else ""
+    asked = f" {_without_query(url)}" if url else ""
     where = f" to {one_line(location, 200)}" if location else ""
     return UsageError(
         f"the server redirects ({status}){where}, which is not followed: "
@@ -376,7 +381,7 @@ def error_from_http(
         return _redirect(status, header(headers, "Location"), url)
     detail, _code, body_rid = _body_text(body)
     if status == 404 and url and _only_the_reason(detail, status):
-        detail = f"no endpoint at {url.split('?', 1)[0]}; check the base URL (scheme, host and port)"
+        detail = f"no endpoint at {_without_query(url)}; check the base URL (scheme, host and port)"
     # RFC 9110 gives Retry-After to 503 as well as 429: both are retried after the server's wait.
     retry_after = parse_retry_after(header(headers, "Retry-After"), now) if status in (429, 503) else None
     return error_for_status(
