@@ -214,14 +214,15 @@ def filter_voices(
     search: str | None = None,
     model: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The voices matching every filter given (case-insensitive; language by name or ISO code;
-    `model` by the voice's pool; `search` in the id, name, pools and tags)."""
-    from smallest_cli.protocol.voices import MODEL_POOLS, pools_of
+    """The voices (of `fetch_catalog`, each with its pools) matching every filter given
+    (case-insensitive; language by name or ISO code; `model` by the voice's pools; `search` in the
+    id, name, pools and tags)."""
+    from smallest_cli.protocol.voices import MODEL_POOLS
 
     pool = None if model is None else MODEL_POOLS[model]
     out = []
     for voice in voices:
-        if pool is not None and pool not in voice.get("pools", pools_of(str(voice.get("voiceId", "")))):
+        if pool is not None and pool not in voice["pools"]:
             continue
         tags = _tags(voice)
         if language and not _language_names(language) & {x.lower() for x in _as_list(tags.get("language"))}:
