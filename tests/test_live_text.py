@@ -351,6 +351,13 @@ def test_first_text_waits_for_words() -> None:
 
 
 
+def _speak(ws: Any, text: str) -> bytes:
+    """Send `text`'s "audio" (its characters as 16-bit samples) as one chunk frame; that audio."""
+    pcm = b"".join(ord(c).to_bytes(2, "little") for c in text)
+    ws.send(json.dumps({"status": "chunk", "data": {"audio": base64.b64encode(pcm).decode()}}))
+    return pcm
+
+
 @contextmanager
 def completing_on_quiet(quiet_s: float) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """A real WebSocket server of the reading in which `complete` follows the last chunk after a
@@ -371,9 +378,7 @@ def completing_on_quiet(quiet_s: float) -> Iterator[tuple[str, list[dict[str, An
                 return
             seen["texts"].append(message["text"])
             if message["text"]:
-                pcm = b"".join(ord(c).to_bytes(2, "little") for c in message["text"])
-                seen["audio"] += pcm
-                ws.send(json.dumps({"status": "chunk", "data": {"audio": base64.b64encode(pcm).decode()}}))
+                seen["audio"] += _speak(ws, message["text"])
 
     with ws_server(handler) as base:
         yield base, connections
@@ -421,9 +426,7 @@ def test_text_the_server_took_after_deciding_to_complete_is_sent_again(
                 return
             seen["texts"].append(message["text"])
             if message["text"]:
-                pcm = b"".join(ord(c).to_bytes(2, "little") for c in message["text"])
-                seen["audio"] += pcm
-                ws.send(json.dumps({"status": "chunk", "data": {"audio": base64.b64encode(pcm).decode()}}))
+                seen["audio"] += _speak(ws, message["text"])
             if not message.get("continue"):
                 ws.send(json.dumps({"status": "complete"}))
                 return
@@ -477,8 +480,7 @@ def test_text_that_brings_no_audio_is_sent_again_once_at_most(server: Server, tm
             message = json.loads(ws.recv())
             texts.append(message["text"])
             if any(c.isalpha() for c in message["text"]):
-                pcm = b"".join(ord(c).to_bytes(2, "little") for c in message["text"])
-                ws.send(json.dumps({"status": "chunk", "data": {"audio": base64.b64encode(pcm).decode()}}))
+                _speak(ws, message["text"])
             if not message.get("continue"):
                 ws.send(json.dumps({"status": "complete"}))
                 return
