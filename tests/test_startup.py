@@ -321,14 +321,14 @@ def test_urllib_request_deferred_loads_in_full_on_first_use() -> None:
 
 
 def test_the_dial_does_not_import_socket_before_its_syn() -> None:
-    """The dial's thread sends the SYN with `_socket` (socket imports after it); the main thread
-    imports threading meanwhile."""
+    """The dial's thread sends the SYN with `_socket` (socket imports after it), and looks up an
+    ASCII host name without the idna codec; the main thread imports threading meanwhile."""
     probe = (
         "import _socket, sys\n"
         "seen = []\n"
         "def hook(event, args):\n"
         "    if event == 'socket.connect' and not seen:\n"
-        "        seen.append('socket' in sys.modules)\n"
+        "        seen.append('socket' in sys.modules or 'encodings.idna' in sys.modules)\n"
         "sys.addaudithook(hook)\n"
         # Where `localhost` leads first (127.0.0.1 or ::1): the dial connects there.
         "family, _, _, _, (host, *_) = _socket.getaddrinfo(b'localhost', 0, 0, _socket.SOCK_STREAM)[0]\n"
@@ -339,6 +339,55 @@ def test_the_dial_does_not_import_socket_before_its_syn() -> None:
         "print(seen, sock is not None)"
     )
     assert _python(probe).split() == ["[False]", "True"]
+
+
+def test_the_main_thread_waits_for_the_dials_syn() -> None:
+    """Dial() returns once the SYN is out: the main thread, importing on, would keep the dial's
+    thread from the interpreter lock for a switch interval at each of its steps."""
+    probe = (
+        "import _socket, sys, time\n"
+        "returned = []\n"
+        "seen = []\n"
+        "def hook(event, args):\n"
+        "    if event == 'socket.connect' and not seen:\n"
+        "        seen.append(bool(returned))\n"
+        "sys.addaudithook(hook)\n"
+        "listener = _socket.socket(); listener.bind(('127.0.0.1', 0)); listener.listen()\n"
+        "from smallest_cli.transports import dial\n"
+        "dial.SYN_WAIT_S = 30.0\n"  # the order is under test, not how long a slow lookup may take
+        "class Slow:\n"  # a lookup that takes a while: the main thread waits for it all the same
+        "    def __getattr__(self, name): return getattr(_socket, name)\n"
+        "    def getaddrinfo(self, *args): time.sleep(0.2); return _socket.getaddrinfo(*args)\n"
+        "dial._socket = Slow()\n"
+        "url = f'http://127.0.0.1:{listener.getsockname()[1]}'\n"
+        "d = dial.Dial(url, timeout=5)\n"
+        "returned.append(True)\n"
+        "sock = d.take(url)\n"
+        "print(seen, sock is not None)"
+    )
+    assert _python(probe).split() == ["[False]", "True"]
+
+
+def test_a_dial_that_fails_before_its_syn_lets_the_main_thread_go_on() -> None:
+    """No SYN (a name that does not resolve): Dial() returns when the lookup fails, not after
+    the longest wait, and take() raises the lookup's error."""
+    probe = (
+        "import _socket, time\n"
+        "from smallest_cli.transports import dial\n"
+        "dial.SYN_WAIT_S = 30.0\n"
+        "class Unknown:\n"  # no name server asked: the lookup fails at once
+        "    def __getattr__(self, name): return getattr(_socket, name)\n"
+        "    def getaddrinfo(self, *args): raise _socket.gaierror(-2, 'Name or service not known')\n"
+        "dial._socket = Unknown()\n"
+        "start = time.monotonic()\n"
+        "d = dial.Dial('https://no-such-host.example', timeout=5)\n"
+        "waited = time.monotonic() - start\n"
+        "try:\n"
+        "    d.take('https://no-such-host.example')\n"
+        "except OSError as exc:\n"
+        "    print(waited < 20, type(exc).__name__)\n"
+    )
+    assert _python(probe).split() == ["True", "gaierror"]
 
 
 def test_the_main_thread_stays_threadings_main_thread_when_the_dial_loads_certifi() -> None:

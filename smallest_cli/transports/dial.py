@@ -10,7 +10,10 @@ travels while the WebSocket library imports.
 
 Standard library only, and the SYN goes out through `_thread` and `_socket`, while `socket` (its
 enums, selectors) and `threading` are not imported yet (listed in startup.py); ssl only for https,
-which the transport would import anyway.
+which the transport would import anyway. The main thread waits for the SYN before it goes on
+(`SYN_WAIT_S` at most): importing, it would hold the interpreter lock for a switch interval
+(5 ms) each time the dial's thread asked for it, and the SYN went out 7 to 20 ms after the
+thread started instead of under one.
 Not used when a proxy is configured in the environment: the transport's own connect honours it.
 """
 
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
 
 #: A socket the server may have given up on while it waited unused (a slow pipe's first text).
 MAX_IDLE_S = 10.0
+#: The longest the main thread waits for the SYN: a slow name lookup is left to run on its own.
+SYN_WAIT_S = 0.05
 
 
 def proxied(environ: Mapping[str, str]) -> bool:
@@ -74,7 +79,12 @@ class Dial:
         #: Held until this thread has imported threading (below).
         self._main_ready = _thread.allocate_lock()
         self._main_ready.acquire()
+        #: Held until the SYN is out, or the dial failed before it.
+        self._syn = _thread.allocate_lock()
+        self._syn.acquire()
+        self._syn_released = False
         _thread.start_new_thread(self._run, ())
+        self._syn.acquire(timeout=SYN_WAIT_S)
         # Before Python 3.13, the thread that first imports threading is its main thread for good;
         # the dial's thread could (certifi imports zipfile, which imports threading), so it waits
         # for this import before anything but the SYN.
@@ -89,7 +99,14 @@ class Dial:
         except Exception as exc:  # a bug: raised by take() in the main thread, not lost in this one
             self._error = exc
         finally:
+            self._syn_out()
             self._busy.release()
+
+    def _syn_out(self) -> None:
+        """Let the main thread go on (once; from the dial's thread only)."""
+        if not self._syn_released:
+            self._syn_released = True
+            self._syn.release()
 
     def _open(self) -> None:
         try:
@@ -124,12 +141,16 @@ class Dial:
         """TCP to the first address, with the TLS context (loading a CA bundle takes tens of
         milliseconds, without the interpreter lock) made while the SYN is out; the other
         addresses, as `socket.create_connection` tries them, when the first fails."""
-        first = _socket.getaddrinfo(self._host, self._port, 0, _socket.SOCK_STREAM)[0]
+        # An ASCII name as bytes: as str it goes through the idna codec, whose import (stringprep,
+        # unicodedata) comes before the SYN.
+        host = self._host.encode() if self._host.isascii() else self._host
+        first = _socket.getaddrinfo(host, self._port, 0, _socket.SOCK_STREAM)[0]
         family, kind, proto, _, address = first
         raw = _socket.socket(family, kind, proto)
         try:
             raw.setblocking(False)
             raw.connect_ex(address)
+            self._syn_out()
         except BaseException:
             raw.close()
             raise
