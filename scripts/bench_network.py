@@ -339,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    notes = [bench.compile_package()]
+    notes = [bench.compile_package(), bench.installed_note()]
     sdk_note = None if args.no_sdk else bench.ensure_sdk()
     if sdk_note or args.no_sdk:
         notes.append(f"SDK rows skipped: {sdk_note or '--no-sdk'}")
@@ -369,4 +369,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    bench.as_installed(__file__, sys.argv[1:])
     sys.exit(main())
