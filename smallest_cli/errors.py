@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import IO
+
+TYPE_CHECKING = False  # typing's, without importing typing before the early dial (startup.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from contextlib import AbstractContextManager
+    from typing import IO
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -189,14 +192,20 @@ def _scrub(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
-@contextmanager
-def guarded(debug: bool = False, secrets: tuple[str, ...] = ()) -> Iterator[None]:
+def guarded(debug: bool = False, secrets: tuple[str, ...] = ()) -> AbstractContextManager[None]:
     """Turn SmallestError, Ctrl-C and closed pipes into a one-line message and an exit code; so
     also an output that cannot be written (stdout on a full disk): stdout is flushed inside the
     guard, so that its failure is reported here, not as a traceback when the interpreter exits.
 
     With `debug`, the traceback is printed too, with every secret in `secrets` redacted.
     """
+    # contextlib here, not at the top: the early dial's path imports this module (startup.py).
+    from contextlib import contextmanager
+
+    return contextmanager(_guard)(debug, secrets)
+
+
+def _guard(debug: bool, secrets: tuple[str, ...]) -> Iterator[None]:
     # typer is imported only on the way out (an error): the synthesis commands' fast path runs
     # without it. typer.Exit is none of the exceptions caught here, so it passes through. The
     # exit is made (typer imported, ~100 ms) before the message is printed: a second Ctrl-C

@@ -25,6 +25,16 @@ when it stops applying (after a library upgrade, say), so that a dead trick is r
    imported, and the thread sends the SYN with `_socket` before importing `socket`. The main
    thread imports threading as the SYN goes out; the dial's thread waits for that before anything
    else, as before Python 3.13 the thread that imports threading first stays its main thread.
+
+Not a trick but a rule, which tests/test_startup.py checks (`NOT_BEFORE_THE_SYN`): the modules read
+before the early dial's SYN (`__main__`, this one, the option table and parser, the config file's
+reader and layers, `errors`, `run.early`, the dial) import no standard module that a fresh
+interpreter has not loaded already. In a fresh process typing, re, pathlib, contextlib, enum and
+urllib.parse cost 15 to 20 ms together, every one of them before the SYN. So these modules take
+their annotations' names under `TYPE_CHECKING = False` (typing's own constant is in typing), and
+import anything else inside the function that uses it. A development install hides the cost:
+setuptools' editable finder imports most of those modules at every start (`make bench` runs its
+clients in a virtualenv laid out as a user's install for that reason).
 """
 
 from __future__ import annotations
@@ -33,17 +43,15 @@ import _thread
 import gc
 import sys
 import types
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
+class collector_paused:  # noqa: N801 - used as a function: `with collector_paused():`
     """The collector is off inside (until `streaming_starts`), and on again after, whatever happens."""
-    gc.disable()
-    try:
-        yield
-    finally:
+
+    def __enter__(self) -> None:
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
         gc.enable()
 
 

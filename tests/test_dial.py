@@ -16,8 +16,31 @@ from pathlib import Path
 import pytest
 
 from smallest_cli.protocol.upgrade import upgrade_request
-from smallest_cli.transports.dial import Dial, proxied
+from smallest_cli.transports.dial import Dial, address_of, proxied
 from tests.helpers import ROOT, TEST_KEY, cli_env, cli_probe, run_cli, wait_until
+
+
+@pytest.mark.parametrize("url", [
+    "https://api.smallest.ai", "https://api.smallest.ai/", "https://API.Smallest.AI:8443/waves/v1",
+    "http://127.0.0.1:8080", "http://127.0.0.1:0", "http://localhost:", "https://[::1]:9443/x",
+    "https://[::1]", "https://user:pw@host.example:444/p?q=1#f", "https://host.example?x=1",
+    "https://host.example#frag", "wss://host.example/waves/v1/tts/live", "ws://host.example",
+    "HTTPS://host.example", "http://h\u00e9.example:81",
+])
+def test_the_dial_finds_the_address_urlsplit_finds(url: str) -> None:
+    """The dial reads the host and port with string methods (urllib.parse would load before the
+    SYN); a socket is handed out only to a URL that urlsplit places on the same address."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    secure = parts.scheme.lower() in ("https", "wss")
+    assert address_of(url) == (secure, parts.hostname, parts.port or (443 if secure else 80))
+
+
+@pytest.mark.parametrize("url", ["", "api.smallest.ai", "https://", "https://:443", "https://h:port",
+                                 "https://h:99999", "https://[::1", "https://h:1:2"])
+def test_the_dial_leaves_a_url_without_a_host_and_port_alone(url: str) -> None:
+    assert address_of(url) is None
 
 
 @pytest.fixture

@@ -341,6 +341,49 @@ def test_the_dial_does_not_import_socket_before_its_syn() -> None:
     assert _python(probe).split() == ["[False]", "True"]
 
 
+#: Standard modules the interpreter does not load at start, each of which (with what it imports)
+#: costs milliseconds in a fresh process: none may be imported before the early dial's SYN.
+NOT_BEFORE_THE_SYN = (
+    "typing", "re", "pathlib", "contextlib", "collections", "functools", "enum", "signal",
+    "urllib.parse", "ipaddress", "encodings.idna", "socket", "threading", "tomllib", "warnings",
+)
+
+SYN_PROBE = """
+import _socket, os, sys
+sys.path.insert(0, {root!r})
+listener = _socket.socket(); listener.bind(("127.0.0.1", 0)); listener.listen()
+os.environ.update(SMALLEST_BASE_URL=f"http://127.0.0.1:{{listener.getsockname()[1]}}",
+                  SMALLEST_API_KEY="sk_test_0123456789", HOME={home!r}, XDG_CONFIG_HOME={home!r})
+def hook(event, args):
+    if event == "socket.connect" and args[1][1] == listener.getsockname()[1]:
+        loaded = sorted(m for m in {modules!r} if m in sys.modules)
+        os.write(1, ("LOADED:" + ",".join(loaded) + "\\n").encode())
+        os._exit(0)
+sys.addaudithook(hook)
+sys.argv = ["smallest", *sys.argv[1:]]
+from smallest_cli.__main__ import main
+main()
+"""
+
+
+@pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
+def test_the_early_dials_syn_goes_out_before_the_standard_library_loads(
+    command: str, tmp_path: Path
+) -> None:
+    """Started with no site (`-S`), as the setuptools editable finder of a development install
+    imports pathlib, re and enum at every start and would hide them: the modules read before the
+    SYN (`__main__`, the option table and parser, the config file's reader, the dial) take their
+    annotations' names under TYPE_CHECKING and import what else they need where they use it."""
+    text = tmp_path / "in.txt"
+    text.write_text("Hello.", encoding="utf-8")
+    code = SYN_PROBE.format(root=str(Path(__file__).resolve().parent.parent), home=str(tmp_path),
+                            modules=NOT_BEFORE_THE_SYN)
+    cmd = [sys.executable, "-S", "-c", code, command, "-f", str(text), "-o", str(tmp_path / "out.wav")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert "LOADED:" in out.stdout, out.stderr[-2000:]
+    assert out.stdout.split("LOADED:", 1)[1].strip() == ""
+
+
 def test_the_main_thread_waits_for_the_dials_syn() -> None:
     """Dial() returns once the SYN is out: the main thread, importing on, would keep the dial's
     thread from the interpreter lock for a switch interval at each of its steps."""

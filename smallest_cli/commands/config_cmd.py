@@ -16,7 +16,7 @@ from smallest_cli.options.security import CONFIG_KEY_ARG_WARNING
 from smallest_cli.options.settings import Secret
 
 # "\b" keeps the table's lines as written (click rewraps every other paragraph).
-KEYS_HELP = "Keys:\n\n\b\n" + "\n".join(f"  {k.name:<12} {k.description}" for k in config.KEY_HELP)
+KEYS_HELP = "Keys:\n\n\b\n" + "\n".join(f"  {name:<12} {about}" for name, about in config.KEY_HELP)
 
 ORDER_HELP = (
     "Settings are taken from a flag first, then the environment (SMALLEST_API_KEY, SMALLEST_BASE_URL, "

@@ -10,20 +10,21 @@ Resolution order (applied by the commands, not here): flag > environment > confi
 
 from __future__ import annotations
 
-import math
 import os
-import re
-import stat
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from smallest_cli.errors import UsageError, guarded
 from smallest_cli.options.table import BY_FIELD, OPTIONS
 
+# math, re, stat, contextlib and pathlib are imported where they are used: the synthesis
+# commands read this file before their first connection's SYN (`run.early`, startup.py).
+TYPE_CHECKING = False  # typing's, without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+    from contextlib import AbstractContextManager
+    from pathlib import Path
+    from typing import Any
+
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
@@ -47,17 +48,11 @@ _CHECKS: Mapping[str, str] = {
 }
 
 
-class KeyInfo(NamedTuple):
-    """A key and its description, for help."""
+#: (key, its description) for help, of every option the table lets the file set.
+KEY_HELP: tuple[tuple[str, str], ...] = tuple((o.field, o.config) for o in OPTIONS if o.config is not None)
 
-    name: str
-    description: str
-
-
-KEY_HELP: tuple[KeyInfo, ...] = tuple(KeyInfo(o.field, o.config) for o in OPTIONS if o.config is not None)
-
-#: Keys in the order they are written and listed: the options the table lets the file set.
-KEYS: tuple[str, ...] = tuple(k.name for k in KEY_HELP)
+#: Keys in the order they are written and listed.
+KEYS: tuple[str, ...] = tuple(name for name, _ in KEY_HELP)
 #: Keys written as TOML numbers rather than strings.
 NUMERIC_KEYS: frozenset[str] = frozenset(o.field for o in OPTIONS if o.config and o.kind in ("int", "float"))
 #: Keys written as TOML booleans (an on/off switch's setting), "true" or "false" as text.
@@ -72,26 +67,34 @@ SECRET_KEYS: frozenset[str] = frozenset({"api_key"})
 ENV_OVERRIDES: Mapping[str, str] = {o.field: o.env for o in OPTIONS if o.config and o.env is not None}
 
 
-def _app_dir(env: Mapping[str, str] | None, variable: str, under_home: str) -> Path:
+def _app_dir(env: Mapping[str, str] | None, variable: str, under_home: str) -> str:
     """`$variable/smallest`, else `~/under_home/smallest`; a relative value of the variable is
     ignored, as the XDG spec says."""
     environ = os.environ if env is None else env
     xdg = environ.get(variable, "")
     if xdg and os.path.isabs(xdg):
-        return Path(xdg) / APP_DIR
-    home = environ.get("HOME") or str(Path.home())
-    return Path(home) / under_home / APP_DIR
+        return os.path.join(xdg, APP_DIR)
+    home = environ.get("HOME") or os.path.expanduser("~")
+    return os.path.join(home, under_home, APP_DIR)
+
+
+def _config_file(env: Mapping[str, str] | None = None) -> str:
+    return os.path.join(_app_dir(env, "XDG_CONFIG_HOME", ".config"), FILE_NAME)
 
 
 def config_path(env: Mapping[str, str] | None = None) -> Path:
     """Where the config file lives (it may not exist yet)."""
-    return _app_dir(env, "XDG_CONFIG_HOME", ".config") / FILE_NAME
+    from pathlib import Path
+
+    return Path(_config_file(env))
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:
     """Where the audio cache lives (`output.cache`): `$XDG_CACHE_HOME/smallest`, else
     `~/.cache/smallest`."""
-    return _app_dir(env, "XDG_CACHE_HOME", ".cache")
+    from pathlib import Path
+
+    return Path(_app_dir(env, "XDG_CACHE_HOME", ".cache"))
 
 
 def normalize_key(key: str) -> str:
@@ -169,7 +172,9 @@ def _check_stored_base_url(url: str) -> None:
 UNPARSABLE_HINT = "fix it in a text editor (`smallest config path` names it), or remove it to start afresh"
 
 
-def _parse_error(path: Path, err: tomllib.TOMLDecodeError) -> UsageError:
+def _parse_error(path: Path | str, err: tomllib.TOMLDecodeError) -> UsageError:
+    import re
+
     text = str(err)
     m = re.search(_LINE_RE, text)
     if m:
@@ -187,10 +192,11 @@ def _tomllib() -> Any:
     return tomllib
 
 
-def _read_text(path: Path) -> str | None:
+def _read_text(path: Path | str) -> str | None:
     """The file's text, or None when there is no file."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as file:
+            data = file.read()
     except FileNotFoundError:
         return None
     except IsADirectoryError:
@@ -203,7 +209,7 @@ def _read_text(path: Path) -> str | None:
         raise UsageError(f"cannot parse config file {path}: not UTF-8 text; {UNPARSABLE_HINT}") from None
 
 
-def _parse(path: Path, text: str) -> dict[str, object]:
+def _parse(path: Path | str, text: str) -> dict[str, object]:
     toml = _tomllib()
     try:
         return toml.loads(text)
@@ -211,13 +217,13 @@ def _parse(path: Path, text: str) -> dict[str, object]:
         raise _parse_error(path, err) from None
 
 
-def _read_table(path: Path) -> dict[str, object] | None:
+def _read_table(path: Path | str) -> dict[str, object] | None:
     """The raw TOML table, or None when there is no file."""
     text = _read_text(path)
     return None if text is None else _parse(path, text)
 
 
-def _to_text(path: Path, key: str, value: object) -> str:
+def _to_text(path: Path | str, key: str, value: object) -> str:
     if isinstance(value, bool) and key in BOOLEAN_KEYS:
         return str(value).lower()
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -233,10 +239,14 @@ def load_config(path: Path | None = None) -> dict[str, str]:
     Raises UsageError, naming the path (and line, for syntax errors), for an unreadable or
     unparsable file, an unknown key, or a bad value.
     """
-    path = config_path() if path is None else path
-    table = _read_table(path)
+    where = _config_file() if path is None else path
+    table = _read_table(where)
     if table is None:
         return {}
+    return _validated(where, table)
+
+
+def _validated(path: Path | str, table: Mapping[str, object]) -> dict[str, str]:
     out: dict[str, str] = {}
     for raw_key, value in table.items():
         if raw_key not in KEYS:
@@ -250,10 +260,15 @@ def load_config(path: Path | None = None) -> dict[str, str]:
     return {k: out[k] for k in KEYS if k in out}
 
 
-@contextmanager
-def guarded_with_config(args: Mapping[str, Any]) -> Iterator[dict[str, str]]:
+def guarded_with_config(args: Mapping[str, Any]) -> AbstractContextManager[dict[str, str]]:
     """The config file's settings, with the command run under the error guard (`errors.guarded`),
     every key the run may use (flag, environment, config file) kept out of what the guard prints."""
+    from contextlib import contextmanager
+
+    return contextmanager(_guard_with_config)(args)
+
+
+def _guard_with_config(args: Mapping[str, Any]) -> Iterator[dict[str, str]]:
     debug = bool(args.get("debug"))
     env = BY_FIELD["api_key"].env
     secrets = tuple(k for k in (args.get("api_key"), os.environ.get(env) if env else None) if k)
@@ -268,6 +283,8 @@ def permission_warning(path: Path | None = None) -> str | None:
     path = config_path() if path is None else path
     if os.name == "nt":
         return None
+    import stat
+
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except OSError:
@@ -308,6 +325,8 @@ def toml_string(value: str) -> str:
 
 
 def _is_number(text: str) -> bool:
+    import math
+
     try:
         return math.isfinite(float(text))
     except ValueError:
@@ -315,6 +334,8 @@ def _is_number(text: str) -> bool:
 
 
 def _toml_key(key: str) -> str:
+    import re
+
     return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_string(key)
 
 

@@ -7,12 +7,13 @@ needs are imported.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from typing import Any
-
 from smallest_cli.errors import UsageError
 from smallest_cli.options.table import BY_FIELD, Option
+
+TYPE_CHECKING = False  # typing's, without importing typing before the early dial (startup.py)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 
 def setting(
@@ -25,20 +26,23 @@ def setting(
     return BY_FIELD[field].fallback if given is None else given[0]
 
 
-@contextmanager
-def naming_the_environment(
-    field: str, flags: Mapping[str, Any], environ: Mapping[str, str]
-) -> Iterator[None]:
+class naming_the_environment:  # noqa: N801 - a context manager used as a function's call
     """A check's UsageError about `field`'s value names the environment variable the value came
     from, which the user may have set long ago and forgotten (the config file's values are named
-    when the file is read; a flag is on the command line in front of them)."""
-    try:
-        yield
-    except UsageError as err:
-        env = BY_FIELD[field].env
-        if flags.get(field) is None and env and environ.get(env):
-            raise UsageError(f"{env}: {err}") from None
-        raise
+    when the file is read; a flag is on the command line in front of them). A class, not
+    contextlib's decorator: this module is read before the first connection's SYN (startup.py)."""
+
+    def __init__(self, field: str, flags: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+        self._field, self._flags, self._environ = field, flags, environ
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, err: BaseException | None, trace: object) -> None:
+        if isinstance(err, UsageError):
+            env = BY_FIELD[self._field].env
+            if self._flags.get(self._field) is None and env and self._environ.get(env):
+                raise UsageError(f"{env}: {err}") from None
 
 
 def given_by(

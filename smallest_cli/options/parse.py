@@ -10,14 +10,16 @@ read the same either way. Both parsers read `options.table`, so they cannot drif
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
-
 from smallest_cli.options.table import OPTIONS, SYNTH_COMMANDS, Option, options_for
 
+TYPE_CHECKING = False  # typing's, without importing typing before the early dial (startup.py)
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
 # Only plain numerals: anything else goes to typer, whose coercion and messages stay the reference.
-# (Compiled by `re` when a number is first given: the common invocation has none.)
+# (`re` is imported, and the pattern compiled, when a number is first given: the common invocation
+# has none.)
 _NUMERALS = {"int": r"-?[0-9]+", "float": r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"}
 _CONVERT = {"int": int, "float": float}
 
@@ -32,11 +34,14 @@ class Args(dict):  # type: ignore[type-arg]
             raise AttributeError(name) from None
 
 
-class FastCall(NamedTuple):
+class FastCall:
     """A synthesis command the fast path can run: its name and its parsed options."""
 
-    command: str
-    args: Args
+    __slots__ = ("command", "args")
+
+    def __init__(self, command: str, args: Args) -> None:
+        self.command = command
+        self.args = args
 
 
 def synth_defaults() -> Args:
@@ -108,4 +113,6 @@ def _spellings(options: Sequence[Option]) -> dict[str, Option]:
 def _convert(text: str, kind: str) -> Any:
     if kind not in _NUMERALS:
         return text
+    import re
+
     return _CONVERT[kind](text) if re.fullmatch(_NUMERALS[kind], text) else None

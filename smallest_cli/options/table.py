@@ -9,16 +9,18 @@ from this table, and written nowhere else:
 * the settings' resolution order, flag > environment > config file > fallback (`options.resolve`);
 * the config file's keys and the variables that override them (`options.config`).
 
-Adding an option means adding one row. The table is plain tuples: the synthesis commands import it
-before their first audio byte.
+Adding an option means adding one row. The table is plain objects of a class with slots, which
+imports nothing: the synthesis commands read it before the first connection's SYN (startup.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, NamedTuple
-
 from smallest_cli.protocol import contract
+
+TYPE_CHECKING = False  # typing's, without importing typing before the early dial (startup.py)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 #: The audio format when neither --format nor the output file's extension names one.
 DEFAULT_FORMAT = "wav"
@@ -44,35 +46,60 @@ CACHE_INFO = "cache info"
 #: `batch --transport`'s values, and the transport each names.
 BATCH_TRANSPORTS: Mapping[str, str] = {"ws": "websocket", "sse": "sse", "sync": "http"}
 
-class Option(NamedTuple):
+class Option:
     """One option of one or more commands."""
 
-    field: str
-    #: Long spelling first; for a switch, the "off" spelling comes last.
-    spellings: tuple[str, ...]
-    #: "str", "int", "float" take a value; "multi" takes one each time it is given (a tuple, empty
-    #: when it is not); "flag" is True when given; "switch" has an on and an off spelling
-    #: (`--play/--no-play`) and is None when neither is given.
-    kind: str
-    help: str
-    commands: frozenset[str]
-    #: The built-in value when neither a flag, the environment nor the config file sets it.
-    fallback: Any = None
-    #: How help shows the default when it is not simply `fallback` (e.g. "from the --output extension").
-    shown_default: str | None = None
-    metavar: str | None = None
-    #: The environment variable that sets it.
-    env: str | None = None
-    #: When the config file may set it (under the key `field`): what `smallest config` says of it.
-    config: str | None = None
-    #: Help for commands where the option means something narrower or different.
-    help_for: Mapping[str, str] | None = None
-    #: Commands that accept it without listing it in their help.
-    hidden_for: frozenset[str] = frozenset()
-    #: How help shows the default in commands where the option's unset value means something else.
-    shown_for: Mapping[str, str] | None = None
-    #: The values it takes, when they are few and fixed: shell completion offers them.
-    choices: tuple[str, ...] = ()
+    __slots__ = ("field", "spellings", "kind", "help", "commands", "fallback", "shown_default", "metavar",
+                 "env", "config", "help_for", "hidden_for", "shown_for", "choices")
+
+    def __init__(
+        self,
+        field: str,
+        spellings: tuple[str, ...],
+        kind: str,
+        help: str,  # noqa: A002 - the option's help text
+        commands: frozenset[str],
+        *,
+        fallback: Any = None,
+        shown_default: str | None = None,
+        metavar: str | None = None,
+        env: str | None = None,
+        config: str | None = None,
+        help_for: Mapping[str, str] | None = None,
+        hidden_for: frozenset[str] = frozenset(),
+        shown_for: Mapping[str, str] | None = None,
+        choices: tuple[str, ...] = (),
+    ) -> None:
+        self.field = field
+        #: Long spelling first; for a switch, the "off" spelling comes last.
+        self.spellings = spellings
+        #: "str", "int", "float" take a value; "multi" takes one each time it is given (a tuple,
+        #: empty when it is not); "flag" is True when given; "switch" has an on and an off spelling
+        #: (`--play/--no-play`) and is None when neither is given.
+        self.kind = kind
+        self.help = help
+        self.commands = commands
+        #: The built-in value when neither a flag, the environment nor the config file sets it.
+        self.fallback = fallback
+        #: How help shows the default when it is not simply `fallback` (e.g. "from the --output
+        #: extension").
+        self.shown_default = shown_default
+        self.metavar = metavar
+        #: The environment variable that sets it.
+        self.env = env
+        #: When the config file may set it (under the key `field`): what `smallest config` says of it.
+        self.config = config
+        #: Help for commands where the option means something narrower or different.
+        self.help_for = help_for
+        #: Commands that accept it without listing it in their help.
+        self.hidden_for = hidden_for
+        #: How help shows the default in commands where the option's unset value means something else.
+        self.shown_for = shown_for
+        #: The values it takes, when they are few and fixed: shell completion offers them.
+        self.choices = choices
+
+    def __repr__(self) -> str:
+        return f"Option({self.field!r}, {self.spellings!r}, {self.kind!r})"
 
     def help_in(self, command: str) -> str:
         return (self.help_for or {}).get(command, self.help)

@@ -10,10 +10,11 @@ input is known to be good.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # typing's, without importing typing before the SYN (startup.py)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from smallest_cli.options.settings import ConnectionOptions
     from smallest_cli.transports.dial import Dial
 

@@ -6,8 +6,7 @@ called, so that importing this package stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # typing's, without importing typing before the early dial's SYN (startup.py)
 if TYPE_CHECKING:
     from smallest_cli.options.settings import ConnectionOptions
     from smallest_cli.transports.base import Transport

@@ -23,15 +23,15 @@ import _socket
 import _thread
 import sys
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from smallest_cli.errors import SmallestError
 
+TYPE_CHECKING = False  # typing's, without importing typing before the SYN (startup.py)
 if TYPE_CHECKING:
     import socket
     import ssl
+    from collections.abc import Mapping
+    from typing import Any
 
     from smallest_cli.protocol.upgrade import Upgrade
 
@@ -60,10 +60,10 @@ class Dial:
     to the first caller that connects to the same scheme, host and port."""
 
     def __init__(self, base_url: str, timeout: float) -> None:
-        parts = urlsplit(base_url)
-        self._secure = parts.scheme == "https"
-        self._host = parts.hostname or ""
-        self._port = parts.port or (443 if self._secure else 80)
+        where = address_of(base_url)
+        if where is None:
+            raise ValueError(f"no host and port to dial in {base_url!r}")
+        self._secure, self._host, self._port = where
         self._timeout = timeout
         self._sock: socket.socket | None = None
         self._opened = 0.0
@@ -221,6 +221,8 @@ class Dial:
 
     def _serves(self, url: str) -> bool:
         """`url` (ws/wss/http/https) is on the dialled scheme, host and port."""
+        from urllib.parse import urlsplit
+
         parts = urlsplit(url)
         secure = parts.scheme in ("https", "wss")
         try:
@@ -245,6 +247,28 @@ class Dial:
             sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
+
+
+def address_of(url: str) -> tuple[bool, str, int] | None:
+    """(secure, host, port) of an http(s) or ws(s) URL, as `urlsplit` reads them (tests check
+    that), or None when there is no host: read with string methods, as urllib.parse (with
+    collections and ipaddress) would be imported before the SYN. The socket is handed out only
+    to a URL that `urlsplit` finds on the same address (`_serves`)."""
+    scheme, sep, rest = url.partition("://")
+    netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rpartition("@")[2]
+    if netloc.startswith("["):
+        end = netloc.find("]")
+        host, tail = (netloc[1:end], netloc[end + 1 :]) if end > 0 else ("", "")
+    else:
+        cut = netloc.find(":")
+        host, tail = (netloc, "") if cut < 0 else (netloc[:cut], netloc[cut:])
+    digits = tail[1:]
+    port_ok = tail[:1] in ("", ":") and (not digits or digits.isascii() and digits.isdigit())
+    if not sep or not host or not port_ok:
+        return None
+    secure = scheme.lower() in ("https", "wss")
+    port = int(digits or 0) or (443 if secure else 80)
+    return (secure, host.lower(), port) if port <= 65535 else None
 
 
 def open_socket(secure: bool, host: str, port: int, timeout: float) -> socket.socket:
