@@ -456,3 +456,62 @@ def test_config_set_refuses_a_base_url_every_run_refuses(cfg: Path, url: str) ->
         resolve.resolve_connection({"base_url": url}, {}, {}, need_key=False)
     assert err.value.message.split(";")[0] == run_err.value.message.split(";")[0]
     assert not cfg.exists()
+
+
+# -- the flat reader: the file `config set` writes, read without tomllib --------------------------
+
+from hypothesis import example, given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = st.sampled_from(
+    [" ", "\t", "=", '"', "#", "\\", ".", "-", "+", "0", "7", "e", "_", "'", "[", "]", "true", "false",
+     "tru", "api_key", "voice", "speed", "1.5", "24000", "00", "\r", "\x7f", "\x01", "é", "\u00a0"]
+)
+_LINE = st.one_of(
+    st.lists(_PIECES, max_size=8).map("".join),
+    st.builds(lambda key, value, comment: f"{key} = {value}{comment}",
+              st.sampled_from(["voice", "speed", "sample_rate", "cache", "api-key", "x1"]),
+              st.one_of(st.text(max_size=6).map(lambda t: f'"{t}"'), st.integers().map(str),
+                        st.floats(allow_nan=False, allow_infinity=False).map(repr),
+                        st.sampled_from(["true", "false"])),
+              st.sampled_from(["", " # note", "#", "  "])),
+)
+
+
+def _typed(table: dict[str, object] | None) -> object:
+    """`table` with each value's type, as 1 == 1.0 == True would hide a wrong one."""
+    return None if table is None else {k: (type(v).__name__, v) for k, v in table.items()}
+
+
+@given(st.lists(_LINE, max_size=6))
+@example(["\r"])  # a carriage return that ends no line
+@example(['voice = "a"\r', "speed = 1.5\r", ""])
+def test_the_flat_reader_reads_what_tomllib_reads_or_leaves_it_to_tomllib(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    flat = config.flat_table(text)
+    try:
+        expected = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        assert flat is None
+        return
+    assert flat is None or _typed(flat) == _typed(expected)
+
+
+def _canonical(key: str) -> st.SearchStrategy[str]:
+    """Values as `config set` stores them (validate_value's canonical text)."""
+    if key in config.BOOLEAN_KEYS:
+        return st.sampled_from(["true", "false"])
+    if key in config.NUMERIC_KEYS:
+        return st.one_of(st.integers(0, 10**6).map(str), st.floats(0.5, 2.0).map(repr))
+    return st.text(min_size=1, max_size=12)
+
+
+@given(st.sets(st.sampled_from(config.KEYS), max_size=6).flatmap(
+    lambda keys: st.fixed_dictionaries({k: _canonical(k) for k in keys})))
+def test_the_flat_reader_reads_every_file_config_set_writes_without_escapes(values: dict[str, str]) -> None:
+    """A value with a backslash, a quote or a control character is written escaped: tomllib reads
+    that file. Every other file `render` writes is the flat reader's."""
+    escaped = any('"' in v or "\\" in v or any(c < " " or c == "\x7f" for c in v) for v in values.values())
+    text = config.render(values)
+    if not escaped:
+        assert _typed(config.flat_table(text)) == _typed(tomllib.loads(text))

@@ -346,6 +346,8 @@ def test_the_dial_does_not_import_socket_before_its_syn() -> None:
 NOT_BEFORE_THE_SYN = (
     "typing", "re", "pathlib", "contextlib", "collections", "functools", "enum", "signal",
     "urllib.parse", "ipaddress", "encodings.idna", "socket", "threading", "tomllib", "warnings",
+    # The config file's checks (voice, model, key, URL): the run makes them, the dial needs none.
+    "smallest_cli.protocol.request", "smallest_cli.options.security",
 )
 
 SYN_PROBE = """
@@ -353,7 +355,7 @@ import _socket, os, sys
 sys.path.insert(0, {root!r})
 listener = _socket.socket(); listener.bind(("127.0.0.1", 0)); listener.listen()
 os.environ.update(SMALLEST_BASE_URL=f"http://127.0.0.1:{{listener.getsockname()[1]}}",
-                  SMALLEST_API_KEY="sk_test_0123456789", HOME={home!r}, XDG_CONFIG_HOME={home!r})
+                  HOME={home!r}, XDG_CONFIG_HOME={home!r}, **{key_env!r})
 def hook(event, args):
     if event == "socket.connect" and args[1][1] == listener.getsockname()[1]:
         loaded = sorted(m for m in {modules!r} if m in sys.modules)
@@ -366,18 +368,29 @@ main()
 """
 
 
+@pytest.mark.parametrize("config_file", [False, True], ids=["no-config-file", "config-file"])
 @pytest.mark.parametrize("command", ["speak", "stream-sse", "stream-ws"])
 def test_the_early_dials_syn_goes_out_before_the_standard_library_loads(
-    command: str, tmp_path: Path
+    command: str, config_file: bool, tmp_path: Path
 ) -> None:
     """Started with no site (`-S`), as the setuptools editable finder of a development install
     imports pathlib, re and enum at every start and would hide them: the modules read before the
     SYN (`__main__`, the option table and parser, the config file's reader, the dial) take their
-    annotations' names under TYPE_CHECKING and import what else they need where they use it."""
+    annotations' names under TYPE_CHECKING and import what else they need where they use it. The
+    key and voice in a config file that `config set` wrote are read without tomllib (startup.py,
+    5.) and without their checks."""
+    from smallest_cli.options.config import render
+
     text = tmp_path / "in.txt"
     text.write_text("Hello.", encoding="utf-8")
+    key_env = {"SMALLEST_API_KEY": "sk_test_0123456789"}
+    if config_file:
+        (tmp_path / "smallest").mkdir()
+        values = {"api_key": "sk_test_0123456789", "voice": "magnus", "speed": "1.25"}
+        (tmp_path / "smallest" / "config.toml").write_text(render(values), encoding="utf-8")
+        key_env = {}
     code = SYN_PROBE.format(root=str(Path(__file__).resolve().parent.parent), home=str(tmp_path),
-                            modules=NOT_BEFORE_THE_SYN)
+                            modules=NOT_BEFORE_THE_SYN, key_env=key_env)
     cmd = [sys.executable, "-S", "-c", code, command, "-f", str(text), "-o", str(tmp_path / "out.wav")]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert "LOADED:" in out.stdout, out.stderr[-2000:]

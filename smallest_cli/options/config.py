@@ -210,11 +210,63 @@ def _read_text(path: Path | str) -> str | None:
 
 
 def _parse(path: Path | str, text: str) -> dict[str, object]:
+    flat = flat_table(text)
+    if flat is not None:
+        return flat
     toml = _tomllib()
     try:
         return toml.loads(text)
     except toml.TOMLDecodeError as err:
         raise _parse_error(path, err) from None
+
+
+_BARE_KEY = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def flat_table(text: str) -> dict[str, object] | None:
+    """`text` read as TOML without tomllib, when every line is blank, a comment, or `key = value`
+    with a bare key and a plain value (a string without escapes, a decimal integer or float,
+    true or false): what `config set` writes. None for anything else, which tomllib reads (and
+    reports). tomllib, with re, datetime and typing, costs about 20 ms in a fresh process, before
+    the early dial's SYN (startup.py, 5.); tests check the two readings agree."""
+    table: dict[str, object] = {}
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if any(c < " " and c != "\t" or c == "\x7f" for c in line):
+            return None
+        body = line.strip(" \t")
+        if not body or body.startswith("#"):
+            continue
+        key, equals, rest = body.partition("=")
+        key = key.rstrip(" \t")
+        value = _flat_value(rest.lstrip(" \t"))
+        if not equals or not key or not _BARE_KEY.issuperset(key) or key in table or value is None:
+            return None
+        table[key] = value
+    return table
+
+
+def _flat_value(text: str) -> object | None:
+    """A plain TOML value and nothing after it but a comment; None for anything else."""
+    if text.startswith('"'):
+        end = text.find('"', 1)
+        token, tail = (text[1:end], text[end + 1 :]) if end > 0 else ("\\", "")
+        value: object | None = None if "\\" in token else token
+    else:
+        cut = min((i for i in (text.find(" "), text.find("\t"), text.find("#")) if i >= 0), default=len(text))
+        token, tail = text[:cut], text[cut:]
+        value = {"true": True, "false": False}.get(token, _flat_number(token))
+    tail = tail.lstrip(" \t")
+    return value if not tail or tail.startswith("#") else None
+
+
+def _flat_number(token: str) -> int | float | None:
+    """`-12`, `0`, `1.25`: TOML's decimal integers and floats without exponent or underscores."""
+    whole, dot, fraction = token.removeprefix("-").partition(".")
+    if not (whole.isascii() and whole.isdigit()) or len(whole) > 1 and whole.startswith("0"):
+        return None
+    if not dot:
+        return int(token)
+    return float(token) if fraction.isascii() and fraction.isdigit() else None
 
 
 def _read_table(path: Path | str) -> dict[str, object] | None:
@@ -244,6 +296,21 @@ def load_config(path: Path | None = None) -> dict[str, str]:
     if table is None:
         return {}
     return _validated(where, table)
+
+
+def load_config_unchecked() -> dict[str, str]:
+    """The file's known keys as text, unchecked ({} when there is no file), for the early dial
+    (`run.early`), which only needs where the connection goes: the checks of voice, model, key
+    and URL import what the SYN should not wait for (protocol.request, options.security). The
+    run reads the file again with every check. UsageError for a file that cannot be read or
+    parsed, or a value of the wrong type."""
+    path = _config_file()
+    table = _read_table(path)
+    if table is None:
+        return {}
+    texts = {key: _to_text(path, key, value) for key, value in table.items() if key in KEYS}
+    return {key: _BOOLEANS.get(text.lower(), text) if key in BOOLEAN_KEYS else text
+            for key, text in texts.items()}
 
 
 def _validated(path: Path | str, table: Mapping[str, object]) -> dict[str, str]:

@@ -23,11 +23,11 @@ def early_dial(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Dial | N
     """The dial to the server the settings name; None when the run would not use it (no key, the
     audio cache on: a hit makes no connection) or the settings are wrong (the run reports them)."""
     from smallest_cli.errors import SmallestError
-    from smallest_cli.options.config import load_config
+    from smallest_cli.options.config import load_config_unchecked
     from smallest_cli.options.layers import setting
 
     try:
-        config = load_config()
+        config = load_config_unchecked()
 
         def get(field: str) -> Any:
             return setting(field, flags, environ, config)
