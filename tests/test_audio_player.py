@@ -242,7 +242,9 @@ class HostStart:
         pass
 
 prebuffer = None if sys.argv[1] == "auto" else float(sys.argv[1])
-p = Player(24000, prebuffer_seconds=prebuffer)
+pace = float(sys.argv[2])  # seconds between two chunks' arrivals
+now = [0.0]
+p = Player(24000, prebuffer_seconds=prebuffer, clock=lambda: now[0])
 p._stream.close()
 p._stream = host = HostStart(p)
 chunk = b"\x01\x00" * 480  # 20 ms, as the server streams it
@@ -250,19 +252,88 @@ writes = 0
 while not host.filled:
     p.write(chunk)
     writes += 1
+    now[0] += pace
 print(writes, host.filled.count(b"\x00\x00"), p.underruns)
 p.close()
 """
 
 
-@pytest.mark.parametrize(("prebuffer", "expected"), [("auto", "4 0 0"), ("0", "1 560 1")])
+@pytest.mark.parametrize(("prebuffer", "pace", "expected"), [
+    ("auto", "0.006", "3 0 0"),  # 3.3x real time: the third chunk lasts until the fourth comes
+    ("auto", "0.0", "3 0 0"),
+    ("auto", "0.02", "4 0 0"),  # real time: one more
+    ("auto", "0.05", "4 0 0"),  # slower: never later than the buffer and one chunk of margin
+    ("0", "0.006", "1 560 1"),
+])
 def test_playback_starts_once_the_host_buffer_can_be_filled(
-    tmp_path: Path, prebuffer: str, expected: str
+    tmp_path: Path, prebuffer: str, pace: str, expected: str
 ) -> None:
     """The start fills the host buffer (1040 frames) at once: started on one 20 ms chunk, it holds
-    560 frames of silence after it (a click). By default the player waits for the buffer plus one
-    chunk of margin (4 chunks here), so it starts with audio only."""
-    result = run_py(START_SCENARIO, [prebuffer], alsa_env(tmp_path))
+    560 frames of silence after it (a click). By default the player waits for the buffer plus what
+    lasts until the next chunk, at the pace chunks came (the longest wait and one period of 208
+    frames), so it starts with audio only; one chunk of margin at most."""
+    result = run_py(START_SCENARIO, [prebuffer, pace], alsa_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+PACED_SCENARIO = r"""
+import array, sys
+from smallest_cli.output.player import Player
+
+pace = float(sys.argv[1])
+now = [0.0]
+PERIOD = 208 / 24000
+
+class Host:
+    # PortAudio's host side: the buffer filled at the start, then a block every period.
+    latency = 832 / 24000
+    started_at = None
+    silent = 0
+
+    def start(self):
+        self.started_at = now[0]
+        for _ in range(5):
+            self.block()
+
+    def block(self):
+        out = bytearray(2 * 208)
+        p._callback(out, 208, None, None)
+        self.silent += array.array("h", bytes(out)).count(0)
+
+    def abort(self):
+        pass
+
+    def close(self):
+        pass
+
+p = Player(24000, clock=lambda: now[0])
+p._stream.close()
+p._stream = host = Host()
+chunk = b"\x01\x00" * 480
+writes, next_block = 0, None
+while writes < 40:
+    if next_block is not None and next_block < writes * pace:
+        now[0] = next_block
+        host.block()
+        next_block += PERIOD
+        continue
+    now[0] = writes * pace
+    p.write(chunk)
+    writes += 1
+    if next_block is None and host.started_at is not None:
+        next_block = host.started_at + PERIOD
+print(round(host.started_at / pace) + 1 if pace else "-", host.silent, p.underruns)
+p.close()
+"""
+
+
+@pytest.mark.parametrize(("pace", "expected"), [("0.00606", "3 0 0"), ("0.02", "4 0 0"), ("0.016", "4 0 0")])
+def test_an_early_start_lasts_until_the_next_chunk(tmp_path: Path, pace: str, expected: str) -> None:
+    """Chunks of 20 ms at a steady pace (3.3x real time, real time, a little faster), PortAudio's
+    callbacks every 208 frames once started: the player starts on the chunk the pace allows and
+    the device never takes silence while chunks keep coming."""
+    result = run_py(PACED_SCENARIO, [pace], alsa_env(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected
 
