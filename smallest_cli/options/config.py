@@ -247,10 +247,12 @@ def flat_table(text: str) -> dict[str, object] | None:
 
 def _flat_value(text: str) -> object | None:
     """A plain TOML value and nothing after it but a comment; None for anything else."""
+    value: object | None
     if text.startswith('"'):
         end = text.find('"', 1)
-        token, tail = (text[1:end], text[end + 1 :]) if end > 0 else ("\\", "")
-        value: object | None = None if "\\" in token else token
+        if end < 0 or "\\" in text[1:end]:
+            return None  # unclosed, or with escapes
+        value, tail = text[1:end], text[end + 1 :]
     else:
         cut = min((i for i in (text.find(" "), text.find("\t"), text.find("#")) if i >= 0), default=len(text))
         token, tail = text[:cut], text[cut:]

@@ -350,7 +350,7 @@ def start_frames(latency: float, sample_rate: int, chunk_frames: int) -> int:
     on start (`latency` plus one period; with a variable block size the period is unknown, and
     ALSA and PulseAudio use a quarter of the latency), plus one chunk of margin for the next
     arrival."""
-    return int(latency * 1.25 * sample_rate) + chunk_frames
+    return _host_frames(latency, sample_rate) + chunk_frames
 
 
 def early_start_frames(latency: float, sample_rate: int, longest_wait: float) -> int:
@@ -358,4 +358,8 @@ def early_start_frames(latency: float, sample_rate: int, longest_wait: float) ->
     seconds apart at most: the host buffer, plus what the callback may take before the next
     arrival if it comes that late (one more period, a quarter of the latency, as the callback
     may ask for the next block right after the start)."""
-    return int(latency * 1.25 * sample_rate) + int((longest_wait + latency / 4) * sample_rate)
+    return _host_frames(latency, sample_rate) + int((longest_wait + latency / 4) * sample_rate)
+
+
+def _host_frames(latency: float, sample_rate: int) -> int:
+    return int(latency * 1.25 * sample_rate)
