@@ -7,10 +7,8 @@ PortAudio callback takes audio from the queue; `played_seconds` counts what it h
 When the stream starts, PortAudio fills the host's whole buffer (its latency plus one period)
 from the callback at once. Started on one 20 ms chunk, the device plays that chunk and then the
 silence that filled the rest of the buffer: a click at the start of every sentence. So the stream
-starts once the queue holds the host buffer plus a margin that lasts until more arrives: once two
-chunks have come, the longest wait between arrivals so far plus one host period (the callback may
-ask for the next block any time within it; `early_start_frames`), else one more chunk. From a
-server 3.3x faster than real time that starts on the third 20 ms chunk instead of the fourth.
+starts once the queue holds the host buffer plus one more chunk (the margin until the next one
+arrives), which from a server faster than real time costs a few milliseconds of first sound.
 
 After a gap (the device ran dry mid-stream), playing each chunk the moment it arrives would turn a
 source slower than real time into a buzz: 20 ms of speech, a few ms of silence, again. The player
@@ -123,8 +121,6 @@ class Player:
         self._prebuffer_bytes: int | None = (
             None if prebuffer_seconds is None else self._cap(int(prebuffer_seconds * sample_rate))
         )
-        #: The start is the player's to choose (no prebuffer given): it may come early.
-        self._auto_start = prebuffer_seconds is None
         self._cond = threading.Condition()
         self._chunks: deque[bytes] = deque()
         self._head = 0  # bytes of _chunks[0] already played
@@ -142,9 +138,6 @@ class Player:
         self._refill = Refill(sample_rate)
         self._clock = clock
         self._started = False
-        #: Before the start: when the last write came, and the longest wait between two (seconds).
-        self._last_write: float | None = None
-        self._longest_wait: float | None = None
         self._draining = False
         self._finished = False  # the stream ended (drained, closed, or died)
         self._closed = False
@@ -282,27 +275,12 @@ class Player:
             if self._holding:
                 self._refill.arrived(len(pcm) // BYTES_PER_FRAME, self._clock())
             if self._prebuffer_bytes is None:
+                latency = float(self._stream.latency)
                 first = len(pcm) // BYTES_PER_FRAME
-                self._prebuffer_bytes = self._cap(start_frames(self._latency(), self.sample_rate, first))
-            start = not self._started and (self._queued >= self._prebuffer_bytes or self._early_start())
+                self._prebuffer_bytes = self._cap(start_frames(latency, self.sample_rate, first))
+            start = not self._started and self._queued >= self._prebuffer_bytes
         if start:
             self._start()
-
-    def _latency(self) -> float:
-        return float(self._stream.latency)
-
-    def _early_start(self) -> bool:
-        """Whether what is queued lasts until the next arrival at the pace writes came so far
-        (the player's own start only; with the lock held, before the start, once per write)."""
-        now = self._clock()
-        if self._last_write is not None:
-            wait = now - self._last_write
-            self._longest_wait = wait if self._longest_wait is None else max(self._longest_wait, wait)
-        self._last_write = now
-        if not self._auto_start or self._longest_wait is None:
-            return False
-        frames = early_start_frames(self._latency(), self.sample_rate, self._longest_wait)
-        return self._queued >= self._cap(frames)
 
     def drain(self) -> None:
         """Wait until everything written has been played, then stop the stream."""
@@ -350,16 +328,5 @@ def start_frames(latency: float, sample_rate: int, chunk_frames: int) -> int:
     on start (`latency` plus one period; with a variable block size the period is unknown, and
     ALSA and PulseAudio use a quarter of the latency), plus one chunk of margin for the next
     arrival."""
-    return _host_frames(latency, sample_rate) + chunk_frames
-
-
-def early_start_frames(latency: float, sample_rate: int, longest_wait: float) -> int:
-    """Frames to queue to start before `start_frames` does, once writes have come `longest_wait`
-    seconds apart at most: the host buffer, plus what the callback may take before the next
-    arrival if it comes that late (one more period, a quarter of the latency, as the callback
-    may ask for the next block right after the start)."""
-    return _host_frames(latency, sample_rate) + int((longest_wait + latency / 4) * sample_rate)
-
-
-def _host_frames(latency: float, sample_rate: int) -> int:
-    return int(latency * 1.25 * sample_rate)
+    host_buffer = latency * 1.25 * sample_rate
+    return int(host_buffer) + chunk_frames
