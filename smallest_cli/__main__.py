@@ -35,6 +35,11 @@ def _main(argv: list[str]) -> None:
     from smallest_cli import startup
 
     with startup.collector_paused():
+        from smallest_cli.stopping import Stopper
+
+        # SIGTERM (`timeout`, a cancelled CI job) stops a run as Ctrl-C does: one line, the
+        # partial audio kept; neither leaves a lock taken (see stopping.py).
+        Stopper().install()
         # speak / stream-sse / stream-ws with plain arguments run without building the Typer app
         # (the first audio byte is what they are for); everything else goes through typer.
         code = _run_fast(argv, os.environ)
@@ -59,15 +64,9 @@ def _run_fast(argv: list[str], environ: Mapping[str, str]) -> int | None:
         from smallest_cli.run.early import early_dial
 
         dial = early_dial(call.args, environ)
-        # After the dial, as the seed and the signal handlers below: its handshakes need not wait
-        # for these.
+        # After the dial, as the seed below: its handshakes need not wait for these.
         if dial is not None and call.command == "stream-ws":
             startup.defer_urllib_request()
-    from smallest_cli.stopping import Stopper
-
-    # SIGTERM (`timeout`, a cancelled CI job) stops a run as Ctrl-C does: one line, the partial
-    # audio kept; neither leaves a lock taken (see stopping.py). Nothing is kept before this.
-    Stopper().install()
     startup.seed_websockets_version()
     if call is None:
         return None

@@ -21,10 +21,15 @@ while one waits raises at once, whatever the place.
 
 from __future__ import annotations
 
-import signal
+# `_signal`, not `signal`: the same functions, without the enums (and enum) that `signal` builds
+# around them; this module is read before the early dial's SYN (startup.py).
+import _signal as signal
 import sys
-from collections.abc import Callable
-from types import CodeType, FrameType  # loaded with signal already
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (startup.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import CodeType, FrameType
 
 #: The modules where a raise may leave a lock taken or be lost (see above).
 UNSAFE_MODULES = frozenset(
@@ -64,7 +69,7 @@ class Stopper:
         """Handle SIGINT and SIGTERM unless the parent had them ignored (a background job of a
         script ignores Ctrl-C), as Python itself does for SIGINT."""
         if self._arm is _alarm:
-            if signal.getsignal(signal.SIGALRM) is signal.SIG_DFL:
+            if signal.getsignal(signal.SIGALRM) == signal.SIG_DFL:
                 signal.signal(signal.SIGALRM, self.on_retry)
                 # A mask inherited from the parent would hold the second look back for good.
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
@@ -72,10 +77,10 @@ class Stopper:
                 self._arm = None  # SIGALRM is someone else's: raise at once
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, self.on_interrupt)
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
             signal.signal(signal.SIGTERM, self.on_terminate)
         # Not under `nohup`, which has SIGHUP ignored; Windows has no SIGHUP.
-        if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+        if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:
             signal.signal(signal.SIGHUP, self.on_hang_up)
 
     def on_interrupt(self, signum: int, frame: FrameType | None) -> None:
