@@ -12,8 +12,7 @@ Standard library only, and the SYN goes out through `_thread` and `_socket`, whi
 enums, selectors) and `threading` are not imported yet (listed in startup.py); ssl only for https,
 which the transport would import anyway. The main thread waits for the SYN before it goes on
 (`SYN_WAIT_S` at most): importing, it would hold the interpreter lock for a switch interval
-(5 ms) each time the dial's thread asked for it, and the SYN went out 7 to 20 ms after the
-thread started instead of under one.
+(5 ms) each time the dial's thread asked for it, 7 to 20 ms in all before the SYN.
 Not used when a proxy is configured in the environment: the transport's own connect honours it.
 """
 
@@ -26,7 +25,7 @@ import time
 
 from smallest_cli.errors import SmallestError
 
-TYPE_CHECKING = False  # typing's, without importing typing before the SYN (startup.py)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (startup.py)
 if TYPE_CHECKING:
     import socket
     import ssl
@@ -37,8 +36,10 @@ if TYPE_CHECKING:
 
 #: A socket the server may have given up on while it waited unused (a slow pipe's first text).
 MAX_IDLE_S = 10.0
-#: The longest the main thread waits for the SYN: a slow name lookup is left to run on its own.
-SYN_WAIT_S = 0.05
+#: The longest the main thread waits for the SYN: enough for a cached name lookup and the thread's
+#: start on a busy machine; a lookup that asks a name server runs on its own while the main thread
+#: imports.
+SYN_WAIT_S = 0.01
 
 
 def proxied(environ: Mapping[str, str]) -> bool:
@@ -251,9 +252,10 @@ class Dial:
 
 def address_of(url: str) -> tuple[bool, str, int] | None:
     """(secure, host, port) of an http(s) or ws(s) URL, as `urlsplit` reads them (tests check
-    that), or None when there is no host: read with string methods, as urllib.parse (with
-    collections and ipaddress) would be imported before the SYN. The socket is handed out only
-    to a URL that `urlsplit` finds on the same address (`_serves`)."""
+    that; not an IPv6 zone's case, nor tabs and newlines urlsplit drops), or None when there is
+    no host: read with string methods, as urllib.parse (with collections and ipaddress) would be
+    imported before the SYN. The socket is handed out only to a URL that `urlsplit` finds on the
+    same address (`_serves`): a reading that differs costs an unused connection, nothing else."""
     scheme, sep, rest = url.partition("://")
     netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rpartition("@")[2]
     if netloc.startswith("["):
