@@ -312,8 +312,13 @@ def as_installed(script: str, argv: Sequence[str]) -> None:
     re, enum and urllib.parse (about 12 ms) that no user's `pip install` or pipx pays for, and
     which hides what the CLI's own start-up costs. The venv reaches the package and this venv's
     site-packages (the libraries, the SDK) through plain path lines of a .pth file, and has pip's
-    console script for `smallest`. Returns when already running there."""
-    if os.environ.get(INSTALLED_MARK):
+    console script for `smallest`. Returns when already running there (the venv is removed when
+    that run exits, whatever it does)."""
+    venv_made = os.environ.get(INSTALLED_MARK)
+    if venv_made:
+        import atexit
+
+        atexit.register(shutil.rmtree, venv_made, True)
         return
     import sysconfig
 
@@ -332,13 +337,9 @@ def as_installed(script: str, argv: Sequence[str]) -> None:
 
 
 def installed_note() -> str:
-    """What the report says of where the clients ran (and the venv removed at exit)."""
-    venv = os.environ.get(INSTALLED_MARK)
-    if not venv:
+    """What the report says of where the clients ran."""
+    if not os.environ.get(INSTALLED_MARK):
         return "clients ran in the development venv (editable install)"
-    import atexit
-
-    atexit.register(shutil.rmtree, venv, True)
     return "clients ran in a virtualenv laid out as a user's install (no editable finder: bench.as_installed)"
 
 
