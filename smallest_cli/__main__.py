@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-#: typing.TYPE_CHECKING, without importing typing before the first connection's SYN (startup.py).
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (startup.py)
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -13,10 +12,13 @@ def main() -> None:
 
     try:
         _main(sys.argv[1:])
-    except KeyboardInterrupt as stop:
+    except (KeyboardInterrupt, RuntimeError) as exc:
         # Ctrl-C outside a command's own guard (while importing, say): no traceback either.
-        from smallest_cli.errors import stopped
+        from smallest_cli.errors import stop_within, stopped
 
+        stop = stop_within(exc)
+        if stop is None:
+            raise
         error = stopped(stop)
         print(f"smallest: {error}", file=sys.stderr)
         sys.exit(error.exit_code)

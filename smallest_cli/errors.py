@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-TYPE_CHECKING = False  # typing's, without importing typing before the early dial (startup.py)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (startup.py)
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from contextlib import AbstractContextManager
@@ -224,7 +224,10 @@ def _guard(debug: bool, secrets: tuple[str, ...]) -> Iterator[None]:
         what = "" if isinstance(err, Interrupted) else "error: "
         eprint(_scrub(f"smallest: {what}{err}", secrets))
         raise exit_ from None
-    except KeyboardInterrupt as stop_signal:
+    except (KeyboardInterrupt, RuntimeError) as exc:
+        stop_signal = stop_within(exc)
+        if stop_signal is None:
+            raise
         stop = _first_stop(stop_signal)
         exit_ = _exit(stop.exit_code)
         eprint(f"smallest: {stop}")
@@ -239,6 +242,15 @@ def _guard(debug: bool, secrets: tuple[str, ...]) -> Iterator[None]:
         _discard_stdout()
         eprint(f"smallest: error: cannot write to stdout: {exc.strerror or exc}")
         raise exit_ from None
+
+
+def stop_within(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM) `exc` is, or wraps: before 3.12, one that lands while a class is
+    made (a dataclass, as a module imports) comes as a RuntimeError caused by it."""
+    if isinstance(exc, KeyboardInterrupt):
+        return exc
+    cause = exc.__cause__ if isinstance(exc, RuntimeError) else None
+    return cause if isinstance(cause, KeyboardInterrupt) else None
 
 
 def _first_stop(stop_signal: KeyboardInterrupt) -> Interrupted:

@@ -897,3 +897,28 @@ def test_captions_that_fill_the_disk_leave_no_work_file(
     assert [p.name for p in small_disk.iterdir()] == ["filler"]
     with wave.open(str(audio)) as w:
         assert w.getnframes() * 2 + 44 == audio.stat().st_size > 44
+
+
+@pytest.mark.parametrize("signal_kind", ["KeyboardInterrupt", "TerminateSignal"])
+def test_a_stop_that_lands_while_a_class_is_made_is_a_stop(
+    signal_kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before Python 3.12 a Ctrl-C raised in a class's __set_name__ (a dataclass made as a module
+    imports) comes wrapped in a RuntimeError: still one line and the stop's exit code."""
+    import typer
+
+    from smallest_cli import errors
+
+    stop = KeyboardInterrupt() if signal_kind == "KeyboardInterrupt" else errors.TerminateSignal()
+    with pytest.raises(typer.Exit) as info, errors.guarded():
+        raise RuntimeError("Error calling __set_name__ on '_Field' instance 'x' in 'Row'") from stop
+    expected = {"KeyboardInterrupt": (130, "interrupted"), "TerminateSignal": (143, "terminated")}
+    assert (info.value.exit_code, capsys.readouterr().err) == (
+        expected[signal_kind][0], f"smallest: {expected[signal_kind][1]}\n")
+
+
+def test_a_runtime_error_of_another_cause_is_not_a_stop() -> None:
+    from smallest_cli import errors
+
+    with pytest.raises(RuntimeError), errors.guarded():
+        raise RuntimeError("a bug") from ValueError("x")
