@@ -51,7 +51,7 @@ import sys
 import types
 
 
-class collector_paused:  # noqa: N801 - used as a function: `with collector_paused():`
+class collector_paused:
     """The collector is off inside (until `streaming_starts`), and on again after, whatever happens."""
 
     def __enter__(self) -> None:

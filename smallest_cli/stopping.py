@@ -26,7 +26,7 @@ from __future__ import annotations
 import _signal as signal
 import sys
 
-TYPE_CHECKING = False  # typing's constant, without importing typing (startup.py)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (startup.py)
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import CodeType, FrameType

@@ -515,3 +515,17 @@ def test_the_flat_reader_reads_every_file_config_set_writes_without_escapes(valu
     text = config.render(values)
     if not escaped:
         assert _typed(config.flat_table(text)) == _typed(tomllib.loads(text))
+
+
+def test_a_config_error_names_the_file_as_config_path_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is found without pathlib (before the early dial's SYN); its name in a message is
+    still the one `smallest config path` prints, doubled slashes and `.` parts dropped."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", f"{tmp_path}//xdg/.")
+    shown = config.config_path()
+    shown.parent.mkdir(parents=True)
+    shown.write_text("voice = \n", encoding="utf-8")
+    with pytest.raises(UsageError) as err:
+        config.load_config()
+    assert f"cannot parse config file {shown}, line 1" in str(err.value)

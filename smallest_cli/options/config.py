@@ -18,7 +18,7 @@ from smallest_cli.options.table import BY_FIELD, OPTIONS
 
 # math, re, stat, contextlib and pathlib are imported where they are used: the synthesis
 # commands read this file before their first connection's SYN (`run.early`, startup.py).
-TYPE_CHECKING = False  # typing's, without importing typing
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (startup.py)
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
     from contextlib import AbstractContextManager
@@ -73,9 +73,15 @@ def _app_dir(env: Mapping[str, str] | None, variable: str, under_home: str) -> s
     environ = os.environ if env is None else env
     xdg = environ.get(variable, "")
     if xdg and os.path.isabs(xdg):
-        return os.path.join(xdg, APP_DIR)
+        return _tidy(os.path.join(xdg, APP_DIR))
     home = environ.get("HOME") or os.path.expanduser("~")
-    return os.path.join(home, under_home, APP_DIR)
+    return _tidy(os.path.join(home, under_home, APP_DIR))
+
+
+def _tidy(path: str) -> str:
+    """`path` as pathlib writes it (`config path` prints a Path): doubled slashes and `.` parts
+    dropped. A path with `..` is left as it is, as pathlib leaves those."""
+    return path if ".." in path.split(os.sep) else os.path.normpath(path)
 
 
 def _config_file(env: Mapping[str, str] | None = None) -> str:
@@ -310,9 +316,12 @@ def load_config_unchecked() -> dict[str, str]:
     table = _read_table(path)
     if table is None:
         return {}
-    texts = {key: _to_text(path, key, value) for key, value in table.items() if key in KEYS}
-    return {key: _BOOLEANS.get(text.lower(), text) if key in BOOLEAN_KEYS else text
-            for key, text in texts.items()}
+    out = {}
+    for key, value in table.items():
+        if key in KEYS:
+            text = _to_text(path, key, value)
+            out[key] = _BOOLEANS.get(text.lower(), text) if key in BOOLEAN_KEYS else text
+    return out
 
 
 def _validated(path: Path | str, table: Mapping[str, object]) -> dict[str, str]:

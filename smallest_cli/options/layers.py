@@ -10,7 +10,7 @@ from __future__ import annotations
 from smallest_cli.errors import UsageError
 from smallest_cli.options.table import BY_FIELD, Option
 
-TYPE_CHECKING = False  # typing's, without importing typing before the early dial (startup.py)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (startup.py)
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
@@ -26,7 +26,7 @@ def setting(
     return BY_FIELD[field].fallback if given is None else given[0]
 
 
-class naming_the_environment:  # noqa: N801 - a context manager used as a function's call
+class naming_the_environment:
     """A check's UsageError about `field`'s value names the environment variable the value came
     from, which the user may have set long ago and forgotten (the config file's values are named
     when the file is read; a flag is on the command line in front of them). A class, not

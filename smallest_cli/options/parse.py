@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from smallest_cli.options.table import OPTIONS, SYNTH_COMMANDS, Option, options_for
 
-TYPE_CHECKING = False  # typing's, without importing typing before the early dial (startup.py)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (startup.py)
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from smallest_cli.protocol import contract
 
-TYPE_CHECKING = False  # typing's, without importing typing before the early dial (startup.py)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (startup.py)
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
@@ -57,7 +57,7 @@ class Option:
         field: str,
         spellings: tuple[str, ...],
         kind: str,
-        help: str,  # noqa: A002 - the option's help text
+        help: str,
         commands: frozenset[str],
         *,
         fallback: Any = None,

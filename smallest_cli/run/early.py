@@ -10,7 +10,7 @@ input is known to be good.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing's, without importing typing before the SYN (startup.py)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (startup.py)
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any

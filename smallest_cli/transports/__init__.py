@@ -6,7 +6,7 @@ called, so that importing this package stays cheap.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing's, without importing typing before the early dial's SYN (startup.py)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (startup.py)
 if TYPE_CHECKING:
     from smallest_cli.options.settings import ConnectionOptions
     from smallest_cli.transports.base import Transport
