@@ -33,12 +33,13 @@ when it stops applying (after a library upgrade, say), so that a dead trick is r
    takes, and that the early dial reads the file `config set` writes without importing tomllib.
 
 Not a trick but a rule, which tests/test_startup.py checks (`NOT_BEFORE_THE_SYN`): the modules read
-before the early dial's SYN (`__main__`, this one, the option table and parser, the config file's
-reader and layers, `errors`, `run.early`, the dial) import no standard module that a fresh
-interpreter has not loaded already. In a fresh process typing, re, pathlib, contextlib, enum and
-urllib.parse cost 15 to 20 ms together, every one of them before the SYN. So these modules take
-their annotations' names under `TYPE_CHECKING = False` (typing's own constant is in typing), and
-import anything else inside the function that uses it. A development install hides the cost:
+before the early dial's SYN (`__main__`, this one, the signal handlers, the option table and
+parser, the config file's reader and layers, `errors`, `run.early`, the dial) import no standard
+module that a fresh interpreter has not loaded already. In a fresh process typing, re, pathlib,
+contextlib, enum and urllib.parse cost 15 to 20 ms together, every one of them before the SYN.
+So these modules take their annotations' names under `TYPE_CHECKING = False` (typing's own
+constant is in typing), use `_signal` for `signal`, and import anything else inside the function
+that uses it. A development install hides the cost:
 setuptools' editable finder imports most of those modules at every start (`make bench` runs its
 clients in a virtualenv laid out as a user's install for that reason).
 """
