@@ -39,9 +39,9 @@ module that a fresh interpreter has not loaded already. In a fresh process typin
 contextlib, enum and urllib.parse cost 15 to 20 ms together, every one of them before the SYN.
 So these modules take their annotations' names under `TYPE_CHECKING = False` (typing's own
 constant is in typing), use `_signal` for `signal`, and import anything else inside the function
-that uses it. A development install hides the cost:
-setuptools' editable finder imports most of those modules at every start (`make bench` runs its
-clients in a virtualenv laid out as a user's install for that reason).
+that uses it. A development install hides the cost: setuptools' editable finder imports most of
+those modules at every start (`make bench` runs its clients in a virtualenv laid out as a user's
+install for that reason).
 """
 
 from __future__ import annotations
